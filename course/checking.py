@@ -1,0 +1,110 @@
+"""Comparisons that fail with a message a learner can act on.
+
+Used by the visible self-checks and by the hidden suites alike. Every helper raises
+AssertionError whose text says what was called, on what input, what was expected and
+what came back, for one entry only (never a whole hidden table).
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+
+import torch
+
+
+def describe(value) -> str:
+    """A short description of an argument: shape and dtype for tensors, repr otherwise."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= 8 and value.dim() <= 1:
+            return f"tensor({value.tolist()}, dtype={_dtype(value.dtype)})"
+        return f"a {_dtype(value.dtype)} tensor of shape {tuple(value.shape)}"
+    return repr(value)
+
+
+def _dtype(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def call_text(name: str, *args, **kwargs) -> str:
+    """How a call looks in feedback, e.g. apply_rope(a float32 tensor of shape (1, 4, 8), ...)."""
+    parts = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def expect_tensor(got, what: str) -> torch.Tensor:
+    if not isinstance(got, torch.Tensor):
+        raise AssertionError(f"{what} returned {type(got).__name__}, expected a torch.Tensor")
+    return got
+
+
+def expect_shape(got, shape, what: str) -> None:
+    expect_tensor(got, what)
+    if tuple(got.shape) != tuple(shape):
+        raise AssertionError(f"{what} returned shape {tuple(got.shape)}, expected {tuple(shape)}")
+
+
+def expect_dtype(got, dtype, what: str) -> None:
+    expect_tensor(got, what)
+    if got.dtype != dtype:
+        raise AssertionError(f"{what} returned dtype {_dtype(got.dtype)}, expected {_dtype(dtype)}")
+
+
+def expect_close(got, expected, what: str, *, atol: float = 1e-5, rtol: float = 1e-5, hint: str = "") -> None:
+    """Shape, then values: report the first entry outside tolerance, and the largest gap."""
+    expected = torch.as_tensor(expected)
+    expect_shape(got, expected.shape, what)
+    got64, exp64 = got.detach().to("cpu", torch.float64), expected.detach().to("cpu", torch.float64)
+    bad = ~torch.isclose(got64, exp64, atol=atol, rtol=rtol, equal_nan=False)
+    if not bool(bad.any()):
+        return
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    gap = (got64 - exp64).abs().nan_to_num(float("inf")).max().item()
+    where = f"at index {list(index)}" if index else "in the value"
+    message = (
+        f"{what}: wrong values {where}: expected {exp64[index].item():.6g}, got {got64[index].item():.6g} "
+        f"({int(bad.sum())} of {bad.numel()} entries off, largest difference {gap:.3g}, "
+        f"tolerance {atol:g} + {rtol:g}*|expected|)."
+    )
+    raise AssertionError(message + (f" {hint}" if hint else ""))
+
+
+def expect_equal(got, expected, what: str, hint: str = "") -> None:
+    """Exact equality (integer tensors, booleans, permutations)."""
+    expected = torch.as_tensor(expected)
+    expect_shape(got, expected.shape, what)
+    if got.dtype != expected.dtype:
+        raise AssertionError(f"{what} returned dtype {_dtype(got.dtype)}, expected {_dtype(expected.dtype)}")
+    diff = got.cpu() != expected.cpu()
+    if bool(diff.any()):
+        index = tuple(int(i) for i in diff.nonzero()[0])
+        where = f"at index {list(index)}" if index else ""
+        message = f"{what}: wrong value {where}: expected {expected[index].item()}, got {got[index].item()}."
+        raise AssertionError(message + (f" {hint}" if hint else ""))
+
+
+def expect_value_error(fn, *args, mentions: str, what: str, **kwargs) -> None:
+    """fn(*args) must raise ValueError whose message names the argument `mentions`."""
+    try:
+        fn(*args, **kwargs)
+    except ValueError as err:
+        if not re.search(rf"\b{re.escape(mentions)}\b", str(err)):
+            raise AssertionError(
+                f"{what} raised ValueError({str(err)!r}); its message should name the argument '{mentions}'"
+            ) from None
+        return
+    except Exception as err:  # noqa: BLE001 - any other type is the learner's mistake to report
+        raise AssertionError(
+            f"{what} raised {type(err).__name__}({err}); expected a ValueError naming '{mentions}'"
+        ) from None
+    raise AssertionError(f"{what} returned normally; expected a ValueError naming '{mentions}'")
+
+
+def closest_mistake(got, candidates: dict[str, torch.Tensor], atol: float = 1e-4) -> str:
+    """Name the known mistake whose output matches `got`, or return ''."""
+    if not isinstance(got, torch.Tensor):
+        return ""
+    for mistake, value in candidates.items():
+        with contextlib.suppress(RuntimeError, TypeError):
+            if got.shape == value.shape and torch.allclose(got.double(), value.double(), atol=atol, rtol=1e-4):
+                return f"Your output matches {mistake}."
+    return ""

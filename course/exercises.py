@@ -1,0 +1,91 @@
+"""The graded exercises: ids, points, and where each is taught.
+
+One registry serves the grader (max scores), the notebook builder (nbgrader points) and
+the feedback (which notebook section to reread). Ids follow ../shared/CONTRACT.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    points: float
+    where: str  # notebook section a learner should reread
+
+    @property
+    def section(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".", 1)[1]
+
+
+NOTEBOOKS = {
+    "intuition": "01_intuition",
+    "setup": "02_setup",
+    "sinusoidal": "03_sinusoidal",
+    "learned": "04_learned",
+    "relative": "05_relative",
+    "rope": "06_rope",
+    "alibi": "07_alibi",
+    "scaling": "08_scaling",
+}
+
+_TABLE = [
+    # (id, points, notebook section heading)
+    ("intuition.attention", 3, "1.1 Attention without positions"),
+    ("intuition.causal_mask", 2, "1.5 Causal decoding"),
+    ("intuition.shift_gap", 2, "1.2 Absolute versus relative"),
+    ("setup.relative_positions", 1, "2.1 Position indices"),
+    ("setup.position_ids_from_mask", 3, "2.4 Position ids under padding"),
+    ("setup.next_position_ids", 2, "2.5 Position ids while decoding"),
+    ("setup.add_positions", 2, "2.2 Token plus position"),
+    ("setup.interpolated_positions", 1, "2.5 Interpolated positions"),
+    ("sinusoidal.sinusoidal_encoding", 3, "3.2 Sine and cosine pairs"),
+    ("sinusoidal.sinusoidal_table", 1, "3.2 Sine and cosine pairs"),
+    ("sinusoidal.sinusoidal_offset_matrix", 3, "3.3 Offsets are rotations"),
+    ("sinusoidal.sinusoidal_wavelengths", 1, "3.1 The frequency ladder"),
+    ("learned.LearnedPositionalEmbedding", 3, "4.1 The learned table"),
+    ("learned.resize_position_table", 3, "4.3 Resizing by interpolation"),
+    ("relative.t5_relative_position_bucket", 3, "5.3 T5 buckets"),
+    ("relative.t5_relative_bias", 2, "5.3 T5 buckets"),
+    ("relative.shaw_relative_scores", 3, "5.2 Shaw relative keys"),
+    ("relative.shaw_relative_attention", 2, "5.2 Shaw relative values"),
+    ("rope.rope_inv_freq", 1, "6.2 The frequency ladder"),
+    ("rope.apply_rope", 4, "6.3 Rotating queries and keys"),
+    ("rope.rope_matrix", 2, "6.1 Rotations in the plane"),
+    ("rope.interleaved_to_half_split", 2, "6.4 Two ways to pair features"),
+    ("rope.RotaryEmbedding", 3, "6.6 A cached rotary module"),
+    ("alibi.alibi_slopes", 3, "7.2 Slopes per head"),
+    ("alibi.alibi_bias", 2, "7.3 The bias matrix"),
+    ("alibi.alibi_attention", 4, "7.4 Masks stay apart from the bias"),
+    ("scaling.linear_scaled_inv_freq", 1, "8.2 Position interpolation"),
+    ("scaling.ntk_scaled_base", 1, "8.3 NTK-aware base scaling"),
+    ("scaling.dynamic_ntk_inv_freq", 2, "8.4 Dynamic NTK"),
+    ("scaling.yarn_inv_freq", 4, "8.5 YaRN"),
+    ("scaling.llama3_inv_freq", 3, "8.6 Llama 3.1 scaling"),
+]
+
+EXERCISES: dict[str, Exercise] = {i: Exercise(i, p, w) for i, p, w in _TABLE}
+
+SECTIONS = tuple(NOTEBOOKS)
+
+
+def section_exercises(section: str) -> list[Exercise]:
+    """The exercises of one section, in teaching order."""
+    if section not in NOTEBOOKS:
+        raise ValueError(f"unknown section {section!r}; sections are {', '.join(SECTIONS)}")
+    return [e for e in EXERCISES.values() if e.section == section]
+
+
+def graded_names() -> dict[str, str]:
+    """Map each graded top-level name to its exercise id."""
+    return {e.name: e.id for e in EXERCISES.values()}
+
+
+def where_to_look(exercise_id: str) -> str:
+    ex = EXERCISES[exercise_id]
+    return f"notebook {NOTEBOOKS[ex.section]}, section {ex.where}"
