@@ -15,9 +15,10 @@ import torch
 def describe(value) -> str:
     """A short description of an argument: shape and dtype for tensors, repr otherwise."""
     if isinstance(value, torch.Tensor):
-        if value.numel() <= 8 and value.dim() <= 1:
+        if value.numel() <= 8 and value.dim() <= 1 and value.device.type != "meta":
             return f"tensor({value.tolist()}, dtype={_dtype(value.dtype)})"
-        return f"a {_dtype(value.dtype)} tensor of shape {tuple(value.shape)}"
+        device = "" if value.device.type == "cpu" else f" on {value.device.type}"
+        return f"a {_dtype(value.dtype)} tensor of shape {tuple(value.shape)}{device}"
     return repr(value)
 
 

@@ -48,7 +48,7 @@ def alibi_attention(q, k, v, causal=True):
     n_heads, t_q, d = q.shape[-3:]
     t_k = k.shape[-2]
     if t_q > t_k:
-        raise ValueError(f"more queries (T_q={t_q}) than keys (T_k={t_k})")
+        raise ValueError(f"q has more queries (T_q={t_q}) than k has keys (T_k={t_k})")
     if k.shape[-1] != d or v.shape[-2] != t_k:
         raise ValueError(f"shapes do not fit: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
     k_pos = torch.arange(t_k, device=q.device)

@@ -119,7 +119,7 @@ class RotaryEmbedding(nn.Module):
                 torch.broadcast_shapes(positions.shape + (1,), t.shape)
             except RuntimeError:
                 raise ValueError(f"positions of shape {tuple(positions.shape)} do not fit {name} of shape {tuple(t.shape)}") from None
-        if positions.is_floating_point():
+        if positions.is_floating_point() or (positions.numel() and int(positions.min()) < 0):
             angles = positions.float()[..., None] * self.inv_freq
             cos, sin = angles.cos(), angles.sin()
         else:

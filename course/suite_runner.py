@@ -1,0 +1,118 @@
+"""Run hidden suites (pytest, in this trusted process) against a learner's sandbox."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from course.exercises import EXERCISES
+from course.sandbox.proxy import LearnerError, Sandbox, SubmissionCrashed, SubmissionProxy, SubmissionTimeout
+
+PLUGIN_NAME = "course-submission"
+SUITES_ENV = "COURSE_GRADER_TESTS"
+
+
+class SuiteError(Exception):
+    """The hidden suites themselves are broken or missing (not the learner's fault)."""
+
+
+def suites_dir() -> Path:
+    default = Path(__file__).resolve().parents[1] / "grader_tests"
+    return Path(os.environ.get(SUITES_ENV, default))
+
+
+def suite_file(section: str) -> Path:
+    return suites_dir() / f"test_{section}.py"
+
+
+@dataclass
+class TestResult:
+    title: str
+    passed: bool
+    weight: float
+    message: str = ""
+
+
+def feedback_for(excinfo) -> str:
+    """A failure as the learner should read it: never the grader's own traceback."""
+    err = excinfo.value
+    if isinstance(err, LearnerError):
+        text = f"{err.call} raised {err.learner_type}: {err}" if err.call else f"{err.learner_type}: {err}"
+        if err.learner_traceback:
+            text += "\n" + "\n".join("    " + line for line in err.learner_traceback.splitlines())
+        return text
+    if isinstance(err, (AssertionError, SubmissionTimeout, SubmissionCrashed)):
+        return str(err)
+    if isinstance(err, pytest.fail.Exception):
+        return str(err).replace("DID NOT RAISE", "expected an error, but nothing was raised:")
+    return f"what your code returned could not be checked ({type(err).__name__}: {err})"
+
+
+class SubmissionPlugin:
+    """Provides the `submission` fixture's value and collects results by exercise."""
+
+    def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, only: set[str] | None = None):
+        self.sandbox, self.proxy, self.only = sandbox, proxy, only
+        self.results: dict[str, list[TestResult]] = defaultdict(list)
+
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "exercise(id, weight=1): the graded exercise a test belongs to")
+
+    def pytest_collection_modifyitems(self, session, config, items):
+        kept = []
+        for item in items:
+            marker = item.get_closest_marker("exercise")
+            if marker is None or marker.args[0] not in EXERCISES:
+                raise SuiteError(f"{item.nodeid}: every hidden test needs @pytest.mark.exercise(<known id>)")
+            if self.only is None or marker.args[0] in self.only:
+                kept.append(item)
+        items[:] = kept
+
+    def pytest_runtest_setup(self, item):
+        self.sandbox.set_exercise(item.get_closest_marker("exercise").args[0])
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            marker = item.get_closest_marker("exercise")
+            doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+            message = "" if call.excinfo is None else feedback_for(call.excinfo)
+            self.results[marker.args[0]].append(
+                TestResult(doc, call.excinfo is None, float(marker.kwargs.get("weight", 1)), message)
+            )
+
+
+class _Registered:
+    """Registers the plugin under PLUGIN_NAME so conftest.py can find it."""
+
+    def __init__(self, plugin):
+        self.plugin = plugin
+
+    def pytest_configure(self, config):
+        config.pluginmanager.register(self.plugin, PLUGIN_NAME)
+
+
+def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, only=None) -> dict[str, list[TestResult]]:
+    """Run the suites of `sections`; results by exercise id."""
+    files = []
+    for section in sections:
+        path = suite_file(section)
+        if not path.is_file():
+            raise SuiteError(f"hidden suite {path} is missing")
+        files.append(str(path))
+    plugin = SubmissionPlugin(sandbox, proxy, set(only) if only else None)
+    args = [*files, "-q", "--assert=plain", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=", "--import-mode=importlib",
+            "--rootdir", str(suites_dir()), "-W", "ignore"]
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        code = pytest.main(args, plugins=[_Registered(plugin)])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise SuiteError(f"the hidden suites could not run (pytest exit {int(code)}):\n{log.getvalue()[-3000:]}")
+    return plugin.results

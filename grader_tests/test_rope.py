@@ -1,0 +1,322 @@
+"""Hidden suite, section 6 (RoPE).
+
+References are independent of solutions/: rotations are done as complex multiplication in
+float64 NumPy, z = (a + ib) * exp(i * position * base^(-2k/r)).
+"""
+import numpy as np
+import pytest
+import torch
+
+from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal, expect_shape,
+                             expect_value_error)
+
+exercise = pytest.mark.exercise
+F32 = dict(atol=1e-4, rtol=1e-4)
+
+
+def ref_inv_freq(d, base=10000.0):
+    return float(base) ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+
+
+def ref_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None, freq_dim=None):
+    """RoPE in float64; `freq_dim` lets a diagnosis use the wrong width for frequencies."""
+    x = x.double().numpy() if isinstance(x, torch.Tensor) else np.array(x, dtype=np.float64)
+    r = rotary_dim or x.shape[-1]
+    theta = np.asarray(positions, dtype=np.float64)[..., None] * ref_inv_freq(freq_dim or r, base)[: r // 2]
+    first, second = (slice(0, r, 2), slice(1, r, 2)) if interleaved else (slice(0, r // 2), slice(r // 2, r))
+    z = (x[..., first] + 1j * x[..., second]) * np.exp(1j * theta)
+    out = x.copy()
+    out[..., first], out[..., second] = z.real, z.imag
+    return torch.from_numpy(out)
+
+
+def rand(*shape, seed=0, dtype=torch.float32):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
+
+
+def rope_mistakes(x, positions, **kw):
+    """Outputs of mistakes learners make, by name, for closest_mistake."""
+    interleaved = kw.get("interleaved", False)
+    other = dict(kw, interleaved=not interleaved)
+    return {
+        "the other pairing convention (interleaved=True pairs (2k, 2k+1); the default pairs (k, k + d/2))":
+            ref_rope(x, positions, **other),
+        "rotating the other way ((a, b) -> (a cos + b sin, -a sin + b cos))": ref_rope(x, -np.asarray(positions), **kw),
+        "ignoring `positions` and using 0, 1, 2, ...": ref_rope(x, np.arange(x.shape[-2]), **kw),
+    }
+
+
+# ---------------------------------------------------------------- rope_inv_freq
+@exercise("rope.rope_inv_freq")
+@pytest.mark.parametrize("d,base", [(8, 10000.0), (64, 500000.0)])
+def test_inv_freq_values_for(submission, d, base):
+    """gives base^(-2k/d) for each pair k"""
+    what = call_text("rope_inv_freq", d, base)
+    got = submission.rope_inv_freq(d, base)
+    expected = torch.from_numpy(ref_inv_freq(d, base))
+    hint = closest_mistake(got, {
+        "base^(-k/d): the exponent must be 2k/d, k counting pairs": torch.from_numpy(float(base) ** (-np.arange(d // 2) / d)),
+        "base^(+2k/d): these are wavelengths/(2 pi), the frequencies are their inverses":
+            torch.from_numpy(float(base) ** (np.arange(0, d, 2) / d)),
+    })
+    expect_close(got, expected, what, atol=1e-7, rtol=1e-5, hint=hint)
+
+
+@exercise("rope.rope_inv_freq")
+def test_inv_freq_dtype(submission):
+    """returns float32 of shape (d/2,)"""
+    got = submission.rope_inv_freq(16)
+    expect_shape(got, (8,), "rope_inv_freq(16)")
+    expect_dtype(got, torch.float32, "rope_inv_freq(16)")
+
+
+@exercise("rope.rope_inv_freq")
+def test_inv_freq_odd_d(submission):
+    """rejects an odd d with a ValueError naming d"""
+    expect_value_error(submission.rope_inv_freq, 7, mentions="d", what="rope_inv_freq(7)")
+
+
+# ---------------------------------------------------------------- apply_rope
+@exercise("rope.apply_rope", weight=2)
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_apply_rope_small(submission, interleaved):
+    """rotates each pair by position times its frequency"""
+    x, positions = rand(3, 4), torch.tensor([0, 1, 2])
+    what = call_text("apply_rope", x, positions, interleaved=interleaved)
+    got = submission.apply_rope(x, positions, interleaved=interleaved)
+    hint = closest_mistake(got, rope_mistakes(x, positions, interleaved=interleaved))
+    expect_close(got, ref_rope(x, positions, interleaved=interleaved), what, **F32, hint=hint)
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_heads_and_base(submission):
+    """works on (batch, heads, T, d) with another base"""
+    x, positions = rand(2, 3, 5, 8, seed=1), torch.arange(5)
+    got = submission.apply_rope(x, positions, base=500.0)
+    expect_close(got, ref_rope(x, positions, base=500.0), call_text("apply_rope", x, positions, base=500.0), **F32)
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_keeps_norm(submission):
+    """keeps the length of every vector (a rotation)"""
+    x, positions = rand(6, 16, seed=2), torch.tensor([0, 3, 10, 99, 500, 2047])
+    got = submission.apply_rope(x, positions)
+    expect_close(got.norm(dim=-1), x.norm(dim=-1), f"the norms of {call_text('apply_rope', x, positions)}", **F32)
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_relative(submission):
+    """makes q.k depend only on the distance between positions"""
+    q, k = rand(1, 8, seed=3), rand(1, 8, seed=4)
+    scores = []
+    for shift in (0, 17):
+        rq = submission.apply_rope(q, torch.tensor([5 + shift]))
+        rk = submission.apply_rope(k, torch.tensor([2 + shift]))
+        scores.append((rq * rk).sum())
+    expect_close(scores[1], scores[0], "q.k for positions (22, 19) compared with (5, 2)", **F32)
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_partial(submission):
+    """rotates only the first rotary_dim features, with frequencies over rotary_dim"""
+    x, positions = rand(4, 8, seed=5), torch.tensor([0, 1, 2, 3])
+    what = call_text("apply_rope", x, positions, rotary_dim=4)
+    got = submission.apply_rope(x, positions, rotary_dim=4)
+    hint = closest_mistake(got, {
+        "frequencies computed over the head dimension d instead of rotary_dim": ref_rope(x, positions, rotary_dim=4, freq_dim=8),
+    })
+    expect_close(got, ref_rope(x, positions, rotary_dim=4), what, **F32, hint=hint)
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_fractional(submission):
+    """accepts fractional positions"""
+    x, positions = rand(3, 4, seed=6), torch.tensor([0.5, 1.25, 7.75])
+    got = submission.apply_rope(x, positions)
+    expect_close(got, ref_rope(x, positions), call_text("apply_rope", x, positions), **F32)
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_batched_positions(submission):
+    """uses per-sequence positions that broadcast over heads"""
+    x = rand(2, 2, 3, 4, seed=7)
+    positions = torch.tensor([[[0, 1, 2]], [[5, 6, 7]]])  # (B, 1, T)
+    got = submission.apply_rope(x, positions)
+    expect_close(got, ref_rope(x, positions), call_text("apply_rope", x, positions), **F32)
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_decoding(submission):
+    """rotates a decoded token by its true position, not by 0"""
+    x = rand(6, 8, seed=8)
+    full = ref_rope(x, torch.arange(6))
+    got = submission.apply_rope(x[5:], torch.tensor([5]))
+    what = call_text("apply_rope", x[5:], torch.tensor([5])) + " (one new token after 5 cached ones)"
+    hint = closest_mistake(got, {"positions restarting at 0 for the new token": ref_rope(x[5:], [0])})
+    expect_close(got, full[5:], what, **F32, hint=hint)
+
+
+@exercise("rope.apply_rope")
+@pytest.mark.parametrize("dtype,atol", [(torch.float16, 1e-2), (torch.bfloat16, 4e-2), (torch.float64, 1e-4)])
+def test_apply_rope_dtypes(submission, dtype, atol):
+    """returns the input's dtype, with angles computed in float32 or wider"""
+    x, positions = rand(4, 8, seed=9, dtype=dtype), torch.tensor([3, 700, 1500, 3000])
+    what = call_text("apply_rope", x, positions)
+    got = submission.apply_rope(x, positions)
+    expect_dtype(got, dtype, what)
+    hint = ""
+    if dtype in (torch.float16, torch.bfloat16):
+        as32 = submission.apply_rope(x.float(), positions)
+        if torch.allclose(as32.double(), ref_rope(x, positions), **F32):
+            hint = (f"In float32 your result is right, in {str(dtype)[6:]} it is not: the angles (position x frequency) "
+                    "are probably computed in half precision. Compute angles, cos and sin in float32, then cast back.")
+    expect_close(got, ref_rope(x, positions), what, atol=atol, rtol=atol, hint=hint)
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_device(submission):
+    """keeps the output on the input's device"""
+    x = torch.empty(2, 3, 8, device="meta")
+    got = submission.apply_rope(x, torch.arange(3, device="meta"))
+    if got.device.type != "meta":
+        raise AssertionError(f"apply_rope on a 'meta' tensor returned a tensor on '{got.device}': create every helper "
+                             "tensor on x.device")
+    expect_shape(got, (2, 3, 8), "apply_rope on the meta device")
+
+
+@exercise("rope.apply_rope")
+def test_apply_rope_not_in_place(submission):
+    """leaves its input unchanged"""
+    submission.apply_rope(rand(3, 8, seed=10), torch.arange(3))
+    if submission.mutated_inputs():
+        raise AssertionError(f"apply_rope changed its {', '.join(submission.mutated_inputs())} in place")
+
+
+@exercise("rope.apply_rope")
+@pytest.mark.parametrize("rotary_dim", [3, 10, 0])
+def test_apply_rope_bad_rotary_dim(submission, rotary_dim):
+    """rejects a rotary_dim that is odd or outside 2..d"""
+    x = rand(2, 8)
+    expect_value_error(submission.apply_rope, x, torch.arange(2), rotary_dim=rotary_dim, mentions="rotary_dim",
+                       what=call_text("apply_rope", x, torch.arange(2), rotary_dim=rotary_dim))
+
+
+# ---------------------------------------------------------------- rope_matrix
+def ref_matrix(position, d, interleaved=False):
+    return ref_rope(np.eye(d), np.full(d, float(position)), interleaved=interleaved).T
+
+
+@exercise("rope.rope_matrix", weight=2)
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_rope_matrix_values(submission, interleaved):
+    """is the matrix R with apply_rope(x, p) == x @ R.T"""
+    what = call_text("rope_matrix", 1, 4, interleaved=interleaved)
+    got = submission.rope_matrix(1, 4, interleaved=interleaved)
+    hint = closest_mistake(got, {
+        "R.T instead of R (x @ R.T must equal the rotated x)": ref_matrix(1, 4, interleaved).T,
+        "the other pairing convention": ref_matrix(1, 4, not interleaved),
+    })
+    expect_close(got, ref_matrix(1, 4, interleaved), what, **F32, hint=hint)
+
+
+@exercise("rope.rope_matrix")
+def test_rope_matrix_orthogonal_and_relative(submission):
+    """is orthogonal, and R_m^T R_n = R_(n-m)"""
+    r3, r10, r7 = (submission.rope_matrix(p, 8) for p in (3, 10, 7))
+    expect_close(r3 @ r3.T, torch.eye(8), "rope_matrix(3, 8) @ rope_matrix(3, 8).T", **F32)
+    expect_close(r3.T @ r10, r7, "rope_matrix(3, 8).T @ rope_matrix(10, 8) compared with rope_matrix(7, 8)", **F32)
+
+
+@exercise("rope.rope_matrix")
+def test_rope_matrix_dtype(submission):
+    """returns a float32 (d, d) matrix"""
+    got = submission.rope_matrix(2, 6)
+    expect_shape(got, (6, 6), "rope_matrix(2, 6)")
+    expect_dtype(got, torch.float32, "rope_matrix(2, 6)")
+
+
+# ---------------------------------------------------------------- interleaved_to_half_split
+@exercise("rope.interleaved_to_half_split", weight=2)
+@pytest.mark.parametrize("d", [4, 8, 16])
+def test_permutation_links_conventions(submission, d):
+    """maps the interleaved convention onto the half-split one"""
+    what = call_text("interleaved_to_half_split", d)
+    perm = submission.interleaved_to_half_split(d)
+    expect_dtype(perm, torch.int64, what)
+    expect_shape(perm, (d,), what)
+    if sorted(perm.tolist()) != list(range(d)):
+        raise AssertionError(f"{what} returned {perm.tolist()}, which is not a permutation of 0..{d - 1}")
+    x, positions = rand(3, d, seed=11), torch.tensor([1, 4, 9])
+    lhs, rhs = ref_rope(x, positions, interleaved=True)[..., perm], ref_rope(x[..., perm], positions)
+    inverse = torch.argsort(perm)
+    if not torch.allclose(lhs, rhs, atol=1e-9):
+        hint = ""
+        if torch.allclose(ref_rope(x, positions, interleaved=True)[..., inverse], ref_rope(x[..., inverse], positions)):
+            hint = " It is the inverse permutation: you mapped half-split positions to interleaved ones."
+        raise AssertionError(f"with perm = {what} = {perm.tolist()}, rotating interleaved then permuting differs from "
+                             f"permuting then rotating half-split.{hint}")
+
+
+@exercise("rope.interleaved_to_half_split")
+def test_permutation_odd_d(submission):
+    """rejects an odd d with a ValueError naming d"""
+    expect_value_error(submission.interleaved_to_half_split, 5, mentions="d", what="interleaved_to_half_split(5)")
+
+
+# ---------------------------------------------------------------- RotaryEmbedding
+@exercise("rope.RotaryEmbedding", weight=2)
+@pytest.mark.parametrize("interleaved,base", [(False, 10000.0), (True, 500.0)])
+def test_rotary_module_matches(submission, interleaved, base):
+    """rotates q and k like apply_rope with the module's settings"""
+    module = submission.RotaryEmbedding(8, base=base, interleaved=interleaved)
+    q, k, positions = rand(2, 3, 5, 8, seed=12), rand(2, 3, 5, 8, seed=13), torch.arange(5)
+    what = call_text(f"RotaryEmbedding(8, base={base}, interleaved={interleaved})", q, k, positions)
+    got_q, got_k = module(q, k, positions)
+    expect_close(got_q, ref_rope(q, positions, base=base, interleaved=interleaved), what + " (the rotated q)", **F32)
+    expect_close(got_k, ref_rope(k, positions, base=base, interleaved=interleaved), what + " (the rotated k)", **F32)
+
+
+@exercise("rope.RotaryEmbedding")
+def test_rotary_module_grows(submission):
+    """handles positions beyond max_len"""
+    module = submission.RotaryEmbedding(4, max_len=4)
+    x, positions = rand(10, 4, seed=14), torch.arange(10)
+    got_q, _ = module(x, x, positions)
+    expect_close(got_q, ref_rope(x, positions), "RotaryEmbedding(4, max_len=4) at positions 0..9", **F32)
+
+
+@exercise("rope.RotaryEmbedding")
+def test_rotary_module_decoding(submission):
+    """rotates a single decoded token at its true position"""
+    module = submission.RotaryEmbedding(8)
+    q, k = rand(1, 1, 8, seed=15), rand(1, 1, 8, seed=16)
+    got_q, got_k = module(q, k, torch.tensor([6]))
+    expect_close(got_q, ref_rope(q, [6]), "RotaryEmbedding(8) with q at position 6", **F32)
+    expect_close(got_k, ref_rope(k, [6]), "RotaryEmbedding(8) with k at position 6", **F32)
+
+
+@exercise("rope.RotaryEmbedding")
+def test_rotary_module_half(submission):
+    """keeps float16 inputs in float16 and accurate"""
+    module = submission.RotaryEmbedding(8)
+    q = rand(4, 8, seed=17, dtype=torch.float16)
+    positions = torch.tensor([1, 900, 1800, 2500])
+    got_q, _ = module(q, q, positions)
+    expect_dtype(got_q, torch.float16, "RotaryEmbedding(8) on float16 q")
+    expect_close(got_q, ref_rope(q, positions), "RotaryEmbedding(8) on float16 q", atol=1e-2, rtol=1e-2)
+
+
+@exercise("rope.RotaryEmbedding")
+def test_rotary_module_is_module(submission):
+    """is a torch.nn.Module"""
+    names = submission.type_names(submission.RotaryEmbedding(4))
+    if "torch.nn.modules.module.Module" not in names:
+        raise AssertionError("RotaryEmbedding(4) is not a torch.nn.Module: subclass nn.Module")
+
+
+@exercise("rope.RotaryEmbedding")
+def test_rotary_module_wrong_width(submission):
+    """rejects q or k whose last dimension is not d"""
+    module = submission.RotaryEmbedding(8)
+    q, k = rand(3, 6), rand(3, 8)
+    expect_value_error(module, q, k, torch.arange(3), mentions="q", what=call_text("RotaryEmbedding(8)", q, k, torch.arange(3)))

@@ -1,0 +1,82 @@
+"""Wrong ALiBi implementations that learners really write."""
+from tests.bank import Bug
+
+BUGS = [
+    Bug("slopes_power_of_two_formula", "alibi.alibi_slopes", '''
+def alibi_slopes(n_heads):
+    if n_heads < 1:
+        raise ValueError(f"n_heads must be >= 1, got n_heads={n_heads}")
+    return 2.0 ** (-8.0 * torch.arange(1, n_heads + 1, dtype=torch.float32) / n_heads)
+''', mistake="power-of-two formula"),
+    Bug("slopes_sorted", "alibi.alibi_slopes", '''
+_right_slopes = alibi_slopes
+def alibi_slopes(n_heads):
+    return torch.sort(_right_slopes(n_heads), descending=True).values
+''', mistake="sorted order"),
+    Bug("slopes_float64", "alibi.alibi_slopes", '''
+_right_slopes = alibi_slopes
+def alibi_slopes(n_heads):
+    return _right_slopes(n_heads).double()
+''', mistake="expected float32", cascades=("alibi.alibi_attention",)),
+    Bug("slopes_zero_heads_accepted", "alibi.alibi_slopes", '''
+_right_slopes = alibi_slopes
+def alibi_slopes(n_heads):
+    if n_heads < 1:
+        return torch.zeros(0)
+    return _right_slopes(n_heads)
+''', mistake="naming 'n_heads'"),
+    Bug("bias_positive", "alibi.alibi_bias", '''
+def alibi_bias(slopes, q_pos, k_pos):
+    return slopes[:, None, None] * (q_pos[:, None] - k_pos[None, :]).abs().to(slopes.dtype)
+''', mistake="positive bias", cascades=("alibi.alibi_attention",)),
+    Bug("bias_signed_distance", "alibi.alibi_bias", '''
+def alibi_bias(slopes, q_pos, k_pos):
+    return -slopes[:, None, None] * (q_pos[:, None] - k_pos[None, :]).to(slopes.dtype)
+''', mistake="signed distance", cascades=("alibi.alibi_attention",)),
+    Bug("bias_always_float32", "alibi.alibi_bias", '''
+def alibi_bias(slopes, q_pos, k_pos):
+    return -slopes.float()[:, None, None] * (q_pos[:, None] - k_pos[None, :]).abs().float()
+''', mistake="expected float64"),
+    Bug("attention_no_mask", "alibi.alibi_attention", '''
+_right_attention = alibi_attention
+def alibi_attention(q, k, v, causal=True):
+    return _right_attention(q, k, v, causal=False)
+''', mistake="no causal mask"),
+    Bug("attention_aligned_to_start", "alibi.alibi_attention", '''
+def alibi_attention(q, k, v, causal=True):
+    n_heads, t_q, d = q.shape[-3:]
+    t_k = k.shape[-2]
+    if t_q > t_k:
+        raise ValueError(f"q has more positions than k")
+    pos = torch.arange(t_k, device=q.device)
+    bias = alibi_bias(alibi_slopes(n_heads).to(q.device), pos[:t_q], pos)
+    scores = q.float() @ k.float().transpose(-1, -2) / math.sqrt(d) + bias
+    if causal:
+        scores = scores.masked_fill(pos[None, :] > pos[:t_q, None], float("-inf"))
+    return (torch.softmax(scores, -1) @ v.float()).to(q.dtype)
+''', mistake="queries placed at the first positions"),
+    Bug("attention_unscaled", "alibi.alibi_attention", '''
+_right_attention = alibi_attention
+def alibi_attention(q, k, v, causal=True):
+    return _right_attention(q * math.sqrt(q.shape[-1]), k, v, causal)
+''', mistake="sqrt(d)"),
+    Bug("attention_naive_slopes", "alibi.alibi_attention", '''
+def alibi_attention(q, k, v, causal=True):
+    n_heads, t_q, d = q.shape[-3:]
+    t_k = k.shape[-2]
+    if t_q > t_k:
+        raise ValueError(f"q has more positions than k")
+    k_pos = torch.arange(t_k, device=q.device)
+    q_pos = k_pos[t_k - t_q:]
+    slopes = 2.0 ** (-8.0 * torch.arange(1, n_heads + 1, device=q.device) / n_heads)
+    scores = q.float() @ k.float().transpose(-1, -2) / math.sqrt(d) + alibi_bias(slopes.float(), q_pos, k_pos)
+    if causal:
+        scores = scores.masked_fill(k_pos[None, :] > q_pos[:, None], float("-inf"))
+    return (torch.softmax(scores, -1) @ v.float()).to(q.dtype)
+''', mistake="power-of-two slope formula"),
+    Bug("attention_returns_float32", "alibi.alibi_attention", '''
+_right_attention = alibi_attention
+def alibi_attention(q, k, v, causal=True):
+    return _right_attention(q.float(), k.float(), v.float(), causal)
+''', mistake="expected float16"),
+]

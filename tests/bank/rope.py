@@ -1,0 +1,138 @@
+"""Wrong RoPE implementations that learners really write."""
+from tests.bank import Bug
+
+# apply_rope, rope_matrix and RotaryEmbedding call rope_inv_freq in the reference solution,
+# so a wrong table legitimately makes them wrong too.
+USERS_OF_INV_FREQ = ("rope.apply_rope", "rope.rope_matrix", "rope.RotaryEmbedding")
+
+BUGS = [
+    Bug("inv_freq_k_over_d", "rope.rope_inv_freq", '''
+def rope_inv_freq(d, base=10000.0):
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    return (base ** (-torch.arange(d // 2, dtype=torch.float32) / d))
+''', mistake="exponent must be 2k/d", cascades=USERS_OF_INV_FREQ),
+    Bug("inv_freq_wavelength", "rope.rope_inv_freq", '''
+def rope_inv_freq(d, base=10000.0):
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    return base ** (torch.arange(0, d, 2, dtype=torch.float32) / d)
+''', mistake="frequencies are their inverses", cascades=USERS_OF_INV_FREQ),
+    Bug("inv_freq_float64", "rope.rope_inv_freq", '''
+def rope_inv_freq(d, base=10000.0):
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    return base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+''', mistake="expected float32"),
+    Bug("inv_freq_odd_accepted", "rope.rope_inv_freq", '''
+def rope_inv_freq(d, base=10000.0):
+    return base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
+''', mistake="expected a ValueError naming 'd'"),
+    Bug("apply_swapped_conventions", "rope.apply_rope", '''
+_right_apply_rope = apply_rope
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    return _right_apply_rope(x, positions, base, not interleaved, rotary_dim)
+''', mistake="other pairing convention"),
+    Bug("apply_wrong_direction", "rope.apply_rope", '''
+_right_apply_rope = apply_rope
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    return _right_apply_rope(x, -torch.as_tensor(positions), base, interleaved, rotary_dim)
+''', mistake="rotating the other way"),
+    Bug("apply_ignores_positions", "rope.apply_rope", '''
+_right_apply_rope = apply_rope
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    return _right_apply_rope(x, torch.arange(x.shape[-2]), base, interleaved, rotary_dim)
+''', mistake="positions restarting at 0"),
+    Bug("apply_freq_over_head_dim", "rope.apply_rope", '''
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    d = x.shape[-1]
+    r = d if rotary_dim is None else rotary_dim
+    if r % 2 or not 2 <= r <= d:
+        raise ValueError(f"bad rotary_dim={r}")
+    angles = torch.as_tensor(positions).float()[..., None] * rope_inv_freq(d, base)[: r // 2]
+    rotated = rotate_pairs(x[..., :r].float(), angles.cos(), angles.sin(), interleaved)
+    return torch.cat((rotated.to(x.dtype), x[..., r:]), dim=-1)
+''', mistake="head dimension d instead of rotary_dim"),
+    Bug("apply_half_precision_angles", "rope.apply_rope", '''
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    d = x.shape[-1]
+    r = d if rotary_dim is None else rotary_dim
+    if r % 2 or not 2 <= r <= d:
+        raise ValueError(f"bad rotary_dim={r}")
+    angles = torch.as_tensor(positions).to(x.dtype)[..., None] * rope_inv_freq(r, base).to(x.dtype)
+    rotated = rotate_pairs(x[..., :r], angles.cos(), angles.sin(), interleaved)
+    return torch.cat((rotated, x[..., r:]), dim=-1)
+''', mistake="half precision"),
+    Bug("apply_in_place", "rope.apply_rope", '''
+_right_apply_rope = apply_rope
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    out = _right_apply_rope(x, positions, base, interleaved, rotary_dim)
+    x.copy_(out)
+    return x
+''', mistake="in place"),
+    Bug("apply_helpers_on_cpu", "rope.apply_rope", '''
+_right_apply_rope = apply_rope
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    if x.device.type != "cpu":
+        return _right_apply_rope(x.new_zeros(x.shape, device="cpu"), torch.zeros(x.shape[-2]), base, interleaved, rotary_dim)
+    return _right_apply_rope(x, positions, base, interleaved, rotary_dim)
+''', mistake="x.device"),
+    Bug("apply_no_rotary_dim_check", "rope.apply_rope", '''
+_right_apply_rope = apply_rope
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    if rotary_dim is not None and (rotary_dim % 2 or not 2 <= rotary_dim <= x.shape[-1]):
+        rotary_dim = x.shape[-1]
+    return _right_apply_rope(x, positions, base, interleaved, rotary_dim)
+''', mistake="expected a ValueError naming 'rotary_dim'"),
+    Bug("matrix_transposed", "rope.rope_matrix", '''
+_right_rope_matrix = rope_matrix
+def rope_matrix(position, d, base=10000.0, interleaved=False):
+    return _right_rope_matrix(position, d, base, interleaved).T.contiguous()
+''', mistake="R.T instead of R"),
+    Bug("matrix_ignores_interleaved", "rope.rope_matrix", '''
+_right_rope_matrix = rope_matrix
+def rope_matrix(position, d, base=10000.0, interleaved=False):
+    return _right_rope_matrix(position, d, base, False)
+''', mistake="other pairing convention"),
+    Bug("perm_inverse", "rope.interleaved_to_half_split", '''
+def interleaved_to_half_split(d):
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    return torch.argsort(torch.cat((torch.arange(0, d, 2), torch.arange(1, d, 2))))
+''', mistake="inverse permutation"),
+    Bug("perm_float", "rope.interleaved_to_half_split", '''
+def interleaved_to_half_split(d):
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    return torch.cat((torch.arange(0, d, 2), torch.arange(1, d, 2))).float()
+''', mistake="expected int64"),
+    Bug("module_cache_does_not_grow", "rope.RotaryEmbedding", '''
+_RightRotary = RotaryEmbedding
+class RotaryEmbedding(_RightRotary):
+    def extend_cache(self, length):
+        if hasattr(self, "cos_cached"):
+            return
+        super().extend_cache(length)
+'''),
+    Bug("module_ignores_interleaved", "rope.RotaryEmbedding", '''
+_RightRotary = RotaryEmbedding
+class RotaryEmbedding(_RightRotary):
+    def __init__(self, d, base=10000.0, max_len=2048, interleaved=False):
+        super().__init__(d, base, max_len, False)
+'''),
+    Bug("module_returns_float32", "rope.RotaryEmbedding", '''
+_RightRotary = RotaryEmbedding
+class RotaryEmbedding(_RightRotary):
+    def forward(self, q, k, positions):
+        rq, rk = super().forward(q.float(), k.float(), positions)
+        return rq, rk
+''', mistake="expected float16"),
+    Bug("module_no_width_check", "rope.RotaryEmbedding", '''
+_RightRotary = RotaryEmbedding
+class RotaryEmbedding(_RightRotary):
+    def forward(self, q, k, positions):
+        if q.shape[-1] != self.d:
+            q = torch.nn.functional.pad(q, (0, self.d - q.shape[-1]))
+        return super().forward(q, k, positions)
+''', mistake="naming 'q'"),
+]
