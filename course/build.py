@@ -47,7 +47,10 @@ def solution_segments(section: str) -> tuple[dict[str, str], list[str]]:
     defs, imports = {}, []
     for node in tree.body:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        segment = "\n".join(lines[start - 1 : node.end_lineno])
+        end = node.end_lineno
+        while end < len(lines) and lines[end].startswith((" ", "\t")) and lines[end].strip().startswith("#"):
+            end += 1  # trailing indented comments belong to the body (### END SOLUTION)
+        segment = "\n".join(lines[start - 1 : end])
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             defs[node.name] = segment
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -58,7 +61,7 @@ def solution_segments(section: str) -> tuple[dict[str, str], list[str]]:
 def grade_cell_source(exercise_id: str) -> str:
     ex = EXERCISES[exercise_id]
     return (
-        f"# Autograded: {ex.id} ({ex.points:g} points). Run this cell to check your work;\n"
+        f"# Autograded: {ex.id} ({ex.points:g} point{'s' if ex.points != 1 else ''}). Run this cell to check your work;\n"
         f"# more tests run when your notebook is graded.\n"
         f'check("{ex.id}")\n'
         "### BEGIN HIDDEN TESTS\n"

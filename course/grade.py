@@ -107,7 +107,9 @@ def format_text(report: dict, path: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course.grade", description="Grade a notebook or .py submission.")
-    parser.add_argument("path", help="a .ipynb notebook or .py module")
+    parser.add_argument("path", nargs="?", help="a .ipynb notebook or .py module")
+    parser.add_argument("--serve", action="store_true",
+                        help="read JSON requests {path, only} from stdin, one per line; answer one JSON report per line")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--only", action="append", metavar="EXERCISE_ID", help="grade only this exercise (repeatable)")
     for f in fields(Limits):
@@ -116,13 +118,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
+    """Grade requests until stdin closes (used by course.nbgrader_bridge: one warm grader per kernel)."""
+    for line in requests:
+        try:
+            request = json.loads(line)
+            report = grade_file(request["path"], only=request.get("only"), limits=limits)
+        except (SuiteError, ValueError, KeyError, TypeError) as err:
+            report = {"score": 0.0, "max_score": 0.0, "exercises": [], "error": f"grading failed: {err}"}
+        replies.write(json.dumps(report) + "\n")
+        replies.flush()
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.serve and not args.path:
+        parser.error("give a PATH to grade (or --serve)")
     unknown = [i for i in args.only or [] if i not in EXERCISES]
     if unknown:
         print(f"unknown exercise id(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    if args.serve:
+        serve(limits)
+        return 0
     try:
         report = grade_file(args.path, only=args.only, limits=limits)
     except SuiteError as err:

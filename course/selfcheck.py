@@ -9,12 +9,14 @@ import warnings
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from course.exercises import EXERCISES, where_to_look
 from course.visible_checks import checks_for
 
 SANDBOX_ENV = "COURSE_SANDBOX"
+NOT_IMPLEMENTED = "not implemented yet"
 
 
 class Namespace:
@@ -49,7 +51,7 @@ def run_checks(target: str, names: dict) -> list[Outcome]:
                 warnings.simplefilter("ignore")
                 chk.run(namespace)
         except NotImplementedError:
-            outcomes.append(Outcome(chk.exercise_id, chk.title, False, "not implemented yet"))
+            outcomes.append(Outcome(chk.exercise_id, chk.title, False, NOT_IMPLEMENTED))
         except AssertionError as err:
             outcomes.append(Outcome(chk.exercise_id, chk.title, False, str(err)))
         except Exception as err:  # noqa: BLE001 - the learner's code raised: report it as a failure
@@ -66,8 +68,9 @@ def render(outcomes: list[Outcome], console: Console) -> None:
     table.add_column("", justify="center")
     table.add_column("what to fix")
     for o in outcomes:
-        fix = "" if o.passed else f"{o.message}\n[dim]see {where_to_look(o.exercise_id)}[/dim]"
-        table.add_row(o.exercise_id.split(".", 1)[1], o.title, "[green]pass[/green]" if o.passed else "[red]FAIL[/red]", fix)
+        fix = "" if o.passed else f"{escape(o.message)}\n[dim]see {escape(where_to_look(o.exercise_id))}[/dim]"
+        status = "[green]pass[/green]" if o.passed else "[red]FAIL[/red]"
+        table.add_row(o.exercise_id.split(".", 1)[1], escape(o.title), status, fix)
     console.print(table)
     failed = sum(not o.passed for o in outcomes)
     console.print(f"{len(outcomes) - failed} of {len(outcomes)} checks pass." if outcomes else "No checks found.")
@@ -77,8 +80,8 @@ def check(target: str, names: dict | None = None):
     """Run the visible checks for a section or one exercise of the calling notebook.
 
     For one exercise ('rope.apply_rope') a failure raises AssertionError, so a grade cell
-    fails visibly; for a whole section it prints the table and returns the outcomes.
-    Inside the grading sandbox it does nothing.
+    fails visibly; for a whole section it only prints the table. Inside the grading
+    sandbox it does nothing.
     """
     if os.environ.get(SANDBOX_ENV):
         return None
@@ -87,8 +90,7 @@ def check(target: str, names: dict | None = None):
     outcomes = run_checks(target, names)
     render(outcomes, Console(force_jupyter=False, width=110, file=None))
     failures = [o for o in outcomes if not o.passed]
-    if target in EXERCISES:
-        if failures:
-            raise AssertionError(f"{target}: {failures[0].title}: {failures[0].message}")
-        return None
-    return outcomes
+    if target in EXERCISES and failures:
+        if all(o.message == NOT_IMPLEMENTED for o in failures):
+            raise NotImplementedError(f"{target} is {NOT_IMPLEMENTED}")
+        raise AssertionError(f"{target}: {failures[0].title}: {failures[0].message}")

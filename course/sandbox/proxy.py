@@ -113,6 +113,7 @@ class Sandbox:
 
     def __post_init__(self):
         self.outcomes: list[CellOutcome] = []
+        self.definitions: list[tuple[str, str]] = []  # the grader's helpers, replayed after a restart
         self._pid = None
         self._sock = None
         self._scratch = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
@@ -180,6 +181,8 @@ class Sandbox:
                 except (SubmissionTimeout, SubmissionCrashed):
                     outcome.fatal = True
                     return self._restart()
+        for label, code in self.definitions:
+            self._raw({"op": "exec", "label": label, "code": code}, self.limits.call_seconds)
 
     def defined(self, names) -> dict[str, str]:
         """Which of `names` exist in the learner's namespace, as 'class', 'callable' or 'value'."""
@@ -319,6 +322,17 @@ class SubmissionProxy:
 
     def defines(self, name: str) -> bool:
         return name in self._defined
+
+    def define(self, name: str, source: str, label: str = "") -> RemoteObject:
+        """Define a grader helper (e.g. a score function to pass to the learner's code) in the
+        learner's process; `source` must define `name`. It survives restarts."""
+        if name in self._defined:
+            raise ValueError(f"{name} would shadow the learner's own definition")
+        entry = (f"grader's {name}", source)
+        if entry not in self._sandbox.definitions:
+            self._sandbox.definitions.append(entry)
+        self._sandbox.request({"op": "exec", "label": entry[0], "code": source}, f"defining {name}")
+        return RemoteObject(self._sandbox, {"__global__": name}, label or name)
 
     def mutated_inputs(self) -> list[str]:
         """Arguments the last call changed in place, e.g. ['argument 1']."""

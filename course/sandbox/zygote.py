@@ -35,6 +35,7 @@ def _preload() -> None:
     for device in ("cpu", "meta"):
         x = torch.ones(2, 3, device=device)
         y = torch.softmax(x @ x.T * 2 + x.sum(), dim=-1).masked_fill(torch.ones(2, 2, dtype=torch.bool, device=device), 0)
+        y = y[torch.zeros(1, dtype=torch.long, device=device)].clamp(-1, 1).where(y > 0, y).gather(0, torch.zeros(1, 2, dtype=torch.long, device=device))
         torch.cat((x, x.half().float().to(torch.bfloat16).float()), dim=-1).sin().cos()
         del x, y
     torch.nn.Embedding(2, 2)(torch.tensor([0, 1]))

@@ -1,0 +1,413 @@
+"""Hidden suite, section 8 (context scaling).
+
+References are independent of solutions/: float64 NumPy written from each method's
+definition (position interpolation, NTK-aware base, dynamic NTK as in emozilla's rule,
+YaRN's NTK-by-parts as the YaRN reference code and Hugging Face compute it, Llama 3.1's
+published frequency bands). tests/test_scaling_against_transformers.py shows these
+references agree with transformers' own functions.
+
+None of these functions takes a tensor, so there is no input dtype, device or in-place
+case to test; every table must come back float32 of shape (d/2,).
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from course.checking import call_text, closest_mistake, expect_close, expect_dtype, expect_shape, expect_value_error
+
+exercise = pytest.mark.exercise
+# relative accuracy of float32 tables; atol tiny because slow frequencies are ~1e-7
+TABLE = dict(atol=1e-12, rtol=1e-5)
+
+
+def t64(a):
+    return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def ref_theta(d, base):
+    """RoPE's ladder base^(-2k/d), k = 0 .. d/2 - 1."""
+    return float(base) ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+
+
+def ref_ntk_base(base, factor, d, exponent=None):
+    return float(base) * float(factor) ** (d / (d - 2) if exponent is None else exponent)
+
+
+def ref_dynamic(d, base, factor, seq_len, original_max_len, use_max=True, shift=True, exponent=None):
+    s = max(seq_len, original_max_len) if use_max else seq_len
+    alpha = factor * s / original_max_len - ((factor - 1) if shift else 0.0)
+    return ref_theta(d, float(base) * alpha ** (d / (d - 2) if exponent is None else exponent))
+
+
+def ref_yarn(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True,
+             reverse=False, swap_betas=False, upper=None, blend_wavelengths=False):
+    """YaRN's frequencies: keep weight 1 for fast pairs, 0 for slow ones, linear in the pair index
+    between the pair making beta_fast turns and the pair making beta_slow turns over
+    original_max_len tokens (floor / ceil when truncate, clipped to [0, d - 1])."""
+    theta = ref_theta(d, base)
+
+    def pair_making(turns):  # original_max_len * base^(-2k/d) = 2 pi turns, solved for k
+        return (d / 2) * math.log(original_max_len / (2 * math.pi * turns)) / math.log(base)
+
+    if swap_betas:
+        beta_fast, beta_slow = beta_slow, beta_fast
+    start, stop = pair_making(beta_fast), pair_making(beta_slow)
+    if truncate:
+        start, stop = math.floor(start), math.ceil(stop)
+    start, stop = max(start, 0), min(stop, d - 1 if upper is None else upper)
+    if stop == start:
+        stop += 0.001
+    interp = np.clip((np.arange(d // 2) - start) / (stop - start), 0.0, 1.0)  # 1 = divide by factor
+    if reverse:
+        interp = 1.0 - interp
+    if blend_wavelengths:
+        return 1.0 / ((1 - interp) / theta + interp * factor / theta)
+    return theta * ((1 - interp) + interp / factor)
+
+
+def ref_attention_factor(factor):
+    return 0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0
+
+
+def ref_llama3(d, base, factor=8.0, original_max_len=8192, low_freq_factor=1.0, high_freq_factor=4.0,
+               swap_bands=False, reverse_smooth=False, no_band=False, multiply_thresholds=False):
+    theta = ref_theta(d, base)
+    wavelength = 2 * math.pi / theta
+    if multiply_thresholds:
+        short, long = original_max_len * high_freq_factor, original_max_len * low_freq_factor
+        short, long = min(short, long), max(short, long)
+    else:
+        short, long = original_max_len / high_freq_factor, original_max_len / low_freq_factor
+    keep = original_max_len / wavelength  # turns over the original context
+    a = (keep - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    if reverse_smooth:
+        a = 1 - a
+    middle = theta * ((1 - a) / factor + a)
+    if no_band:
+        middle = theta
+    fast, slow = theta, theta / factor
+    if swap_bands:
+        fast, slow = slow, fast
+    return np.where(wavelength < short, fast, np.where(wavelength > long, slow, middle))
+
+
+def mistakes_of(got, candidates):
+    return closest_mistake(got, {k: t64(v) for k, v in candidates.items()}, atol=1e-10)
+
+
+def expect_table(got, expected, what, hint=""):
+    expect_shape(got, expected.shape, what)
+    expect_close(got, t64(expected), what, **TABLE, hint=hint)
+
+
+def expect_number(got, what, strict=False):
+    """A Python float (strict), or anything holding one number (values are judged apart from the type)."""
+    if isinstance(got, (int, float)) and not isinstance(got, bool):
+        return float(got)
+    if not strict and isinstance(got, torch.Tensor) and got.numel() == 1:
+        return float(got)
+    raise AssertionError(f"{what} returned {type(got).__name__}, expected a Python float")
+
+
+# ---------------------------------------------------------------- linear_scaled_inv_freq
+@exercise("scaling.linear_scaled_inv_freq", weight=2)
+@pytest.mark.parametrize("d,base,factor", [(4, 10000.0, 2.0), (64, 500000.0, 8.0), (6, 100, 3)])
+def test_linear_values(submission, d, base, factor):
+    """divides every RoPE frequency base^(-2k/d) by the factor"""
+    what = call_text("linear_scaled_inv_freq", d, base, factor)
+    got = submission.linear_scaled_inv_freq(d, base, factor)
+    theta = ref_theta(d, base)
+    hint = mistakes_of(got, {
+        "frequencies multiplied by the factor (positions multiplied by it): position interpolation divides "
+        "positions, so theta_k / factor": theta * factor,
+        "the unscaled RoPE frequencies (the factor is not applied)": theta,
+        "the base multiplied by the factor: that is a base change, position interpolation divides every "
+        "frequency by the factor": ref_theta(d, base * factor),
+    })
+    expect_table(got, theta / factor, what, hint=hint)
+
+
+@exercise("scaling.linear_scaled_inv_freq")
+def test_linear_dtype(submission):
+    """returns float32 of shape (d/2,)"""
+    got = submission.linear_scaled_inv_freq(16, 10000.0, 4.0)
+    what = call_text("linear_scaled_inv_freq", 16, 10000.0, 4.0)
+    expect_shape(got, (8,), what)
+    expect_dtype(got, torch.float32, what)
+
+
+@exercise("scaling.linear_scaled_inv_freq")
+def test_linear_factor_one(submission):
+    """leaves RoPE unchanged with factor 1"""
+    got = submission.linear_scaled_inv_freq(8, 10000.0, 1.0)
+    expect_table(got, ref_theta(8, 10000.0), call_text("linear_scaled_inv_freq", 8, 10000.0, 1.0))
+
+
+@exercise("scaling.linear_scaled_inv_freq")
+def test_linear_bad_arguments(submission):
+    """rejects factor < 1 and an odd d with a ValueError naming the argument"""
+    expect_value_error(submission.linear_scaled_inv_freq, 8, 10000.0, 0.5, mentions="factor",
+                       what=call_text("linear_scaled_inv_freq", 8, 10000.0, 0.5))
+    expect_value_error(submission.linear_scaled_inv_freq, 7, 10000.0, 2.0, mentions="d",
+                       what=call_text("linear_scaled_inv_freq", 7, 10000.0, 2.0))
+
+
+# ---------------------------------------------------------------- ntk_scaled_base
+@exercise("scaling.ntk_scaled_base", weight=2)
+@pytest.mark.parametrize("base,factor,d", [(10000.0, 4.0, 8), (10000.0, 8.0, 128), (500000.0, 2.0, 64)])
+def test_ntk_values(submission, base, factor, d):
+    """is base * factor^(d/(d-2))"""
+    what = call_text("ntk_scaled_base", base, factor, d)
+    got = expect_number(submission.ntk_scaled_base(base, factor, d), what)
+    candidates = {
+        "base * factor^(d/2): the exponent is d/(d-2)": ref_ntk_base(base, factor, d, d / 2),
+        "base * factor without the exponent d/(d-2): then the slowest pair is divided by less than the factor":
+            ref_ntk_base(base, factor, d, 1.0),
+        "base * factor^((d-2)/d): the exponent is upside down, it is d/(d-2)": ref_ntk_base(base, factor, d, (d - 2) / d),
+    }
+    hint = mistakes_of(torch.tensor([got], dtype=torch.float64), {k: [v] for k, v in candidates.items()})
+    expect_close(torch.tensor([got], dtype=torch.float64), t64([ref_ntk_base(base, factor, d)]), what,
+                 atol=0, rtol=1e-6, hint=hint)
+
+
+@exercise("scaling.ntk_scaled_base")
+def test_ntk_slowest_pair(submission):
+    """slows the slowest pair by exactly the factor and keeps the fastest"""
+    what = call_text("ntk_scaled_base", 10000.0, 3.0, 16)
+    new_base = expect_number(submission.ntk_scaled_base(10000.0, 3.0, 16), what)
+    ratio = ref_theta(16, new_base)[-1] / ref_theta(16, 10000.0)[-1]
+    expect_close(t64([ratio]), t64([1 / 3.0]), f"{what}: slowest pair's frequency relative to base 10000",
+                 atol=0, rtol=1e-6)
+
+
+@exercise("scaling.ntk_scaled_base")
+def test_ntk_returns_float(submission):
+    """returns a Python float (factor 1 keeps the base)"""
+    what = call_text("ntk_scaled_base", 500.0, 1.0, 8)
+    got = expect_number(submission.ntk_scaled_base(500.0, 1.0, 8), what, strict=True)
+    expect_close(t64([got]), t64([500.0]), what, atol=0, rtol=1e-9)
+
+
+@exercise("scaling.ntk_scaled_base")
+@pytest.mark.parametrize("args,name", [((10000.0, 2.0, 2), "d"), ((10000.0, 0.5, 8), "factor")])
+def test_ntk_bad_arguments(submission, args, name):
+    """rejects d <= 2 and factor < 1 with a ValueError naming the argument"""
+    expect_value_error(submission.ntk_scaled_base, *args, mentions=name, what=call_text("ntk_scaled_base", *args))
+
+
+# ---------------------------------------------------------------- dynamic_ntk_inv_freq
+def dynamic_mistakes(d, base, factor, seq_len, L):
+    return {
+        "the length used without max(seq_len, original_max_len): below the original length the base must not "
+        "change": ref_dynamic(d, base, factor, seq_len, L, use_max=False) if factor * seq_len / L - (factor - 1) > 0
+        else np.full(d // 2, np.nan),
+        "factor * s / original_max_len without subtracting (factor - 1)": ref_dynamic(d, base, factor, seq_len, L,
+                                                                                      shift=False),
+        "static NTK scaling: dynamic NTK's base depends on seq_len": ref_theta(d, ref_ntk_base(base, factor, d)),
+        "the scale not raised to d/(d-2) in the base": ref_dynamic(d, base, factor, seq_len, L, exponent=1.0),
+    }
+
+
+@exercise("scaling.dynamic_ntk_inv_freq", weight=2)
+@pytest.mark.parametrize("d,base,factor,seq_len,L", [(8, 10000.0, 2.0, 128, 64), (64, 500000.0, 8.0, 3000, 2048),
+                                                     (16, 10000.0, 1.0, 200, 50)])
+def test_dynamic_values_beyond(submission, d, base, factor, seq_len, L):
+    """past the original length uses base * (factor*s/L - (factor-1))^(d/(d-2))"""
+    what = call_text("dynamic_ntk_inv_freq", d, base, factor, seq_len, L)
+    got = submission.dynamic_ntk_inv_freq(d, base, factor, seq_len, L)
+    hint = mistakes_of(got, dynamic_mistakes(d, base, factor, seq_len, L))
+    expect_table(got, ref_dynamic(d, base, factor, seq_len, L), what, hint=hint)
+
+
+@exercise("scaling.dynamic_ntk_inv_freq", weight=2)
+@pytest.mark.parametrize("seq_len", [32, 64])
+def test_dynamic_within_original(submission, seq_len):
+    """keeps the original frequencies up to original_max_len"""
+    d, base, factor, L = 8, 10000.0, 1.5, 64
+    what = call_text("dynamic_ntk_inv_freq", d, base, factor, seq_len, L)
+    got = submission.dynamic_ntk_inv_freq(d, base, factor, seq_len, L)
+    hint = mistakes_of(got, dynamic_mistakes(d, base, factor, seq_len, L))
+    if not hint and isinstance(got, torch.Tensor) and bool(torch.isnan(got).any()):
+        hint = ("NaN: factor*seq_len/original_max_len - (factor-1) went negative. "
+                "Use s = max(seq_len, original_max_len).")
+    expect_table(got, ref_theta(d, base), what, hint=hint)
+
+
+@exercise("scaling.dynamic_ntk_inv_freq")
+def test_dynamic_dtype(submission):
+    """returns float32 of shape (d/2,)"""
+    what = call_text("dynamic_ntk_inv_freq", 16, 10000.0, 2.0, 300, 100)
+    got = submission.dynamic_ntk_inv_freq(16, 10000.0, 2.0, 300, 100)
+    expect_shape(got, (8,), what)
+    expect_dtype(got, torch.float32, what)
+
+
+@exercise("scaling.dynamic_ntk_inv_freq")
+@pytest.mark.parametrize("args,name", [((2, 10000.0, 2.0, 100, 64), "d"), ((7, 10000.0, 2.0, 100, 64), "d"),
+                                       ((8, 10000.0, 0.5, 100, 64), "factor"), ((8, 10000.0, 2.0, 0, 64), "seq_len"),
+                                       ((8, 10000.0, 2.0, 100, 0), "original_max_len")])
+def test_dynamic_bad_arguments(submission, args, name):
+    """rejects bad d, factor, seq_len, original_max_len with a ValueError naming it"""
+    expect_value_error(submission.dynamic_ntk_inv_freq, *args, mentions=name,
+                       what=call_text("dynamic_ntk_inv_freq", *args))
+
+
+# ---------------------------------------------------------------- yarn_inv_freq
+def call_yarn(submission, *args, **kwargs):
+    what = call_text("yarn_inv_freq", *args, **kwargs)
+    out = submission.yarn_inv_freq(*args, **kwargs)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise AssertionError(f"{what} returned {type(out).__name__}; it must return a pair (inv_freq, attention_factor)")
+    return what, out[0], out[1]
+
+
+def yarn_mistakes(d, base, factor, L, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    args = (d, base, factor, L, beta_fast, beta_slow)
+    return {
+        "plain NTK-aware base scaling, base * factor^(d/(d-2)) (the course seed's 'YaRN'): YaRN keeps the fast "
+        "pairs, divides the slow ones by the factor and ramps between them": ref_theta(d, ref_ntk_base(base, factor, d)),
+        "position interpolation for every pair: YaRN keeps pairs that make more than beta_fast turns":
+            ref_theta(d, base) / factor,
+        "the ramp reversed: fast pairs (many turns) must keep their frequency and slow pairs (under one turn) "
+        "be divided by the factor": ref_yarn(*args, truncate=truncate, reverse=True),
+        "beta_fast and beta_slow swapped: the ramp starts at the pair making beta_fast turns":
+            ref_yarn(*args, truncate=truncate, swap_betas=True),
+        "ramp bounds not rounded outwards: with truncate=True take floor of the fast bound and ceil of the slow one":
+            ref_yarn(*args, truncate=False),
+        "ramp bounds rounded although truncate=False": ref_yarn(*args, truncate=True),
+        "the slow bound clipped at the last pair d/2 - 1; the reference code clips it at d - 1":
+            ref_yarn(*args, truncate=truncate, upper=d // 2 - 1),
+        "the ramp applied to wavelengths instead of frequencies: blend theta_k and theta_k / factor":
+            ref_yarn(*args, truncate=truncate, blend_wavelengths=True),
+    }
+
+
+@exercise("scaling.yarn_inv_freq", weight=3)
+@pytest.mark.parametrize("d,base,factor,L", [(16, 10000.0, 2.0, 256), (64, 10000.0, 4.0, 1024),
+                                             (128, 500000.0, 8.0, 8192), (128, 1000000.0, 4.0, 32768)])
+def test_yarn_frequencies(submission, d, base, factor, L):
+    """keeps fast pairs, divides slow pairs by the factor, ramps linearly between"""
+    what, got, _ = call_yarn(submission, d, base, factor, L)
+    hint = mistakes_of(got, yarn_mistakes(d, base, factor, L))
+    expect_table(got, ref_yarn(d, base, factor, L), what + "[0]", hint=hint)
+
+
+@exercise("scaling.yarn_inv_freq", weight=2)
+@pytest.mark.parametrize("factor", [2.0, 4.0, 16.0, 40.0])
+def test_yarn_attention_factor(submission, factor):
+    """returns the attention factor 0.1 ln(factor) + 1"""
+    what, _, att = call_yarn(submission, 32, 10000.0, factor, 2048)
+    att = expect_number(att, what + "[1]")
+    hint = mistakes_of(t64([att]), {
+        "a missing attention factor (1.0): YaRN scales cos and sin by 0.1 ln(factor) + 1": [1.0],
+        "(0.1 ln(factor) + 1)^2, the factor the logits end up multiplied by; return the factor applied to cos "
+        "and sin": [ref_attention_factor(factor) ** 2],
+        "sqrt(0.1 ln(factor) + 1); the attention factor itself is 0.1 ln(factor) + 1": [math.sqrt(ref_attention_factor(factor))],
+        "a base-10 logarithm: use the natural log": [0.1 * math.log10(factor) + 1],
+    })
+    expect_close(t64([att]), t64([ref_attention_factor(factor)]), what + "[1] (attention factor)",
+                 atol=1e-9, rtol=1e-7, hint=hint)
+
+
+@exercise("scaling.yarn_inv_freq")
+def test_yarn_no_scaling(submission):
+    """with factor 1 leaves RoPE unchanged and the attention factor at 1.0"""
+    what, got, att = call_yarn(submission, 16, 10000.0, 1.0, 512)
+    expect_table(got, ref_theta(16, 10000.0), what + "[0]")
+    expect_close(t64([expect_number(att, what + "[1]")]), t64([1.0]), what + "[1] (attention factor)", atol=1e-12,
+                 rtol=0)
+
+
+@exercise("scaling.yarn_inv_freq", weight=2)
+def test_yarn_no_truncate(submission):
+    """with truncate=False uses the fractional ramp bounds"""
+    args = (64, 10000.0, 4.0, 1024)
+    what, got, _ = call_yarn(submission, *args, truncate=False)
+    hint = mistakes_of(got, yarn_mistakes(*args, truncate=False))
+    expect_table(got, ref_yarn(*args, truncate=False), what + "[0]", hint=hint)
+
+
+@exercise("scaling.yarn_inv_freq")
+def test_yarn_custom_betas(submission):
+    """uses beta_fast and beta_slow for the ramp bounds"""
+    args = (64, 10000.0, 8.0, 2048, 16.0, 2.0)
+    what, got, _ = call_yarn(submission, *args)
+    hint = mistakes_of(got, yarn_mistakes(*args))
+    expect_table(got, ref_yarn(*args), what + "[0]", hint=hint)
+
+
+@exercise("scaling.yarn_inv_freq")
+@pytest.mark.parametrize("d,base,factor,L", [(16, 10000.0, 4.0, 64), (16, 500.0, 4.0, 8192)])
+def test_yarn_clipped_bounds(submission, d, base, factor, L):
+    """clips the ramp bounds to [0, d-1] like the reference code"""
+    what, got, _ = call_yarn(submission, d, base, factor, L)
+    hint = mistakes_of(got, yarn_mistakes(d, base, factor, L))
+    expect_table(got, ref_yarn(d, base, factor, L), what + "[0]", hint=hint)
+
+
+@exercise("scaling.yarn_inv_freq")
+def test_yarn_dtype(submission):
+    """returns a float32 table of shape (d/2,) and a Python float"""
+    what, got, att = call_yarn(submission, 32, 10000.0, 4.0, 1024)
+    expect_shape(got, (16,), what + "[0]")
+    expect_dtype(got, torch.float32, what + "[0]")
+    expect_number(att, what + "[1]", strict=True)
+
+
+@exercise("scaling.yarn_inv_freq")
+@pytest.mark.parametrize("args,name", [((7, 10000.0, 2.0, 1024), "d"), ((8, 10000.0, 0.5, 1024), "factor"),
+                                       ((8, 10000.0, 2.0, 0), "original_max_len")])
+def test_yarn_bad_arguments(submission, args, name):
+    """rejects an odd d, factor < 1, original_max_len < 1 with a ValueError naming it"""
+    expect_value_error(submission.yarn_inv_freq, *args, mentions=name, what=call_text("yarn_inv_freq", *args))
+
+
+# ---------------------------------------------------------------- llama3_inv_freq
+def llama_mistakes(*args):
+    return {
+        "the bands swapped: short wavelengths (high frequencies) keep theta_k, long ones are divided by factor":
+            ref_llama3(*args, swap_bands=True),
+        "the smoothing weight reversed: in the band use (1 - a) * theta/factor + a * theta with "
+        "a = (L/wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)": ref_llama3(*args, reverse_smooth=True),
+        "no smooth band (the middle pairs left unscaled)": ref_llama3(*args, no_band=True),
+        "thresholds original_max_len * factor; the wavelength thresholds are original_max_len / high_freq_factor "
+        "and original_max_len / low_freq_factor": ref_llama3(*args, multiply_thresholds=True),
+    }
+
+
+@exercise("scaling.llama3_inv_freq", weight=2)
+@pytest.mark.parametrize("args", [(16, 10000.0, 4.0, 256, 1.0, 4.0), (64, 10000.0, 4.0, 1024, 1.0, 4.0),
+                                  (32, 10000.0, 16.0, 512, 0.5, 2.0),
+                                  (128, 500000.0, 8.0, 8192, 1.0, 4.0)])
+def test_llama3_values(submission, args):
+    """keeps short wavelengths, divides long ones, blends smoothly in between"""
+    what = call_text("llama3_inv_freq", *args)
+    got = submission.llama3_inv_freq(*args)
+    expect_table(got, ref_llama3(*args), what, hint=mistakes_of(got, llama_mistakes(*args)))
+
+
+@exercise("scaling.llama3_inv_freq")
+def test_llama3_defaults(submission):
+    """defaults to Llama 3.1's settings (factor 8, 8192 tokens, low 1, high 4)"""
+    what = call_text("llama3_inv_freq", 128, 500000.0)
+    got = submission.llama3_inv_freq(128, 500000.0)
+    expect_table(got, ref_llama3(128, 500000.0), what, hint=mistakes_of(got, llama_mistakes(128, 500000.0)))
+
+
+@exercise("scaling.llama3_inv_freq")
+def test_llama3_dtype(submission):
+    """returns float32 of shape (d/2,)"""
+    what = call_text("llama3_inv_freq", 16, 10000.0, 4.0, 256)
+    got = submission.llama3_inv_freq(16, 10000.0, 4.0, 256)
+    expect_shape(got, (8,), what)
+    expect_dtype(got, torch.float32, what)
+
+
+@exercise("scaling.llama3_inv_freq")
+@pytest.mark.parametrize("args,name", [((7, 10000.0, 2.0, 1024), "d"), ((8, 10000.0, 0.5, 1024), "factor"),
+                                       ((8, 10000.0, 2.0, 0), "original_max_len")])
+def test_llama3_bad_arguments(submission, args, name):
+    """rejects an odd d, factor < 1, original_max_len < 1 with a ValueError naming it"""
+    expect_value_error(submission.llama3_inv_freq, *args, mentions=name, what=call_text("llama3_inv_freq", *args))

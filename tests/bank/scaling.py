@@ -1,0 +1,254 @@
+"""Wrong context-scaling implementations that learners really write."""
+from tests.bank import Bug
+
+BUGS = [
+    # ------------------------------------------------------------ linear_scaled_inv_freq
+    Bug("linear_multiplied", "scaling.linear_scaled_inv_freq", '''
+def linear_scaled_inv_freq(d, base, factor):
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got factor={factor}")
+    return (unscaled_inv_freq(d, base) * factor).float()
+''', mistake="multiplied by the factor"),
+    Bug("linear_base_times_factor", "scaling.linear_scaled_inv_freq", '''
+def linear_scaled_inv_freq(d, base, factor):
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got factor={factor}")
+    return unscaled_inv_freq(d, base * factor).float()
+''', mistake="the base multiplied by the factor"),
+    Bug("linear_float64", "scaling.linear_scaled_inv_freq", '''
+def linear_scaled_inv_freq(d, base, factor):
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got factor={factor}")
+    return unscaled_inv_freq(d, base) / factor
+''', mistake="expected float32"),
+    Bug("linear_accepts_small_factor", "scaling.linear_scaled_inv_freq", '''
+def linear_scaled_inv_freq(d, base, factor):
+    return (unscaled_inv_freq(d, base) / factor).float()
+''', mistake="naming 'factor'"),
+
+    # ------------------------------------------------------------ ntk_scaled_base
+    Bug("ntk_exponent_half_d", "scaling.ntk_scaled_base", '''
+def ntk_scaled_base(base, factor, d):
+    if d <= 2 or d % 2:
+        raise ValueError(f"d must be even and > 2, got d={d}")
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got factor={factor}")
+    return base * factor ** (d / 2)
+''', mistake="factor^(d/2)"),
+    Bug("ntk_no_exponent", "scaling.ntk_scaled_base", '''
+def ntk_scaled_base(base, factor, d):
+    if d <= 2 or d % 2:
+        raise ValueError(f"d must be even and > 2, got d={d}")
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got factor={factor}")
+    return base * factor
+''', mistake="without the exponent"),
+    Bug("ntk_exponent_inverted", "scaling.ntk_scaled_base", '''
+def ntk_scaled_base(base, factor, d):
+    if d <= 2 or d % 2:
+        raise ValueError(f"d must be even and > 2, got d={d}")
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got factor={factor}")
+    return base * factor ** ((d - 2) / d)
+''', mistake="upside down"),
+    Bug("ntk_d2_zero_division", "scaling.ntk_scaled_base", '''
+def ntk_scaled_base(base, factor, d):
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got factor={factor}")
+    return base * factor ** (d / (d - 2))
+''', mistake="naming 'd'"),
+    Bug("ntk_returns_tensor", "scaling.ntk_scaled_base", '''
+_right_ntk_scaled_base = ntk_scaled_base
+def ntk_scaled_base(base, factor, d):
+    return torch.tensor(_right_ntk_scaled_base(base, factor, d), dtype=torch.float64)
+''', mistake="expected a Python float"),
+
+    # ------------------------------------------------------------ dynamic_ntk_inv_freq
+    Bug("dynamic_no_max", "scaling.dynamic_ntk_inv_freq", '''
+def dynamic_ntk_inv_freq(d, base, factor, seq_len, original_max_len):
+    if d <= 2 or d % 2:
+        raise ValueError(f"bad d={d}")
+    if factor < 1 or seq_len < 1 or original_max_len < 1:
+        raise ValueError(f"bad factor={factor}, seq_len={seq_len} or original_max_len={original_max_len}")
+    alpha = factor * seq_len / original_max_len - (factor - 1)
+    new_base = base * alpha ** (d / (d - 2))
+    return (1.0 / new_base ** (torch.arange(0, d, 2).float() / d)).float()
+''', mistake="without max(seq_len, original_max_len)"),
+    Bug("dynamic_no_shift", "scaling.dynamic_ntk_inv_freq", '''
+def dynamic_ntk_inv_freq(d, base, factor, seq_len, original_max_len):
+    if d <= 2 or d % 2:
+        raise ValueError(f"bad d={d}")
+    if factor < 1 or seq_len < 1 or original_max_len < 1:
+        raise ValueError(f"bad factor={factor}, seq_len={seq_len} or original_max_len={original_max_len}")
+    s = max(seq_len, original_max_len)
+    new_base = base * (factor * s / original_max_len) ** (d / (d - 2))
+    return unscaled_inv_freq(d, new_base).float()
+''', mistake="without subtracting (factor - 1)"),
+    Bug("dynamic_static", "scaling.dynamic_ntk_inv_freq", '''
+def dynamic_ntk_inv_freq(d, base, factor, seq_len, original_max_len):
+    if d <= 2 or d % 2:
+        raise ValueError(f"bad d={d}")
+    if factor < 1 or seq_len < 1 or original_max_len < 1:
+        raise ValueError(f"bad factor={factor}, seq_len={seq_len} or original_max_len={original_max_len}")
+    return unscaled_inv_freq(d, base * factor ** (d / (d - 2))).float()
+''', mistake="static NTK scaling"),
+    Bug("dynamic_no_exponent", "scaling.dynamic_ntk_inv_freq", '''
+def dynamic_ntk_inv_freq(d, base, factor, seq_len, original_max_len):
+    if d <= 2 or d % 2:
+        raise ValueError(f"bad d={d}")
+    if factor < 1 or seq_len < 1 or original_max_len < 1:
+        raise ValueError(f"bad factor={factor}, seq_len={seq_len} or original_max_len={original_max_len}")
+    s = max(seq_len, original_max_len)
+    return unscaled_inv_freq(d, base * (factor * s / original_max_len - (factor - 1))).float()
+''', mistake="not raised to d/(d-2)"),
+    Bug("dynamic_accepts_zero_length", "scaling.dynamic_ntk_inv_freq", '''
+_right_dynamic = dynamic_ntk_inv_freq
+def dynamic_ntk_inv_freq(d, base, factor, seq_len, original_max_len):
+    return _right_dynamic(d, base, factor, max(seq_len, 1), original_max_len)
+''', mistake="naming 'seq_len'"),
+
+    # ------------------------------------------------------------ yarn_inv_freq
+    Bug("yarn_is_ntk_base_scaling", "scaling.yarn_inv_freq", '''
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    # the course seed's "YaRN": only the base changes
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    if factor < 1 or original_max_len < 1:
+        raise ValueError(f"bad factor={factor} or original_max_len={original_max_len}")
+    new_base = base * factor ** (d / (d - 2))
+    return unscaled_inv_freq(d, new_base).float(), 1.0
+''', mistake="plain NTK-aware base scaling"),
+    Bug("yarn_ramp_reversed", "scaling.yarn_inv_freq", '''
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    if factor < 1 or original_max_len < 1:
+        raise ValueError(f"bad factor={factor} or original_max_len={original_max_len}")
+    theta = unscaled_inv_freq(d, base)
+    dim = lambda r: d * math.log(original_max_len / (r * 2 * math.pi)) / (2 * math.log(base))
+    low, high = dim(beta_fast), dim(beta_slow)
+    if truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, d - 1)
+    if low == high:
+        high += 0.001
+    ramp = ((torch.arange(d // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
+    scaled = theta / factor * (1 - ramp) + theta * ramp   # keep and divide mixed up
+    return scaled.float(), (0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0)
+''', mistake="the ramp reversed"),
+    Bug("yarn_pi_everywhere", "scaling.yarn_inv_freq", '''
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    if factor < 1 or original_max_len < 1:
+        raise ValueError(f"bad factor={factor} or original_max_len={original_max_len}")
+    return (unscaled_inv_freq(d, base) / factor).float(), (0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0)
+''', mistake="position interpolation for every pair"),
+    Bug("yarn_no_attention_factor", "scaling.yarn_inv_freq", '''
+_right_yarn = yarn_inv_freq
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    inv_freq, _ = _right_yarn(d, base, factor, original_max_len, beta_fast, beta_slow, truncate)
+    return inv_freq, 1.0
+''', mistake="missing attention factor"),
+    Bug("yarn_attention_squared", "scaling.yarn_inv_freq", '''
+_right_yarn = yarn_inv_freq
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    inv_freq, mscale = _right_yarn(d, base, factor, original_max_len, beta_fast, beta_slow, truncate)
+    return inv_freq, mscale ** 2   # the temperature 1/t instead of the factor on cos and sin
+''', mistake="the logits end up multiplied by"),
+    Bug("yarn_attention_log10", "scaling.yarn_inv_freq", '''
+_right_yarn = yarn_inv_freq
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    inv_freq, _ = _right_yarn(d, base, factor, original_max_len, beta_fast, beta_slow, truncate)
+    return inv_freq, 0.1 * math.log10(factor) + 1.0
+''', mistake="base-10 logarithm"),
+    Bug("yarn_truncate_ignored", "scaling.yarn_inv_freq", '''
+_right_yarn = yarn_inv_freq
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    return _right_yarn(d, base, factor, original_max_len, beta_fast, beta_slow, True)
+''', mistake="rounded although truncate=False"),
+    Bug("yarn_never_rounds", "scaling.yarn_inv_freq", '''
+_right_yarn = yarn_inv_freq
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    return _right_yarn(d, base, factor, original_max_len, beta_fast, beta_slow, False)
+''', mistake="not rounded outwards"),
+    Bug("yarn_betas_swapped", "scaling.yarn_inv_freq", '''
+_right_yarn = yarn_inv_freq
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    return _right_yarn(d, base, factor, original_max_len, beta_slow, beta_fast, truncate)
+''', mistake="beta_fast and beta_slow swapped"),
+    Bug("yarn_clip_at_last_pair", "scaling.yarn_inv_freq", '''
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    if d % 2:
+        raise ValueError(f"d must be even, got d={d}")
+    if factor < 1 or original_max_len < 1:
+        raise ValueError(f"bad factor={factor} or original_max_len={original_max_len}")
+    theta = unscaled_inv_freq(d, base)
+    dim = lambda r: d * math.log(original_max_len / (r * 2 * math.pi)) / (2 * math.log(base))
+    low, high = dim(beta_fast), dim(beta_slow)
+    if truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, d // 2 - 1)   # "there are only d/2 pairs"
+    if low == high:
+        high += 0.001
+    ramp = ((torch.arange(d // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
+    scaled = theta * (1 - ramp) + theta / factor * ramp
+    return scaled.float(), (0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0)
+''', mistake="clipped at the last pair"),
+    Bug("yarn_returns_table_only", "scaling.yarn_inv_freq", '''
+_right_yarn = yarn_inv_freq
+def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    return _right_yarn(d, base, factor, original_max_len, beta_fast, beta_slow, truncate)[0]
+''', mistake="must return a pair"),
+
+    # ------------------------------------------------------------ llama3_inv_freq
+    Bug("llama3_bands_swapped", "scaling.llama3_inv_freq", '''
+def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=1.0, high_freq_factor=4.0):
+    if d % 2 or factor < 1 or original_max_len < 1:
+        raise ValueError(f"bad d={d}, factor={factor} or original_max_len={original_max_len}")
+    theta = unscaled_inv_freq(d, base)
+    wavelen = 2 * math.pi / theta
+    smooth = (original_max_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    middle = (1 - smooth) * theta / factor + smooth * theta
+    out = torch.where(wavelen < original_max_len / high_freq_factor, theta / factor,
+                      torch.where(wavelen > original_max_len / low_freq_factor, theta, middle))
+    return out.float()
+''', mistake="the bands swapped"),
+    Bug("llama3_smoothing_reversed", "scaling.llama3_inv_freq", '''
+def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=1.0, high_freq_factor=4.0):
+    if d % 2 or factor < 1 or original_max_len < 1:
+        raise ValueError(f"bad d={d}, factor={factor} or original_max_len={original_max_len}")
+    theta = unscaled_inv_freq(d, base)
+    wavelen = 2 * math.pi / theta
+    smooth = (original_max_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    middle = smooth * theta / factor + (1 - smooth) * theta
+    out = torch.where(wavelen > original_max_len / low_freq_factor, theta / factor,
+                      torch.where(wavelen < original_max_len / high_freq_factor, theta, middle))
+    return out.float()
+''', mistake="smoothing weight reversed"),
+    Bug("llama3_no_smooth_band", "scaling.llama3_inv_freq", '''
+def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=1.0, high_freq_factor=4.0):
+    if d % 2 or factor < 1 or original_max_len < 1:
+        raise ValueError(f"bad d={d}, factor={factor} or original_max_len={original_max_len}")
+    theta = unscaled_inv_freq(d, base)
+    wavelen = 2 * math.pi / theta
+    return torch.where(wavelen > original_max_len / low_freq_factor, theta / factor, theta).float()
+''', mistake="no smooth band"),
+    Bug("llama3_thresholds_multiplied", "scaling.llama3_inv_freq", '''
+def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=1.0, high_freq_factor=4.0):
+    if d % 2 or factor < 1 or original_max_len < 1:
+        raise ValueError(f"bad d={d}, factor={factor} or original_max_len={original_max_len}")
+    theta = unscaled_inv_freq(d, base)
+    wavelen = 2 * math.pi / theta
+    short, long = original_max_len * low_freq_factor, original_max_len * high_freq_factor
+    smooth = (original_max_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    middle = (1 - smooth) * theta / factor + smooth * theta
+    out = torch.where(wavelen > long, theta / factor, torch.where(wavelen < short, theta, middle))
+    return out.float()
+''', mistake="thresholds original_max_len * factor"),
+    Bug("llama3_wrong_defaults", "scaling.llama3_inv_freq", '''
+_right_llama3 = llama3_inv_freq
+def llama3_inv_freq(d, base, factor=4.0, original_max_len=4096, low_freq_factor=1.0, high_freq_factor=4.0):
+    return _right_llama3(d, base, factor, original_max_len, low_freq_factor, high_freq_factor)
+'''),
+]

@@ -1,0 +1,53 @@
+"""The source notebooks are in sync with solutions/ and the registry; bad tags are refused."""
+import nbformat
+import pytest
+
+from course import build
+from course.exercises import NOTEBOOKS
+
+
+def test_notebooks_do_not_drift():
+    assert build.build(check=True) == [], "run `python -m course.build` and commit the notebooks"
+
+
+def test_every_section_has_a_notebook_and_solutions():
+    for section in NOTEBOOKS:
+        assert build.notebook_path(section).exists(), section
+        assert (build.SOLUTIONS_DIR / f"{section}.py").exists(), section
+
+
+def test_solution_segments_keep_the_closing_marker():
+    defs, _ = build.solution_segments("rope")
+    for name, segment in defs.items():
+        assert segment.count("### BEGIN SOLUTION") == segment.count("### END SOLUTION") >= 1, name
+
+
+def _nb(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = list(cells)
+    return nb
+
+
+def test_unknown_solution_name_is_refused():
+    cell = nbformat.v4.new_code_cell("", metadata={"tags": ["solution:no_such_function"]})
+    with pytest.raises(build.BuildError, match="no_such_function"):
+        build.build_notebook("rope", _nb(cell))
+
+
+def test_missing_grade_cell_is_refused():
+    setup = "import math\nimport torch\nfrom torch import nn"
+    with pytest.raises(build.BuildError, match="no grade: cell"):
+        build.build_notebook("rope", _nb(nbformat.v4.new_code_cell(setup, metadata={"tags": ["setup"]})))
+
+
+def test_setup_cell_must_import_what_solutions_use():
+    with pytest.raises(build.BuildError, match="from torch import nn"):
+        build.build_notebook("rope", _nb(nbformat.v4.new_code_cell("import torch", metadata={"tags": ["setup"]})))
+
+
+def test_grade_cell_gets_points_from_the_registry():
+    nb = nbformat.read(build.notebook_path("rope"), as_version=4)
+    cell = next(c for c in nb.cells if "grade:apply_rope" in c.metadata.get("tags", []))
+    assert cell.metadata.nbgrader["points"] == 4
+    assert cell.metadata.nbgrader["locked"] and cell.metadata.nbgrader["grade"]
+    assert 'check("rope.apply_rope")' in cell.source and "BEGIN HIDDEN TESTS" in cell.source

@@ -1,0 +1,129 @@
+"""The real nbgrader loop on every source notebook, in a temporary course directory.
+
+generate -> release -> fetch/submit/collect (one student through the exchange, solved) and
+an untouched release placed in submitted/ (a second student) -> autograde -> manual grades
+through the gradebook API -> generate_feedback -> export.
+"""
+import ast
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+from nbgrader.utils import get_username
+
+from course.exercises import NOTEBOOKS, section_exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = {name: section for section, name in NOTEBOOKS.items()
+               if (ROOT / "source_notebooks" / name / f"{name}.ipynb").exists()}
+COURSE = "positional-encodings"
+BLANK = "blank_student"
+
+
+def nbgrader(*args, cwd, env):
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+def solve(release_nb: Path, source_nb: Path) -> None:
+    """Fill a fetched notebook's answer cells with the solutions, as a diligent student would."""
+    source = nbformat.read(source_nb, as_version=4)
+    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(release_nb, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            lines = answers[grade_id].splitlines()
+            cell.source = "\n".join(line for line in lines if "### BEGIN SOLUTION" not in line
+                                    and "### END SOLUTION" not in line)
+    nbformat.write(nb, release_nb)
+
+
+def solution_body_lines(section: str) -> list[str]:
+    """Distinctive code lines inside the solution regions (docstrings and signatures excluded)."""
+    source = (ROOT / "solutions" / f"{section}.py").read_text()
+    docstring_lines = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Module)) and ast.get_docstring(node):
+            first = node.body[0]
+            docstring_lines.update(range(first.lineno, first.end_lineno + 1))
+    lines, inside = [], False
+    for number, line in enumerate(source.splitlines(), start=1):
+        if "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
+            inside = "BEGIN" in line
+        elif inside and number not in docstring_lines and len(line.strip()) > 30 and not line.strip().startswith("#"):
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    if not ASSIGNMENTS:
+        pytest.skip("no source notebooks yet")
+    root = tmp_path_factory.mktemp("course")
+    student_home = tmp_path_factory.mktemp("student")
+    env = dict(os.environ, NBGRADER_EXCHANGE=str(root / "exchange"))
+    (root / "exchange").mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copy(ROOT / "nbgrader_config.py", student_home)
+    for name in ASSIGNMENTS:
+        shutil.copytree(ROOT / "source_notebooks" / name, root / "source_notebooks" / name)
+        nbgrader("generate_assignment", name, "--force", cwd=root, env=env)
+        nbgrader("release_assignment", name, cwd=root, env=env)
+        nbgrader("fetch_assignment", name, "--course", COURSE, cwd=student_home, env=env)
+        fetched = student_home / COURSE / name / f"{name}.ipynb"
+        solve(fetched, root / "source_notebooks" / name / f"{name}.ipynb")
+        nbgrader("submit", name, "--course", COURSE, cwd=student_home, env=env)
+        nbgrader("collect", name, cwd=root, env=env)
+        blank = root / "submitted" / BLANK / name
+        blank.mkdir(parents=True)
+        shutil.copy(root / "release" / name / f"{name}.ipynb", blank)
+        (blank / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
+        nbgrader("autograde", name, cwd=root, env=env)
+    return root, env
+
+
+def test_release_has_no_solutions_or_hidden_tests(course):
+    root, _ = course
+    for name, section in ASSIGNMENTS.items():
+        files = sorted(p.name for p in (root / "release" / name).iterdir())
+        assert files == [f"{name}.ipynb"], f"release of {name} contains more than the notebook: {files}"
+        text = (root / "release" / name / f"{name}.ipynb").read_text()
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "grade_exercise"):
+            assert marker not in text, f"{marker} leaked into the release of {name}"
+        leaked = [line for line in solution_body_lines(section) if line in text]
+        assert not leaked, f"solution code leaked into the release of {name}: {leaked[:3]}"
+
+
+def test_grades_and_feedback(course):
+    root, env = course
+    solver = get_username()
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        for name in ASSIGNMENTS:
+            for grade in gradebook.find_submission(name, solver).grades:
+                if grade.auto_score is None:  # the written answers: an instructor grades them by hand
+                    grade.manual_score = grade.max_score
+            gradebook.db.commit()
+    for name in ASSIGNMENTS:
+        nbgrader("generate_feedback", name, cwd=root, env=env)
+    nbgrader("export", cwd=root, env=env)
+    rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(open(root / "grades.csv"))}
+    for name, section in ASSIGNMENTS.items():
+        solved, blank = rows[(name, solver)], rows[(name, BLANK)]
+        assert float(solved["score"]) == float(solved["max_score"]) > 0, (name, solved)
+        assert float(blank["score"]) == 0.0, (name, blank)
+        autograded = sum(e.points for e in section_exercises(section))
+        assert float(solved["max_score"]) > autograded, f"{name} has no manually graded answer"
+        feedback = (root / "feedback" / BLANK / name / f"{name}.html").read_text()
+        assert "not implemented yet" in feedback, f"{name}: the blank student's feedback does not say what failed"
+        solved_feedback = (root / "feedback" / solver / name / f"{name}.html").read_text()
+        for exercise in section_exercises(section):
+            assert f"{exercise.id}: {exercise.points:g} / {exercise.points:g} points" in solved_feedback
