@@ -1,0 +1,138 @@
+"""The grader's command-line contract, on solutions, other correct styles and odd submissions."""
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
+from course.grade import grade_file
+from tests.conftest import ROOT, source_notebook
+
+SECTIONS = list(NOTEBOOKS)
+
+
+def cli(*args):
+    done = subprocess.run([sys.executable, "-m", "course.grade", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT)
+    return done.returncode, done.stdout, done.stderr
+
+
+def full_marks(report, section):
+    ids = [e.id for e in section_exercises(section)]
+    got = {e["id"]: (e["score"], e["max_score"], e["feedback"]) for e in report["exercises"]}
+    assert sorted(got) == sorted(ids), f"graded {sorted(got)}, expected {ids}"
+    low = {i: g for i, g in got.items() if g[0] != g[1]}
+    assert not low, low
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_solutions_get_full_marks(section):
+    full_marks(grade_file(ROOT / "solutions" / f"{section}.py"), section)
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_other_correct_styles_get_full_marks(section):
+    full_marks(grade_file(ROOT / "tests" / "alternatives" / f"{section}.py"), section)
+
+
+@pytest.mark.parametrize("section", ["rope", "alibi"])
+def test_solution_notebook_gets_full_marks_through_the_cli(section):
+    code, out, _ = cli(source_notebook(section), "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    full_marks(report, section)
+    assert report["score"] == report["max_score"] == sum(e.points for e in section_exercises(section))
+
+
+@pytest.mark.parametrize("section", ["rope", "alibi"])
+def test_released_notebook_scores_zero_and_says_why(section, released):
+    report = grade_file(released[section])
+    assert report["score"] == 0 and report["max_score"] == sum(e.points for e in section_exercises(section))
+    for entry in report["exercises"]:
+        assert "NotImplementedError" in entry["feedback"] or "not defined" in entry["feedback"], entry
+
+
+def test_text_format_lists_every_exercise():
+    code, out, _ = cli(ROOT / "examples" / "rope_attempt.py")
+    assert code == 0
+    for exercise in section_exercises("rope"):
+        assert exercise.id in out
+    assert "matches the other pairing convention" in out
+    assert "Total:" in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("content,why", [
+    (b"\x80\x81 not utf-8", "not UTF-8"),
+    (b'{"cells": 3', "not a readable notebook"),
+])
+def test_unreadable_submission_gives_an_error_report(tmp_path, content, why):
+    path = tmp_path / "broken.ipynb"
+    path.write_bytes(content)
+    code, out, _ = cli(path, "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["exercises"] == [] and report["score"] == 0 and why in report["error"]
+
+
+def test_missing_file_and_wrong_kind(tmp_path):
+    (tmp_path / "notes.txt").write_text("def apply_rope(): pass")
+    for path, why in ((tmp_path / "absent.py", "not a file"), (tmp_path / "notes.txt", "expected a .ipynb")):
+        code, out, _ = cli(path, "--format", "json")
+        assert code == 0 and why in json.loads(out)["error"]
+
+
+def _notebook(tmp_path, *sources, version=4):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    path = tmp_path / "sub.ipynb"
+    if version == 3:
+        from nbformat.v3 import new_code_cell, new_notebook, new_worksheet
+        nb3 = new_notebook(worksheets=[new_worksheet(cells=[new_code_cell(input=s) for s in sources])])
+        path.write_text(nbformat.v3.writes_json(nb3))
+    else:
+        nbformat.write(nb, path)
+    return path
+
+
+def test_magics_and_shell_escapes_are_not_run_and_failing_cells_do_not_stop_later_ones(tmp_path):
+    marker = tmp_path / "shell-ran"
+    rope = (ROOT / "solutions" / "rope.py").read_text()
+    path = _notebook(tmp_path, "%matplotlib inline\n!touch " + str(marker), "%%time\nx = 1",
+                     "raise RuntimeError('my experiment broke')", rope, "y = undefined_name")
+    report = grade_file(path)
+    assert not marker.exists(), "a shell escape was executed"
+    full_marks(report, "rope")
+    assert any("my experiment broke" in note for note in report["notes"])
+    assert any("undefined_name" in note for note in report["notes"])
+
+
+def test_nbformat_3_notebooks_are_read(tmp_path):
+    path = _notebook(tmp_path, (ROOT / "solutions" / "alibi.py").read_text(), version=3)
+    assert json.loads(path.read_text())["nbformat"] == 3
+    full_marks(grade_file(path), "alibi")
+
+
+def test_missing_and_crashing_names_score_zero_with_feedback(tmp_path):
+    path = tmp_path / "partial.py"
+    path.write_text((ROOT / "solutions" / "alibi.py").read_text()
+                    + "\n\ndef alibi_bias(slopes, q_pos, k_pos):\n    return slopes[99]\n"
+                    + "\ndel alibi_attention\n")
+    report = {e["id"]: e for e in grade_file(path)["exercises"]}
+    assert report["alibi.alibi_slopes"]["score"] == EXERCISES["alibi.alibi_slopes"].points
+    assert report["alibi.alibi_bias"]["score"] == 0
+    assert "raised IndexError" in report["alibi.alibi_bias"]["feedback"]
+    assert "return slopes[99]" in report["alibi.alibi_bias"]["feedback"], "the learner's own line is shown"
+    assert report["alibi.alibi_attention"]["feedback"] == "`alibi_attention` is not defined in your submission."
+
+
+def test_only_the_sections_touched_are_graded(tmp_path):
+    path = tmp_path / "one.py"
+    path.write_text("import torch\n\ndef alibi_slopes(n_heads):\n    return torch.ones(n_heads)\n")
+    report = grade_file(path)
+    assert {e["id"] for e in report["exercises"]} == {e.id for e in section_exercises("alibi")}
+    nothing = tmp_path / "none.py"
+    nothing.write_text("x = 1\n")
+    code, out, _ = cli(nothing, "--format", "json")
+    assert code == 0 and json.loads(out) == {"score": 0.0, "max_score": 0.0, "exercises": []}

@@ -1,0 +1,54 @@
+"""Every notebook runs top to bottom: with solutions cleanly, as released only failing with
+NotImplementedError (the exercises the learner has not done yet)."""
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from course.exercises import NOTEBOOKS
+from tests.conftest import ROOT, source_notebook, without_hidden_tests
+
+
+def run(nb, cwd):
+    client = NotebookClient(nb, timeout=180, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(cwd)}})
+    start = time.perf_counter()
+    client.execute()
+    return time.perf_counter() - start
+
+
+def errors(nb):
+    return [(i, o.ename, o.evalue) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+def images(nb):
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def text(nb):
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+@pytest.mark.parametrize("section", list(NOTEBOOKS))
+def test_solution_notebook_runs_clean(section, tmp_path):
+    nb = without_hidden_tests(source_notebook(section))
+    seconds = run(nb, tmp_path)
+    print(f"{NOTEBOOKS[section]} with solutions: {seconds:.1f} s")
+    assert errors(nb) == []
+    assert images(nb) >= 1, "no figure rendered"
+    summary = text(nb).strip().splitlines()[-1]
+    passed, _, total = summary.split()[:3]
+    assert summary.endswith("checks pass.") and passed == total, summary
+    assert list(tmp_path.iterdir()) == [], "the notebook left files behind"
+
+
+@pytest.mark.parametrize("section", list(NOTEBOOKS))
+def test_released_notebook_fails_only_as_unfinished(section, released, tmp_path):
+    nb = nbformat.read(released[section], as_version=4)
+    run(nb, tmp_path)
+    unexpected = [e for e in errors(nb) if e[1] not in ("NotImplementedError",)]
+    assert unexpected == [], f"errors other than NotImplementedError: {unexpected[:3]}"
+    assert errors(nb), "an unsolved notebook should show NotImplementedError somewhere"
+    assert "check" in text(nb) or images(nb) >= 1

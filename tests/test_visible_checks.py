@@ -1,0 +1,61 @@
+"""The learner's self-check passes on correct code (any style) and fails, politely, on stubs."""
+import importlib.util
+import re
+
+import pytest
+
+from course.exercises import NOTEBOOKS, section_exercises
+from course.selfcheck import NOT_IMPLEMENTED, check, run_checks
+from tests.conftest import ROOT
+
+REGION = re.compile(r"^(\s*)### BEGIN SOLUTION\n.*?^\s*### END SOLUTION$", re.S | re.M)
+
+
+def namespace(path, text=None):
+    spec = importlib.util.spec_from_file_location(f"ns_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(text if text is not None else path.read_text(), str(path), "exec"), module.__dict__)
+    return vars(module)
+
+
+def stubbed(section):
+    """The solutions module as released: every solution region replaced by nbgrader's stub."""
+    path = ROOT / "solutions" / f"{section}.py"
+    return namespace(path, REGION.sub(lambda m: f"{m.group(1)}raise NotImplementedError()", path.read_text()))
+
+
+@pytest.mark.parametrize("section", list(NOTEBOOKS))
+@pytest.mark.parametrize("where", ["solutions", "tests/alternatives"])
+def test_checks_pass_on_correct_code(section, where):
+    outcomes = run_checks(section, namespace(ROOT / where / f"{section}.py"))
+    assert {o.exercise_id for o in outcomes} == {e.id for e in section_exercises(section)}
+    assert [o for o in outcomes if not o.passed] == []
+
+
+@pytest.mark.parametrize("section", list(NOTEBOOKS))
+def test_checks_fail_on_stubs_as_not_implemented(section):
+    outcomes = run_checks(section, stubbed(section))
+    assert outcomes and all(not o.passed for o in outcomes)
+    assert all(o.message == NOT_IMPLEMENTED for o in outcomes), [o.message for o in outcomes][:3]
+
+
+def test_check_of_one_exercise_raises_for_the_grade_cell(capsys):
+    stub = stubbed("alibi")
+    with pytest.raises(NotImplementedError, match="alibi.alibi_slopes"):
+        check("alibi.alibi_slopes", stub)
+    wrong = dict(namespace(ROOT / "solutions" / "alibi.py"), alibi_bias=lambda slopes, q, k: -stub["torch"].ones(1))
+    with pytest.raises(AssertionError, match="alibi.alibi_bias"):
+        check("alibi.alibi_bias", wrong)
+    assert check("alibi", namespace(ROOT / "solutions" / "alibi.py")) is None
+    assert "checks pass." in capsys.readouterr().out
+
+
+def test_check_is_silent_in_the_grading_sandbox(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_SANDBOX", "1")
+    assert check("rope.apply_rope", {}) is None
+    assert capsys.readouterr().out == ""
+
+
+def test_unknown_target_is_a_clear_error():
+    with pytest.raises(ValueError, match="section"):
+        check("attention_is_all_you_need")
