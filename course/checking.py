@@ -12,6 +12,11 @@ import re
 import torch
 
 
+def seeded_randn(*shape, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
+    """Reproducible normal samples that leave the global random state alone."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
+
+
 def describe(value) -> str:
     """A short description of an argument: shape and dtype for tensors, repr otherwise."""
     if isinstance(value, torch.Tensor):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
                              expect_value_error)
 
@@ -49,9 +50,6 @@ def ref_attention(q, k, v, causal=True, slopes=None, sign=-1.0, scale=True, alig
     weights /= weights.sum(-1, keepdims=True)
     return torch.from_numpy(weights @ v)
 
-
-def rand(*shape, seed=0, dtype=torch.float32):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
 
 
 # ---------------------------------------------------------------- alibi_slopes

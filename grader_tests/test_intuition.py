@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal, expect_shape,
                              expect_value_error)
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-5, rtol=1e-4)
 
-
-def rand(*shape, seed=0, dtype=torch.float32):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
 
 
 # ---------------------------------------------------------------- attention

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
                              expect_value_error)
 
@@ -17,9 +18,6 @@ F32 = dict(atol=1e-6, rtol=1e-5)
 MODULE = "learned.LearnedPositionalEmbedding"
 RESIZE = "learned.resize_position_table"
 
-
-def rand(*shape, seed=0, dtype=torch.float32):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
 
 
 def build(submission, max_len, d):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal, expect_shape,
                              expect_value_error)
 
@@ -29,9 +30,6 @@ def ref_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None, fre
     out[..., first], out[..., second] = z.real, z.imag
     return torch.from_numpy(out)
 
-
-def rand(*shape, seed=0, dtype=torch.float32):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
 
 
 def rope_mistakes(x, positions, **kw):

@@ -6,6 +6,7 @@ import math
 import torch
 
 from course.checking import call_text, expect_close, expect_dtype, expect_equal, expect_value_error
+from course.checking import seeded_randn
 from course.visible_checks import visible
 
 
@@ -97,11 +98,6 @@ def _(ns):
     expect_value_error(ns.causal_mask, 3, 2, mentions="t_k", what=call_text("causal_mask", 3, 2))
 
 
-def _rand(seed, *shape):
-    """Random numbers that neither depend on nor disturb the notebook's global seed."""
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
 def _content(q, k):
     return q @ k.T
 
@@ -111,7 +107,7 @@ def _(ns):
     def relative(q, k, q_pos, k_pos):
         return _content(q, k) - 0.5 * (q_pos[:, None] - k_pos[None, :]).abs().float()
 
-    q, k = _rand(1, 4, 3), _rand(2, 4, 3)
+    q, k = seeded_randn(4, 3, seed=1), seeded_randn(4, 3, seed=2)
     positions = torch.arange(4)
     gap = ns.shift_gap(relative, q, k, positions, 5)
     what = call_text("shift_gap", "relative_score", q, k, positions, 5)
@@ -126,7 +122,7 @@ def _(ns):
     def absolute(q, k, q_pos, k_pos):  # adds the query's position to each of its scores
         return _content(q, k) + q_pos[:, None].float()
 
-    q, k = _rand(1, 3, 2), _rand(2, 3, 2)
+    q, k = seeded_randn(3, 2, seed=1), seeded_randn(3, 2, seed=2)
     positions = torch.arange(3)
     for shift in (2, -3):
         # Every score grows by exactly `shift`, so the largest absolute change is |shift|.
@@ -139,7 +135,7 @@ def _(ns):
 @visible("intuition.shift_gap", "does not modify positions")
 def _(ns):
     positions = torch.arange(3)
-    q, k = _rand(1, 3, 2), _rand(2, 3, 2)
+    q, k = seeded_randn(3, 2, seed=1), seeded_randn(3, 2, seed=2)
     ns.shift_gap(lambda q, k, a, b: _content(q, k) + a[:, None].float(), q, k, positions, 4)
     expect_equal(positions, torch.arange(3), "positions after " + call_text("shift_gap", "score_fn", q, k, positions, 4),
                  hint="build positions + shift as a new tensor; `positions += shift` changes the caller's tensor.")
