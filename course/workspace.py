@@ -53,7 +53,7 @@ def generate_release(out: Path) -> dict[str, Path]:
     for name in names:
         result = api.generate_assignment(name)
         if not result["success"]:
-            raise RuntimeError(f"nbgrader could not generate {name}:\n{result.get('error') or result.get('log')}")
+            raise RuntimeError(f"nbgrader could not generate {name}:\n{result.get('log', '')}\n{result.get('error', '')}")
         released[name] = out / "release" / name / f"{name}.ipynb"
     return released
 
