@@ -126,9 +126,10 @@ def test_grades_and_feedback(course):
     solver = get_username()
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for name in ASSIGNMENTS:
-            for grade in gradebook.find_submission(name, solver).grades:
-                if grade.auto_score is None:  # the written answers: an instructor grades them by hand
-                    grade.manual_score = grade.max_score
+            for notebook in gradebook.find_submission(name, solver).notebooks:
+                for grade in notebook.grades:
+                    if grade.name.startswith("answer-"):  # written answers: an instructor grades them
+                        grade.manual_score = grade.max_score
             gradebook.db.commit()
     nbgrader("generate_feedback", "*", cwd=root, env=env)
     nbgrader("export", cwd=root, env=env)
