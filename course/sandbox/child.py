@@ -1,7 +1,9 @@
 """The learner's process: runs the submission's cells and answers the grader's requests.
 
-Started by course.sandbox.proxy with a socket on fd 3. Nothing here decides pass or fail:
-it only executes code and copies values out. Run as ``python -I -m course.sandbox.child``.
+Forked by the zygote (course.sandbox.zygote) with its channel to the grader on fd 3.
+Nothing here decides pass or fail: it only executes code and copies values out (a
+learner can patch anything in this process, so the grader trusts nothing it says beyond
+"these are my values").
 """
 from __future__ import annotations
 
@@ -115,20 +117,9 @@ def error_payload(err: BaseException) -> dict:
                                    "traceback": learner_traceback(err)}}
 
 
-def _snapshot(args, kwargs):
+def _tensor_args(args, kwargs):
     labelled = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + [(f"argument '{k}'", v) for k, v in kwargs.items()]
-    return [(label, t, t.clone()) for label, t in labelled if isinstance(t, torch.Tensor) and t.device.type != "meta"]
-
-
-def _mutated(snapshot):
-    changed = []
-    for label, tensor, before in snapshot:
-        same = tensor.shape == before.shape and bool(
-            ((tensor == before) | (tensor.isnan() & before.isnan()) if tensor.is_floating_point() else tensor == before).all()
-        )
-        if not same:
-            changed.append(label)
-    return changed
+    return [(label, t) for label, t in labelled if isinstance(t, torch.Tensor) and t.device.type != "meta"]
 
 
 _NAMESPACE: dict = {}
@@ -151,9 +142,10 @@ def handle(message: dict, objects: Objects):
     target = decode(message.get("target"), objects)
     if op == "call":
         args, kwargs = decode(message["args"], objects), decode(message["kwargs"], objects)
-        snapshot = _snapshot(args, kwargs)
         result = target(*args, **kwargs)
-        return {"result": encode(result, objects), "mutated": _mutated(snapshot)}
+        # The arguments as they are after the call: the grader compares them with what it sent.
+        after = [(label, encode(t, objects)) for label, t in _tensor_args(args, kwargs)]
+        return {"result": encode(result, objects), "after": after}
     if op == "getattr":
         return encode(getattr(target, message["attr"]), objects)
     if op == "type_names":
@@ -179,14 +171,16 @@ def serve(sock: socket.socket) -> None:
             message = protocol.recv(sock)
         except protocol.ChannelClosed:
             return
+        seq = message.get("seq") if isinstance(message, dict) else None
         try:
             reply = {"ok": True, "value": handle(message, objects)}
         except BaseException as err:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from learner code too
             reply = error_payload(err)
+        reply["seq"] = seq
         try:
             protocol.send(sock, reply)
         except Exception as err:  # noqa: BLE001 - the value could not be copied out
-            protocol.send(sock, error_payload(TypeError(f"the returned value could not be copied: {err}")))
+            protocol.send(sock, {**error_payload(TypeError(f"the returned value could not be copied: {err}")), "seq": seq})
 
 
 def main() -> None:

@@ -1,15 +1,19 @@
 """The grader's side of the learner's process.
 
-``Sandbox`` owns one child process at a time (course.sandbox.child), with a scrubbed
-environment, a scratch directory, a memory cap and time limits. If the learner's code
-hangs or kills the process, the child is replaced and the cells that worked are replayed,
-so one broken function costs only the tests that touch it. ``SubmissionProxy`` is what the
-hidden suites see: the learner's names, callable, returning copies.
+``Sandbox`` owns one child process at a time (course.sandbox.child, forked by the zygote
+and confined by course.sandbox.isolation), with a scrubbed environment, a scratch
+directory, a memory cap and time limits per call, cell, exercise and submission. If the
+learner's code hangs, crashes, or garbles the channel, its whole process tree is killed
+(course.sandbox.reaper), a fresh process replays the cells that worked, and only the
+tests that touched the broken code fail. ``SubmissionProxy`` is what the hidden suites
+see: the learner's names, callable, returning copies. Nothing the learner's process says
+is trusted beyond "these are my values": pass or fail is decided here, on copies.
 """
 from __future__ import annotations
 
 import builtins
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -23,8 +27,8 @@ import numpy as np
 import torch
 
 from course.checking import call_text
-from course.sandbox import protocol
-from course.sandbox.zygote import ZygoteClient
+from course.sandbox import protocol, reaper
+from course.sandbox.zygote import ZygoteClient, ZygoteGone
 
 
 @dataclass
@@ -33,8 +37,16 @@ class Limits:
     cell_seconds: float = 30.0        # one notebook cell while loading
     exercise_seconds: float = 30.0    # all calls made for one exercise
     submission_seconds: float = 300.0  # all calls and cells of one submission
-    memory_mb: int = 4096              # address space of the learner's process
+    memory_mb: int = 2048              # address space of each learner process
     file_mb: int = 64                  # largest file it may write
+    processes: int = 64                # its processes and threads (enforced when grading as root)
+
+
+# Layers of course.sandbox.isolation to use where the platform has them (tests turn some off
+# to check the fallbacks).
+LAYERS = {"uid": True, "landlock": True, "seccomp": True}
+SPAWN_SECONDS = 60.0        # generous: a fork takes milliseconds, but machines get busy
+MAX_MESSAGE = 2000          # longest error message or traceback taken from the learner
 
 
 class LearnerError(Exception):
@@ -53,6 +65,10 @@ class SubmissionCrashed(Exception):
     """The learner's process exited while running their code."""
 
 
+class SandboxError(RuntimeError):
+    """The learner's process could not be started at all (a problem of the grader's machine)."""
+
+
 _ERROR_CLASSES: dict[str, type] = {}
 
 
@@ -67,6 +83,15 @@ def _learner_error_class(builtin_name: str) -> type:
             cls = LearnerError
         _ERROR_CLASSES[builtin_name] = cls
     return _ERROR_CLASSES[builtin_name]
+
+
+def _seconds(t: float) -> str:
+    return f"{t:.1f}".rstrip("0").rstrip(".")
+
+
+def _text(value, limit: int = MAX_MESSAGE) -> str:
+    text = value if isinstance(value, str) else ""
+    return text if len(text) <= limit else text[:limit] + " [...]"
 
 
 def _scrubbed_env(scratch: Path) -> dict:
@@ -84,17 +109,41 @@ def _scrubbed_env(scratch: Path) -> dict:
     }
 
 
+def protected_paths() -> tuple[list[str], str | None]:
+    """(folders the learner must not read, the repository holding them or None)."""
+    from course.suite_runner import suites_dir
+
+    repo = Path(__file__).resolve().parents[2]
+    candidates = [suites_dir(), repo / "grader_tests", repo / "solutions", repo / "source_notebooks", repo / ".git"]
+    protect = sorted({str(p.resolve()) for p in candidates if p.exists()})
+    inside = any(Path(p).parent == repo for p in protect)
+    return protect, (str(repo) if inside else None)
+
+
 _ZYGOTE: ZygoteClient | None = None
 _ZYGOTE_LOCK = threading.Lock()
 
 
 def _zygote() -> ZygoteClient:
-    """The fork server shared by every sandbox of this grader process."""
+    """The fork server shared by every sandbox of this grader process (restarted if it died)."""
     global _ZYGOTE
     with _ZYGOTE_LOCK:
+        if _ZYGOTE is not None and not _ZYGOTE.alive():
+            _ZYGOTE = None
         if _ZYGOTE is None:
             _ZYGOTE = ZygoteClient(_scrubbed_env(Path(tempfile.gettempdir())))
         return _ZYGOTE
+
+
+def _forget_zygote(zygote: ZygoteClient) -> None:
+    global _ZYGOTE
+    with _ZYGOTE_LOCK:
+        if _ZYGOTE is zygote:
+            _ZYGOTE = None
+    try:
+        zygote.close()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 @dataclass
@@ -114,8 +163,10 @@ class Sandbox:
     def __post_init__(self):
         self.outcomes: list[CellOutcome] = []
         self.definitions: list[tuple[str, str]] = []  # the grader's helpers, replayed after a restart
+        self.isolation: dict = {}  # what confines the learner's process (course.sandbox.isolation)
         self._pid = None
         self._sock = None
+        self._seq = 0
         self._scratch = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
         self._log = self._scratch / ".process-output.txt"
         self._started = time.monotonic()
@@ -127,66 +178,132 @@ class Sandbox:
         parent, child = socket.socketpair()
         work = self._scratch / "work"
         work.mkdir(exist_ok=True)
+        protect, repo = protected_paths()
         request = {"cwd": str(work), "env": _scrubbed_env(work), "log": str(self._log),
-                   "memory_mb": self.limits.memory_mb, "file_mb": self.limits.file_mb}
+                   "memory_mb": self.limits.memory_mb, "file_mb": self.limits.file_mb,
+                   "processes": self.limits.processes, "protect": protect, "repo": repo, "layers": dict(LAYERS)}
         try:
-            self._pid = _zygote().spawn(request, child)
+            for attempt in range(2):
+                zygote = None
+                try:
+                    zygote = _zygote()
+                    self._pid = zygote.spawn(request, child)
+                    break
+                except ZygoteGone as err:
+                    if zygote is not None:
+                        _forget_zygote(zygote)  # killed or lost: start a new one once
+                    if attempt:
+                        raise SandboxError(f"the sandbox fork server cannot start learners ({err})") from None
         finally:
             child.close()
         self._sock = parent
         self.generation += 1
+        try:
+            hello = protocol.recv(parent, time.monotonic() + SPAWN_SECONDS)
+        except Exception as err:  # noqa: BLE001
+            self._kill()
+            raise SandboxError(f"the learner's process did not start ({type(err).__name__}: {err})") from None
+        self.isolation = hello.get("hello") if isinstance(hello, dict) and isinstance(hello.get("hello"), dict) else {}
 
-    def _kill(self) -> None:
-        if self._pid is not None:
+    def _kill(self, wait: bool = False) -> None:
+        """Kill the learner's process and everything it started (daemons included); with
+        `wait`, return once they are gone."""
+        pid, self._pid = self._pid, None
+        if pid is not None:
+            zygote = _ZYGOTE
             try:
-                os.killpg(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._pid = None
+                if zygote is None or not zygote.alive():
+                    raise ZygoteGone("no fork server")
+                zygote.kill(pid, wait)
+            except ZygoteGone:
+                reaper.kill_tree(pid)  # best effort from here: no subreaper keeps the tree together
         if self._sock is not None:
             self._sock.close()
             self._sock = None
 
     def close(self) -> None:
+        """Kill every process of the submission (they are gone from /proc a few ms later)."""
         self._kill()
         shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _submission_left(self) -> float:
+        return self.limits.submission_seconds - (time.monotonic() - self._started)
+
+    def _submission_used_up(self) -> SubmissionTimeout:
+        return SubmissionTimeout(f"the time limit for the whole submission ({self.limits.submission_seconds:g} s) is used up")
 
     def start(self) -> None:
         """Start the learner's process and run every cell once, recording what each did."""
         self._spawn()
         for label, code in self.cells:
             outcome = CellOutcome(label)
+            timeout = min(self.limits.cell_seconds, self._submission_left())
+            if timeout <= 0:
+                outcome.error, outcome.fatal = f"not run: {self._submission_used_up()}", True
+                self.outcomes.append(outcome)
+                continue
             try:
-                self._raw({"op": "exec", "label": label, "code": code}, self.limits.cell_seconds)
+                self._raw({"op": "exec", "label": label, "code": code}, timeout)
             except LearnerError as err:
                 outcome.error = f"{err.learner_type}: {err}"
             except SubmissionTimeout:
-                outcome.error, outcome.fatal = f"did not finish within {self.limits.cell_seconds:g} s", True
+                outcome.error, outcome.fatal = f"did not finish within {_seconds(timeout)} s", True
             except SubmissionCrashed as err:
                 outcome.error, outcome.fatal = str(err), True
             self.outcomes.append(outcome)
             if outcome.fatal:
-                self._restart()
+                self._restart_quietly()
 
     def _restart(self) -> None:
         """A fresh process with every cell replayed except those that hung or crashed."""
         self._kill()
         self._spawn()
         for (label, code), outcome in zip(self.cells, self.outcomes):
-            if not outcome.fatal:
-                try:
-                    self._raw({"op": "exec", "label": label, "code": code}, self.limits.cell_seconds)
-                except LearnerError:
-                    pass
-                except (SubmissionTimeout, SubmissionCrashed):
-                    outcome.fatal = True
-                    return self._restart()
+            if outcome.fatal:
+                continue
+            timeout = min(self.limits.cell_seconds, self._submission_left())
+            if timeout <= 0:
+                self._kill()
+                raise self._submission_used_up()
+            try:
+                self._raw({"op": "exec", "label": label, "code": code}, timeout)
+            except LearnerError:
+                pass
+            except (SubmissionTimeout, SubmissionCrashed) as err:
+                outcome.fatal = True
+                outcome.error = outcome.error or f"when run again: {err}"
+                return self._restart()
         for label, code in self.definitions:
             self._raw({"op": "exec", "label": label, "code": code}, self.limits.call_seconds)
 
+    def _restart_quietly(self) -> None:
+        """Restart now (the time is charged to what broke the process); if that fails, the next request retries."""
+        try:
+            self._restart()
+        except (LearnerError, SubmissionTimeout, SubmissionCrashed):
+            self._kill()
+
     def defined(self, names) -> dict[str, str]:
-        """Which of `names` exist in the learner's namespace, as 'class', 'callable' or 'value'."""
-        return self._raw({"op": "defined", "names": sorted(names)}, self.limits.call_seconds)
+        """Which of `names` exist in the learner's namespace, as 'class', 'callable' or 'value'.
+
+        Never raises for what the learner's code did: if its process cannot answer, the
+        names its code defines statically are assumed (their tests then say what fails)."""
+        names = sorted(names)
+        problem = ""
+        for attempt in range(2):
+            try:
+                reply = self._raw({"op": "defined", "names": names}, self.limits.call_seconds)
+                if isinstance(reply, dict) and all(k in names and isinstance(v, str) for k, v in reply.items()):
+                    return dict(reply)
+                problem = "its answer was not a list of names"
+            except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
+                problem = str(err)
+            if not attempt:
+                self._kill()  # the next _raw starts a fresh process
+        from course.submission import Submission, statically_defined
+
+        self.outcomes.append(CellOutcome("module", f"after your code ran, its process could not list what it defines ({problem})"))
+        return {name: "callable" for name in statically_defined(Submission(self._scratch, self.cells), names)}
 
     def process_output(self, limit: int = 2000) -> str:
         """The last of what the learner's process printed (for feedback on crashes)."""
@@ -197,40 +314,68 @@ class Sandbox:
 
     # -- requests ---------------------------------------------------------
     def _raw(self, message: dict, timeout: float):
+        """One request and its reply; raises only LearnerError, SubmissionTimeout or SubmissionCrashed
+        for anything the learner's process does (SandboxError if it cannot be started)."""
+        if self._pid is not None and protocol.pending(self._sock):
+            self._kill()  # bytes nobody asked for (a forgery, after the last reply was taken): start clean
         if self._pid is None:
             self._restart()
+        deadline = time.monotonic() + timeout
+        reply = self._exchange(message, timeout, deadline)
+        if reply is None:  # a reply to some other request: left over from earlier, or forged
+            self._restart()  # so this request is asked once more, of a fresh process, before anyone is blamed
+            reply = self._exchange(message, timeout, deadline)
+            if reply is None:
+                self._kill()
+                raise SubmissionCrashed("your code tampered with the grading channel")
+        if protocol.pending(self._sock):
+            self._kill()
+            raise SubmissionCrashed("your code tampered with the grading channel (it wrote more than one reply)")
+        if reply["ok"] is True:
+            return reply.get("value")
+        info = reply.get("error")
+        if not isinstance(info, dict):
+            self._kill()
+            raise SubmissionCrashed("your code tampered with the grading channel")
+        err = _learner_error_class(_text(info.get("builtin"), 100) or "Exception")(_text(info.get("message")))
+        err.learner_type = _text(info.get("type"), 100) or "Exception"
+        err.learner_traceback = _text(info.get("traceback"))
+        raise err
+
+    def _exchange(self, message: dict, timeout: float, deadline: float) -> dict | None:
+        """Send `message` and read one reply by `deadline`: the reply, or None if it answers another request."""
+        self._seq = secrets.randbits(62)  # unguessable: a reply cannot be forged ahead of its request
         try:
-            self._sock.settimeout(timeout)
-            protocol.send(self._sock, message)
-            reply = protocol.recv(self._sock)
+            protocol.send(self._sock, {**message, "seq": self._seq}, deadline)
+            reply = protocol.recv(self._sock, deadline)
         except (socket.timeout, TimeoutError):
             self._kill()
-            raise SubmissionTimeout(f"did not finish within {timeout:g} s") from None
+            raise SubmissionTimeout(f"did not finish within {_seconds(timeout)} s") from None
+        except protocol.FrameTooLarge as err:
+            self._kill()
+            raise SubmissionCrashed(f"your code wrote something on the grading channel that is not a reply, "
+                                    f"or returned a value too large to copy ({err})") from None
         except (protocol.ChannelClosed, OSError, EOFError) as err:
             self._kill()
             raise SubmissionCrashed("the Python process running your code ended") from err
         except Exception as err:  # noqa: BLE001 - a reply the safe loader refused
             self._kill()
-            raise SubmissionCrashed(f"your code sent back something that is not plain data ({err})") from None
-        if not isinstance(reply, dict) or "ok" not in reply:
-            raise SubmissionCrashed("your code tampered with the grading channel")
-        if reply["ok"]:
-            return reply.get("value")
-        info = reply.get("error") or {}
-        err = _learner_error_class(str(info.get("builtin", "Exception")))(str(info.get("message", "")))
-        err.learner_type = str(info.get("type", "Exception"))
-        err.learner_traceback = str(info.get("traceback", ""))
-        raise err
+            raise SubmissionCrashed(f"your code sent back something that is not plain data ({_text(str(err), 300)})") from None
+        if (not isinstance(reply, dict) or type(reply.get("seq")) is not int or reply["seq"] != self._seq
+                or (reply.get("ok") is not True and reply.get("ok") is not False)):
+            self._kill()
+            return None
+        return reply
 
     def set_exercise(self, exercise_id: str) -> None:
         self.exercise = exercise_id
 
     def request(self, message: dict, call: str = ""):
         """Send one request within the call, exercise and submission time limits."""
-        left_submission = self.limits.submission_seconds - (time.monotonic() - self._started)
+        left_submission = self._submission_left()
         left_exercise = self.limits.exercise_seconds - self._spent.get(self.exercise, 0.0)
         if left_submission <= 0:
-            raise SubmissionTimeout(f"the time limit for the whole submission ({self.limits.submission_seconds:g} s) is used up")
+            raise self._submission_used_up()
         if left_exercise <= 0:
             raise SubmissionTimeout(f"the time limit for this exercise ({self.limits.exercise_seconds:g} s) is used up")
         timeout = min(self.limits.call_seconds, left_exercise, left_submission)
@@ -241,9 +386,49 @@ class Sandbox:
             err.call = call
             raise
         except (SubmissionTimeout, SubmissionCrashed) as err:
-            raise type(err)(f"{call}: {err}" if call else str(err)) from None
+            self._restart_quietly()
+            text = str(err)
+            if isinstance(err, SubmissionTimeout) and timeout < self.limits.call_seconds:
+                text += f" (all that was left of the {_seconds(self.limits.exercise_seconds)} s for this exercise)" \
+                    if timeout == left_exercise else f" (all that was left of the {_seconds(self.limits.submission_seconds)} s for the whole submission)"
+            raise type(err)(f"{call}: {text}" if call else text) from None
         finally:
             self._spent[self.exercise] = self._spent.get(self.exercise, 0.0) + time.monotonic() - begin
+
+
+def isolation_status(limits: Limits | None = None) -> dict:
+    """What confines a learner's process on this machine (see course.sandbox.isolation)."""
+    sandbox = Sandbox([], limits or Limits())
+    try:
+        sandbox.start()
+        return dict(sandbox.isolation)
+    finally:
+        sandbox.close()
+
+
+def _labelled_tensors(args, kwargs) -> list:
+    labelled = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + [(f"argument '{k}'", v) for k, v in kwargs.items()]
+    return [(label, t) for label, t in labelled if isinstance(t, torch.Tensor) and t.device.type != "meta"]
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.is_floating_point() or a.is_complex():
+        return bool(((a == b) | (a.isnan() & b.isnan())).all())
+    return torch.equal(a, b)
+
+
+def _mutated(args, kwargs, after) -> list[str]:
+    """Labels of the tensor arguments whose copy in the learner's process changed during the call
+    (compared here, with the grader's torch, against what was sent)."""
+    sent = _labelled_tensors(args, kwargs)
+    try:
+        returned = {label: value for label, value in after}
+    except (TypeError, ValueError):
+        return [label for label, _ in sent]
+    return [label for label, before in sent
+            if not (isinstance(returned.get(label), torch.Tensor) and _same(before, returned[label]))]
 
 
 def _to_wire(value):
@@ -262,7 +447,7 @@ def _to_wire(value):
 def _from_wire(value, sandbox: Sandbox, label: str):
     if isinstance(value, dict):
         if "__ref__" in value:
-            return RemoteObject(sandbox, {"__ref__": value["__ref__"]}, f"{label} (a {value.get('__type__')})")
+            return RemoteObject(sandbox, {"__ref__": value["__ref__"]}, f"{label} (a {_text(value.get('__type__'), 100)})")
         if "__ndarray__" in value:
             return value["__ndarray__"].numpy()
         if "__device__" in value:
@@ -289,10 +474,11 @@ class RemoteObject:
     def __call__(self, *args, **kwargs):
         self._check_alive()
         call = call_text(self._label, *args, **kwargs)
-        reply = self._sandbox.request(
-            {"op": "call", "target": self._target, "args": _to_wire(args), "kwargs": _to_wire(kwargs)}, call
-        )
-        self._sandbox.last_mutated = list(reply.get("mutated", []))
+        wire_args, wire_kwargs = _to_wire(args), _to_wire(kwargs)
+        reply = self._sandbox.request({"op": "call", "target": self._target, "args": wire_args, "kwargs": wire_kwargs}, call)
+        if not isinstance(reply, dict) or "result" not in reply:
+            raise SubmissionCrashed(f"{call}: your code tampered with the grading channel")
+        self._sandbox.last_mutated = _mutated(wire_args, wire_kwargs, reply.get("after"))
         return _from_wire(reply["result"], self._sandbox, call)
 
     def __getattr__(self, attr):

@@ -1,0 +1,315 @@
+"""Confinement of the learner's process (Linux), applied by the freshly forked child.
+
+Each layer is used where the platform allows it and reported in the status the child
+sends to the grader (``Sandbox.isolation``); a layer the platform lacks is skipped, never
+fatal:
+
+- ``no_new_privs``: nothing the learner executes gains privileges (setuid binaries).
+- ``uid``: when grading as root, the learner runs as a user id of its own
+  (``UID_BASE + pid``, no groups), so it cannot write the grader's files, signal or
+  trace the grader, and ``RLIMIT_NPROC`` caps its processes. If that user could not
+  reach the Python installation (e.g. a pyenv under a private ``/root``), it keeps
+  exactly one capability, ``CAP_DAC_READ_SEARCH`` (read any file), and Landlock below
+  is what keeps it from reading the hidden files. Without root the learner keeps the
+  grader's user.
+- ``landlock`` (Linux 5.13+): the learner may read only the Python installation, the
+  libraries it loaded, the ``course`` package, ``/usr``, ``/proc``, ``/sys`` and a few
+  files of ``/etc`` and ``/dev``, and write only in its scratch directory. Hidden suites,
+  solutions, source notebooks and the repository's ``.git`` are on no such path. Since
+  Landlock ABI 4 it cannot open TCP connections; since ABI 6 it cannot signal processes
+  outside its sandbox (the grader, the zygote, other learners) nor reach abstract unix
+  sockets. It can never ptrace (or read ``/proc/PID/{mem,environ,fd}`` of) a process
+  outside its sandbox.
+- ``seccomp``: the learner cannot create sockets (so it cannot talk to a D-Bus,
+  systemd, docker or X server socket on the machine) nor use io_uring (which could
+  bypass that).
+
+Process-tree cleanup is in course.sandbox.reaper; time limits are enforced by the grader.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import struct
+import sys
+from pathlib import Path
+
+LINUX = sys.platform.startswith("linux")
+UID_BASE = 1_800_000_000  # learner uid = UID_BASE + its pid: unused by any account, unique per live learner
+
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_SET_SECCOMP = 22
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+CAP_DAC_READ_SEARCH = 2
+SECBIT_ALL_ROOT_OFF = 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80  # noroot, no_setuid_fixup, no_cap_ambient_raise, all locked
+
+_libc = None
+
+
+def libc():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+        _libc.prctl.restype = ctypes.c_int
+        _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return _libc
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> None:
+    _check(libc().prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+# -- Landlock ----------------------------------------------------------------------
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+READ_ONLY = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+
+
+def landlock_abi() -> int:
+    """The Landlock ABI version this kernel offers (0: none)."""
+    if not LINUX or platform.machine() not in ("x86_64", "aarch64", "arm64", "riscv64", "ppc64le", "s390x"):
+        return 0
+    version = libc().syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                             ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return max(int(version), 0)
+
+
+def _fs_rights(abi: int) -> int:
+    rights = (1 << 13) - 1  # ABI 1: execute .. make_sym
+    if abi >= 2:
+        rights |= FS_REFER
+    if abi >= 3:
+        rights |= FS_TRUNCATE
+    if abi >= 5:
+        rights |= FS_IOCTL_DEV
+    return rights
+
+
+def _file_rights(abi: int) -> int:
+    return (FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV) & _fs_rights(abi)
+
+
+def landlock_restrict(abi: int, read: list[str], write: list[str], write_files: list[str]) -> None:
+    """Confine this (single-threaded) process and its future children; irrevocable."""
+    handled = _fs_rights(abi)
+    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    attr = struct.pack("=QQQ", handled, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    buffer = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = _check(libc().syscall(SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)),
+                                    ctypes.c_uint32(0)), "landlock_create_ruleset")
+    try:
+        rules = [(p, READ_ONLY) for p in read] + [(p, handled) for p in write] + \
+                [(p, (FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE) & handled) for p in write_files]
+        for path, access in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # a path this machine does not have
+            try:
+                if not os.path.isdir(path):
+                    access &= _file_rights(abi)
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", access, fd), 12)
+                _check(libc().syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH),
+                                      rule, ctypes.c_uint32(0)), f"landlock_add_rule({path})")
+            finally:
+                os.close(fd)
+        _check(libc().syscall(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)),
+               "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+
+
+SYSTEM_READ = ["/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/proc", "/sys",
+               "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
+               "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types",
+               "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
+DEV_WRITE = ["/dev/null", "/dev/full", "/dev/zero"]
+
+
+def read_candidates() -> list[str]:
+    """Where a learner's process may need to read: computed once in the warm zygote."""
+    paths = set(SYSTEM_READ)
+    for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+              os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
+        paths.add(p)
+    paths.update(p for p in sys.path if p and os.path.isabs(p))
+    import course
+
+    paths.update(course.__path__)
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:  # the shared libraries the interpreter loaded
+                parts = line.split(None, 5)
+                if len(parts) == 6 and parts[5].startswith("/") and not parts[5].rstrip().endswith("(deleted)"):
+                    paths.add(os.path.dirname(parts[5].rstrip()))
+    except OSError:
+        pass
+    return sorted(p for p in paths if os.path.exists(p))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def allowed_reads(candidates: list[str], protect: list[str], repo: str | None) -> tuple[list[str], list[str]]:
+    """(candidates that expose none of `protect`, the protected paths still readable)."""
+    secrets = [Path(os.path.realpath(p)) for p in protect]
+    fences = secrets + ([Path(os.path.realpath(repo))] if repo else [])
+    keep, kept_real = [], []
+    for c in candidates:
+        real = Path(os.path.realpath(c))
+        if real == Path("/"):
+            continue
+        if any(_inside(f, real) for f in fences) or any(_inside(real, s) for s in secrets):
+            continue  # an ancestor of the repository or of a secret, or inside a secret
+        keep.append(c)
+        kept_real.append(real)
+    exposed = [str(s) for s in secrets if any(_inside(s, k) for k in kept_real)]
+    return keep, exposed
+
+
+# -- privileges --------------------------------------------------------------------
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _capset(mask: int) -> None:
+    header = _CapHeader(0x20080522, 0)
+    data = (_CapData * 2)(_CapData(mask & 0xFFFFFFFF, mask & 0xFFFFFFFF, mask & 0xFFFFFFFF),
+                          _CapData(mask >> 32, mask >> 32, mask >> 32))
+    _check(libc().capset(ctypes.byref(header), data), "capset")
+
+
+def _last_cap() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    except (OSError, ValueError):
+        return 40
+
+
+def _drop_bounding(keep: int = -1) -> None:
+    for cap in range(_last_cap() + 1):
+        if cap != keep:
+            try:
+                prctl(PR_CAPBSET_DROP, cap)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+
+
+def become_uid(uid: int, keep_read_all: bool) -> None:
+    """As root: switch to `uid` (and gid), no supplementary groups, no capabilities but
+    CAP_DAC_READ_SEARCH when `keep_read_all` (kept across exec via the ambient set)."""
+    if keep_read_all:
+        prctl(PR_SET_KEEPCAPS, 1)
+    _drop_bounding(CAP_DAC_READ_SEARCH if keep_read_all else -1)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if keep_read_all:
+        _capset(1 << CAP_DAC_READ_SEARCH)
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH)
+        prctl(PR_SET_KEEPCAPS, 0)
+
+
+def drop_root_capabilities() -> None:
+    """Stay uid 0 but without any capability, now or after exec."""
+    _drop_bounding()
+    prctl(PR_SET_SECUREBITS, SECBIT_ALL_ROOT_OFF)
+    _capset(0)
+
+
+def probe_own_uid(uid: int, needed: list[str]) -> str:
+    """Which way the learner can leave root: 'own' (a plain uid reads everything it needs),
+    'own+read' (it needs CAP_DAC_READ_SEARCH to reach the interpreter), or 'root' (the
+    kernel refused the uid: stay uid 0 without capabilities)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 2
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            code = 1
+            for path in needed:
+                if os.path.isdir(path):
+                    os.listdir(path)
+                else:
+                    with open(path, "rb") as f:
+                        f.read(1)
+            code = 0 if os.access(os.path.realpath(sys.executable), os.X_OK) else 1
+        except BaseException:  # noqa: BLE001 - anything means: no
+            pass
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return {0: "own", 1: "own+read"}.get(code, "root")
+
+
+# -- seccomp -------------------------------------------------------------------------
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_SOCKET_NR = {"x86_64": 41, "aarch64": 198}
+_IO_URING = (425, 426, 427)
+
+
+def seccomp_no_sockets() -> bool:
+    """Make socket() and io_uring fail with EPERM (needs no_new_privs). False if unsupported."""
+    machine = platform.machine()
+    if not LINUX or machine not in _AUDIT_ARCH:
+        return False
+    ld_w_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
+    denied = [_SOCKET_NR[machine], *_IO_URING]
+    # 0: arch; 1: wrong arch -> deny; 2: nr; 3: x32 ABI (x86_64) -> deny; then each denied nr
+    prog = [(ld_w_abs, 0, 0, 4)]
+    n_checks = len(denied)
+    tail = 1 + 1 + n_checks  # instructions after the arch jump before "ret allow"
+    prog.append((jeq, 0, tail + 1, _AUDIT_ARCH[machine]))  # mismatch: jump to deny
+    prog.append((ld_w_abs, 0, 0, 0))
+    prog.append((jge, n_checks + 1, 0, 0x40000000 if machine == "x86_64" else 0xFFFFFFFF))
+    for i, nr in enumerate(denied):
+        prog.append((jeq, n_checks - i, 0, nr))
+    prog.append((ret, 0, 0, allow))
+    prog.append((ret, 0, 0, deny))
+    raw = b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+    filters = ctypes.create_string_buffer(raw, len(raw))
+
+    class _Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = _Prog(len(prog), ctypes.cast(filters, ctypes.c_void_p))
+    _check(libc().prctl(PR_SET_SECCOMP, 2, ctypes.addressof(fprog), 0, 0), "seccomp")
+    return True
+
+
+def set_process_name(name: str) -> None:
+    if LINUX:
+        buffer = ctypes.create_string_buffer(name.encode()[:15])
+        libc().prctl(PR_SET_NAME, ctypes.addressof(buffer), 0, 0, 0)
