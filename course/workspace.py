@@ -20,6 +20,7 @@ from course.exercises import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ".course-manifest.json"
+LAB_NOTEBOOKS = ("09_extrapolation_lab",)  # ungraded capstone, released like the others
 
 
 def _digest(path: Path) -> str:
@@ -45,7 +46,8 @@ def generate_release(out: Path) -> dict[str, Path]:
     config.CourseDirectory.db_url = f"sqlite:///{out / 'gradebook.db'}"
     config.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     config.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-    names = [n for n in NOTEBOOKS.values() if (ROOT / "source_notebooks" / n / f"{n}.ipynb").exists()]
+    names = [n for n in (*NOTEBOOKS.values(), *LAB_NOTEBOOKS)
+             if (ROOT / "source_notebooks" / n / f"{n}.ipynb").exists()]
     for name in names:
         shutil.copytree(ROOT / "source_notebooks" / name, out / "source" / name)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)

@@ -1,0 +1,170 @@
+"""Cached results: one small JSON file per (task, scheme) run in course/lab/results/.
+
+``run_all(retrain=False)`` loads what is cached and trains only what is missing;
+``run_all(retrain=True)`` trains everything again (about a minute or two per run on a
+laptop CPU). ``python -m course.lab`` does the same from a shell.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from course.lab.evaluation import MULTIPLES, evaluate
+from course.lab.model import ROPE_SCALINGS, SCHEMES, TinyDecoder
+from course.lab.training import TASKS, TrainConfig, corpus, finetune, train
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Trained weights are not part of the course (only the JSON results are): they go to a
+# per-user cache so that a learner who trains a model can look inside it later.
+WEIGHTS_DIR = Path(os.environ.get("PE_LAB_WEIGHTS", Path.home() / ".cache" / "pe-course-lab"))
+FINETUNED = ("rope+ft", "rope+pi+ft")
+VARIANTS = SCHEMES + tuple(f"rope+{s}" for s in ROPE_SCALINGS) + FINETUNED
+FT_FACTOR, FT_STEPS, FT_BATCH = 4, 200, 4  # fine-tune at 4L for 200 steps of 4 x 4L tokens
+FORMAT = 1
+
+
+def result_path(task: str, scheme: str, directory: Path | None = None) -> Path:
+    return Path(directory or RESULTS_DIR) / f"{task}_{scheme}.json"
+
+
+def default_config(task: str, scheme: str) -> TrainConfig:
+    """The configuration the cached results were trained with."""
+    return TrainConfig(task=task, scheme=scheme)
+
+
+def run(task: str, scheme: str, config: TrainConfig | None = None, progress: bool = True,
+        directory: Path | None = None, save: bool = True) -> dict:
+    """Train one model, evaluate it, save the JSON record (and the weights, see WEIGHTS_DIR).
+
+    A RoPE model is also evaluated with each test-time scaling, and twice more after a
+    short fine-tuning at FT_FACTOR times the training length (plain, and with PI).
+    """
+    cfg = config or default_config(task, scheme)
+    model, info = train(cfg, progress=progress)
+    evals, extra = evaluate_all(model, cfg, progress)
+    info.update(extra)
+    record = {"format": FORMAT, "task": task, "scheme": scheme, "train": cfg.to_dict(),
+              "model": cfg.model_config().to_dict(), "info": info, "eval": evals,
+              "multiples": list(MULTIPLES),
+              "environment": {"python": platform.python_version(), "torch": torch.__version__}}
+    if task == "chars":
+        record["corpus"] = {k: v for k, v in corpus()[2].items() if k != "modules"}
+    if save:
+        try:
+            WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+            torch.save({"config": cfg.to_dict(), "state": model.state_dict()}, WEIGHTS_DIR / f"{task}_{scheme}.pt")
+        except OSError:  # a read-only home is no reason to lose the results
+            pass
+        _write(record, result_path(task, scheme, directory))
+    return record
+
+
+def evaluate_all(model, cfg: TrainConfig, progress: bool = False) -> tuple[dict, dict]:
+    """({variant: evaluation}, extra info) for a trained model: the model itself and, for
+    RoPE, the test-time scalings and the two fine-tuned variants."""
+    task, scheme = cfg.task, cfg.scheme
+    heldout = corpus()[1] if task == "chars" else None
+    extra = {}
+    start = time.perf_counter()
+    evals = {scheme: evaluate(model, task, cfg.train_len, heldout)}
+    if scheme == "rope":
+        for method in ROPE_SCALINGS:
+            model.rope_scaling = method
+            evals[f"rope+{method}"] = evaluate(model, task, cfg.train_len, heldout)
+        model.rope_scaling = None
+    extra["eval_seconds"] = round(time.perf_counter() - start, 1)
+    if scheme == "rope":
+        # Chen et al.'s comparison in miniature: fine-tune briefly at FT_FACTOR x L, once
+        # with plain RoPE (extrapolation) and once with position interpolation.
+        extra["finetune"] = {}
+        for name, method in (("rope+ft", None), ("rope+pi+ft", "pi")):
+            tuned = copy.deepcopy(model)
+            tuned.rope_scaling = method
+            tuned.rope_factor = float(FT_FACTOR) if method else None
+            ft_info = finetune(tuned, cfg, FT_FACTOR * cfg.train_len, FT_STEPS, FT_BATCH, progress=progress)
+            extra["finetune"][name] = {"length": FT_FACTOR * cfg.train_len, "steps": FT_STEPS, "batch": FT_BATCH,
+                                       **ft_info}
+            evals[name] = evaluate(tuned, task, cfg.train_len, heldout)
+    return evals, extra
+
+
+def reevaluate(task: str, scheme: str, directory: Path | None = None, progress: bool = False) -> dict:
+    """Evaluate a cached run again from its saved weights (after a change to the evaluation).
+
+    Keeps the record's training information; needs the weights of that very run in
+    WEIGHTS_DIR (``run`` saves them). Training is deterministic, so the result is what a
+    full retrain with the current evaluation code would give on the same machine.
+    """
+    path = result_path(task, scheme, directory)
+    record = json.loads(path.read_text())
+    weights = WEIGHTS_DIR / f"{task}_{scheme}.pt"
+    saved = torch.load(weights, weights_only=True)
+    cfg = TrainConfig(**saved["config"])
+    if {k: v for k, v in cfg.to_dict().items() if k in record["train"]} != record["train"]:
+        raise ValueError(f"{weights} does not belong to {path}")
+    model = TinyDecoder(cfg.model_config())
+    model.load_state_dict(saved["state"])
+    model.eval()
+    record["eval"], extra = evaluate_all(model, cfg, progress)
+    record["info"].update(extra)
+    record["train"] = cfg.to_dict()
+    _write(record, path)
+    return record
+
+
+def _write(record: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+def load_model(task: str, scheme: str, train_if_missing: bool = True):
+    """The trained model of a run: from the weights cache, else trained now (and cached)."""
+    path = WEIGHTS_DIR / f"{task}_{scheme}.pt"
+    if not path.exists():
+        if not train_if_missing:
+            return None
+        model, _ = train(default_config(task, scheme))
+        WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": default_config(task, scheme).to_dict(), "state": model.state_dict()}, path)
+        return model
+    saved = torch.load(path, weights_only=True)
+    model = TinyDecoder(TrainConfig(**saved["config"]).model_config())
+    model.load_state_dict(saved["state"])
+    return model.eval()
+
+
+def load_results(directory: Path | None = None) -> dict:
+    """{"recall": {variant: {length: metrics}}, "chars": {...}, "runs": {(task, scheme): record}}.
+
+    Missing files are simply absent; see ``missing()``.
+    """
+    out = {task: {} for task in TASKS}
+    out["runs"] = {}
+    for task in TASKS:
+        for scheme in SCHEMES:
+            path = result_path(task, scheme, directory)
+            if not path.exists():
+                continue
+            record = json.loads(path.read_text())
+            out["runs"][(task, scheme)] = record
+            out[task].update(record["eval"])
+    return out
+
+
+def missing(directory: Path | None = None) -> list[tuple[str, str]]:
+    return [(t, s) for t in TASKS for s in SCHEMES if not result_path(t, s, directory).exists()]
+
+
+def run_all(retrain: bool = False, tasks=TASKS, schemes=SCHEMES, progress: bool = True,
+            directory: Path | None = None) -> dict:
+    """Train what is missing (everything when `retrain`), then load every cached result."""
+    todo = [(t, s) for t in tasks for s in schemes if retrain or not result_path(t, s, directory).exists()]
+    for task, scheme in todo:
+        run(task, scheme, progress=progress, directory=directory)
+    return load_results(directory)

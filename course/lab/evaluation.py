@@ -1,0 +1,106 @@
+"""Evaluating a trained model at 1x to 8x its training length.
+
+Every evaluation is deterministic (fixed generator seeds, fixed held-out windows), so two
+models are always compared on the same sequences.
+
+* recall: accuracy of the recalled values, overall and per bin of query position and of
+  distance between the two occurrences of the key.
+* chars: cross-entropy in bits per character on held-out text, overall and per bin of
+  position.
+* passkey (recall models): fraction of needles retrieved (all SEG - 1 symbols after the
+  key right, teacher-forced), for each depth and length.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from course.lab import tasks
+
+MULTIPLES = (1, 2, 4, 8)
+DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+RECALL_BIN, CHAR_BIN = 16, 8
+EVAL_SEED = 1234
+
+
+def _binned(values: torch.Tensor, where: torch.Tensor, width: int, n_bins: int) -> list:
+    """Mean of `values` per bin of `where` (bin i covers [i*width, (i+1)*width)); None if empty."""
+    bins = (where // width).clamp(max=n_bins - 1)
+    total = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, values.double())
+    count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, torch.ones_like(values, dtype=torch.float64))
+    return [round(float(t / c), 4) if c > 0 else None for t, c in zip(total, count)]
+
+
+@torch.no_grad()
+def _logits(model, tokens: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    return torch.cat([model(tokens[i: i + chunk]) for i in range(0, len(tokens), chunk)])
+
+
+@torch.no_grad()
+def eval_recall(model, length: int, tokens_budget: int = 65536) -> dict:
+    """Recall accuracy at one length: overall, by position, by distance to the first copy.
+
+    tokens_budget / length sequences: every length gets about as many answers per position bin.
+    """
+    sequences = max(1, tokens_budget // length)
+    g = torch.Generator().manual_seed(EVAL_SEED + length)
+    tokens, targets = tasks.recall_batch(sequences, length, g)
+    predicted = _logits(model, tokens).argmax(-1)
+    rows, cols = (targets != tasks.IGNORE).nonzero(as_tuple=True)
+    correct = (predicted[rows, cols] == targets[rows, cols]).float()
+    # how far back the first copy of the current symbol is (every symbol occurs at most
+    # twice in a row, so the first position is the earlier copy)
+    first = []
+    for r in range(sequences):
+        where = {}
+        for t, tok in enumerate(tokens[r].tolist()):
+            where.setdefault(tok, t)
+        first.append(where)
+    distance = torch.tensor([c - first[r][tokens[r, c].item()] for r, c in zip(rows.tolist(), cols.tolist())])
+    n_bins = length // RECALL_BIN
+    return {"accuracy": round(correct.mean().item(), 4), "answers": len(correct),
+            "by_position": _binned(correct, cols, RECALL_BIN, n_bins),
+            "by_distance": _binned(correct, distance, RECALL_BIN, n_bins)}
+
+
+@torch.no_grad()
+def eval_chars(model, heldout: torch.Tensor, length: int, tokens_budget: int = 65536) -> dict:
+    """Held-out bits per character at one length: overall and by position."""
+    windows = max(1, tokens_budget // length)
+    tokens, targets = tasks.char_eval_windows(heldout, windows, length)
+    logits = _logits(model, tokens)
+    nats = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(windows, length)
+    bits = nats / math.log(2)
+    positions = torch.arange(length).expand(windows, -1)
+    return {"bits_per_char": round(bits.mean().item(), 4),
+            "bits_last_quarter": round(bits[:, -max(1, length // 4):].mean().item(), 4),
+            "by_position": _binned(bits.flatten(), positions.flatten(), CHAR_BIN, length // CHAR_BIN)}
+
+
+@torch.no_grad()
+def eval_passkey(model, length: int, depths=DEPTHS, trials: int = 100) -> list:
+    """Fraction of needles retrieved (every passkey symbol right), one number per depth."""
+    out = []
+    for i, depth in enumerate(depths):
+        g = torch.Generator().manual_seed(EVAL_SEED + 7 * length + i)
+        tokens, start, answer = tasks.passkey_batch(trials, length, depth, g)
+        predicted = _logits(model, tokens)[:, start: start + answer.shape[1]].argmax(-1)
+        out.append(round((predicted == answer).all(-1).float().mean().item(), 4))
+    return out
+
+
+def evaluate(model, task: str, train_len: int, heldout: torch.Tensor | None = None, multiples=MULTIPLES) -> dict:
+    """Every metric of `task` at each multiple of the training length, keyed by length."""
+    model.eval()
+    result = {}
+    for m in multiples:
+        length = m * train_len
+        if task == "recall":
+            entry = eval_recall(model, length)
+            entry["passkey"] = eval_passkey(model, length)
+        else:
+            entry = eval_chars(model, heldout, length)
+        result[str(length)] = entry
+    return result
