@@ -6,21 +6,29 @@ suites run here and decide pass or fail on copies of the values it returns.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
+from pathlib import Path
 
-from course.exercises import EXERCISES, SECTIONS, graded_names, section_exercises, where_to_look
-from course.sandbox.proxy import Limits, Sandbox, SubmissionProxy
-from course.submission import Submission, UnreadableSubmission, read_submission, statically_defined
+from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises, where_to_look
+from course.sandbox.proxy import (LearnerError, Limits, Sandbox, SandboxError, SubmissionCrashed, SubmissionProxy,
+                                  SubmissionTimeout)
+from course.submission import (Submission, UnreadableSubmission, read_submission, statically_defined,
+                               submission_files)
 from course.suite_runner import SuiteError, TestResult, run_suites
 
 MAX_FAILURES_SHOWN = 3
 
 
-def _missing_feedback(name: str, submission: Submission, sandbox: Sandbox) -> str:
+def _missing_feedback(name: str, submission: Submission, outcomes) -> str:
     text = f"`{name}` is not defined in your submission."
-    for (label, code), outcome in zip(submission.cells, sandbox.outcomes):
+    for (label, code), outcome in zip(submission.cells, outcomes):
         if outcome.error and name in statically_defined(Submission(submission.path, [(label, code)]), [name]):
             where = "your module" if label == "module" else f"cell {label}"
             return f"{text} Its definition is in {where}, which failed: {outcome.error}"
@@ -49,36 +57,170 @@ def _score_exercise(exercise_id: str, results: list[TestResult]) -> dict:
 
 def grade_file(path, only=None, limits: Limits | None = None) -> dict:
     """Grade a notebook or module; `only` restricts to exercise ids. Returns the report dict."""
+    return grade_files([path], only=only, limits=limits)
+
+
+def _owner_rank(path: Path, section: str, count: int, index: int) -> tuple:
+    """Which of a student's files grades `section`: the section's own notebook (by name) first,
+    then the file defining most of its names, then the first file."""
+    notebook = NOTEBOOKS[section]
+    stem = path.stem.lower()
+    return (not (stem.startswith(notebook) or stem == section), -count, index)
+
+
+_LIVE: dict = {}  # id -> sandbox of the submissions being graded (for close_all_sandboxes)
+_LIVE_LOCK = threading.Lock()
+
+
+def close_all_sandboxes() -> None:
+    """End every learner process this grader has open, now (a grader being stopped calls this
+    from its signal handler before exiting)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE.values())
+    for sandbox in live:
+        try:
+            sandbox.close()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+
+class _Graded:
+    """One file of a submission, its learner process and what it defines."""
+
+    def __init__(self, index: int, submission: Submission, limits: Limits):
+        self.index, self.submission = index, submission
+        self.sandbox = Sandbox(submission.cells, limits)
+        with _LIVE_LOCK:
+            _LIVE[id(self.sandbox)] = self.sandbox
+        self.defined: dict[str, str] = {}
+        self.present: set[str] = set()
+        self.failure = ""  # the sandbox itself could not start
+
+    def start(self, names) -> None:
+        try:
+            self.sandbox.start()
+            self.defined = self.sandbox.defined(names)
+        except (SubmissionTimeout, SubmissionCrashed, LearnerError) as err:
+            self.failure = f"{type(err).__name__}: {err}"
+        self.present = set(self.defined) | statically_defined(self.submission, names)
+
+    def sections(self, names) -> set[str]:
+        return {names[n].split(".")[0] for n in self.present}
+
+
+class _RoutedSandbox:
+    """Stands for several learner processes in one pytest session: each test is routed to the
+    process of its exercise's section (SubmissionPlugin calls set_exercise before each test)."""
+
+    def __init__(self, owners: dict[str, _Graded]):
+        self.owners = owners
+        self.current: _Graded | None = None
+
+    def set_exercise(self, exercise_id: str) -> None:
+        self.current = self.owners[exercise_id.split(".")[0]]
+        self.current.sandbox.set_exercise(exercise_id)
+
+
+class _RoutedProxy:
+    """The `submission` fixture over a _RoutedSandbox: the current section's SubmissionProxy."""
+
+    def __init__(self, router: _RoutedSandbox):
+        self._router = router
+        self._proxies: dict[int, SubmissionProxy] = {}
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        graded = self._router.current
+        if graded is None:
+            raise AssertionError("no exercise is being graded")
+        if graded.index not in self._proxies:
+            self._proxies[graded.index] = SubmissionProxy(graded.sandbox, graded.defined)
+        return getattr(self._proxies[graded.index], name)
+
+
+def _start_all(files: list[_Graded], names, parallel: int) -> None:
+    """Run every file's cells, several learner processes at once (they are independent)."""
+    if parallel <= 1 or len(files) == 1:
+        for graded in files:
+            graded.start(names)
+        return
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="course-sandbox")
     try:
-        submission = read_submission(path)
-    except UnreadableSubmission as err:
-        return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": str(err)}
+        for future in [pool.submit(graded.start, names) for graded in files]:
+            future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None) -> dict:
+    """Grade one learner's submission made of one or more notebooks/modules, as one report.
+
+    Each file runs in its own learner process (their cells do not share a namespace); each
+    section is graded on one file: the section's own notebook if present (``06_rope*.ipynb``),
+    else the file that defines most of its names. All hidden suites run in one pytest
+    session. A single file gives exactly ``grade_file``'s report.
+    """
+    paths = [Path(p) for p in paths]
+    limits = limits or Limits()
     names = graded_names()
-    sandbox = Sandbox(submission.cells, limits or Limits())
+    single = len(paths) == 1
+    unreadable, submissions = [], []
+    for path in paths:
+        try:
+            submissions.append(read_submission(path))
+        except UnreadableSubmission as err:
+            unreadable.append((path, str(err)))
+    if not submissions:
+        why = unreadable[0][1] if single else "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
+        return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
+    files = [_Graded(i, s, limits) for i, s in enumerate(submissions)]
+    parallel = max(1, min(len(files), os.cpu_count() or 1) if parallel is None else parallel)
     try:
-        sandbox.start()
-        defined = sandbox.defined(names)
-        present = set(defined) | statically_defined(submission, names)
+        _start_all(files, names, parallel)
+        touched: dict[str, list[_Graded]] = {}
+        for graded in files:
+            for section in graded.sections(names):
+                touched.setdefault(section, []).append(graded)
         if only:
             exercise_ids = [i for i in EXERCISES if i in set(only)]
         else:
-            touched = {names[n].split(".")[0] for n in present}
             exercise_ids = [e.id for s in SECTIONS if s in touched for e in section_exercises(s)]
         sections = sorted({i.split(".")[0] for i in exercise_ids}, key=SECTIONS.index)
-        to_run = [i for i in exercise_ids if EXERCISES[i].name in defined]
-        results = run_suites(sections, sandbox, SubmissionProxy(sandbox, defined), only=to_run) if to_run else {}
+        owners: dict[str, _Graded] = {}
+        for section in sections:
+            candidates = touched.get(section) or files
+            section_names = {e.name for e in section_exercises(section)}
+            owners[section] = min(candidates, key=lambda g: _owner_rank(
+                g.submission.path, section, len(section_names & g.present), g.index))
+        to_run = [i for i in exercise_ids if EXERCISES[i].name in owners[i.split(".")[0]].defined]
+        results = {}
+        if to_run:
+            router = _RoutedSandbox(owners)
+            results = run_suites(sorted({i.split(".")[0] for i in to_run}, key=SECTIONS.index), router,
+                                 _RoutedProxy(router), only=to_run)
         exercises = []
         for exercise_id in exercise_ids:
+            owner = owners[exercise_id.split(".")[0]]
             name = EXERCISES[exercise_id].name
-            if name not in defined:
+            if name not in owner.defined:
                 exercises.append({"id": exercise_id, "score": 0.0, "max_score": float(EXERCISES[exercise_id].points),
-                                  "feedback": _missing_feedback(name, submission, sandbox)})
+                                  "feedback": _missing_feedback(name, owner.submission, owner.sandbox.outcomes)})
             else:
                 exercises.append(_score_exercise(exercise_id, results.get(exercise_id, [])))
-        notes = [f"cell {o.label}: {o.error}" if o.label != "module" else f"your module: {o.error}"
-                 for o in sandbox.outcomes if o.error]
+        notes = []
+        for graded in files:
+            where = "" if single else f"{graded.submission.path.name}: "
+            if graded.failure:
+                notes.append(f"{where}your code could not be run: {graded.failure}")
+            notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
+                      for o in graded.sandbox.outcomes if o.error]
+        notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
     finally:
-        sandbox.close()
+        for graded in files:
+            graded.sandbox.close()
+            with _LIVE_LOCK:
+                _LIVE.pop(id(graded.sandbox), None)
     report = {
         "score": round(sum(e["score"] for e in exercises), 2),
         "max_score": float(sum(e["max_score"] for e in exercises)),
@@ -86,7 +228,25 @@ def grade_file(path, only=None, limits: Limits | None = None) -> dict:
     }
     if notes:
         report["notes"] = notes
+    if not single:
+        report["files"] = [{"file": g.submission.path.name,
+                            "sections": [s for s, o in owners.items() if o is g]} for g in files]
     return report
+
+
+_WARM_UP = "def rope_inv_freq(d, base=10000.0):\n    raise NotImplementedError\n"
+
+
+def warm_up(limits: Limits | None = None) -> None:
+    """Pay the one-time costs before the first submission (a long-lived grader calls this once):
+    start the fork server, run pytest and a hidden suite once, then freeze the heap so the
+    garbage collector (pytest runs it several times per session) no longer walks these objects."""
+    with tempfile.TemporaryDirectory(prefix="course-warm-up-") as folder:
+        path = Path(folder) / "warm_up.py"
+        path.write_text(_WARM_UP)
+        grade_files([path], only=["rope.rope_inv_freq"], limits=limits)
+    gc.collect()
+    gc.freeze()
 
 
 def format_text(report: dict, path: str) -> str:
@@ -101,15 +261,21 @@ def format_text(report: dict, path: str) -> str:
             lines += ["    " + line for line in ex["feedback"].splitlines()]
     for note in report.get("notes", []):
         lines.append(f"note: {note}")
+    for entry in report.get("files", []):
+        lines.append(f"file {entry['file']}: " + (f"graded for {', '.join(entry['sections'])}" if entry["sections"]
+                                                  else "no graded section"))
     lines.append(f"Total: {report['score']:g} / {report['max_score']:g}")
     return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course.grade", description="Grade a notebook or .py submission.")
-    parser.add_argument("path", nargs="?", help="a .ipynb notebook or .py module")
+    parser.add_argument("path", nargs="*",
+                        help="a .ipynb notebook or .py module; several files or a folder are graded together as one "
+                             "learner's submission (one report)")
     parser.add_argument("--serve", action="store_true",
-                        help="read JSON requests {path, only} from stdin, one per line; answer one JSON report per line")
+                        help="read JSON requests {path or paths, only} from stdin, one per line; answer one JSON "
+                             "report per line")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--only", action="append", metavar="EXERCISE_ID", help="grade only this exercise (repeatable)")
     for f in fields(Limits):
@@ -123,8 +289,9 @@ def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
     for line in requests:
         try:
             request = json.loads(line)
-            report = grade_file(request["path"], only=request.get("only"), limits=limits)
-        except (SuiteError, ValueError, KeyError, TypeError) as err:
+            paths = request["paths"] if "paths" in request else [request["path"]]
+            report = grade_files(paths, only=request.get("only"), limits=limits)
+        except (SuiteError, SandboxError, ValueError, KeyError, TypeError) as err:
             report = {"score": 0.0, "max_score": 0.0, "exercises": [], "error": f"grading failed: {err}"}
         replies.write(json.dumps(report) + "\n")
         replies.flush()
@@ -140,15 +307,20 @@ def main(argv=None) -> int:
         print(f"unknown exercise id(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    gc.freeze()  # what is loaded by now lives until exit: keep the collector pytest runs off it
     if args.serve:
         serve(limits)
         return 0
+    paths = []
+    for path in map(Path, args.path):
+        paths += submission_files(path) if path.is_dir() else [path]
     try:
-        report = grade_file(args.path, only=args.only, limits=limits)
-    except SuiteError as err:
+        report = grade_files(paths or [Path(args.path[0])], only=args.only, limits=limits)
+    except (SuiteError, SandboxError) as err:
         print(f"grading failed: {err}", file=sys.stderr)
         return 1
-    print(json.dumps(report, indent=2) if args.format == "json" else format_text(report, args.path))
+    label = ", ".join(args.path)
+    print(json.dumps(report, indent=2) if args.format == "json" else format_text(report, label))
     return 0
 
 

@@ -82,3 +82,20 @@ def statically_defined(submission: Submission, names) -> set[str]:
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 found.update((a.asname or a.name).split(".")[0] for a in node.names)
     return found & wanted
+
+
+SUBMISSION_SUFFIXES = (".ipynb", ".py")
+
+
+def submission_files(folder) -> list[Path]:
+    """The notebooks and modules in a learner's folder (recursively), in a stable order;
+    hidden files and Jupyter checkpoints are left out."""
+    folder = Path(folder)
+    found = []
+    for path in folder.rglob("*"):
+        parts = path.relative_to(folder).parts
+        if any(p.startswith(".") or p in ("__pycache__", ".ipynb_checkpoints") for p in parts):
+            continue
+        if path.suffix.lower() in SUBMISSION_SUFFIXES and path.is_file():
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())

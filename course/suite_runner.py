@@ -99,6 +99,10 @@ class _Registered:
         config.pluginmanager.register(self.plugin, PLUGIN_NAME)
 
 
+# Plugins the hidden suites do not need; some of them run the garbage collector after every test.
+UNUSED_PLUGINS = ("cacheprovider", "randomly", "logging", "faulthandler", "threadexception", "unraisableexception")
+
+
 def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, only=None) -> dict[str, list[TestResult]]:
     """Run the suites of `sections`; results by exercise id."""
     files = []
@@ -108,8 +112,10 @@ def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, only=None) ->
             raise SuiteError(f"hidden suite {path} is missing")
         files.append(str(path))
     plugin = SubmissionPlugin(sandbox, proxy, set(only) if only else None)
-    args = [*files, "-q", "--assert=plain", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=", "--import-mode=importlib",
+    args = [*files, "-q", "--assert=plain", "-o", "addopts=", "--import-mode=importlib",
             "--rootdir", str(suites_dir()), "-W", "ignore"]
+    for unused in UNUSED_PLUGINS:
+        args += ["-p", f"no:{unused}"]
     log = io.StringIO()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         code = pytest.main(args, plugins=[_Registered(plugin)])

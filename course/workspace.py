@@ -34,8 +34,18 @@ def _write_atomic(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def _interpreter_bin_on_path() -> None:
+    """nbgrader runs `alembic` from PATH: make it find the one installed beside this Python
+    (a virtual environment used without being activated)."""
+    here = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if here not in path.split(os.pathsep):
+        os.environ["PATH"] = here + os.pathsep + path
+
+
 def generate_release(out: Path) -> dict[str, Path]:
     """Generate the student version of every source notebook into `out`; paths by name."""
+    _interpreter_bin_on_path()
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config

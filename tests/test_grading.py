@@ -8,7 +8,7 @@ import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
 from course.grade import grade_file
-from tests.conftest import ROOT, source_notebook
+from tests.conftest import ROOT, source_notebook, without_hidden_tests
 
 SECTIONS = list(NOTEBOOKS)
 
@@ -136,3 +136,26 @@ def test_only_the_sections_touched_are_graded(tmp_path):
     nothing.write_text("x = 1\n")
     code, out, _ = cli(nothing, "--format", "json")
     assert code == 0 and json.loads(out) == {"score": 0.0, "max_score": 0.0, "exercises": []}
+
+
+def test_a_folder_is_one_submission_and_each_section_is_graded_on_its_own_notebook(tmp_path):
+    """`course.grade FOLDER`: every file runs in its own process; rope is graded on 06_rope.ipynb
+    although a scratch file also defines (wrong) rope functions; alibi on the file defining it."""
+    folder = tmp_path / "learner"
+    folder.mkdir()
+    nbformat.write(without_hidden_tests(source_notebook("rope")), folder / "06_rope.ipynb")
+    (folder / "scratch.py").write_text("import torch\n\ndef rope_inv_freq(d, base=10000.0):\n"
+                                       "    return torch.ones(d // 2)\n")
+    (folder / "my_alibi.py").write_text((ROOT / "solutions" / "alibi.py").read_text())
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".ipynb_checkpoints" / "06_rope-checkpoint.ipynb").write_text("not JSON: never read")
+    code, out, err = cli(folder, "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    full_marks({"exercises": [e for e in report["exercises"] if e["id"].startswith("rope.")]}, "rope")
+    full_marks({"exercises": [e for e in report["exercises"] if e["id"].startswith("alibi.")]}, "alibi")
+    assert len(report["exercises"]) == len(section_exercises("rope")) + len(section_exercises("alibi"))
+    assert {f["file"]: f["sections"] for f in report["files"]} == \
+        {"06_rope.ipynb": ["rope"], "my_alibi.py": ["alibi"], "scratch.py": []}
+    code, text, _ = cli(folder)
+    assert "file 06_rope.ipynb: graded for rope" in text and "file scratch.py: no graded section" in text

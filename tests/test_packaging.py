@@ -1,4 +1,6 @@
 """pyproject.toml and environment.yml list the same packages; the README's commands exist."""
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -22,3 +24,22 @@ def test_readme_opens_with_the_two_commands_ci_runs():
     commands = [line.split("#")[0].strip() for line in lines]
     assert commands == ["bash bin/start", "bash bin/test"]
     assert "bash bin/test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_xdist_groups_stay_on_one_worker(tmp_path):
+    """bin/test's `--dist loadgroup` really keeps an xdist_group on one worker (the nbgrader course
+    and the JupyterLab server are built once per group); pytest-xdist#1386 broke this silently."""
+    (tmp_path / "test_grouped.py").write_text(
+        "import os, pathlib, pytest\n"
+        "pytestmark = pytest.mark.xdist_group('one')\n"
+        "@pytest.mark.parametrize('i', range(8))\n"
+        "def test_where(i):\n"
+        "    (pathlib.Path(__file__).parent / f\"ran-{i}-on-{os.environ['PYTEST_XDIST_WORKER']}\").touch()\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", "test_grouped.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    ran = [p.name.split("-on-") for p in tmp_path.glob("ran-*")]
+    assert len(ran) == 8, done.stdout[-2000:]
+    workers = {worker for _, worker in ran}
+    assert len(workers) == 1, f"one xdist_group ran on {sorted(workers)}"

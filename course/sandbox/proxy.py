@@ -28,18 +28,8 @@ import torch
 
 from course.checking import call_text
 from course.sandbox import protocol, reaper
+from course.sandbox.limits import Limits
 from course.sandbox.zygote import ZygoteClient, ZygoteGone
-
-
-@dataclass
-class Limits:
-    call_seconds: float = 10.0        # one call into the learner's code
-    cell_seconds: float = 30.0        # one notebook cell while loading
-    exercise_seconds: float = 30.0    # all calls made for one exercise
-    submission_seconds: float = 300.0  # all calls and cells of one submission
-    memory_mb: int = 2048              # address space of each learner process
-    file_mb: int = 64                  # largest file it may write
-    processes: int = 64                # its processes and threads (enforced when grading as root)
 
 
 # Layers of course.sandbox.isolation to use where the platform has them (tests turn some off

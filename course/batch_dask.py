@@ -1,0 +1,115 @@
+"""course.batch on Dask distributed (``--scheduler dask``).
+
+Each task carries one learner's files (their bytes: the Dask workers need not share a file
+system with the batch) and grades them through the same long-lived grader process as the
+local pool (course.batch_worker.GraderWorker), one per Dask worker thread, started on the
+first task and kept warm for the next ones. Results come back to the batch process, which
+writes them, so the outputs are those of a local run.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+
+_GRADERS: dict = {}
+_GRADERS_LOCK = threading.Lock()
+
+
+def _grader(limits: dict):
+    from course.batch_worker import GraderWorker
+    from course.sandbox.limits import Limits
+
+    key = (threading.get_ident(), json.dumps(limits, sort_keys=True))
+    with _GRADERS_LOCK:
+        if key not in _GRADERS:
+            _GRADERS[key] = GraderWorker(Limits(**limits), name=f"dask-grader-{len(_GRADERS) + 1}")
+        return _GRADERS[key]
+
+
+def grade_remote(student_id: str, files: list, limits: dict, only, timeout: float, retries: int = 1) -> dict:
+    """Runs on a Dask worker: materialise the learner's files, grade them, return the outcome."""
+    from course.batch_worker import grade_student
+
+    try:
+        from distributed import get_worker
+
+        where = get_worker().address
+    except (ImportError, ValueError):
+        where = "dask"
+    with tempfile.TemporaryDirectory(prefix="course-batch-") as folder:
+        paths = []
+        for name, data in files:
+            relative = PurePosixPath(name)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise ValueError(f"refusing file name {name!r}")
+            path = Path(folder, *relative.parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if data is not None:  # None: the batch could not read it; the grader says so
+                path.write_bytes(data)
+            paths.append(path)
+        outcome = grade_student(_grader(limits), student_id, paths, only, timeout, retries)
+    outcome["worker"] = where
+    return outcome
+
+
+class DaskRun:
+    """Submit every job to a Dask cluster; put (student, outcome, worker) on `results`."""
+
+    def __init__(self, jobs, limits, workers: int, only, results: queue.Queue, address: str | None = None,
+                 retries: int = 1):
+        from dataclasses import asdict
+
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if address:
+            self.client = Client(address)
+        else:
+            self.cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        self._results = results
+        self.futures = {}
+        for job in jobs:
+            files = []
+            for path, name in zip(job.student.files, job.student.names()):
+                try:
+                    files.append((name, path.read_bytes()))
+                except OSError:
+                    files.append((name, None))
+            future = self.client.submit(
+                grade_remote, job.student.id, files, asdict(limits), only, job.timeout, retries,
+                key=f"course-grade-{job.student.id}-{job.student.hash[:16]}", pure=False,
+                retries=1,  # Dask's own: the task again if its Dask worker died
+            )
+            self.futures[future] = job
+        self._thread = threading.Thread(target=self._collect, daemon=True, name="dask-results")
+        self._thread.start()
+
+    def _collect(self) -> None:
+        from distributed import as_completed
+
+        from course.batch_worker import failure_report
+
+        try:
+            for future in as_completed(list(self.futures)):
+                job = self.futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as err:  # noqa: BLE001 - the task itself failed on the cluster
+                    outcome = {"status": "grader-failed", "seconds": 0.0,
+                               "report": failure_report(f"grading failed on Dask: {type(err).__name__}: {err}")}
+                self._results.put((job.student, outcome, outcome.pop("worker", "dask")))
+        except BaseException as err:  # noqa: BLE001 - the client lost the cluster
+            self._results.put((None, err, "dask"))
+
+    def close(self, completed: bool = True) -> None:
+        if not completed:
+            self.client.cancel(list(self.futures))
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

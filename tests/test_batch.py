@@ -1,0 +1,370 @@
+"""Grading a class: python -m course.batch on real submissions (solved, blank, broken, looping,
+process-killing, an nbgrader tree), resume after a deleted result and after SIGKILL, the grade
+sheet and Gradescope files, and the same batch on a local Dask cluster."""
+import contextlib
+import csv
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course.batch import discover, grade_sheet, run_batch
+from course.exercises import EXERCISES, section_exercises
+from course.sandbox.limits import Limits
+from tests.conftest import ROOT, source_notebook
+
+# Small limits keep broken submissions cheap; correct code answers in milliseconds.
+LIMITS = Limits(call_seconds=3.0, cell_seconds=5.0, exercise_seconds=3.0, submission_seconds=60.0)
+LIMIT_ARGS = ["--call-seconds", "3", "--cell-seconds", "5", "--exercise-seconds", "3", "--submission-seconds", "60"]
+SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
+HIDDEN_REGION = re.compile(r"\n?### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
+
+
+def points(section):
+    return float(sum(e.points for e in section_exercises(section)))
+
+
+def blank_notebook(section: str, path: Path) -> Path:
+    """The notebook as nbgrader releases it: solutions replaced by stubs, hidden tests removed."""
+    nb = nbformat.read(source_notebook(section), as_version=4)
+    for cell in nb.cells:
+        source = HIDDEN_REGION.sub("", cell.source)
+        cell.source = SOLUTION_REGION.sub(r"\1# YOUR CODE HERE\n\1raise NotImplementedError()", source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def module_notebook(code: str, path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+CRASHER = """
+import os
+
+def rope_inv_freq(d, base=10000.0):
+    while True:          # loops: costs this exercise only
+        pass
+
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    os._exit(3)          # kills the learner's process: costs this exercise only
+"""
+
+
+@contextlib.contextmanager
+def built_once(tmp_path_factory, name: str):
+    """A folder shared by the xdist workers of this run, and whether it still has to be built
+    (tests on both workers use it, so either may ask first)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        folder = shared / name
+        yield folder, not (folder / ".built").exists()
+        (folder / ".built").touch()
+
+
+@pytest.fixture(scope="session")
+def classroom(tmp_path_factory):
+    """One file or folder per learner."""
+    with built_once(tmp_path_factory, "batch-classroom") as (root, build):
+        if build:
+            _make_classroom(root)
+    return root
+
+
+def _make_classroom(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "solutions" / "rope.py", root / "alice.py")
+    bob = root / "bob"
+    blank_notebook("rope", bob / "06_rope.ipynb")
+    shutil.copy(ROOT / "solutions" / "alibi.py", bob / "07_alibi.py")
+    (bob / ".ipynb_checkpoints").mkdir()
+    shutil.copy(ROOT / "solutions" / "scaling.py", bob / ".ipynb_checkpoints" / "old.py")  # not graded
+    (root / "carol.ipynb").write_bytes(b'{"cells": [')                                     # not JSON
+    (root / "dave.py").write_text(CRASHER)
+    (root / "erin").mkdir()                                                               # nothing in it
+    (root / "notes.txt").write_text("not a submission")
+
+
+EXPECTED = {  # student -> (status, score, max_score)
+    "alice": ("graded", points("rope"), points("rope")),
+    "bob": ("graded", points("alibi"), points("rope") + points("alibi")),
+    "carol": ("error", 0.0, 0.0),
+    "dave": ("graded", None, points("rope")),
+    "erin": ("error", 0.0, 0.0),
+}
+
+
+CLASS_GROUP = pytest.mark.xdist_group("batch-class")  # the tests sharing the `graded` run
+
+
+def summary_of(out: Path) -> dict:
+    found = {}
+    for path in sorted((out / "students").glob("*.json")):
+        r = json.loads(path.read_text())
+        found[r["student"]] = (r["status"], r["score"], r["max_score"],
+                               tuple((e["id"], e["score"]) for e in r["exercises"]))
+    return found
+
+
+@pytest.fixture(scope="session")
+def graded(classroom, tmp_path_factory):
+    """The class graded once (tests copy the output before changing anything)."""
+    with built_once(tmp_path_factory, "batch-graded") as (out, build):
+        if build:
+            summary = run_batch(classroom, out, workers=2, limits=LIMITS, progress=False)
+            (out / "summary.json").write_text(json.dumps(summary))
+    return out, json.loads((out / "summary.json").read_text())
+
+
+def test_discovery_one_entry_per_learner(classroom):
+    students, layout, ignored = discover(classroom)
+    assert layout == "folder"
+    assert [s.id for s in students] == ["alice", "bob", "carol", "dave", "erin"]
+    bob = students[1]
+    assert bob.names() == ["06_rope.ipynb", "07_alibi.py"]
+    assert students[4].problem and not students[4].files
+    assert [p.name for p in ignored] == ["notes.txt"]
+
+
+@CLASS_GROUP
+def test_every_learner_gets_a_result(graded):
+    out, summary = graded
+    assert summary["graded_now"] == 4 and summary["skipped"] == 0  # erin had nothing to grade
+    results = summary_of(out)
+    assert sorted(results) == sorted(EXPECTED)
+    for student, (status, score, max_score) in EXPECTED.items():
+        got = results[student]
+        assert got[0] == status, (student, got)
+        assert got[2] == max_score, (student, got)
+        if score is not None:
+            assert got[1] == score, (student, got)
+    # bob's two files were graded together: rope from the released notebook (zero), alibi in full
+    bob = json.loads((out / "students" / "bob.json").read_text())
+    assert {e["id"] for e in bob["exercises"]} == {e.id for s in ("rope", "alibi") for e in section_exercises(s)}
+    assert {f["file"]: f["sections"] for f in bob["file_sections"]} == {"06_rope.ipynb": ["rope"],
+                                                                          "07_alibi.py": ["alibi"]}
+    assert all("NotImplementedError" in e["feedback"] for e in bob["exercises"] if e["id"].startswith("rope."))
+    carol = json.loads((out / "students" / "carol.json").read_text())
+    assert "not a readable notebook" in carol["error"]
+    # dave looped in one function and killed his process in another: those two score 0 with a reason,
+    # and the rest of his section is still graded (and fails: the other names are not defined)
+    dave = {e["id"]: e for e in json.loads((out / "students" / "dave.json").read_text())["exercises"]}
+    assert dave["rope.rope_inv_freq"]["score"] == 0 and "did not finish" in dave["rope.rope_inv_freq"]["feedback"]
+    assert dave["rope.apply_rope"]["score"] == 0 and "ended" in dave["rope.apply_rope"]["feedback"]
+
+
+@CLASS_GROUP
+def test_grade_sheet(graded):
+    out, _ = graded
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert [r["student"] for r in rows] == list(EXPECTED)
+    columns = [e.id for e in EXERCISES.values() if e.section in ("rope", "alibi")]
+    header = (out / "grades.csv").read_text().splitlines()[0].split(",")
+    assert header == ["student", *columns, "total", "max_score", "status", "error"]
+    for row in rows:
+        assert float(row["total"]) == pytest.approx(sum(float(row[c]) for c in columns))
+        assert float(row["max_score"]) == points("rope") + points("alibi")
+    by_student = {r["student"]: r for r in rows}
+    assert float(by_student["alice"]["total"]) == points("rope")
+    assert by_student["carol"]["status"] == "error" and by_student["carol"]["error"]
+
+
+@CLASS_GROUP
+def test_gradescope_results(graded):
+    out, _ = graded
+    for student in EXPECTED:
+        results = json.loads((out / "gradescope" / student / "results.json").read_text())
+        record = json.loads((out / "students" / f"{student}.json").read_text())
+        assert isinstance(results["score"], float) and results["score"] == record["score"]
+        assert isinstance(results["execution_time"], int) and isinstance(results["output"], str)
+        assert results["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert len(results["tests"]) == len(record["exercises"])
+        for test, exercise in zip(results["tests"], record["exercises"]):
+            assert set(test) >= {"name", "score", "max_score", "output", "status"}
+            assert test["name"] == exercise["id"] and test["score"] == exercise["score"]
+            assert test["max_score"] == exercise["max_score"] and test["output"] == exercise["feedback"]
+            assert test["status"] == ("passed" if test["score"] == test["max_score"] else "failed")
+        assert sum(t["score"] for t in results["tests"]) == pytest.approx(results["score"])
+    carol = json.loads((out / "gradescope" / "carol" / "results.json").read_text())
+    assert carol["tests"] == [] and "not a readable notebook" in carol["output"]
+
+
+@CLASS_GROUP
+def test_rerun_skips_unchanged_and_regrades_only_a_missing_result(graded, classroom, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(graded[0], out)
+    before = {p.name: p.read_text() for p in (out / "students").glob("*.json")}
+    summary = run_batch(classroom, out, workers=2, limits=LIMITS, progress=False)
+    assert summary["graded_now"] == 0 and summary["skipped"] == len(EXPECTED)
+    assert {p.name: p.read_text() for p in (out / "students").glob("*.json")} == before
+
+    (out / "students" / "alice.json").unlink()
+    summary = run_batch(classroom, out, workers=2, limits=LIMITS, progress=False)
+    assert summary["graded_now"] == 1 and summary["skipped"] == len(EXPECTED) - 1
+    after = {p.name: p.read_text() for p in (out / "students").glob("*.json")}
+    assert {k: v for k, v in after.items() if k != "alice.json"} == {k: v for k, v in before.items() if k != "alice.json"}
+    assert json.loads(after["alice.json"])["score"] == points("rope")
+    # other limits mean another grading: nobody is skipped (nothing is graded here: --only matches no file...)
+    assert run_batch(classroom, out, workers=1, limits=LIMITS, progress=False, only=["rope.rope_inv_freq"],
+                     dry_run=True)["graded_now"] == 4
+
+
+def _batch_workers(marker: str) -> list[int]:
+    """Pids of grading workers started with our unusual memory limit (the test's own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if "course.batch_worker" in cmdline and marker in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_sigkilled_batch_resumes_and_loses_nothing(tmp_path):
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    for i in range(5):  # each takes a moment: a learner process that sleeps in one cell
+        (submissions / f"s{i}.py").write_text("import time\ntime.sleep(1)\n" + (ROOT / "solutions" / "alibi.py").read_text())
+    out = tmp_path / "out"
+    memory = "3077"  # identifies this test's workers
+    cmd = [sys.executable, "-m", "course.batch", str(submissions), "--out", str(out), "--workers", "1",
+           "--memory-mb", memory, "--no-progress", *LIMIT_ARGS]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list((out / "students").glob("*.json"))) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = {p.name: p.read_text() for p in (out / "students").glob("*.json")}
+    assert 2 <= len(first) < 5, "the batch should have been killed part-way"
+    for text in first.values():
+        assert json.loads(text)["score"] == points("alibi")
+    # the killed batch's grading process notices and leaves (it closes its learner processes)
+    deadline = time.monotonic() + 30
+    while _batch_workers(memory) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _batch_workers(memory), "a grading worker outlived its killed batch"
+
+    # resume; meanwhile one learner who was graded changed their file: graded again
+    changed = sorted(first)[0].replace(".json", ".py")
+    shutil.copy(ROOT / "examples" / "rope_attempt.py", submissions / changed)
+    done = subprocess.run(cmd + ["--summary", "json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["skipped"] == len(first) - 1 and summary["graded_now"] == 5 - len(first) + 1
+    final = {p.name: p.read_text() for p in (out / "students").glob("*.json")}
+    assert len(final) == 5
+    assert all(final[name] == text for name, text in first.items() if name != sorted(first)[0])
+    assert 0 < json.loads(final[sorted(first)[0]])["score"] < points("rope")
+    assert not list((out / "students").glob(".*"))  # no half-written files
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert len(rows) == 5 and sum(float(r["total"]) == points("alibi") for r in rows) == 4
+
+
+def test_a_learner_who_keeps_the_grader_busy_is_cut_off_and_the_batch_goes_on(tmp_path):
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    (submissions / "slow.py").write_text("import time\ntime.sleep(120)\n" + (ROOT / "solutions" / "alibi.py").read_text())
+    shutil.copy(ROOT / "solutions" / "alibi.py", submissions / "zoe.py")
+    generous = Limits(call_seconds=5.0, cell_seconds=300.0, exercise_seconds=6.0, submission_seconds=60.0)
+    summary = run_batch(submissions, tmp_path / "out", workers=2, limits=generous, progress=False,
+                        student_seconds=4, retries=0)
+    assert summary["counts"] == {"graded": 1, "error": 1, "grader-failed": 0}
+    results = summary_of(tmp_path / "out")
+    slow = json.loads((tmp_path / "out" / "students" / "slow.json").read_text())
+    assert slow["status"] == "error" and "did not finish within 4 s" in slow["error"]
+    assert results["zoe"][:2] == ("graded", points("alibi"))
+
+
+def test_nbgrader_submitted_tree(tmp_path):
+    course = tmp_path / "course"
+    for student, assignment, make in (
+        ("frank", "06_rope", lambda p: blank_notebook("rope", p)),
+        ("gina", "07_alibi", lambda p: module_notebook((ROOT / "solutions" / "alibi.py").read_text(), p)),
+        ("gina", "06_rope", lambda p: module_notebook((ROOT / "solutions" / "rope.py").read_text(), p)),
+    ):
+        folder = course / "submitted" / student / assignment
+        make(folder / f"{assignment}.ipynb")
+        (folder / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
+    (course / "submitted" / "gina" / "07_alibi" / "helper.py").write_text("def alibi_slopes(n): return None")
+    students, layout, _ = discover(course)
+    assert layout == "nbgrader"
+    assert {s.id: s.names() for s in students} == {
+        "frank": ["06_rope/06_rope.ipynb"], "gina": ["06_rope/06_rope.ipynb", "07_alibi/07_alibi.ipynb"]}
+    assert discover(course / "submitted")[1] == "nbgrader"
+    out = tmp_path / "out"
+    summary = run_batch(course, out, workers=2, limits=LIMITS, progress=False, formats={"json", "csv"})
+    assert summary["layout"] == "nbgrader" and summary["graded_now"] == 2
+    results = summary_of(out)
+    assert results["frank"][:3] == ("graded", 0.0, points("rope"))
+    assert results["gina"][:3] == ("graded", points("rope") + points("alibi"), points("rope") + points("alibi"))
+    assert (out / "grades.csv").exists() and not (out / "gradescope").exists()
+    only_rope = {s.id: s.names() for s in discover(course, assignments=["06_rope"])[0]}
+    assert only_rope == {"frank": ["06_rope/06_rope.ipynb"], "gina": ["06_rope/06_rope.ipynb"]}
+
+
+@CLASS_GROUP
+def test_dask_local_cluster_gives_the_same_results(classroom, graded, tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "dask"
+    done = subprocess.run([sys.executable, "-m", "course.batch", str(classroom), "--out", str(out), "--workers", "2",
+                           "--scheduler", "dask", "--no-progress", "--summary", "json", *LIMIT_ARGS],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["graded_now"] == 4
+    assert summary_of(out) == summary_of(graded[0])
+    workers = {json.loads(p.read_text())["worker"] for p in (out / "students").glob("*.json")} - {"-"}
+    assert all(w.startswith(("tcp://", "inproc://")) for w in workers), workers
+    local_sheet = (graded[0] / "grades.csv").read_text()
+    assert (out / "grades.csv").read_text() == local_sheet
+
+
+def test_grade_sheet_of_no_exercises_is_just_a_header():
+    assert grade_sheet([]).splitlines() == ["student,total,max_score,status,error"]
+
+
+def test_cli_rejects_bad_arguments(tmp_path, capsys):
+    from course.batch import main
+
+    for args, why in (([str(tmp_path / "absent")], "not a folder"),
+                      ([str(tmp_path), "--format", "pdf"], "unknown format"),
+                      ([str(tmp_path), "--only", "rope.nope"], "unknown exercise")):
+        with pytest.raises(SystemExit) as exit_:
+            main([*args, "--out", str(tmp_path / "o")])
+        assert exit_.value.code == 2 and why in capsys.readouterr().err
+
+
+def test_one_batch_at_a_time_per_output_folder(tmp_path):
+    from course.batch import BatchRunning, _lock
+
+    (tmp_path / "class" / "empty").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    held = _lock(out)
+    try:
+        with pytest.raises(BatchRunning):
+            run_batch(tmp_path / "class", out, progress=False)
+    finally:
+        held.close()
+    assert run_batch(tmp_path / "class", out, progress=False)["counts"]["error"] == 0  # nothing to grade
+    assert json.loads((out / "students" / "empty.json").read_text())["status"] == "error"
