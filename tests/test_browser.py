@@ -11,6 +11,8 @@ own browsers are never downloaded) opens each notebook and runs it:
   pixels, and ``check("<section>")`` prints its table with all of the section's checks;
 - with solutions, with Run All: no error and no stderr output at all, figures render, and
   every self-check table says "N of N checks pass.";
+- the extrapolation lab (notebook 09, ungraded) as released, with Run All: it opens on the
+  cached results, so every cell runs without an error or stderr output and its figures render;
 - nbgrader's Validate toolbar button on a released notebook reports the failing cells, and
   on the same notebook filled in (solutions and written answers) "Success!";
   ``nbgrader validate`` on the command line says the same for another notebook (it exits 0
@@ -31,6 +33,7 @@ import pytest
 
 from course.exercises import NOTEBOOKS
 from course.visible_checks import checks_for
+from course.workspace import LAB_NOTEBOOKS
 from tests.browser_support import (CHROMIUM, JupyterLab, click_validate, close_notebook, fill_with_solutions,
                                    launch_chromium, run_notebook, strip_hidden_tests)
 
@@ -40,6 +43,7 @@ SECTIONS = {name: section for section, name in NOTEBOOKS.items()
 EXPECTED = "NotImplementedError"
 VALIDATE_NOTEBOOK = "07_alibi"      # the notebook whose Validate button is pressed
 CLI_VALIDATE_NOTEBOOK = "06_rope"   # the notebook given to `nbgrader validate`
+LAB_FIGURE_CELLS = 6             # notebook 09 plots training curves, length, position and passkey results
 NOTEBOOK_SECONDS = 600          # per notebook, generous: the machine may be shared
 
 pytestmark = pytest.mark.xdist_group("browser")  # one JupyterLab server and browser per run
@@ -135,6 +139,14 @@ def check_complete(result, name: str) -> None:
     assert result.page_errors == [], f"{name}: JavaScript errors in the page: {result.page_errors}"
 
 
+def check_clean(result, name: str) -> None:
+    """Run All went through: no error or stderr output, and every figure has pixels."""
+    assert result.errors() == [], f"{name}: errors:\n" + \
+        "\n".join(f"{result.where(i)}: {ename}: {evalue}" for i, ename, evalue in result.errors())
+    assert result.stderr_streams() == [], f"{name}: stderr output: {result.stderr_streams()}"
+    check_figures(result, name)
+
+
 def check_figures(result, name: str) -> None:
     blank = [im for im in result.images() if not (im["w"] > 0 and im["h"] > 0 and im["shownW"] > 0)]
     assert blank == [], f"{name}: figures without pixels: " + \
@@ -171,10 +183,7 @@ def test_released_notebook_in_the_browser(name, page, lab, screenshots):
 def test_solution_notebook_in_the_browser(name, page, lab, screenshots):
     """With solutions and Run All: no error or stderr output, figures render, all checks green."""
     result = run(page, lab, "solved", name, "all", screenshots)
-    assert result.errors() == [], f"solved {name}: errors:\n" + \
-        "\n".join(f"{result.where(i)}: {ename}: {evalue}" for i, ename, evalue in result.errors())
-    assert result.stderr_streams() == [], f"solved {name}: stderr output: {result.stderr_streams()}"
-    check_figures(result, f"solved {name}")
+    check_clean(result, f"solved {name}")
     assert result.images(), f"solved {name}: no figure in the page"
     summaries = result.summaries()
     total = len(checks_for(SECTIONS[name]))
@@ -182,6 +191,16 @@ def test_solution_notebook_in_the_browser(name, page, lab, screenshots):
     assert all(passed == of for passed, of in summaries), f"solved {name}: checks fail: {summaries}"
     assert summaries[-1] == (total, total), f"solved {name}: the last table says {summaries[-1]}, expected {total}"
     check_complete(result, f"solved {name}")
+
+
+@pytest.mark.parametrize("name", LAB_NOTEBOOKS)
+def test_lab_notebook_in_the_browser(name, page, lab, screenshots):
+    """The capstone lab as released, Run All: cached results, no error or stderr, figures render."""
+    result = run(page, lab, "released", name, "all", screenshots)
+    check_clean(result, f"released {name}")
+    drawn = {im["cell"] for im in result.images()}
+    assert len(drawn) >= LAB_FIGURE_CELLS, f"released {name}: figures in {len(drawn)} cells, expected {LAB_FIGURE_CELLS}"
+    check_complete(result, f"released {name}")
 
 
 def test_validate_button(page, lab, course, screenshots):
