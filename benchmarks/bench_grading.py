@@ -191,7 +191,7 @@ def bench_cli(submission: Path, repeat: int) -> dict:
 
 def bench_warm_worker(submission: Path, repeat: int) -> dict:
     from course.batch_worker import GraderWorker
-    from course.grade import submission_files
+    from course.submission import submission_files
     from course.sandbox.limits import Limits
 
     paths = submission_files(submission)
@@ -286,7 +286,8 @@ def bench_nbgrader(submission: Path, repeat: int, keep: Path | None) -> dict:
 def breakdown(submission: Path) -> None:
     """In this process: a warm grader, instrumented (run as a child of the benchmark)."""
     import course.grade as grade
-    from course.sandbox.proxy import _zygote
+    from course.sandbox.zygote import shared_zygote
+    from course.submission import submission_files
 
     timings: dict = {"cells": {}, "suites": 0.0}
     original_start, original_run = grade._Graded.start, grade.run_suites
@@ -304,8 +305,8 @@ def breakdown(submission: Path) -> None:
             timings["suites"] += time.monotonic() - t0
 
     grade.warm_up()
-    zygote = _zygote()._proc.pid
-    paths = grade.submission_files(submission)
+    zygote = shared_zygote()._proc.pid
+    paths = submission_files(submission)
     grade.grade_files(paths)  # warm
     grade._Graded.start, grade.run_suites = start, run_suites
     rows = []

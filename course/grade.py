@@ -5,7 +5,12 @@ suites run here and decide pass or fail on copies of the values it returns.
 """
 from __future__ import annotations
 
-import argparse
+if __name__ == "__main__":  # as a command: the fork server imports torch while this process does
+    from course.sandbox.zygote import start_in_background
+
+    start_in_background()
+
+import argparse  # noqa: E402 - after starting the fork server, on purpose
 import gc
 import json
 import os

@@ -4,6 +4,7 @@ sheet and Gradescope files, and the same batch on a local Dask cluster."""
 import contextlib
 import csv
 import fcntl
+import io
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from rich.console import Console
 
 from course.batch import discover, grade_sheet, run_batch
 from course.exercises import EXERCISES, section_exercises
@@ -214,8 +216,12 @@ def test_rerun_skips_unchanged_and_regrades_only_a_missing_result(graded, classr
     assert {p.name: p.read_text() for p in (out / "students").glob("*.json")} == before
 
     (out / "students" / "alice.json").unlink()
-    summary = run_batch(classroom, out, workers=2, limits=LIMITS, progress=False)
+    console = Console(file=io.StringIO(), force_terminal=True, color_system=None, width=160)
+    summary = run_batch(classroom, out, workers=2, limits=LIMITS, progress=True, console=console)
     assert summary["graded_now"] == 1 and summary["skipped"] == len(EXPECTED) - 1
+    shown = console.file.getvalue()  # the progress bar counts the skipped learners as done
+    assert "grading" in shown and f"{len(EXPECTED)}/{len(EXPECTED)}" in shown, shown[-2000:]
+    assert f"alice: {points('rope'):g}/{points('rope'):g}" in shown, shown[-2000:]
     after = {p.name: p.read_text() for p in (out / "students").glob("*.json")}
     assert {k: v for k, v in after.items() if k != "alice.json"} == {k: v for k, v in before.items() if k != "alice.json"}
     assert json.loads(after["alice.json"])["score"] == points("rope")

@@ -28,6 +28,7 @@ from course.exercises import section_exercises
 from course.grade import grade_file
 from course.sandbox import proxy
 from course.sandbox.proxy import Limits, isolation_status
+from course.sandbox.zygote import shared_zygote
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTACKS = ROOT / "tests" / "attacks"
@@ -170,6 +171,23 @@ def test_attack_costs_only_the_exercise_it_breaks(name, says, tmp_path):
 def test_memory_exhaustion_fails_the_call_not_the_grader(tmp_path):
     by_id, target, _, _ = grade_attack("memory", tmp_path, replace(FAST, memory_mb=1200))
     assert re.search(r"allocate|MemoryError", by_id[target]["feedback"]), by_id[target]["feedback"]
+
+
+def test_the_memory_limit_is_headroom_above_the_preloaded_libraries(tmp_path):
+    """--memory-mb is what the learner's code may add to what torch, numpy and matplotlib map
+    already (about 1 GB of address space for torch's CPU build, several GB for a CUDA build):
+    300 MB fit in 600 MB of headroom and not in 150, whichever build is installed."""
+    path = tmp_path / "hungry.py"
+    path.write_text((ROOT / "solutions" / "rope.py").read_text().replace(
+        "    exponents = torch.arange(0, d, 2, dtype=torch.float64) / d\n",
+        "    exponents = torch.arange(0, d, 2, dtype=torch.float64) / d\n"
+        "    torch.ones(75 * 1024 * 1024).sum()  # 300 MB, written\n"))
+    only = ["rope.rope_inv_freq"]
+    roomy = grade_file(path, only=only, limits=replace(FAST, memory_mb=600))
+    tight = grade_file(path, only=only, limits=replace(FAST, memory_mb=150))
+    assert roomy["score"] == roomy["max_score"] > 0, roomy
+    assert tight["score"] < tight["max_score"], tight  # (only the test of a bad d, raised before, passes)
+    assert re.search(r"allocate|MemoryError", tight["exercises"][0]["feedback"]), tight
 
 
 def test_exercise_budget_caps_a_function_that_sleeps(tmp_path):
@@ -337,9 +355,9 @@ def test_grading_recovers_when_the_fork_server_is_gone():
     """If something outside kills the zygote, the next sandbox starts a new one."""
     import signal
 
-    zygote = proxy._zygote()
+    zygote = shared_zygote()
     os.kill(zygote.pid, signal.SIGKILL)
     zygote._proc.wait(timeout=30)
     report = grade_file(ROOT / "solutions" / "rope.py", limits=FAST)
     assert report["score"] == report["max_score"] > 0
-    assert proxy._zygote().pid != zygote.pid
+    assert shared_zygote().pid != zygote.pid

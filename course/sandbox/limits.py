@@ -11,6 +11,6 @@ class Limits:
     cell_seconds: float = 30.0        # one notebook cell while loading
     exercise_seconds: float = 30.0    # all calls made for one exercise
     submission_seconds: float = 300.0  # all calls and cells of one submission
-    memory_mb: int = 2048              # address space of each learner process
+    memory_mb: int = 2048              # address space each learner process may add to the preloaded libraries
     file_mb: int = 64                  # largest file it may write
     processes: int = 64                # its processes and threads (enforced when grading as root)

@@ -29,7 +29,7 @@ import torch
 from course.checking import call_text
 from course.sandbox import protocol, reaper
 from course.sandbox.limits import Limits
-from course.sandbox.zygote import ZygoteClient, ZygoteGone
+from course.sandbox.zygote import ZygoteGone, current_zygote, forget_zygote, scrubbed_env, shared_zygote
 
 
 # Layers of course.sandbox.isolation to use where the platform has them (tests turn some off
@@ -84,21 +84,6 @@ def _text(value, limit: int = MAX_MESSAGE) -> str:
     return text if len(text) <= limit else text[:limit] + " [...]"
 
 
-def _scrubbed_env(scratch: Path) -> dict:
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(scratch),
-        "TMPDIR": str(scratch),
-        "LANG": "C.UTF-8",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": str(scratch),
-        "COURSE_SANDBOX": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-
-
 def protected_paths() -> tuple[list[str], str | None]:
     """(folders the learner must not read, the repository holding them or None)."""
     from course.suite_runner import suites_dir
@@ -108,32 +93,6 @@ def protected_paths() -> tuple[list[str], str | None]:
     protect = sorted({str(p.resolve()) for p in candidates if p.exists()})
     inside = any(Path(p).parent == repo for p in protect)
     return protect, (str(repo) if inside else None)
-
-
-_ZYGOTE: ZygoteClient | None = None
-_ZYGOTE_LOCK = threading.Lock()
-
-
-def _zygote() -> ZygoteClient:
-    """The fork server shared by every sandbox of this grader process (restarted if it died)."""
-    global _ZYGOTE
-    with _ZYGOTE_LOCK:
-        if _ZYGOTE is not None and not _ZYGOTE.alive():
-            _ZYGOTE = None
-        if _ZYGOTE is None:
-            _ZYGOTE = ZygoteClient(_scrubbed_env(Path(tempfile.gettempdir())))
-        return _ZYGOTE
-
-
-def _forget_zygote(zygote: ZygoteClient) -> None:
-    global _ZYGOTE
-    with _ZYGOTE_LOCK:
-        if _ZYGOTE is zygote:
-            _ZYGOTE = None
-    try:
-        zygote.close()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 @dataclass
@@ -169,19 +128,19 @@ class Sandbox:
         work = self._scratch / "work"
         work.mkdir(exist_ok=True)
         protect, repo = protected_paths()
-        request = {"cwd": str(work), "env": _scrubbed_env(work), "log": str(self._log),
+        request = {"cwd": str(work), "env": scrubbed_env(work), "log": str(self._log),
                    "memory_mb": self.limits.memory_mb, "file_mb": self.limits.file_mb,
                    "processes": self.limits.processes, "protect": protect, "repo": repo, "layers": dict(LAYERS)}
         try:
             for attempt in range(2):
                 zygote = None
                 try:
-                    zygote = _zygote()
+                    zygote = shared_zygote()
                     self._pid = zygote.spawn(request, child)
                     break
                 except ZygoteGone as err:
                     if zygote is not None:
-                        _forget_zygote(zygote)  # killed or lost: start a new one once
+                        forget_zygote(zygote)  # killed or lost: start a new one once
                     if attempt:
                         raise SandboxError(f"the sandbox fork server cannot start learners ({err})") from None
         finally:
@@ -200,7 +159,7 @@ class Sandbox:
         `wait`, return once they are gone."""
         pid, self._pid = self._pid, None
         if pid is not None:
-            zygote = _ZYGOTE
+            zygote = current_zygote()
             try:
                 if zygote is None or not zygote.alive():
                     raise ZygoteGone("no fork server")

@@ -24,6 +24,9 @@ import resource
 import signal
 import socket
 import sys
+import tempfile
+import threading
+from pathlib import Path
 
 from course.sandbox import isolation, reaper
 
@@ -97,6 +100,19 @@ def _apply(status: dict, name: str, action) -> None:
         status.setdefault("errors", []).append(f"{name}: {type(err).__name__}: {err}")
 
 
+def _mapped_bytes() -> int:
+    """Address space this process maps already (the preloaded libraries: about 1 GB with a CPU
+    build of torch, several with a CUDA build). The learner's memory limit comes on top."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _become_learner(request: dict, fd: int) -> None:
     """In the forked child: confine, limit, then serve until the grader hangs up."""
     os.setsid()
@@ -107,7 +123,7 @@ def _become_learner(request: dict, fd: int) -> None:
     isolation.set_process_name("course-learner")
     layers = request.get("layers", {})
     cwd = request["cwd"]
-    memory = request["memory_mb"] * 1024 * 1024
+    memory = _mapped_bytes() + request["memory_mb"] * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (request["file_mb"] * 1024 * 1024,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -338,6 +354,68 @@ class ZygoteClient:
             self._proc.wait(timeout=10)
         except Exception:  # noqa: BLE001
             self._proc.kill()
+
+
+# -- the grader's side: one fork server per grader process ------------------------------
+
+def scrubbed_env(scratch: Path) -> dict:
+    """The whole environment of a learner's process (and of the fork server)."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": str(scratch),
+        "COURSE_SANDBOX": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+_SHARED: ZygoteClient | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_zygote() -> ZygoteClient:
+    """The fork server shared by every sandbox of this grader process (restarted if it died)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is not None and not _SHARED.alive():
+            _SHARED = None
+        if _SHARED is None:
+            _SHARED = ZygoteClient(scrubbed_env(Path(tempfile.gettempdir())))
+        return _SHARED
+
+
+def current_zygote() -> ZygoteClient | None:
+    """The shared fork server if one has been started (never starts one)."""
+    return _SHARED
+
+
+def forget_zygote(zygote: ZygoteClient) -> None:
+    """Stop `zygote` (killed or lost); the next shared_zygote() starts a new one."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is zygote:
+            _SHARED = None
+    try:
+        zygote.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def start_in_background() -> None:
+    """Start the shared fork server now, in a thread: its imports (torch, matplotlib) then run
+    on another core while the grader imports its own; the first sandbox waits for it."""
+    def start():
+        try:
+            shared_zygote()
+        except ZygoteGone:
+            pass  # the first sandbox tries again and reports it
+
+    threading.Thread(target=start, name="course-zygote-start", daemon=True).start()
 
 
 if __name__ == "__main__":
