@@ -169,7 +169,9 @@ def test_attack_costs_only_the_exercise_it_breaks(name, says, tmp_path):
 
 
 def test_memory_exhaustion_fails_the_call_not_the_grader(tmp_path):
-    by_id, target, _, _ = grade_attack("memory", tmp_path, replace(FAST, memory_mb=1200))
+    # time limits generous enough that the memory cap, not a busy machine's clock, stops it
+    by_id, target, _, _ = grade_attack("memory", tmp_path, replace(FAST, memory_mb=1200, call_seconds=30.0,
+                                                                    exercise_seconds=120.0))
     assert re.search(r"allocate|MemoryError", by_id[target]["feedback"]), by_id[target]["feedback"]
 
 
@@ -183,8 +185,8 @@ def test_the_memory_limit_is_headroom_above_the_preloaded_libraries(tmp_path):
         "    exponents = torch.arange(0, d, 2, dtype=torch.float64) / d\n"
         "    torch.ones(75 * 1024 * 1024).sum()  # 300 MB, written\n"))
     only = ["rope.rope_inv_freq"]
-    roomy = grade_file(path, only=only, limits=replace(FAST, memory_mb=600))
-    tight = grade_file(path, only=only, limits=replace(FAST, memory_mb=150))
+    roomy = grade_file(path, only=only, limits=replace(FAST, memory_mb=600, call_seconds=30.0, exercise_seconds=60.0))
+    tight = grade_file(path, only=only, limits=replace(FAST, memory_mb=150, call_seconds=30.0, exercise_seconds=60.0))
     assert roomy["score"] == roomy["max_score"] > 0, roomy
     assert tight["score"] < tight["max_score"], tight  # (only the test of a bad d, raised before, passes)
     assert re.search(r"allocate|MemoryError", tight["exercises"][0]["feedback"]), tight
