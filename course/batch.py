@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,7 +59,8 @@ class Student:
 
 
 def _safe_id(name: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._@+-]", "_", name).lstrip(".") or "_"
+    """The learner's name as a file name: letters of any script, digits and ._@+- are kept."""
+    safe = re.sub(r"[^\w.@+-]", "_", unicodedata.normalize("NFC", name)).lstrip(".") or "_"
     return safe[:120]
 
 
@@ -151,10 +153,17 @@ def grading_key(limits: Limits, only) -> str:
 
 # -- results on disk ------------------------------------------------------------------
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` so that a reader (or a killed run) sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -211,7 +220,9 @@ def problem_record(student: Student, key: str) -> dict:
 # -- grade sheet and Gradescope -------------------------------------------------------
 
 def grade_sheet(records: list[dict]) -> str:
-    """CSV: one row per learner; one column per exercise any learner was graded on; total."""
+    """CSV: one row per learner; one column per exercise any learner was graded on (blank: the
+    learner submitted nothing for its section; 0: submitted and scored 0); the total; and
+    max_score, the sheet's total (what all its columns can give), the same on every row."""
     graded = {e["id"] for r in records for e in r.get("exercises", [])}
     columns = [i for i in EXERCISES if i in graded]
     max_total = sum(EXERCISES[i].points for i in columns)
@@ -220,7 +231,7 @@ def grade_sheet(records: list[dict]) -> str:
     writer.writerow(["student", *columns, "total", "max_score", "status", "error"])
     for r in records:
         scores = {e["id"]: e["score"] for e in r.get("exercises", [])}
-        writer.writerow([r["student"], *(f"{scores.get(i, 0.0):g}" for i in columns), f"{r.get('score', 0.0):g}",
+        writer.writerow([r["student"], *(f"{scores[i]:g}" if i in scores else "" for i in columns), f"{r.get('score', 0.0):g}",
                          f"{max_total:g}", r.get("status", ""), r.get("error", "")])
     return out.getvalue()
 
@@ -342,7 +353,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
     key = grading_key(limits, only)
     for stale in (out / "students").glob(".*.tmp"):  # a write cut short by a killed run
         stale.unlink(missing_ok=True)
-    pending, skipped, records = [], 0, {}
+    pending, skipped, records, problems = [], 0, {}, 0
     for student in students:
         student.hash = content_hash(student)
         previous = None if force else load_result(result_path(out, student.id))
@@ -351,18 +362,20 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
             skipped += 1
         elif student.problem:
             records[student.id] = problem_record(student, key)
+            problems += 1
             if not dry_run:
                 write_atomic(result_path(out, student.id), json.dumps(records[student.id], indent=1))
         else:
             pending.append(Job(student, student_timeout(limits, student, student_seconds)))
     if dry_run:
         return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
-                "to_grade": [job.student.id for job in pending], "ignored": [str(p) for p in ignored],
+                "nothing_to_grade": problems, "to_grade": [job.student.id for job in pending],
+                "ignored": [str(p) for p in ignored],
                 "out": str(out), "dry_run": True}
 
     lock = _lock(out)  # one batch at a time per output folder (released when this process ends)
     begin = time.monotonic()
-    counts = {"graded": 0, "error": 0, "grader-failed": 0}
+    counts = {"graded": 0, "error": problems, "grader-failed": 0}  # nothing to grade: an error record
     results: queue.Queue = queue.Queue()
     run = None
     if pending:
@@ -399,7 +412,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
     ordered = [records[s.id] for s in students if s.id in records]
     written = write_outputs(out, ordered, formats)
     return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
-            "counts": counts, "seconds": round(elapsed, 2),
+            "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
             "worker_start_seconds": None if start_up is None else round(start_up, 2),
             "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
             "ignored": [str(p) for p in ignored], "outputs": [str(p) for p in written], "out": str(out)}
@@ -424,18 +437,20 @@ def _lock(out: Path):
 
 
 class _Progress:
-    """A rich progress bar (or nothing)."""
+    """A rich progress bar on a terminal; one line per learner otherwise (a log); or nothing."""
 
     def __init__(self, total: int, already: int, enabled: bool, console=None):
-        self.enabled = enabled
+        self.enabled, self.total, self.done = enabled, total, already
         if enabled:
             from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                        TimeRemainingColumn)
 
+            self.console = console or Console(stderr=True)
+            self.bar = self.console.is_terminal
             self._progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
-                                      console=console or Console(stderr=True))
+                                      console=self.console, disable=not self.bar)
             self._task = self._progress.add_task("", total=total, completed=already)
 
     def __enter__(self):
@@ -448,8 +463,11 @@ class _Progress:
             self._progress.__exit__(*exc)
 
     def advance(self, text: str) -> None:
+        self.done += 1
         if self.enabled:
             self._progress.update(self._task, advance=1, description=text)
+            if not self.bar:
+                self.console.print(f"graded {self.done}/{self.total}: {text}", markup=False, highlight=False)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -474,7 +492,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--retries", type=int, default=1,
                         help="grade a learner again on a fresh grader after it hung or died (default 1)")
     parser.add_argument("--dry-run", action="store_true", help="only list who would be graded")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (on a terminal) nor a line per learner (otherwise)")
     parser.add_argument("--summary", choices=("text", "json"), default="text", help="what to print at the end")
     for f in fields(Limits):
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
@@ -496,13 +514,19 @@ def main(argv=None) -> int:
         parser.error(f"unknown exercise id(s): {', '.join(unknown)}")
     if not Path(args.submissions).is_dir():
         parser.error(f"{args.submissions} is not a folder")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a file; give a folder for the results")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}")
+    if args.assignment and nbgrader_submitted(Path(args.submissions).resolve()) is None:
+        parser.error(f"--assignment needs an nbgrader course (a submitted/ tree); {args.submissions} is not one")
     limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: graders are closed
     try:
         summary = run_batch(args.submissions, args.out, workers=args.workers, scheduler=args.scheduler,
                             dask_address=args.dask_address, formats=formats, only=args.only, limits=limits,
                             force=args.force, retry_errors=args.retry_errors, assignments=args.assignment,
-                            progress=not args.no_progress and sys.stderr.isatty(),
+                            progress=not args.no_progress,
                             student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run)
     except KeyboardInterrupt:
         print("interrupted: the results written so far are kept; run again to resume", file=sys.stderr)
@@ -514,14 +538,15 @@ def main(argv=None) -> int:
         print(json.dumps(summary, indent=1))
     elif args.dry_run:
         print(f"{summary['students']} learners ({summary['layout']} layout): {summary['graded_now']} to grade, "
-              f"{summary['skipped']} unchanged since the last run")
+              f"{summary['nothing_to_grade']} with nothing to grade, {summary['skipped']} unchanged since the last run")
         for student in summary["to_grade"]:
             print(f"  {student}")
     else:
         c = summary["counts"]
         print(f"{summary['students']} learners ({summary['layout']} layout): {summary['graded_now']} graded now "
-              f"in {summary['seconds']:g} s, {summary['skipped']} unchanged since the last run")
-        print(f"  graded {c.get('graded', 0)}, could not grade {c.get('error', 0)}, grader failures "
+              f"in {summary['seconds']:g} s, {summary['nothing_to_grade']} with nothing to grade, "
+              f"{summary['skipped']} unchanged since the last run")
+        print(f"  this run: graded {c.get('graded', 0)}, could not grade {c.get('error', 0)}, grader failures "
               f"{c.get('grader-failed', 0)}")
         for path in summary["ignored"]:
             print(f"  ignored (not a notebook, module or folder): {path}")

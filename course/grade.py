@@ -65,12 +65,16 @@ def grade_file(path, only=None, limits: Limits | None = None) -> dict:
     return grade_files([path], only=only, limits=limits)
 
 
+def _is_sections_own(path: Path, section: str) -> bool:
+    """``06_rope*.ipynb`` (or ``rope.py``) is the rope section's own file."""
+    stem = path.stem.lower()
+    return stem.startswith(NOTEBOOKS[section]) or stem == section
+
+
 def _owner_rank(path: Path, section: str, count: int, index: int) -> tuple:
     """Which of a student's files grades `section`: the section's own notebook (by name) first,
     then the file defining most of its names, then the first file."""
-    notebook = NOTEBOOKS[section]
-    stem = path.stem.lower()
-    return (not (stem.startswith(notebook) or stem == section), -count, index)
+    return (not _is_sections_own(path, section), -count, index)
 
 
 _LIVE: dict = {}  # id -> sandbox of the submissions being graded (for close_all_sandboxes)
@@ -221,6 +225,13 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
             notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
                       for o in graded.sandbox.outcomes if o.error]
         notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
+        for section, owner in owners.items():
+            others = [g.submission.path.name for g in touched.get(section, []) if g is not owner]
+            if others:
+                why = ("its own file" if _is_sections_own(owner.submission.path, section)
+                       else "the file defining most of its names")
+                notes.append(f"{', '.join(others)} also define(s) {section} names, but {section} is graded on "
+                             f"{owner.submission.path.name} ({why}) only")
     finally:
         for graded in files:
             graded.sandbox.close()

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -146,7 +147,8 @@ def test_discovery_one_entry_per_learner(classroom):
 @CLASS_GROUP
 def test_every_learner_gets_a_result(graded):
     out, summary = graded
-    assert summary["graded_now"] == 4 and summary["skipped"] == 0  # erin had nothing to grade
+    assert summary["graded_now"] == 4 and summary["skipped"] == 0 and summary["nothing_to_grade"] == 1  # erin
+    assert summary["counts"] == {"graded": 3, "error": 2, "grader-failed": 0}  # carol (unreadable) and erin
     results = summary_of(out)
     assert sorted(results) == sorted(EXPECTED)
     for student, (status, score, max_score) in EXPECTED.items():
@@ -179,11 +181,18 @@ def test_grade_sheet(graded):
     header = (out / "grades.csv").read_text().splitlines()[0].split(",")
     assert header == ["student", *columns, "total", "max_score", "status", "error"]
     for row in rows:
-        assert float(row["total"]) == pytest.approx(sum(float(row[c]) for c in columns))
+        assert float(row["total"]) == pytest.approx(sum(float(row[c] or 0) for c in columns))
         assert float(row["max_score"]) == points("rope") + points("alibi")
     by_student = {r["student"]: r for r in rows}
+    alibi = [c for c in columns if c.startswith("alibi.")]
+    assert {by_student["alice"][c] for c in alibi} == {""}   # never submitted: blank, not 0
+    assert {by_student["bob"][c] for c in columns if c.startswith("rope.")} == {"0"}  # blank notebook: 0
     assert float(by_student["alice"]["total"]) == points("rope")
     assert by_student["carol"]["status"] == "error" and by_student["carol"]["error"]
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in (out / "grades.csv", out / "students" / "alice.json"):  # ordinary files, not private ones
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, oct(path.stat().st_mode)
 
 
 @CLASS_GROUP
@@ -222,6 +231,11 @@ def test_rerun_skips_unchanged_and_regrades_only_a_missing_result(graded, classr
     shown = console.file.getvalue()  # the progress bar counts the skipped learners as done
     assert "grading" in shown and f"{len(EXPECTED)}/{len(EXPECTED)}" in shown, shown[-2000:]
     assert f"alice: {points('rope'):g}/{points('rope'):g}" in shown, shown[-2000:]
+    (out / "students" / "alice.json").unlink()  # not a terminal (a log file): one line per learner
+    log = Console(file=io.StringIO(), width=160)
+    assert run_batch(classroom, out, workers=1, limits=LIMITS, progress=True, console=log)["graded_now"] == 1
+    assert f"graded {len(EXPECTED)}/{len(EXPECTED)}: alice: {points('rope'):g}/{points('rope'):g}" in \
+        log.file.getvalue().splitlines(), log.file.getvalue()
     after = {p.name: p.read_text() for p in (out / "students").glob("*.json")}
     assert {k: v for k, v in after.items() if k != "alice.json"} == {k: v for k, v in before.items() if k != "alice.json"}
     assert json.loads(after["alice.json"])["score"] == points("rope")
@@ -349,14 +363,28 @@ def test_grade_sheet_of_no_exercises_is_just_a_header():
     assert grade_sheet([]).splitlines() == ["student,total,max_score,status,error"]
 
 
+def test_learner_ids_keep_letters_of_any_script_and_stay_unique(tmp_path):
+    for name in ("héctor núñez (v2).py", "x.py", "x.ipynb", "..hidden.py", "a b.py", "a_b.py"):
+        (tmp_path / name).write_text("")
+    students, layout, _ = discover(tmp_path)
+    ids = sorted(s.id for s in students)
+    assert layout == "folder" and "héctor_núñez__v2_" in ids and {"x.py", "x.ipynb"} <= set(ids), ids
+    assert len(ids) == len(set(ids)) == 5, ids  # ..hidden.py is hidden; "a b" and "a_b" do not collide
+    assert all("/" not in i and not i.startswith(".") for i in ids)
+
+
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
     from course.batch import main
 
     for args, why in (([str(tmp_path / "absent")], "not a folder"),
                       ([str(tmp_path), "--format", "pdf"], "unknown format"),
-                      ([str(tmp_path), "--only", "rope.nope"], "unknown exercise")):
+                      ([str(tmp_path), "--only", "rope.nope"], "unknown exercise"),
+                      ([str(tmp_path), "--workers", "0"], "at least 1"),
+                      ([str(tmp_path), "--assignment", "06_rope"], "needs an nbgrader course"),
+                      ([str(tmp_path), "--out", str(tmp_path / "a-file")], "is a file")):
+        (tmp_path / "a-file").write_text("")
         with pytest.raises(SystemExit) as exit_:
-            main([*args, "--out", str(tmp_path / "o")])
+            main(["--out", str(tmp_path / "o"), *args])
         assert exit_.value.code == 2 and why in capsys.readouterr().err
 
 

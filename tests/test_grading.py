@@ -157,5 +157,7 @@ def test_a_folder_is_one_submission_and_each_section_is_graded_on_its_own_notebo
     assert len(report["exercises"]) == len(section_exercises("rope")) + len(section_exercises("alibi"))
     assert {f["file"]: f["sections"] for f in report["files"]} == \
         {"06_rope.ipynb": ["rope"], "my_alibi.py": ["alibi"], "scratch.py": []}
+    assert "scratch.py also define(s) rope names, but rope is graded on 06_rope.ipynb (its own file) only" \
+        in report["notes"], report.get("notes")
     code, text, _ = cli(folder)
     assert "file 06_rope.ipynb: graded for rope" in text and "file scratch.py: no graded section" in text

@@ -192,6 +192,27 @@ def test_the_memory_limit_is_headroom_above_the_preloaded_libraries(tmp_path):
     assert re.search(r"allocate|MemoryError", tight["exercises"][0]["feedback"]), tight
 
 
+def test_cells_calling_a_hung_function_do_not_use_up_the_submission(tmp_path):
+    """alibi_slopes loops forever and eight demo cells call it: after the first cell hangs, the
+    later ones get --cell-seconds-after-hang, so the tests of alibi_bias (correct, independent)
+    still have time. With cell_seconds for every cell, the cells alone would take 32 s of the 26."""
+    solution = (ROOT / "solutions" / "alibi.py").read_text()
+    looping = solution.replace("def alibi_slopes(n_heads):\n", "def alibi_slopes(n_heads):\n    while True:\n        pass\n", 1)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(looping)] + \
+        [nbformat.v4.new_code_cell(f"print(alibi_slopes({h}))") for h in range(1, 9)]
+    path = tmp_path / "07_alibi.ipynb"
+    nbformat.write(nb, path)
+    limits = replace(FAST, cell_seconds=4.0, cell_seconds_after_hang=0.5, call_seconds=2.0, exercise_seconds=4.0,
+                     submission_seconds=26.0)
+    report = grade_file(path, limits=limits)
+    by_id = {e["id"]: e for e in report["exercises"]}
+    assert by_id["alibi.alibi_bias"]["score"] == by_id["alibi.alibi_bias"]["max_score"] > 0, by_id["alibi.alibi_bias"]
+    assert by_id["alibi.alibi_slopes"]["score"] == 0, by_id["alibi.alibi_slopes"]
+    hung = [n for n in report.get("notes", []) if "did not finish" in n]
+    assert len(hung) == 8 and sum("0.5 s" in n for n in hung) == 7, report.get("notes")
+
+
 def test_exercise_budget_caps_a_function_that_sleeps(tmp_path):
     """rope_matrix has 4 tests that would sleep 100 s each: the exercise gets 5 s in all."""
     by_id, target, _, seconds = grade_attack("sleep", tmp_path)

@@ -184,9 +184,10 @@ class Sandbox:
     def start(self) -> None:
         """Start the learner's process and run every cell once, recording what each did."""
         self._spawn()
+        cell_seconds = self.limits.cell_seconds
         for label, code in self.cells:
             outcome = CellOutcome(label)
-            timeout = min(self.limits.cell_seconds, self._submission_left())
+            timeout = min(cell_seconds, self._submission_left())
             if timeout <= 0:
                 outcome.error, outcome.fatal = f"not run: {self._submission_used_up()}", True
                 self.outcomes.append(outcome)
@@ -197,6 +198,9 @@ class Sandbox:
                 outcome.error = f"{err.learner_type}: {err}"
             except SubmissionTimeout:
                 outcome.error, outcome.fatal = f"did not finish within {_seconds(timeout)} s", True
+                # Later cells often call the function that hung (demos, plots): a short limit
+                # for them leaves the submission's time to the tests of the other exercises.
+                cell_seconds = min(cell_seconds, self.limits.cell_seconds_after_hang)
             except SubmissionCrashed as err:
                 outcome.error, outcome.fatal = str(err), True
             self.outcomes.append(outcome)
