@@ -217,6 +217,13 @@ def problem_record(student: Student, key: str) -> dict:
     return make_record(student, key, outcome, "-")
 
 
+def stale_results(out: Path, students: list[Student]) -> list[str]:
+    """Learners with a result in `out` but no longer in the submissions folder: their files are
+    kept (a grade is never deleted), left out of grades.csv, and named in the summary."""
+    current = {s.id for s in students}
+    return sorted(p.stem for p in (out / "students").glob("*.json") if p.stem not in current)
+
+
 # -- grade sheet and Gradescope -------------------------------------------------------
 
 def grade_sheet(records: list[dict]) -> str:
@@ -415,7 +422,8 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
             "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
             "worker_start_seconds": None if start_up is None else round(start_up, 2),
             "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
-            "ignored": [str(p) for p in ignored], "outputs": [str(p) for p in written], "out": str(out)}
+            "ignored": [str(p) for p in ignored], "outputs": [str(p) for p in written], "out": str(out),
+            "stale": stale_results(out, students)}
 
 
 class BatchRunning(RuntimeError):
@@ -550,6 +558,9 @@ def main(argv=None) -> int:
               f"{c.get('grader-failed', 0)}")
         for path in summary["ignored"]:
             print(f"  ignored (not a notebook, module or folder): {path}")
+        if summary["stale"]:
+            print(f"  kept, not in grades.csv: results of learners no longer in {args.submissions}: "
+                  f"{', '.join(summary['stale'])} (students/<id>.json, gradescope/<id>/)")
         print(f"  results: {summary['out']}/students/*.json" + "".join(f", {p}" for p in summary["outputs"]))
     return 0
 

@@ -239,6 +239,14 @@ def test_rerun_skips_unchanged_and_regrades_only_a_missing_result(graded, classr
     after = {p.name: p.read_text() for p in (out / "students").glob("*.json")}
     assert {k: v for k, v in after.items() if k != "alice.json"} == {k: v for k, v in before.items() if k != "alice.json"}
     assert json.loads(after["alice.json"])["score"] == points("rope")
+    # a learner who left the class: nothing graded, their results kept and named, not in the sheet
+    smaller = tmp_path / "smaller"
+    shutil.copytree(classroom, smaller)
+    (smaller / "dave.py").unlink()
+    summary = run_batch(smaller, out, workers=1, limits=LIMITS, progress=False)
+    assert summary["graded_now"] == 0 and summary["stale"] == ["dave"]
+    assert (out / "students" / "dave.json").exists() and (out / "gradescope" / "dave" / "results.json").exists()
+    assert "dave" not in (out / "grades.csv").read_text()
     # other limits mean another grading: nobody is skipped (nothing is graded here: --only matches no file...)
     assert run_batch(classroom, out, workers=1, limits=LIMITS, progress=False, only=["rope.rope_inv_freq"],
                      dry_run=True)["graded_now"] == 4
