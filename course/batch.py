@@ -31,13 +31,13 @@ import tempfile
 import threading
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from course.exercises import EXERCISES
 from course.submission import SUBMISSION_SUFFIXES, submission_files
-from course.sandbox.limits import Limits
+from course.sandbox.limits import Limits, add_limit_options, limits_from
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("json", "csv", "gradescope")
@@ -502,9 +502,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="only list who would be graded")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (on a terminal) nor a line per learner (otherwise)")
     parser.add_argument("--summary", choices=("text", "json"), default="text", help="what to print at the end")
-    for f in fields(Limits):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                            help=f"limit per learner process: {f.name.replace('_', ' ')} (default {f.default})")
+    add_limit_options(parser)
     return parser
 
 
@@ -528,7 +526,7 @@ def main(argv=None) -> int:
         parser.error(f"--workers must be at least 1, not {args.workers}")
     if args.assignment and nbgrader_submitted(Path(args.submissions).resolve()) is None:
         parser.error(f"--assignment needs an nbgrader course (a submitted/ tree); {args.submissions} is not one")
-    limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    limits = limits_from(args)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: graders are closed
     try:
         summary = run_batch(args.submissions, args.out, workers=args.workers, scheduler=args.scheduler,

@@ -18,10 +18,10 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from pathlib import Path
 
 from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises, where_to_look
+from course.sandbox.limits import add_limit_options, limits_from
 from course.sandbox.proxy import (LearnerError, Limits, Sandbox, SandboxError, SubmissionCrashed, SubmissionProxy,
                                   SubmissionTimeout)
 from course.submission import (Submission, UnreadableSubmission, read_submission, statically_defined,
@@ -294,9 +294,7 @@ def _parser() -> argparse.ArgumentParser:
                              "report per line")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--only", action="append", metavar="EXERCISE_ID", help="grade only this exercise (repeatable)")
-    for f in fields(Limits):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                            help=f"limit: {f.name.replace('_', ' ')} (default {f.default})")
+    add_limit_options(parser)
     return parser
 
 
@@ -322,7 +320,7 @@ def main(argv=None) -> int:
     if unknown:
         print(f"unknown exercise id(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
-    limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    limits = limits_from(args)
     gc.freeze()  # what is loaded by now lives until exit: keep the collector pytest runs off it
     if args.serve:
         serve(limits)

@@ -1,17 +1,34 @@
 """The time and memory limits of a learner's process (torch-free, so a batch coordinator can
-parse them without loading what the graders load)."""
+parse them without loading what the graders load), and their command-line options."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+from dataclasses import dataclass, field, fields
+
+
+def _limit(default, help_text: str):
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass
 class Limits:
-    call_seconds: float = 10.0        # one call into the learner's code
-    cell_seconds: float = 30.0        # one notebook cell while loading
-    cell_seconds_after_hang: float = 5.0  # each later cell, once one has hung (demos calling it)
-    exercise_seconds: float = 30.0    # all calls made for one exercise
-    submission_seconds: float = 300.0  # all calls and cells of one submission
-    memory_mb: int = 2048              # address space each learner process may add to the preloaded libraries
-    file_mb: int = 64                  # largest file it may write
-    processes: int = 64                # its processes and threads (enforced when grading as root)
+    call_seconds: float = _limit(10.0, "seconds for one call into the learner's code")
+    cell_seconds: float = _limit(30.0, "seconds for one notebook cell while loading")
+    cell_seconds_after_hang: float = _limit(5.0, "seconds for each later cell once one has hung (demos calling it)")
+    exercise_seconds: float = _limit(30.0, "seconds for all calls made for one exercise")
+    submission_seconds: float = _limit(300.0, "seconds for all calls and cells of one submission")
+    memory_mb: int = _limit(2048, "address space (MB) a learner process may add to the preloaded libraries")
+    file_mb: int = _limit(64, "largest file (MB) it may write")
+    processes: int = _limit(64, "its processes and threads (enforced when grading as root)")
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """--call-seconds, --memory-mb, ...: one option per limit."""
+    group = parser.add_argument_group("limits of each learner process")
+    for f in fields(Limits):
+        group.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                           help=f"{f.metadata['help']} (default {f.default:g})")
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
