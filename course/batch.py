@@ -27,7 +27,6 @@ import queue
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
 import unicodedata
@@ -36,8 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from course.exercises import EXERCISES
-from course.submission import SUBMISSION_SUFFIXES, submission_files
+from course.files import write_atomic
 from course.sandbox.limits import Limits, add_limit_options, limits_from
+from course.submission import SUBMISSION_SUFFIXES, submission_files, visible
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("json", "csv", "gradescope")
@@ -79,17 +79,13 @@ def _unique(students: list[Student]) -> list[Student]:
     return students
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".") and path.name not in ("__pycache__", ".ipynb_checkpoints")
-
-
 def nbgrader_submitted(folder: Path) -> Path | None:
     """The `submitted/` folder if `folder` is an nbgrader course (or its submitted folder)."""
     if (folder / "submitted").is_dir():
         return folder / "submitted"
     if folder.name == "submitted":
         return folder
-    for student in (p for p in folder.iterdir() if p.is_dir() and _visible(p)):
+    for student in (p for p in folder.iterdir() if p.is_dir() and visible(p.name)):
         for assignment in (p for p in student.iterdir() if p.is_dir()):
             if (assignment / "timestamp.txt").is_file():
                 return folder
@@ -104,19 +100,19 @@ def discover(folder, assignments=None) -> tuple[list[Student], str, list[Path]]:
     submitted = nbgrader_submitted(folder)
     students, ignored = [], []
     if submitted is not None:
-        for entry in sorted(p for p in submitted.iterdir() if _visible(p)):
+        for entry in sorted(p for p in submitted.iterdir() if visible(p.name)):
             if not entry.is_dir():
                 ignored.append(entry)
                 continue
             files = []
-            for assignment in sorted(p for p in entry.iterdir() if p.is_dir() and _visible(p)):
+            for assignment in sorted(p for p in entry.iterdir() if p.is_dir() and visible(p.name)):
                 if assignments and assignment.name not in assignments:
                     continue
                 files += [f for f in submission_files(assignment) if f.suffix == ".ipynb"]
             problem = "" if files else "no notebook submitted" + (f" for {', '.join(assignments)}" if assignments else "")
             students.append(Student(_safe_id(entry.name), files, entry, problem))
         return _unique(students), "nbgrader", ignored
-    for entry in sorted(p for p in folder.iterdir() if _visible(p)):
+    for entry in sorted(p for p in folder.iterdir() if visible(p.name)):
         if entry.is_dir():
             files = submission_files(entry)
             students.append(Student(_safe_id(entry.name), files, entry,
@@ -152,31 +148,6 @@ def grading_key(limits: Limits, only) -> str:
 
 
 # -- results on disk ------------------------------------------------------------------
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a reader (or a killed run) sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
 
 def result_path(out: Path, student_id: str) -> Path:
     return out / "students" / f"{student_id}.json"

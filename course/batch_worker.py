@@ -2,9 +2,9 @@
 
 ``python -m course.batch_worker LIMITS_JSON`` is one warm grader: it loads torch, pytest,
 the hidden suites and the sandbox fork server once, then grades one learner per request.
-Requests are JSON lines on stdin, ``{"id", "paths", "only"}``; each answer is one JSON line
-``{"id", "report", "seconds"}`` (or ``{"ready": true}`` once warm). Its real stdout is
-kept for answers only: anything else the process writes goes to stderr.
+After ``{"ready": true}`` it answers as ``course.grade --serve`` does (course.grade.serve:
+a JSON line per request). Its real stdout is kept for answers only: anything else the
+process writes goes to stderr.
 
 ``GraderWorker`` is the batch's handle on one such process: it starts it, sends a learner,
 waits at most a given time, and kills and replaces it when it hangs or dies, so a learner
@@ -61,7 +61,7 @@ def _stop(*_) -> None:
 
 
 def _serve(limits_json: str) -> None:
-    from course.grade import grade_files, warm_up
+    from course.grade import serve, warm_up
     from course.sandbox.limits import Limits
 
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -73,21 +73,7 @@ def _serve(limits_json: str) -> None:
     warm_up(limits)
     answers.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     answers.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        begin = time.monotonic()
-        try:
-            report = grade_files(request["paths"], only=request.get("only"), limits=limits)
-            failed = False
-        except Exception as err:  # noqa: BLE001 - the grader's own failure: report it, keep serving
-            report = {"score": 0.0, "max_score": 0.0, "exercises": [],
-                      "error": f"grading failed: {type(err).__name__}: {err}"}
-            failed = True
-        answers.write(json.dumps({"id": request["id"], "report": report, "grader_failed": failed,
-                                  "seconds": round(time.monotonic() - begin, 3)}) + "\n")
-        answers.flush()
+    serve(limits, sys.stdin, answers)
 
 
 # -- the batch's side -----------------------------------------------------------------

@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -290,8 +291,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="a .ipynb notebook or .py module; several files or a folder are graded together as one "
                              "learner's submission (one report)")
     parser.add_argument("--serve", action="store_true",
-                        help="read JSON requests {path or paths, only} from stdin, one per line; answer one JSON "
-                             "report per line")
+                        help="read JSON requests {id, path or paths, only} from stdin, one per line; answer one "
+                             "JSON line {id, report, grader_failed, seconds} each")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--only", action="append", metavar="EXERCISE_ID", help="grade only this exercise (repeatable)")
     add_limit_options(parser)
@@ -299,15 +300,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
-    """Grade requests until stdin closes (used by course.nbgrader_bridge: one warm grader per kernel)."""
+    """Grade requests until `requests` ends. A request is a JSON line {"id"?, "path" or "paths",
+    "only"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
+    course.nbgrader_bridge (one warm grader per kernel) and course.batch_worker (one per worker)."""
     for line in requests:
+        if not line.strip():
+            continue
+        begin, request = time.monotonic(), {}
         try:
             request = json.loads(line)
             paths = request["paths"] if "paths" in request else [request["path"]]
-            report = grade_files(paths, only=request.get("only"), limits=limits)
-        except (SuiteError, SandboxError, ValueError, KeyError, TypeError) as err:
-            report = {"score": 0.0, "max_score": 0.0, "exercises": [], "error": f"grading failed: {err}"}
-        replies.write(json.dumps(report) + "\n")
+            report, failed = grade_files(paths, only=request.get("only"), limits=limits), False
+        except Exception as err:  # noqa: BLE001 - the grader's own failure: report it, keep serving
+            report = {"score": 0.0, "max_score": 0.0, "exercises": [],
+                      "error": f"grading failed: {type(err).__name__}: {err}"}
+            failed = True
+        replies.write(json.dumps({"id": request.get("id") if isinstance(request, dict) else None, "report": report,
+                                  "grader_failed": failed, "seconds": round(time.monotonic() - begin, 3)}) + "\n")
         replies.flush()
 
 

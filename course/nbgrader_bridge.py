@@ -61,7 +61,7 @@ class _Grader:
         if not line:
             self._log.seek(0)
             raise RuntimeError(f"the course grader stopped: {self._log.read()[-2000:]}")
-        return json.loads(line)
+        return json.loads(line)["report"]
 
 
 _GRADER: _Grader | None = None

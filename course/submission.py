@@ -87,14 +87,18 @@ def statically_defined(submission: Submission, names) -> set[str]:
 SUBMISSION_SUFFIXES = (".ipynb", ".py")
 
 
+def visible(name: str) -> bool:
+    """Not a hidden file or folder (``.ipynb_checkpoints`` included) nor ``__pycache__``."""
+    return not name.startswith(".") and name != "__pycache__"
+
+
 def submission_files(folder) -> list[Path]:
     """The notebooks and modules in a learner's folder (recursively), in a stable order;
     hidden files and Jupyter checkpoints are left out."""
     folder = Path(folder)
     found = []
     for path in folder.rglob("*"):
-        parts = path.relative_to(folder).parts
-        if any(p.startswith(".") or p in ("__pycache__", ".ipynb_checkpoints") for p in parts):
+        if not all(map(visible, path.relative_to(folder).parts)):
             continue
         if path.suffix.lower() in SUBMISSION_SUFFIXES and path.is_file():
             found.append(path)

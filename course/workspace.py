@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from course.exercises import NOTEBOOKS
+from course.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ".course-manifest.json"
@@ -25,13 +26,6 @@ LAB_NOTEBOOKS = ("09_extrapolation_lab",)  # ungraded capstone, released like th
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_atomic(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
 
 
 def _interpreter_bin_on_path() -> None:
@@ -80,26 +74,24 @@ def sync(workspace: Path, released: dict[str, Path]) -> dict[str, list[str]]:
         target = workspace / f"{name}.ipynb"
         new_digest = _digest(release)
         if not target.exists():
-            _write_atomic(release, target)
+            write_atomic(target, release.read_bytes())
             report["new"].append(target.name)
         elif _digest(target) == manifest.get(name):  # the learner has not touched it
             if new_digest == manifest[name]:
                 report["unchanged"].append(target.name)
                 continue
-            _write_atomic(release, target)
+            write_atomic(target, release.read_bytes())
             report["updated"].append(target.name)
         else:
             if new_digest != manifest.get(name):
                 update = workspace / f"{name}.course-update.ipynb"
-                _write_atomic(release, update)
+                write_atomic(update, release.read_bytes())
                 report["kept"].append(f"{target.name} (yours; the course's newer version is {update.name})")
             else:
                 report["kept"].append(f"{target.name} (yours)")
             continue
         manifest[name] = new_digest
-        tmp = manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, manifest_path)
+        write_atomic(manifest_path, json.dumps(manifest, indent=1))
     return report
 
 

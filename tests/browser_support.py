@@ -57,20 +57,6 @@ def strip_hidden_tests(source: Path, target: Path) -> Path:
     return target
 
 
-def fill_with_solutions(release: Path, source: Path, target: Path) -> Path:
-    """A released notebook whose answer cells hold the solutions, as a diligent learner's."""
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
-               if c.metadata.get("nbgrader", {}).get("solution")}  # code, and the written answers
-    nb = nbformat.read(release, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = "\n".join(line for line in answers[grade_id].splitlines()
-                                    if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
-    nbformat.write(nb, target)
-    return target
-
-
 class JupyterLab:
     """``jupyter lab`` on a free port serving `root`; a context manager that stops it."""
 

@@ -32,3 +32,19 @@ def released(tmp_path_factory) -> dict:
 
     paths = generate_release(tmp_path_factory.mktemp("release"))
     return {section: paths[name] for section, name in NOTEBOOKS.items()}
+
+
+def fill_with_solutions(release: Path, source: Path, target: Path | None = None) -> Path:
+    """A released notebook whose answer cells hold the solutions, as a diligent learner's
+    (written to `target`, by default over the released notebook itself)."""
+    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
+               if c.metadata.get("nbgrader", {}).get("solution")}  # code, and the written answers
+    nb = nbformat.read(release, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = "\n".join(line for line in answers[grade_id].splitlines()
+                                    if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+    target = target or release
+    nbformat.write(nb, target)
+    return target

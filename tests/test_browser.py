@@ -34,8 +34,9 @@ import pytest
 from course.exercises import NOTEBOOKS
 from course.visible_checks import checks_for
 from course.workspace import LAB_NOTEBOOKS
-from tests.browser_support import (CHROMIUM, JupyterLab, click_validate, close_notebook, fill_with_solutions,
-                                   launch_chromium, run_notebook, strip_hidden_tests)
+from tests.browser_support import (CHROMIUM, JupyterLab, click_validate, close_notebook, launch_chromium,
+                                   run_notebook, strip_hidden_tests)
+from tests.conftest import fill_with_solutions
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {name: section for section, name in NOTEBOOKS.items()

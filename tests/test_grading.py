@@ -1,4 +1,5 @@
 """The grader's command-line contract, on solutions, other correct styles and odd submissions."""
+import io
 import json
 import subprocess
 import sys
@@ -161,3 +162,19 @@ def test_a_folder_is_one_submission_and_each_section_is_graded_on_its_own_notebo
         in report["notes"], report.get("notes")
     code, text, _ = cli(folder)
     assert "file 06_rope.ipynb: graded for rope" in text and "file scratch.py: no graded section" in text
+
+
+def test_serve_answers_each_request_and_survives_a_bad_one():
+    """`course.grade --serve` (the nbgrader bridge's and the batch workers' grader): one JSON line
+    per request, a broken request reported as the grader's failure, and the next still graded."""
+    from course.grade import serve
+    from course.sandbox.limits import Limits
+
+    requests = io.StringIO("not json\n\n" + json.dumps({"id": "a", "paths": [str(ROOT / "solutions" / "rope.py")],
+                                                          "only": ["rope.rope_inv_freq"]}) + "\n")
+    replies = io.StringIO()
+    serve(Limits(), requests, replies)
+    bad, good = [json.loads(line) for line in replies.getvalue().splitlines()]
+    assert bad["grader_failed"] and "grading failed" in bad["report"]["error"] and bad["id"] is None
+    assert good["id"] == "a" and not good["grader_failed"] and good["seconds"] > 0
+    assert [(e["id"], e["score"]) for e in good["report"]["exercises"]] == [("rope.rope_inv_freq", 1.0)]

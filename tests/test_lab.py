@@ -236,8 +236,9 @@ def test_notebook_runs_from_the_cache_without_training(tmp_path):
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert any("RETRAIN = False" in c.source for c in nb.cells if c.cell_type == "code")
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,  # list every error, not the first
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors
+    assert not errors, [f"{o.ename}: {o.evalue}" for o in errors]
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert images >= 5

@@ -20,6 +20,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import get_username
 
 from course.exercises import NOTEBOOKS, section_exercises
+from tests.conftest import fill_with_solutions
 
 pytestmark = pytest.mark.xdist_group("nbgrader-course")  # one worker builds the course once
 
@@ -35,21 +36,6 @@ def nbgrader(*args, cwd, env):
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout + done.stderr
-
-
-def solve(release_nb: Path, source_nb: Path) -> None:
-    """Fill a fetched notebook's answer cells with the solutions, as a diligent student would."""
-    source = nbformat.read(source_nb, as_version=4)
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in source.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    nb = nbformat.read(release_nb, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            lines = answers[grade_id].splitlines()
-            cell.source = "\n".join(line for line in lines if "### BEGIN SOLUTION" not in line
-                                    and "### END SOLUTION" not in line)
-    nbformat.write(nb, release_nb)
 
 
 def solution_windows(section: str, size: int = 3) -> list[str]:
@@ -89,7 +75,7 @@ def course(tmp_path_factory):
     through_exchange = EXCHANGE_ASSIGNMENT if EXCHANGE_ASSIGNMENT in ASSIGNMENTS else next(iter(ASSIGNMENTS))
     nbgrader("release_assignment", through_exchange, cwd=root, env=env)
     nbgrader("fetch_assignment", through_exchange, "--course", COURSE, cwd=student_home, env=env)
-    solve(student_home / COURSE / through_exchange / f"{through_exchange}.ipynb",
+    fill_with_solutions(student_home / COURSE / through_exchange / f"{through_exchange}.ipynb",
           root / "source_notebooks" / through_exchange / f"{through_exchange}.ipynb")
     nbgrader("submit", through_exchange, "--course", COURSE, cwd=student_home, env=env)
     nbgrader("collect", through_exchange, cwd=root, env=env)
@@ -102,7 +88,7 @@ def course(tmp_path_factory):
             shutil.copy(root / "release" / name / f"{name}.ipynb", folder)
             (folder / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
             if student == solver:
-                solve(folder / f"{name}.ipynb", root / "source_notebooks" / name / f"{name}.ipynb")
+                fill_with_solutions(folder / f"{name}.ipynb", root / "source_notebooks" / name / f"{name}.ipynb")
     nbgrader("autograde", "*", cwd=root, env=env)
     return root, env
 

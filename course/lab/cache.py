@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from course.files import write_atomic
 from course.lab.evaluation import MULTIPLES, evaluate
 from course.lab.model import ROPE_SCALINGS, SCHEMES, TinyDecoder
 from course.lab.training import TASKS, TrainConfig, corpus, finetune, train
@@ -119,8 +120,7 @@ def reevaluate(task: str, scheme: str, directory: Path | None = None, progress: 
 
 
 def _write(record: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+    write_atomic(path, json.dumps(record, separators=(",", ":")) + "\n")  # a killed run leaves no half file
 
 
 def load_model(task: str, scheme: str, train_if_missing: bool = True):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import builtins
 import linecache
 import socket
-import sys
 import traceback
 
 import torch
@@ -182,11 +181,3 @@ def serve(sock: socket.socket) -> None:
         except Exception as err:  # noqa: BLE001 - the value could not be copied out
             protocol.send(sock, {**error_payload(TypeError(f"the returned value could not be copied: {err}")), "seq": seq})
 
-
-def main() -> None:
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    serve(sock)
-
-
-if __name__ == "__main__":
-    main()

@@ -12,13 +12,10 @@ is trusted beyond "these are my values": pass or fail is decided here, on copies
 from __future__ import annotations
 
 import builtins
-import os
 import secrets
 import shutil
-import signal
 import socket
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

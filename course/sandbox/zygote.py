@@ -283,7 +283,6 @@ class ZygoteClient:
 
     def __init__(self, env: dict):
         import subprocess
-        import threading
 
         self._lock = threading.Lock()
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -333,7 +332,8 @@ class ZygoteClient:
             try:
                 socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
                 reply = self._control.recv(65536)
-            except OSError as err:
+            except OSError as err:  # a late reply would answer the next request: end this server
+                self._proc.kill()
                 raise ZygoteGone(f"the sandbox fork server stopped answering ({err})") from None
         if not reply:
             raise ZygoteGone("the sandbox fork server stopped")
@@ -417,6 +417,3 @@ def start_in_background() -> None:
 
     threading.Thread(target=start, name="course-zygote-start", daemon=True).start()
 
-
-if __name__ == "__main__":
-    main()
