@@ -12,6 +12,22 @@ ROOT = Path(__file__).resolve().parents[1]
 HIDDEN = re.compile(r"\n?### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 
 
+def alternatives() -> list[Path]:
+    """Correct implementations written in other styles: tests/alternatives/<section>/<style>.py."""
+    return sorted((ROOT / "tests" / "alternatives").glob("*/*.py"))
+
+
+def alternative_exercises(path: Path) -> list[str]:
+    """The exercise ids of the section (the file's folder) whose names the file defines."""
+    from course.exercises import section_exercises
+    from course.submission import read_submission, statically_defined
+
+    exercises = section_exercises(path.parent.name)
+    defined = statically_defined(read_submission(path), [e.name for e in exercises])
+    assert defined, f"{path} defines no name of section {path.parent.name}"
+    return [e.id for e in exercises if e.name in defined]
+
+
 def source_notebook(section: str) -> Path:
     name = NOTEBOOKS[section]
     return ROOT / "source_notebooks" / name / f"{name}.ipynb"

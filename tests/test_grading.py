@@ -9,7 +9,7 @@ import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
 from course.grade import grade_file
-from tests.conftest import ROOT, source_notebook, without_hidden_tests
+from tests.conftest import ROOT, alternative_exercises, alternatives, source_notebook, without_hidden_tests
 
 SECTIONS = list(NOTEBOOKS)
 
@@ -33,9 +33,13 @@ def test_solutions_get_full_marks(section):
     full_marks(grade_file(ROOT / "solutions" / f"{section}.py"), section)
 
 
-@pytest.mark.parametrize("section", SECTIONS)
-def test_other_correct_styles_get_full_marks(section):
-    full_marks(grade_file(ROOT / "tests" / "alternatives" / f"{section}.py"), section)
+@pytest.mark.parametrize("path", alternatives(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_other_correct_styles_get_full_marks(path):
+    ids = alternative_exercises(path)
+    report = grade_file(path, only=ids)
+    assert sorted(e["id"] for e in report["exercises"]) == sorted(ids)
+    low = {e["id"]: e["feedback"] for e in report["exercises"] if e["score"] != e["max_score"]}
+    assert not low, low
 
 
 @pytest.mark.parametrize("section", ["rope", "alibi"])

@@ -6,7 +6,7 @@ import pytest
 
 from course.exercises import NOTEBOOKS, section_exercises
 from course.selfcheck import NOT_IMPLEMENTED, check, run_checks
-from tests.conftest import ROOT
+from tests.conftest import ROOT, alternative_exercises, alternatives
 
 REGION = re.compile(r"^(\s*)### BEGIN SOLUTION\n.*?^\s*### END SOLUTION$", re.S | re.M)
 
@@ -25,11 +25,17 @@ def stubbed(section):
 
 
 @pytest.mark.parametrize("section", list(NOTEBOOKS))
-@pytest.mark.parametrize("where", ["solutions", "tests/alternatives"])
-def test_checks_pass_on_correct_code(section, where):
-    outcomes = run_checks(section, namespace(ROOT / where / f"{section}.py"))
+def test_checks_pass_on_solutions(section):
+    outcomes = run_checks(section, namespace(ROOT / "solutions" / f"{section}.py"))
     assert {o.exercise_id for o in outcomes} == {e.id for e in section_exercises(section)}
     assert [o for o in outcomes if not o.passed] == []
+
+
+@pytest.mark.parametrize("path", alternatives(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_checks_pass_on_other_correct_styles(path):
+    names = namespace(path)
+    outcomes = [o for exercise_id in alternative_exercises(path) for o in run_checks(exercise_id, names)]
+    assert outcomes and [o for o in outcomes if not o.passed] == []
 
 
 @pytest.mark.parametrize("section", list(NOTEBOOKS))
