@@ -12,6 +12,7 @@ import torch
 from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
                              expect_value_error)
+from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-6, rtol=1e-5)
@@ -203,13 +204,10 @@ def test_module_dtypes(submission, dtype, atol):
 @exercise(MODULE)
 def test_module_device(submission):
     """keeps the output on the input's device"""
-    module = build(submission, 8, 4).to("meta")
-    x = torch.empty(2, 3, 4, device="meta")
-    got = module(x)
-    if got.device.type != "meta":
-        raise AssertionError(f"LearnedPositionalEmbedding(8, 4) moved to 'meta' returned a tensor on '{got.device}' for a "
-                             "meta input: create the default ids on the weight's (or x's) device")
-    expect_shape(got, (2, 3, 4), "LearnedPositionalEmbedding(8, 4) on the meta device")
+    same_on_second_device(submission, build(submission, 8, 4), rand(2, 3, 4, seed=80),
+                          hint="Create the default ids on the weight's (or x's) device.")
+    same_on_second_device(submission, build(submission, 8, 4), rand(2, 3, 4, seed=81), torch.tensor([5, 0, 7]),
+                          hint="Index the table with ids on its own device.")
 
 
 @exercise(MODULE)
@@ -293,12 +291,8 @@ def test_resize_dtypes(submission, dtype, atol):
 @exercise(RESIZE)
 def test_resize_device(submission):
     """keeps the output on the table's device"""
-    table = torch.empty(5, 3, device="meta")
-    got = submission.resize_position_table(table, 8)
-    if got.device.type != "meta":
-        raise AssertionError(f"resize_position_table on a 'meta' table returned a tensor on '{got.device}': create the "
-                             "coordinates on table.device")
-    expect_shape(got, (8, 3), "resize_position_table on the meta device")
+    same_on_second_device(submission, submission.resize_position_table, rand(5, 3, seed=82), 8,
+                          hint="Create the coordinates on table.device.")
 
 
 @exercise(RESIZE)

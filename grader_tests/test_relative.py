@@ -17,6 +17,7 @@ import torch
 from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal, expect_shape,
                              expect_value_error)
+from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-5, rtol=1e-4)
@@ -208,12 +209,7 @@ def check_not_in_place(submission, name):
         raise AssertionError(f"{name} changed its {', '.join(submission.mutated_inputs())} in place")
 
 
-def check_on_meta(got, name, shape):
-    if not isinstance(got, torch.Tensor) or got.device.type != "meta":
-        where = got.device if isinstance(got, torch.Tensor) else type(got).__name__
-        raise AssertionError(f"{name} on 'meta' tensors returned a result on '{where}': create every helper tensor "
-                             "on the input's device")
-    expect_shape(got, shape, f"{name} on the meta device")
+ON_DEVICE = "Create every helper tensor (positions, buckets, indices) on the input's device."
 
 
 # ---------------------------------------------------------------- t5_relative_position_bucket
@@ -280,8 +276,8 @@ def test_bucket_device_and_inputs(submission):
     """keeps the output on the input's device and leaves the input unchanged"""
     submission.t5_relative_position_bucket(torch.arange(-40, 40))
     check_not_in_place(submission, "t5_relative_position_bucket")
-    got = submission.t5_relative_position_bucket(torch.zeros(3, 5, dtype=torch.int64, device="meta"))
-    check_on_meta(got, "t5_relative_position_bucket", (3, 5))
+    same_on_second_device(submission, submission.t5_relative_position_bucket, torch.arange(-150, 150).reshape(20, 15),
+                          hint=ON_DEVICE)
 
 
 # ---------------------------------------------------------------- t5_relative_bias
@@ -336,9 +332,8 @@ def test_bias_device_and_inputs(submission):
     """keeps the output on the table's device and leaves the inputs unchanged"""
     submission.t5_relative_bias(rand(32, 2, seed=4), torch.arange(3), torch.arange(4))
     check_not_in_place(submission, "t5_relative_bias")
-    got = submission.t5_relative_bias(torch.empty(32, 2, device="meta"), torch.arange(3, device="meta"),
-                                      torch.arange(4, device="meta"))
-    check_on_meta(got, "t5_relative_bias", (2, 3, 4))
+    same_on_second_device(submission, submission.t5_relative_bias, rand(32, 2, seed=5), torch.arange(3),
+                          torch.arange(40), hint=ON_DEVICE)
 
 
 @exercise("relative.t5_relative_bias")
@@ -406,9 +401,8 @@ def test_scores_device_and_inputs(submission):
     """keeps the output on q's device and leaves the inputs unchanged"""
     submission.shaw_relative_scores(rand(3, 4, seed=21), rand(3, 4, seed=22), rand(3, 4, seed=23), 1)
     check_not_in_place(submission, "shaw_relative_scores")
-    meta = lambda *shape: torch.empty(*shape, device="meta")
-    got = submission.shaw_relative_scores(meta(2, 3, 4), meta(2, 5, 4), meta(5, 4), 2)
-    check_on_meta(got, "shaw_relative_scores", (2, 3, 5))
+    same_on_second_device(submission, submission.shaw_relative_scores, rand(2, 3, 4, seed=24), rand(2, 5, 4, seed=25),
+                          rand(5, 4, seed=26), 2, hint=ON_DEVICE)
 
 
 @exercise("relative.shaw_relative_scores")
@@ -471,9 +465,8 @@ def test_attention_device_and_inputs(submission):
     tensors = [rand(*shape, seed=50 + n) for n, shape in enumerate([(3, 4), (3, 4), (3, 2), (3, 4), (3, 2)])]
     submission.shaw_relative_attention(*tensors, 1)
     check_not_in_place(submission, "shaw_relative_attention")
-    meta = [torch.empty(*shape, device="meta") for shape in [(2, 3, 4), (2, 5, 4), (2, 5, 6), (5, 4), (5, 6)]]
-    got = submission.shaw_relative_attention(*meta, 2)
-    check_on_meta(got, "shaw_relative_attention", (2, 3, 6))
+    tensors = [rand(*shape, seed=55 + n) for n, shape in enumerate([(2, 3, 4), (2, 5, 4), (2, 5, 6), (5, 4), (5, 6)])]
+    same_on_second_device(submission, submission.shaw_relative_attention, *tensors, 2, hint=ON_DEVICE)
 
 
 @exercise("relative.shaw_relative_attention")

@@ -10,6 +10,7 @@ import torch
 from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal, expect_shape,
                              expect_value_error)
+from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-4, rtol=1e-4)
@@ -174,12 +175,10 @@ def test_apply_rope_dtypes(submission, dtype, atol):
 @exercise("rope.apply_rope")
 def test_apply_rope_device(submission):
     """keeps the output on the input's device"""
-    x = torch.empty(2, 3, 8, device="meta")
-    got = submission.apply_rope(x, torch.arange(3, device="meta"))
-    if got.device.type != "meta":
-        raise AssertionError(f"apply_rope on a 'meta' tensor returned a tensor on '{got.device}': create every helper "
-                             "tensor on x.device")
-    expect_shape(got, (2, 3, 8), "apply_rope on the meta device")
+    hint = "Create every helper tensor (frequencies, angles) on x.device."
+    same_on_second_device(submission, submission.apply_rope, rand(2, 3, 8, seed=90), torch.arange(3), hint=hint)
+    same_on_second_device(submission, submission.apply_rope, rand(2, 3, 8, seed=91), torch.tensor([4.5, 0.0, 9.0]),
+                          interleaved=True, rotary_dim=4, hint=hint)
 
 
 @exercise("rope.apply_rope")

@@ -10,24 +10,13 @@ import torch
 from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
                              expect_shape, expect_value_error)
+from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 
 exercise = pytest.mark.exercise
 
 
 
-def expect_on_meta(got, what):
-    if not isinstance(got, torch.Tensor) or got.device.type != "meta":
-        raise AssertionError(f"{what} returned a result on '{getattr(got, 'device', type(got).__name__)}': create "
-                             "every helper tensor on the input's device")
-
-
-def call_on_meta(fn, *args, what):
-    try:
-        return fn(*args)
-    except Exception as err:  # noqa: BLE001 - explain what the meta device needs
-        raise AssertionError(f"{what} raised {type(err).__name__}: {err}. A 'meta' tensor has a shape but no values: "
-                             "keep the work in tensor operations and create helper tensors on the input's device."
-                             ) from None
+ON_DEVICE = "Create every helper tensor on the input's device."
 
 
 # ---------------------------------------------------------------- relative_positions
@@ -77,9 +66,8 @@ def test_relative_int64(submission):
 @exercise("setup.relative_positions")
 def test_relative_device_and_inputs(submission):
     """keeps the result on the positions' device and leaves them unchanged"""
-    q, k = torch.empty(3, dtype=torch.long, device="meta"), torch.empty(4, dtype=torch.long, device="meta")
-    what = "relative_positions on 'meta' positions"
-    expect_on_meta(call_on_meta(submission.relative_positions, q, k, what=what), what)
+    same_on_second_device(submission, submission.relative_positions, torch.tensor([3, 1, 4]), torch.arange(4),
+                          hint=ON_DEVICE)
     submission.relative_positions(torch.arange(3), torch.arange(5))
     if submission.mutated_inputs():
         raise AssertionError(f"relative_positions changed its {', '.join(submission.mutated_inputs())} in place")
@@ -174,9 +162,8 @@ def test_ids_int32_mask(submission):
 @exercise("setup.position_ids_from_mask")
 def test_ids_device_and_inputs(submission):
     """keeps the result on the mask's device and leaves the mask unchanged"""
-    mask = torch.empty(2, 3, dtype=torch.long, device="meta")
-    what = "position_ids_from_mask on a 'meta' mask"
-    expect_on_meta(call_on_meta(submission.position_ids_from_mask, mask, what=what), what)
+    same_on_second_device(submission, submission.position_ids_from_mask, torch.tensor([[0, 1, 1], [1, 1, 0]]),
+                          hint=ON_DEVICE)
     submission.position_ids_from_mask(torch.tensor([[0, 1, 1], [1, 1, 0]]))
     if submission.mutated_inputs():
         raise AssertionError(f"position_ids_from_mask changed its {', '.join(submission.mutated_inputs())} in place")
@@ -237,9 +224,8 @@ def test_next_bool_and_empty(submission):
 @exercise("setup.next_position_ids")
 def test_next_device_and_inputs(submission):
     """keeps the result on the mask's device and leaves the mask unchanged"""
-    mask = torch.empty(2, 3, dtype=torch.long, device="meta")
-    what = "next_position_ids on a 'meta' mask"
-    expect_on_meta(call_on_meta(submission.next_position_ids, mask, 2, what=what), what)
+    same_on_second_device(submission, submission.next_position_ids, torch.tensor([[0, 1, 1], [1, 1, 0]]), 2,
+                          hint=ON_DEVICE)
     submission.next_position_ids(torch.tensor([[0, 1, 1], [1, 1, 0]]), 2)
     if submission.mutated_inputs():
         raise AssertionError(f"next_position_ids changed its {', '.join(submission.mutated_inputs())} in place")
@@ -400,10 +386,8 @@ def test_interp_any_shape_float64(submission):
 @exercise("setup.interpolated_positions")
 def test_interp_device_and_inputs(submission):
     """keeps the result on the positions' device and leaves them unchanged"""
-    what = "interpolated_positions on 'meta' positions"
-    got = call_on_meta(submission.interpolated_positions, torch.empty(5, device="meta"), 4, 8, what=what)
-    expect_on_meta(got, what)
-    expect_shape(got, (5,), what)
+    same_on_second_device(submission, submission.interpolated_positions, torch.arange(5.0), 4, 8, hint=ON_DEVICE)
+    same_on_second_device(submission, submission.interpolated_positions, torch.arange(5), 8, 4, hint=ON_DEVICE)
     submission.interpolated_positions(torch.arange(5.0), 4, 8)
     if submission.mutated_inputs():
         raise AssertionError(f"interpolated_positions changed its {', '.join(submission.mutated_inputs())} in place")

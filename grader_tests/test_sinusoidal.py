@@ -12,6 +12,7 @@ import torch
 
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
                              expect_value_error)
+from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-5, rtol=1e-5)
@@ -146,12 +147,10 @@ def test_encoding_half_positions(submission, dtype):
 @exercise("sinusoidal.sinusoidal_encoding")
 def test_encoding_device(submission):
     """keeps the output on the positions' device"""
-    positions = torch.empty(3, dtype=torch.int64, device="meta")
-    got = submission.sinusoidal_encoding(positions, 4)
-    if got.device.type != "meta":
-        raise AssertionError(f"sinusoidal_encoding on 'meta' positions returned a tensor on '{got.device}': create "
-                             "the frequencies on positions.device")
-    expect_shape(got, (3, 4), "sinusoidal_encoding on the meta device")
+    same_on_second_device(submission, submission.sinusoidal_encoding, torch.arange(3), 4,
+                          hint="Create the frequencies on positions.device.")
+    same_on_second_device(submission, submission.sinusoidal_encoding, torch.tensor([[0.5, 7.0]]), 6,
+                          hint="Create the frequencies on positions.device.")
 
 
 @exercise("sinusoidal.sinusoidal_encoding")

@@ -41,7 +41,7 @@ class LearnedPositionalEmbedding(nn.Module):
             position_ids = torch.as_tensor(position_ids, device=self.weight.device)
             if position_ids.is_floating_point() or position_ids.dtype == torch.bool:
                 raise ValueError(f"position_ids must be integers, got {position_ids.dtype}")
-            if position_ids.numel() and position_ids.device.type != "meta":
+            if position_ids.numel():
                 low, high = int(position_ids.min()), int(position_ids.max())
                 if low < 0 or high >= self.max_len:
                     bad = low if low < 0 else high

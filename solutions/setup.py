@@ -58,7 +58,7 @@ def add_positions(x, table, position_ids=None):
     if not fits:
         raise ValueError(f"position_ids must be (T,) or (B, T) for x of shape {tuple(x.shape)}, "
                          f"got shape {tuple(position_ids.shape)}")
-    if position_ids.device.type != "meta" and position_ids.numel():
+    if position_ids.numel():
         low, high = int(position_ids.min()), int(position_ids.max())
         if low < 0 or high >= length:
             raise ValueError(f"position ids must lie in [0, L) for a table of L={length} rows, "

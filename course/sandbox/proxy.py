@@ -470,6 +470,23 @@ class SubmissionProxy:
         self._sandbox.request({"op": "exec", "label": entry[0], "code": source}, f"defining {name}")
         return RemoteObject(self._sandbox, {"__global__": name}, label or name)
 
+    def on_second_device(self, fn: RemoteObject, *args, **kwargs) -> dict:
+        """Call fn (a learner's function or module) with its tensor arguments on a GPU, or on the
+        emulated device of course.sandbox.second_device when there is none. Returns {"device",
+        "emulated", "devices" (of each returned tensor), "result" (copied back)}."""
+        fn._check_alive()
+        call = call_text(fn._label, *args, **kwargs)
+        message = {"op": "call_on_second_device", "target": fn._target, "args": _to_wire(args),
+                   "kwargs": _to_wire(kwargs)}
+        reply = self._sandbox.request(message, call)
+        if not isinstance(reply, dict) or not {"device", "emulated", "devices", "result"} <= set(reply):
+            raise SubmissionCrashed(f"{call}: your code tampered with the grading channel")
+        return {**reply, "result": _from_wire(reply["result"], self._sandbox, call)}
+
+    def second_device(self) -> dict:
+        """Which second device on_second_device uses: {"device", "emulated"}."""
+        return self._sandbox.request({"op": "second_device"}, "choosing a second device")
+
     def mutated_inputs(self) -> list[str]:
         """Arguments the last call changed in place, e.g. ['argument 1']."""
         return list(self._sandbox.last_mutated)

@@ -6,7 +6,7 @@ import torch
 
 def t5_relative_position_bucket(relative_position, bidirectional=True, num_buckets=32, max_distance=128):
     rel = torch.as_tensor(relative_position)
-    flat = rel.reshape(-1).tolist() if rel.device.type != "meta" else []
+    flat = rel.reshape(-1).tolist()
     out = []
     for r in flat:
         n = num_buckets
@@ -23,8 +23,6 @@ def t5_relative_position_bucket(relative_position, bidirectional=True, num_bucke
             out.append(base + a)
         else:
             out.append(base + min(n - 1, e + int(math.log2(a / e) / math.log2(max_distance / e) * (n - e))))
-    if rel.device.type == "meta":
-        return torch.empty(rel.shape, dtype=torch.long, device="meta")
     return torch.tensor(out, dtype=torch.long, device=rel.device).reshape(rel.shape)
 
 

@@ -1,0 +1,1 @@
+"""Grading: what the hidden suites check and how submissions written to other conventions reach them."""

@@ -1,0 +1,154 @@
+"""Run a learner's function on a second device, in the learner's process.
+
+Device checks ask: given inputs on some device, does the code return its results there,
+and does it only ever combine tensors that live on one device? With a GPU (CUDA or MPS)
+the check runs on it. Without one it runs on an *emulated* device: tensors that hold real
+CPU values but report the device ``meta``, with CUDA's rules for mixing devices (a
+non-scalar tensor on another device is an error; CPU scalars, CPU indices and copies
+between devices are allowed). Unlike real ``meta`` tensors they have values, so correct
+code that reads them (``.item()``, ``.tolist()``, ``.cpu().numpy()``) works as on a GPU.
+"""
+from __future__ import annotations
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves, tree_map
+
+EMULATED = torch.device("meta")
+MIXING_ERROR = "Expected all tensors to be on the same device, but found at least two devices"
+# Ops that CUDA lets take CPU tensors beside device tensors (indices, copies between devices).
+_MIXING_ALLOWED = {"aten::copy_", "aten::_to_copy", "aten::index", "aten::index_put_", "aten::index_put",
+                   "aten::_index_put_impl_", "aten::_local_scalar_dense"}
+
+
+class Emulated(torch.Tensor):
+    """Real CPU values (``inner``) that report the emulated device."""
+
+    @staticmethod
+    def __new__(cls, inner: torch.Tensor):
+        return torch.Tensor._make_wrapper_subclass(
+            cls, inner.shape, strides=inner.stride(), storage_offset=inner.storage_offset(), dtype=inner.dtype,
+            device=EMULATED, requires_grad=inner.requires_grad)
+
+    def __init__(self, inner: torch.Tensor):
+        self.inner = inner
+
+    def tolist(self):
+        return self.inner.tolist()
+
+    def numpy(self, *args, **kwargs):
+        raise TypeError(f"can't convert {EMULATED.type} device type tensor to numpy. "
+                        "Use Tensor.cpu() to copy the tensor to host memory first.")
+
+    def __array__(self, *args, **kwargs):
+        return self.numpy()
+
+    def __repr__(self):
+        return f"{self.inner!r} (on the emulated device)"
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        with EmulatedConstructors(), EmulatedDevice():
+            return func(*args, **(kwargs or {}))
+
+
+def _unwrap(value):
+    return value.inner if isinstance(value, Emulated) else value
+
+
+def _is_emulated(device) -> bool:
+    return device is not None and torch.device(device) == EMULATED
+
+
+class EmulatedDevice(TorchDispatchMode):
+    """While active, every op on Emulated tensors runs on their CPU values and returns Emulated
+    tensors; factories asked for the emulated device build them; mixing raises as on CUDA."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = func._schema.name
+        tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        on_emulated = any(isinstance(t, Emulated) for t in tensors)
+        elsewhere = [t for t in tensors if not isinstance(t, Emulated) and t.dim() > 0]
+        if on_emulated and elsewhere and name not in _MIXING_ALLOWED:
+            raise RuntimeError(f"{MIXING_ERROR}, {EMULATED.type} and {elsewhere[0].device.type}! (when calling {name})")
+        target = kwargs.get("device")
+        if target is not None:
+            kwargs = {**kwargs, "device": torch.device("cpu") if _is_emulated(target) else target}
+        out = func(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs))
+        if name == "aten::_local_scalar_dense":
+            return out
+        if name.endswith("_"):  # in place: the result is `self`, already changed through its values
+            return args[0]
+        wrap = _is_emulated(target) if target is not None else on_emulated
+        return tree_map(lambda t: Emulated(t) if wrap and isinstance(t, torch.Tensor) else t, out)
+
+
+class EmulatedConstructors(TorchFunctionMode):
+    """``torch.tensor(data, device=...)`` and its kin build tensors below the dispatcher: asked
+    for the emulated device, build them on the CPU and wrap them."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.tensor, torch.as_tensor, torch.asarray) and _is_emulated(kwargs.get("device")):
+            return Emulated(func(*args, **{**kwargs, "device": "cpu"}))
+        if func is torch.Tensor.new_tensor and isinstance(args[0], Emulated) and kwargs.get("device") is None:
+            return Emulated(func(args[0].inner, *args[1:], **kwargs))
+        return func(*args, **kwargs)
+
+
+class EmulationLimit(RuntimeError):
+    """The emulated device could not follow what the code did (not the code's fault)."""
+
+
+def real_second_device() -> torch.device | None:
+    """A GPU this process can use, if any."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return None
+
+
+def second_device() -> dict:
+    """{"device": the type name the check will see, "emulated": whether it is the emulated one}."""
+    device = real_second_device()
+    return {"device": EMULATED.type if device is None else device.type, "emulated": device is None}
+
+
+def _device_label(value) -> str:
+    return EMULATED.type if isinstance(value, Emulated) else value.device.type
+
+
+def _to_cpu(value):
+    if isinstance(value, Emulated):
+        return value.inner.detach().clone()
+    if isinstance(value, torch.Tensor) and value.device == EMULATED:
+        raise EmulationLimit("a result was built on the real 'meta' device, which the emulation could not intercept")
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    return value
+
+
+def call_on_second_device(fn, args: tuple, kwargs: dict) -> dict:
+    """Call ``fn`` with its tensor arguments (and ``fn`` itself, if it is a module) moved to the
+    second device. Returns {"device", "emulated", "devices" (of each tensor in the result, in
+    order), "result" (copied back to the CPU)}; exceptions propagate."""
+    device = real_second_device()
+    emulated = device is None
+    if emulated:
+        move = lambda t: Emulated(t.detach().clone().requires_grad_(t.requires_grad))  # noqa: E731
+        with EmulatedConstructors(), EmulatedDevice():
+            if isinstance(fn, torch.nn.Module):
+                fn.to(EMULATED)
+            out = fn(*tree_map(lambda v: move(v) if isinstance(v, torch.Tensor) else v, args),
+                     **tree_map(lambda v: move(v) if isinstance(v, torch.Tensor) else v, kwargs))
+    else:
+        if isinstance(fn, torch.nn.Module):
+            fn.to(device)
+        moved = lambda v: v.to(device) if isinstance(v, torch.Tensor) else v  # noqa: E731
+        out = fn(*tree_map(moved, args), **tree_map(moved, kwargs))
+    devices = [_device_label(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+    return {**second_device(), "devices": devices, "result": tree_map(_to_cpu, out)}
