@@ -1,0 +1,196 @@
+"""``path/to/file.py:factory``: your own model, probed through the course's sandbox.
+
+The file runs in a sandboxed learner process (course.sandbox: forked from the fork server,
+confined, time- and memory-limited); ``factory()`` builds the model there, and the probes
+call it through ``SubmissionProxy``, getting copies of tensors back. With
+``in_process=True`` the file is imported into this process instead (no protection at all).
+
+The minimal interface (all but the first line optional; what is absent makes a probe n/a)::
+
+    model = factory()                      # an nn.Module (put in eval mode by the probe)
+    model(input_ids)                       # (B, T) int64 -> logits (B, T, V), or a tuple or
+                                           # object whose first item / .logits are the logits
+    model(input_ids, position_ids=...)     # (B, T) int64                       -> shift test
+    model(input_ids, attention_mask=...)   # (B, T) 1 = real token, 0 = padding -> padding test
+    model(input_ids, past_key_values=past, use_cache=True) -> (logits, past) or an object with
+                                           # .logits, .past_key_values; the model numbers the
+                                           # new tokens itself (no position_ids)  -> cache test
+    model.position_scheme                  # "rope", "alibi", "t5", "relative", "learned",
+                                           # "sinusoidal", "absolute", "none"
+    model.train_len                        # the trained length (default 32)
+    model.attention_scores(input_ids, position_ids=None) -> first-layer scores (B, H, T, T)
+    model.apply_rope(x, position_ids)      # x (B, H, T, model.head_dim) -> rotated x
+    model.alibi_bias(T) -> (H, T, T) bias added to scores, or model.alibi_slopes (H,)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from course.probe.targets import Handle
+
+HELPERS = '''
+def _course_probe_describe(model):
+    import inspect
+    model.eval()
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        params = {}
+    names = set(params)
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        names.add("**")
+    def plain(attr, kind):
+        value = getattr(model, attr, None)
+        return value if isinstance(value, kind) and not isinstance(value, bool) else None
+    return {"params": sorted(names), "position_scheme": plain("position_scheme", str),
+            "train_len": plain("train_len", int), "head_dim": plain("head_dim", int),
+            "has": [m for m in ("attention_scores", "apply_rope", "alibi_bias", "alibi_slopes") if hasattr(model, m)]}
+
+def _course_probe_logits(out):
+    if hasattr(out, "logits"):
+        return out.logits
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+def _course_probe_forward(model, ids, **kwargs):
+    import torch
+    with torch.no_grad():
+        return _course_probe_logits(model(ids, **kwargs)).float()
+
+def _course_probe_cached(model, prompt, continuation):
+    import torch
+    def split(out):
+        if hasattr(out, "past_key_values"):
+            return out.logits, out.past_key_values
+        return out[0], out[1]
+    with torch.no_grad():
+        _, past = split(model(prompt, use_cache=True))
+        steps = []
+        for t in range(continuation.shape[1]):
+            logits, past = split(model(continuation[:, t:t + 1], past_key_values=past, use_cache=True))
+            steps.append(logits[:, -1].float())
+    return torch.stack(steps, 1)
+
+def _course_probe_rope(model, ids):
+    import torch
+    T = ids.shape[1]
+    x = torch.randn(2, 4, T, model.head_dim, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        y = model.apply_rope(x, torch.arange(T)[None].expand(2, T))
+    return x.norm(dim=-1).flatten().double(), y.norm(dim=-1).flatten().double()
+
+def _course_probe_alibi(model, T):
+    import torch
+    with torch.no_grad():
+        if hasattr(model, "alibi_bias"):
+            return model.alibi_bias(T).double()
+        slopes = torch.as_tensor(model.alibi_slopes).double().flatten()
+        i = torch.arange(T)
+        return -slopes[:, None, None] * (i[:, None] - i[None, :]).clamp(min=0).double()
+
+def _course_probe_scores(model, ids, position_ids=None):
+    import torch
+    with torch.no_grad():
+        kwargs = {} if position_ids is None else {"position_ids": position_ids}
+        return model.attention_scores(ids, **kwargs).float()
+'''
+
+HELPER_NAMES = ("describe", "forward", "cached", "rope", "alibi", "scores")
+WARNING = ("WARNING: running {spec} IN THIS PROCESS, without the sandbox: its code can do anything "
+           "you can do. Use this only for code you trust.")
+
+
+def parse(spec: str) -> tuple[Path, str]:
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path.endswith(".py") or not name.isidentifier():
+        raise ValueError(f"a model target is path/to/file.py:factory, got {spec!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path}")
+    return path, name
+
+
+def factory_handle(spec: str, in_process: bool = False, limits=None) -> "FactoryHandle":
+    path, name = parse(spec)
+    source = path.read_text(encoding="utf-8")
+    if in_process:
+        print(WARNING.format(spec=spec), file=sys.stderr)
+        namespace = {"__name__": f"course_probe_target_{path.stem}", "__file__": str(path.resolve())}
+        exec(compile(source, str(path), "exec"), namespace)
+        if not callable(namespace.get(name)):
+            raise ValueError(f"{path} defines no function {name!r}")
+        exec(HELPERS, namespace)
+        helpers = {h: namespace[f"_course_probe_{h}"] for h in HELPER_NAMES}
+        return FactoryHandle(spec, namespace[name](), helpers, closer=None, sandboxed=False)
+    from course.sandbox.proxy import RemoteObject, Sandbox, SubmissionProxy
+    from course.sandbox.limits import Limits
+
+    sandbox = Sandbox([(path.name, source)], limits or Limits(call_seconds=60, cell_seconds=120,
+                                                             exercise_seconds=900, submission_seconds=900))
+    try:
+        sandbox.start()
+        failed = [o.error for o in sandbox.outcomes if o.error]
+        if failed:
+            raise RuntimeError(f"{path} raised when run in the sandbox: {failed[0]}")
+        proxy = SubmissionProxy(sandbox, sandbox.defined([name]))
+        if not proxy.defines(name):
+            raise ValueError(f"{path} defines no function {name!r}")
+        proxy.define("_course_probe_describe", HELPERS)  # defines every helper (replayed after a restart)
+        helpers = {h: RemoteObject(sandbox, {"__global__": f"_course_probe_{h}"}, f"probe helper {h}")
+                   for h in HELPER_NAMES}
+        model = getattr(proxy, name)()
+    except BaseException:
+        sandbox.close()
+        raise
+    return FactoryHandle(spec, model, helpers, closer=sandbox.close, sandboxed=True)
+
+
+class FactoryHandle(Handle):
+    """A model behind the interface in this module's docstring (a remote object when sandboxed)."""
+
+    def __init__(self, spec, model, helpers, closer, sandboxed):
+        self.model, self.h, self._closer = model, helpers, closer
+        info = helpers["describe"](model)
+        params, has = set(info["params"]), set(info["has"])
+        accepts = {k for k in ("position_ids", "attention_mask") if k in params or "**" in params}
+        if {"past_key_values", "use_cache"} <= params or "**" in params:
+            accepts.add("cache")
+        probe_ids = torch.ones(1, 2, dtype=torch.long)
+        vocab = int(helpers["forward"](model, probe_ids).shape[-1])
+        super().__init__(name=spec, vocab=vocab, train_len=info["train_len"] or 32, scheme=info["position_scheme"],
+                         accepts=accepts, sandboxed=sandboxed)
+        self.has, self.head_dim = has, info["head_dim"]
+        self.attention_kind = "attention scores"
+        if not info["train_len"]:
+            self.notes.append("no train_len attribute: nominal trained length 32")
+        if not sandboxed:
+            self.notes.append("run IN PROCESS, not sandboxed")
+
+    def logits(self, ids, position_ids=None, attention_mask=None):
+        kw = {k: v for k, v in (("position_ids", position_ids), ("attention_mask", attention_mask)) if v is not None}
+        return self.h["forward"](self.model, ids, **kw)
+
+    def attention(self, ids, position_ids=None):
+        if "attention_scores" not in self.has:
+            return None
+        return self.h["scores"](self.model, ids, position_ids)
+
+    def cached_logits(self, prompt, continuation):
+        return self.h["cached"](self.model, prompt, continuation) if "cache" in self.accepts else None
+
+    def rope_norms(self, ids):
+        if "apply_rope" not in self.has or not self.head_dim:
+            return None
+        return tuple(self.h["rope"](self.model, ids))
+
+    def alibi_bias(self, T):
+        if not {"alibi_bias", "alibi_slopes"} & self.has:
+            return None
+        return self.h["alibi"](self.model, T)
+
+    def close(self):
+        if self._closer is not None:
+            self._closer()
+            self._closer = None
