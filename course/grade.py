@@ -22,11 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises, where_to_look
+from course.grading.adapters import adapt_files, features_not_applicable, not_applicable
 from course.sandbox.limits import add_limit_options, limits_from
 from course.sandbox.proxy import (LearnerError, Limits, Sandbox, SandboxError, SubmissionCrashed, SubmissionProxy,
                                   SubmissionTimeout)
-from course.submission import (Submission, UnreadableSubmission, read_submission, statically_defined,
-                               submission_files)
+from course.submission import (Submission, UnreadableSubmission, graded_files, read_submission, statically_defined,
+                               working_copy)
 from course.suite_runner import SuiteError, TestResult, run_suites
 
 MAX_FAILURES_SHOWN = 3
@@ -41,21 +42,44 @@ def _missing_feedback(name: str, submission: Submission, outcomes) -> str:
     return text
 
 
+def _not_applicable(exercise_id: str, why: str) -> dict:
+    """An exercise that does not apply (e.g. to the convention the code is written in): no points either way."""
+    return {"id": exercise_id, "score": 0.0, "max_score": 0.0, "feedback": f"Not applicable: {why}.",
+            "applicable": False}
+
+
+def _not_run(skipped: list[TestResult]) -> str:
+    """'2 checks (reason); 1 check (other reason)' for tests that did not run."""
+    counts: dict[str, int] = {}
+    for r in skipped:
+        counts[r.not_run] = counts.get(r.not_run, 0) + 1
+    return "; ".join(f"{n} check{'s' if n > 1 else ''} ({why})" for why, n in counts.items())
+
+
 def _score_exercise(exercise_id: str, results: list[TestResult]) -> dict:
+    """Points in proportion to the weight of the checks that pass; checks that did not run
+    (pytest.skip) are neither passed nor failed and weigh nothing."""
     ex = EXERCISES[exercise_id]
-    total = sum(r.weight for r in results)
-    passed = sum(r.weight for r in results if r.passed)
+    skipped = [r for r in results if r.not_run]
+    ran = [r for r in results if not r.not_run]
+    if skipped and not ran:
+        return _not_applicable(exercise_id, f"none of its checks could run: {_not_run(skipped)}")
+    total = sum(r.weight for r in ran)
+    passed = sum(r.weight for r in ran if r.passed)
     score = round(ex.points * passed / total, 2) if total else 0.0
-    failures = [r for r in results if not r.passed]
+    failures = [r for r in ran if not r.passed]
+    that_apply = " that apply" if skipped else ""
+    not_run = [f"Not run: {_not_run(skipped)}."] if skipped else []
     if not results:
         feedback = "No hidden tests ran for this exercise (a problem with the grader, not your code)."
     elif not failures:
-        feedback = f"All {len(results)} checks pass."
+        feedback = "\n".join([f"All {len(ran)} checks{that_apply} pass.", *not_run])
     else:
-        lines = [f"{len(failures)} of {len(results)} checks fail:"]
+        lines = [f"{len(failures)} of {len(ran)} checks{that_apply} fail:"]
         lines += [f"- {r.title}: {r.message}" for r in failures[:MAX_FAILURES_SHOWN]]
         if len(failures) > MAX_FAILURES_SHOWN:
             lines.append(f"- ... and {len(failures) - MAX_FAILURES_SHOWN} more")
+        lines += not_run
         lines.append(f"Reread {where_to_look(exercise_id)}.")
         feedback = "\n".join(lines)
     return {"id": exercise_id, "score": score, "max_score": float(ex.points), "feedback": feedback}
@@ -97,9 +121,10 @@ def close_all_sandboxes() -> None:
 class _Graded:
     """One file of a submission, its learner process and what it defines."""
 
-    def __init__(self, index: int, submission: Submission, limits: Limits):
+    def __init__(self, index: int, submission: Submission, limits: Limits, root: Path, copies: list):
         self.index, self.submission = index, submission
-        self.sandbox = Sandbox(submission.cells, limits)
+        # The learner's code runs in a copy of their files (working_copy), as from its own file.
+        self.sandbox = Sandbox(submission.cells, limits, files=copies, module=submission.identity(root))
         with _LIVE_LOCK:
             _LIVE[id(self.sandbox)] = self.sandbox
         self.defined: dict[str, str] = {}
@@ -163,16 +188,20 @@ def _start_all(files: list[_Graded], names, parallel: int) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None) -> dict:
+def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None) -> dict:
     """Grade one learner's submission made of one or more notebooks/modules, as one report.
 
     Each file runs in its own learner process (their cells do not share a namespace); each
     section is graded on one file: the section's own notebook if present (``06_rope*.ipynb``),
     else the file that defines most of its names. All hidden suites run in one pytest
-    session. A single file gives exactly ``grade_file``'s report.
+    session. A single file gives exactly ``grade_file``'s report. A folder among `paths` is
+    the learner's own: its notebooks and modules are graded, and every file's process works in
+    a copy of its visible files (helper modules, data); a file given alone is copied alone.
+    `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
     """
-    paths = [Path(p) for p in paths]
     limits = limits or Limits()
+    root, copies = working_copy(paths, limits.file_mb)
+    paths = graded_files(paths)
     names = graded_names()
     single = len(paths) == 1
     unreadable, submissions = [], []
@@ -184,10 +213,11 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     if not submissions:
         why = unreadable[0][1] if single else "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
         return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
-    files = [_Graded(i, s, limits) for i, s in enumerate(submissions)]
+    files = [_Graded(i, s, limits, root, copies) for i, s in enumerate(submissions)]
     parallel = max(1, min(len(files), os.cpu_count() or 1) if parallel is None else parallel)
     try:
         _start_all(files, names, parallel)
+        adapter_notes = adapt_files(files, names, adapter)  # the user's adapter, then known conventions
         touched: dict[str, list[_Graded]] = {}
         for graded in files:
             for section in graded.sections(names):
@@ -203,17 +233,21 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
             section_names = {e.name for e in section_exercises(section)}
             owners[section] = min(candidates, key=lambda g: _owner_rank(
                 g.submission.path, section, len(section_names & g.present), g.index))
-        to_run = [i for i in exercise_ids if EXERCISES[i].name in owners[i.split(".")[0]].defined]
+        to_run = [i for i in exercise_ids if EXERCISES[i].name in owners[i.split(".")[0]].defined
+                  and not not_applicable(owners[i.split(".")[0]], i)]
         results = {}
         if to_run:
             router = _RoutedSandbox(owners)
             results = run_suites(sorted({i.split(".")[0] for i in to_run}, key=SECTIONS.index), router,
-                                 _RoutedProxy(router), only=to_run)
+                                 _RoutedProxy(router), only=to_run,
+                                 not_applicable=features_not_applicable(owners, to_run))
         exercises = []
         for exercise_id in exercise_ids:
             owner = owners[exercise_id.split(".")[0]]
             name = EXERCISES[exercise_id].name
-            if name not in owner.defined:
+            if not_applicable(owner, exercise_id):
+                exercises.append(_not_applicable(exercise_id, not_applicable(owner, exercise_id)))
+            elif name not in owner.defined:
                 exercises.append({"id": exercise_id, "score": 0.0, "max_score": float(EXERCISES[exercise_id].points),
                                   "feedback": _missing_feedback(name, owner.submission, owner.sandbox.outcomes)})
             else:
@@ -226,6 +260,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
             notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
                       for o in graded.sandbox.outcomes if o.error]
         notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
+        notes += adapter_notes
         for section, owner in owners.items():
             others = [g.submission.path.name for g in touched.get(section, []) if g is not owner]
             if others:
@@ -273,8 +308,11 @@ def format_text(report: dict, path: str) -> str:
     if not report["exercises"]:
         lines.append("No graded exercise found: define at least one function or class named in the course.")
     for ex in report["exercises"]:
-        lines.append(f"{ex['id']:<40} {ex['score']:>5g} / {ex['max_score']:g}")
-        if ex["score"] < ex["max_score"]:
+        if ex.get("applicable") is False:
+            lines.append(f"{ex['id']:<40} {'n/a':>5}")
+        else:
+            lines.append(f"{ex['id']:<40} {ex['score']:>5g} / {ex['max_score']:g}")
+        if ex["score"] < ex["max_score"] or ex.get("applicable") is False or "Not run:" in ex["feedback"]:
             lines += ["    " + line for line in ex["feedback"].splitlines()]
     for note in report.get("notes", []):
         lines.append(f"note: {note}")
@@ -295,6 +333,10 @@ def _parser() -> argparse.ArgumentParser:
                              "JSON line {id, report, grader_failed, seconds} each")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--only", action="append", metavar="EXERCISE_ID", help="grade only this exercise (repeatable)")
+    parser.add_argument("--adapter", metavar="ADAPTER.py",
+                        help="a Python file run after the submission's code, defining the course's names (apply_rope, "
+                             "alibi_slopes, ...) from functions written to other signatures; it may set "
+                             "NOT_APPLICABLE = {feature or exercise id: why}")
     add_limit_options(parser)
     return parser
 
@@ -334,11 +376,8 @@ def main(argv=None) -> int:
     if args.serve:
         serve(limits)
         return 0
-    paths = []
-    for path in map(Path, args.path):
-        paths += submission_files(path) if path.is_dir() else [path]
-    try:
-        report = grade_files(paths or [Path(args.path[0])], only=args.only, limits=limits)
+    try:  # a folder stays a folder: its other files are copied for the learner's code (working_copy)
+        report = grade_files(args.path, only=args.only, limits=limits, adapter=args.adapter)
     except (SuiteError, SandboxError) as err:
         print(f"grading failed: {err}", file=sys.stderr)
         return 1

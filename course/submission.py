@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +21,29 @@ class Submission:
     path: Path
     cells: list[tuple[str, str]]  # (label shown in feedback, Python source)
 
+    def identity(self, root: Path) -> dict:
+        """How the learner's process presents the code (course.sandbox.child): its file's place
+        in the working copy of `root` (see working_copy), and whether it is a notebook."""
+        return {"file": Path(os.path.abspath(self.path)).relative_to(root).as_posix(),
+                "notebook": self.path.suffix.lower() == ".ipynb"}
+
 
 _TRANSFORMER = TransformerManager()
+# Cell magics that run their body as Python in the user's namespace: their definitions count.
+RUN_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 
 
-def _to_python(source: str) -> str:
-    """IPython syntax (magics, !shell) becomes get_ipython() calls, which the sandbox ignores."""
+def to_python(source: str) -> str:
+    """IPython syntax becomes Python: a cell starting with a cell magic that runs its body
+    (``%%time``, ``%%capture``, ...) becomes that body (line numbers kept); other magics and
+    ``!shell`` lines become get_ipython() calls, which the sandbox ignores (see
+    course.sandbox.child). Any line ending (CRLF, CR) is read as Python reads it."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")
+    lines = source.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    magic = re.match(r"%%(\w+)", lines[first])
+    if magic and magic.group(1) in RUN_CELL_MAGICS:
+        return "\n" * (first + 1) + to_python("\n".join(lines[first + 1:]))
     try:
         return _TRANSFORMER.transform_cell(source)
     except Exception:  # noqa: BLE001 - leave it; the cell will report its own SyntaxError
@@ -31,8 +51,9 @@ def _to_python(source: str) -> str:
 
 
 def _notebook_cells(path: Path) -> list:
-    """Cells of a v4 notebook read as JSON (fast); older formats converted by nbformat."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    """Cells of a v4 notebook read as JSON (fast; a byte-order mark is fine); older formats
+    converted by nbformat."""
+    data = json.loads(path.read_bytes())
     if not isinstance(data, dict):
         raise ValueError("the file is JSON but not a notebook")
     if data.get("nbformat") == 4 and isinstance(data.get("cells"), list):
@@ -43,7 +64,11 @@ def _notebook_cells(path: Path) -> list:
 
 
 def read_submission(path) -> Submission:
+    """The code cells of a notebook, or a .py module as one cell decoded as Python decodes it
+    (a UTF-8 byte-order mark or a PEP 263 ``coding:`` line, any line endings)."""
     path = Path(path)
+    if path.is_dir():
+        raise UnreadableSubmission(f"{path} holds no notebook (.ipynb) or module (.py)")
     if not path.is_file():
         raise UnreadableSubmission(f"{path} is not a file")
     suffix = path.suffix.lower()
@@ -54,12 +79,19 @@ def read_submission(path) -> Submission:
                 source = cell.get("source", "")
                 source = "".join(source) if isinstance(source, list) else str(source)
                 if cell.get("cell_type") == "code" and source.strip():
-                    cells.append((f"{index}", _to_python(source)))
+                    cells.append((f"{index}", to_python(source)))
             return Submission(path, cells)
         if suffix == ".py":
-            return Submission(path, [("module", path.read_text(encoding="utf-8"))])
+            try:
+                return Submission(path, [("module", importlib.util.decode_source(path.read_bytes()))])
+            except SyntaxError as err:  # not UTF-8 and no (or a bad) coding line: Python cannot run it either
+                raise UnreadableSubmission(f"{path.name} cannot be read as Python source ({err.msg}); "
+                                           "save it as UTF-8") from None
     except UnicodeDecodeError as err:
-        raise UnreadableSubmission(f"{path.name} is not UTF-8 text ({err.reason})") from None
+        encoding = "UTF-8" if err.encoding.replace("_", "-").startswith("utf-8") else err.encoding
+        raise UnreadableSubmission(f"{path.name} is not {encoding} text ({err.reason})") from None
+    except UnreadableSubmission:
+        raise
     except Exception as err:  # noqa: BLE001 - nbformat raises many kinds for a broken notebook
         raise UnreadableSubmission(f"{path.name} is not a readable notebook: {type(err).__name__}: {err}") from None
     raise UnreadableSubmission(f"{path.name}: expected a .ipynb notebook or a .py module")
@@ -92,14 +124,71 @@ def visible(name: str) -> bool:
     return not name.startswith(".") and name != "__pycache__"
 
 
+def _files_under(folder: Path, limit: int | None = None) -> list[Path]:
+    """Regular files in `folder` and its visible subfolders, shallowest first (at most `limit`);
+    hidden files and symbolic links (which may point at other students' work) are left out."""
+    found, level = [], [folder]
+    while level and (limit is None or len(found) < limit):
+        below = []
+        for directory in level:
+            try:
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                if not visible(entry.name) or entry.is_symlink():
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    below.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(Path(entry.path))
+        level = below
+    return found[:limit]
+
+
 def submission_files(folder) -> list[Path]:
     """The notebooks and modules in a learner's folder (recursively), in a stable order;
-    hidden files and Jupyter checkpoints are left out."""
+    hidden files, Jupyter checkpoints and symbolic links are left out."""
     folder = Path(folder)
-    found = []
-    for path in folder.rglob("*"):
-        if not all(map(visible, path.relative_to(folder).parts)):
-            continue
-        if path.suffix.lower() in SUBMISSION_SUFFIXES and path.is_file():
-            found.append(path)
+    found = [p for p in _files_under(folder) if p.suffix.lower() in SUBMISSION_SUFFIXES]
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def graded_files(paths) -> list[Path]:
+    """The files to grade: each path given, a folder replaced by its notebooks and modules
+    (a folder without any is kept, so that reading it says so)."""
+    found = []
+    for path in map(Path, paths):
+        found += (submission_files(path) or [path]) if path.is_dir() else [path]
+    return found
+
+
+WORKSPACE_MB = 32      # at most this much of a learner's folder is copied for their code
+WORKSPACE_FILES = 500  # and at most this many files
+
+
+def working_copy(paths, file_mb: int) -> tuple[Path, list[tuple[str, Path]]]:
+    """What the learner's code finds in its working directory, as (the folder the copy stands
+    for, [(path in the copy, file)]): the files given, then the visible files of each folder
+    given (a learner's own folder), none over `file_mb` and at most WORKSPACE_MB and
+    WORKSPACE_FILES in all. A file graded alone is copied alone: the files beside it may be
+    other students' work."""
+    paths = [Path(os.path.abspath(p)) for p in paths]
+    if not paths:
+        return Path.cwd(), []
+    root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
+    folders = [p for p in paths if p.is_dir()]
+    candidates = graded_files(paths) + [f for folder in folders for f in _files_under(folder, WORKSPACE_FILES)]
+    chosen: dict[Path, str] = {}
+    total = 0
+    for file in candidates:
+        try:
+            size = file.stat().st_size
+        except OSError:
+            continue
+        if (file in chosen or not file.is_file() or size > file_mb * 2**20 or total + size > WORKSPACE_MB * 2**20
+                or len(chosen) >= WORKSPACE_FILES):
+            continue
+        chosen[file] = file.relative_to(root).as_posix()
+        total += size
+    return root, [(relative, file) for file, relative in chosen.items()]

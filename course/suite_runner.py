@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from course.exercises import EXERCISES
+from course.grading.features import FEATURES, used_features
 from course.sandbox.proxy import LearnerError, Sandbox, SubmissionCrashed, SubmissionProxy, SubmissionTimeout
 
 PLUGIN_NAME = "course-submission"
@@ -36,6 +37,7 @@ class TestResult:
     passed: bool
     weight: float
     message: str = ""
+    not_run: str = ""  # why the test did not run (pytest.skip): neither passed nor failed, not weighed
 
 
 def feedback_for(excinfo) -> str:
@@ -53,15 +55,28 @@ def feedback_for(excinfo) -> str:
     return f"what your code returned could not be checked ({type(err).__name__}: {err})"
 
 
+USES_MARKER = ("uses(*features, when=None): features of course.grading.features the test relies on "
+               "(when={param: value} limits it to those parametrisations)")
+
+
+def skip_reason(excinfo) -> str:
+    """Why a test skipped itself (pytest.skip(reason)), as the exercise feedback lists it."""
+    value = getattr(excinfo, "value", None)
+    return str(getattr(value, "msg", "") or value or "skipped").strip()
+
+
 class SubmissionPlugin:
     """Provides the `submission` fixture's value and collects results by exercise."""
 
-    def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, only: set[str] | None = None):
+    def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, only: set[str] | None = None,
+                 not_applicable: dict[str, dict[str, str]] | None = None):
         self.sandbox, self.proxy, self.only = sandbox, proxy, only
+        self.not_applicable = not_applicable or {}  # exercise id -> {feature: why tests using it are not run}
         self.results: dict[str, list[TestResult]] = defaultdict(list)
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "exercise(id, weight=1): the graded exercise a test belongs to")
+        config.addinivalue_line("markers", USES_MARKER)
 
     def pytest_collection_modifyitems(self, session, config, items):
         kept = []
@@ -69,24 +84,37 @@ class SubmissionPlugin:
             marker = item.get_closest_marker("exercise")
             if marker is None or marker.args[0] not in EXERCISES:
                 raise SuiteError(f"{item.nodeid}: every hidden test needs @pytest.mark.exercise(<known id>)")
+            unknown = used_features(item) - set(FEATURES)
+            if unknown:
+                raise SuiteError(f"{item.nodeid}: unknown feature(s) in @pytest.mark.uses: "
+                                 f"{', '.join(sorted(unknown))}")
             if self.only is None or marker.args[0] in self.only:
                 kept.append(item)
         items[:] = kept
 
     def pytest_runtest_setup(self, item):
-        self.sandbox.set_exercise(item.get_closest_marker("exercise").args[0])
+        exercise_id = item.get_closest_marker("exercise").args[0]
+        self.sandbox.set_exercise(exercise_id)
+        # Decided here, from the adapter's declaration and the test's markers only.
+        cannot = self.not_applicable.get(exercise_id, {})
+        reasons = [cannot[f] for f in sorted(used_features(item)) if f in cannot]
+        if reasons:
+            pytest.skip(reasons[0])
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
-        if report.when == "call" or (report.when == "setup" and report.failed):
+        if report.when == "call" or (report.when == "setup" and (report.failed or report.skipped)):
             marker = item.get_closest_marker("exercise")
             doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
-            message = "" if call.excinfo is None else feedback_for(call.excinfo)
-            self.results[marker.args[0]].append(
-                TestResult(doc, call.excinfo is None, float(marker.kwargs.get("weight", 1)), message)
-            )
+            weight = float(marker.kwargs.get("weight", 1))
+            if report.skipped:
+                result = TestResult(doc, False, weight, not_run=skip_reason(call.excinfo))
+            else:
+                result = TestResult(doc, call.excinfo is None, weight,
+                                    "" if call.excinfo is None else feedback_for(call.excinfo))
+            self.results[marker.args[0]].append(result)
 
 
 class _Registered:
@@ -103,15 +131,17 @@ class _Registered:
 UNUSED_PLUGINS = ("cacheprovider", "randomly", "logging", "faulthandler", "threadexception", "unraisableexception")
 
 
-def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, only=None) -> dict[str, list[TestResult]]:
-    """Run the suites of `sections`; results by exercise id."""
+def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, only=None,
+               not_applicable: dict[str, dict[str, str]] | None = None) -> dict[str, list[TestResult]]:
+    """Run the suites of `sections`; results by exercise id. `not_applicable` maps an exercise id to
+    {feature: reason}: its tests marked as using such a feature are not run (recorded with the reason)."""
     files = []
     for section in sections:
         path = suite_file(section)
         if not path.is_file():
             raise SuiteError(f"hidden suite {path} is missing")
         files.append(str(path))
-    plugin = SubmissionPlugin(sandbox, proxy, set(only) if only else None)
+    plugin = SubmissionPlugin(sandbox, proxy, set(only) if only else None, not_applicable)
     args = [*files, "-q", "--assert=plain", "-o", "addopts=", "--import-mode=importlib",
             "--rootdir", str(suites_dir()), "-W", "ignore"]
     for unused in UNUSED_PLUGINS:

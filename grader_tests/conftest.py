@@ -6,7 +6,7 @@ sandbox for FILE itself. Either way a suite sees a course.sandbox.proxy.Submissi
 """
 import pytest
 
-from course.suite_runner import PLUGIN_NAME
+from course.suite_runner import PLUGIN_NAME, USES_MARKER
 
 
 def pytest_addoption(parser):
@@ -15,6 +15,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "exercise(id, weight=1): the graded exercise a test belongs to")
+    config.addinivalue_line("markers", USES_MARKER)
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +34,4 @@ def submission(request):
     request.addfinalizer(sandbox.close)
     sandbox.start()
     return SubmissionProxy(sandbox, sandbox.defined(graded_names()))
+

@@ -86,6 +86,7 @@ def test_slopes_dtype(submission):
 
 @exercise("alibi.alibi_slopes")
 @pytest.mark.parametrize("n", [0, -2])
+@pytest.mark.uses("argument_checks")
 def test_slopes_bad_count(submission, n):
     """rejects n_heads < 1 with a ValueError naming n_heads"""
     expect_value_error(submission.alibi_slopes, n, mentions="n_heads", what=f"alibi_slopes({n})")
@@ -166,6 +167,7 @@ def expect_attention(submission, got, q, k, v, what, causal=True, **tolerance):
 
 @exercise("alibi.alibi_attention", weight=2)
 @pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.uses("bidirectional", when={"causal": False})
 def test_attention_small(submission, causal):
     """adds the ALiBi bias to the scores (and masks the future when causal)"""
     q, k, v = rand(2, 4, 4, seed=1), rand(2, 4, 4, seed=2), rand(2, 4, 3, seed=3)
@@ -213,6 +215,7 @@ def test_attention_device_and_inputs(submission):
 
 
 @exercise("alibi.alibi_attention")
+@pytest.mark.uses("argument_checks")
 def test_attention_more_queries_than_keys(submission):
     """rejects more queries than keys with a ValueError naming q"""
     q, k = rand(2, 5, 4), rand(2, 3, 4)

@@ -70,6 +70,7 @@ def test_inv_freq_dtype(submission):
 
 
 @exercise("rope.rope_inv_freq")
+@pytest.mark.uses("argument_checks")
 def test_inv_freq_odd_d(submission):
     """rejects an odd d with a ValueError naming d"""
     expect_value_error(submission.rope_inv_freq, 7, mentions="d", what="rope_inv_freq(7)")
@@ -78,6 +79,8 @@ def test_inv_freq_odd_d(submission):
 # ---------------------------------------------------------------- apply_rope
 @exercise("rope.apply_rope", weight=2)
 @pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.uses("interleaved", when={"interleaved": True})
+@pytest.mark.uses("half_split", when={"interleaved": False})
 def test_apply_rope_small(submission, interleaved):
     """rotates each pair by position times its frequency"""
     x, positions = rand(3, 4), torch.tensor([0, 1, 2])
@@ -116,6 +119,7 @@ def test_apply_rope_relative(submission):
 
 
 @exercise("rope.apply_rope")
+@pytest.mark.uses("rotary_dim")
 def test_apply_rope_partial(submission):
     """rotates only the first rotary_dim features, with frequencies over rotary_dim"""
     x, positions = rand(4, 8, seed=5), torch.tensor([0, 1, 2, 3])
@@ -128,6 +132,7 @@ def test_apply_rope_partial(submission):
 
 
 @exercise("rope.apply_rope")
+@pytest.mark.uses("fractional_positions")
 def test_apply_rope_fractional(submission):
     """accepts fractional positions"""
     x, positions = rand(3, 4, seed=6), torch.tensor([0.5, 1.25, 7.75])
@@ -172,13 +177,21 @@ def test_apply_rope_dtypes(submission, dtype, atol):
     expect_close(got, ref_rope(x, positions), what, atol=atol, rtol=atol, hint=hint)
 
 
+ON_DEVICE = "Create every helper tensor (frequencies, angles) on x.device."
+
+
 @exercise("rope.apply_rope")
 def test_apply_rope_device(submission):
     """keeps the output on the input's device"""
-    hint = "Create every helper tensor (frequencies, angles) on x.device."
-    same_on_second_device(submission, submission.apply_rope, rand(2, 3, 8, seed=90), torch.arange(3), hint=hint)
+    same_on_second_device(submission, submission.apply_rope, rand(2, 3, 8, seed=90), torch.arange(3), hint=ON_DEVICE)
+
+
+@exercise("rope.apply_rope")
+@pytest.mark.uses("interleaved", "rotary_dim", "fractional_positions")
+def test_apply_rope_device_partial(submission):
+    """keeps the output on the input's device with fractional positions, interleaved pairs and a rotary_dim"""
     same_on_second_device(submission, submission.apply_rope, rand(2, 3, 8, seed=91), torch.tensor([4.5, 0.0, 9.0]),
-                          interleaved=True, rotary_dim=4, hint=hint)
+                          interleaved=True, rotary_dim=4, hint=ON_DEVICE)
 
 
 @exercise("rope.apply_rope")
@@ -191,6 +204,7 @@ def test_apply_rope_not_in_place(submission):
 
 @exercise("rope.apply_rope")
 @pytest.mark.parametrize("rotary_dim", [3, 10, 0])
+@pytest.mark.uses("rotary_dim", "argument_checks")
 def test_apply_rope_bad_rotary_dim(submission, rotary_dim):
     """rejects a rotary_dim that is odd or outside 2..d"""
     x = rand(2, 8)
@@ -205,6 +219,8 @@ def ref_matrix(position, d, interleaved=False):
 
 @exercise("rope.rope_matrix", weight=2)
 @pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.uses("interleaved", when={"interleaved": True})
+@pytest.mark.uses("half_split", when={"interleaved": False})
 def test_rope_matrix_values(submission, interleaved):
     """is the matrix R with apply_rope(x, p) == x @ R.T"""
     what = call_text("rope_matrix", 1, 4, interleaved=interleaved)
@@ -255,6 +271,7 @@ def test_permutation_links_conventions(submission, d):
 
 
 @exercise("rope.interleaved_to_half_split")
+@pytest.mark.uses("argument_checks")
 def test_permutation_odd_d(submission):
     """rejects an odd d with a ValueError naming d"""
     expect_value_error(submission.interleaved_to_half_split, 5, mentions="d", what="interleaved_to_half_split(5)")
@@ -263,6 +280,8 @@ def test_permutation_odd_d(submission):
 # ---------------------------------------------------------------- RotaryEmbedding
 @exercise("rope.RotaryEmbedding", weight=2)
 @pytest.mark.parametrize("interleaved,base", [(False, 10000.0), (True, 500.0)])
+@pytest.mark.uses("interleaved", when={"interleaved": True})
+@pytest.mark.uses("half_split", when={"interleaved": False})
 def test_rotary_module_matches(submission, interleaved, base):
     """rotates q and k like apply_rope with the module's settings"""
     module = submission.RotaryEmbedding(8, base=base, interleaved=interleaved)
@@ -274,6 +293,7 @@ def test_rotary_module_matches(submission, interleaved, base):
 
 
 @exercise("rope.RotaryEmbedding")
+@pytest.mark.uses("cache_growth")
 def test_rotary_module_grows(submission):
     """handles positions beyond max_len"""
     module = submission.RotaryEmbedding(4, max_len=4)
@@ -312,6 +332,7 @@ def test_rotary_module_is_module(submission):
 
 
 @exercise("rope.RotaryEmbedding")
+@pytest.mark.uses("argument_checks")
 def test_rotary_module_wrong_width(submission):
     """rejects q or k whose last dimension is not d"""
     module = submission.RotaryEmbedding(8)

@@ -7,31 +7,47 @@ learner can patch anything in this process, so the grader trusts nothing it says
 """
 from __future__ import annotations
 
+import __future__
 import builtins
+import importlib
+import importlib.util
 import linecache
+import os
+import re
+import shlex
 import socket
+import sys
 import traceback
+import types
 
 import torch
 
 from course.sandbox import protocol
 
 CELL_PREFIX = "<cell "
-RUN_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+_HOME = ""  # the working directory (a copy of the learner's files): %%writefile writes only here
 
 
 class _FakeIPython:
-    """Enough of get_ipython() for transformed magics: shell escapes and magics do nothing."""
+    """Enough of get_ipython() for transformed magics: shell escapes and most magics do
+    nothing; a cell magic that runs its body runs it, %%writefile writes in the working
+    directory and %run runs one of the learner's own scripts, as Jupyter would."""
 
     def __init__(self, namespace):
         self.user_ns = namespace
 
     def run_line_magic(self, name, line, *args, **kwargs):
+        if name == "run":
+            _run_script(line, self.user_ns)
         return None
 
     def run_cell_magic(self, name, line, cell):
-        if name in RUN_CELL_MAGICS:
-            exec(compile(cell, "<cell magic>", "exec"), self.user_ns)
+        from course.submission import RUN_CELL_MAGICS, to_python  # a notebook's are unwrapped already
+
+        if name == "writefile":
+            _write_file(line, cell)
+        elif name in RUN_CELL_MAGICS:
+            run_cell("magic", to_python(cell), self.user_ns)
         return None
 
     def system(self, *args, **kwargs):
@@ -111,8 +127,16 @@ def learner_traceback(err: BaseException) -> str:
 
 
 def error_payload(err: BaseException) -> dict:
+    kind, message = type(err).__name__, str(err)
     builtin = next((c.__name__ for c in type(err).__mro__ if getattr(builtins, c.__name__, None) is c), "Exception")
-    return {"ok": False, "error": {"type": type(err).__name__, "builtin": builtin, "message": str(err),
+    # TorchScript turns what a scripted function raises into torch.jit.Error ending in
+    # "builtins.ValueError: <message>": report what the learner's code raised.
+    scripted = re.search(r"\nbuiltins\.(\w+): (.*)\Z", message, re.S) if isinstance(err, torch.jit.Error) else None
+    if scripted and isinstance(getattr(builtins, scripted[1], None), type) \
+            and issubclass(getattr(builtins, scripted[1]), Exception):
+        kind = builtin = scripted[1]
+        message = scripted[2].strip()
+    return {"ok": False, "error": {"type": kind, "builtin": builtin, "message": message,
                                    "traceback": learner_traceback(err)}}
 
 
@@ -124,10 +148,79 @@ def _tensor_args(args, kwargs):
 _NAMESPACE: dict = {}
 
 
-def run_cell(label: str, code: str):
+_FUTURE_FLAGS = 0  # `from __future__ import ...` of a cell holds for the later cells, as in IPython
+_ALL_FUTURE_FLAGS = sum(getattr(__future__, name).compiler_flag for name in __future__.all_feature_names)
+
+
+def run_cell(label: str, code: str, namespace: dict | None = None):
+    global _FUTURE_FLAGS
     filename = f"{CELL_PREFIX}{label}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-    exec(compile(code, filename, "exec"), _NAMESPACE)
+    compiled = compile(code, filename, "exec", _FUTURE_FLAGS, True)
+    _FUTURE_FLAGS |= compiled.co_flags & _ALL_FUTURE_FLAGS
+    exec(compiled, _NAMESPACE if namespace is None else namespace)
+
+
+def _inside_home(name: str) -> str:
+    path = os.path.realpath(os.path.expanduser(name))
+    if os.path.commonpath([path, _HOME]) != _HOME:
+        raise PermissionError(f"{name} is outside the working directory")
+    return path
+
+
+def _write_file(line: str, cell: str) -> None:
+    """%%writefile [-a] NAME: a helper module (or data) a later cell can use."""
+    args = shlex.split(line)
+    names = [a for a in args if not a.startswith("-")]
+    if names:
+        with open(_inside_home(names[0]), "a" if {"-a", "--append"} & set(args) else "w", encoding="utf-8") as f:
+            f.write(cell)
+        importlib.invalidate_caches()
+
+
+def _run_script(line: str, namespace: dict) -> None:
+    """%run [-i] SCRIPT.py [ARGS]: run as __main__ (its names then join the notebook's), or
+    with -i among the notebook's names; other forms of %run are not run."""
+    args = shlex.split(line)
+    script = next((a for a in args if not a.startswith("-")), "")
+    if not script.endswith(".py"):
+        return
+    path = _inside_home(script)
+    with open(path, "rb") as f:
+        code = importlib.util.decode_source(f.read())
+    own = "-i" not in args[:args.index(script)]
+    scope = {"__name__": "__main__", "__file__": path, "__builtins__": builtins} if own else namespace
+    sys.argv = args[args.index(script):]
+    run_cell(script, code, scope)
+    if own:
+        namespace.update({k: v for k, v in scope.items() if not k.startswith("__")})
+
+
+def _enter(module: dict | None) -> None:
+    """Run the code as Python or Jupyter would. A .py is the module an import of it makes:
+    named after its file (so `if __name__ == "__main__":` blocks do not run), with `__file__`;
+    a notebook is `__main__`. Either is in sys.modules (dataclasses, pickle and
+    typing.get_type_hints look there), and the file's folder in the working copy of the
+    learner's files is the working directory and first on sys.path (helper modules, data)."""
+    global _HOME, _NAMESPACE
+    _HOME = os.getcwd()
+    module = module or {"notebook": True}
+    path = os.path.join(_HOME, *module["file"].split("/")) if module.get("file") else ""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = "__main__" if module.get("notebook") else stem if stem.isidentifier() and stem not in sys.modules \
+        else "submission"
+    namespace = types.ModuleType(name)
+    if not module.get("notebook"):
+        namespace.__file__ = path
+    namespace.__builtins__ = builtins
+    sys.modules[name] = namespace
+    _NAMESPACE = namespace.__dict__
+    if path:
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        os.chdir(folder)
+        sys.path.insert(0, folder)
+        sys.argv = [path]
 
 
 def handle(message: dict, objects: Objects):
@@ -170,10 +263,11 @@ def handle(message: dict, objects: Objects):
     raise ValueError(f"unknown request {op!r}")
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, module: dict | None = None) -> None:
     objects = Objects()
-    _NAMESPACE.update({"__name__": "__main__", "__builtins__": builtins})
+    _enter(module)
     builtins.get_ipython = lambda: _FakeIPython(_NAMESPACE)  # notebooks call it after transformation
+    builtins.display = lambda *values, **options: None  # a built-in in Jupyter: nothing to show here
     while True:
         try:
             message = protocol.recv(sock)

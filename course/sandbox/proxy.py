@@ -18,7 +18,7 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -105,6 +105,8 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     generation: int = 0
     last_mutated: list = field(default_factory=list)
+    files: list = field(default_factory=list)  # (path in the working directory, file to copy there)
+    module: dict | None = None  # {"file", "notebook"}: how the code is presented (course.sandbox.child)
 
     def __post_init__(self):
         self.outcomes: list[CellOutcome] = []
@@ -118,6 +120,25 @@ class Sandbox:
         self._started = time.monotonic()
         self._spent: dict[str, float] = {}
         self.exercise = ""
+        self._copy_files()
+
+    def _copy_files(self) -> None:
+        """Copy the learner's files into the working directory, readable by a learner running
+        under a user id of its own; the learner's process can change only these copies."""
+        work = self._scratch / "work"
+        work.mkdir(mode=0o755, exist_ok=True)
+        for relative, source in self.files:
+            *folders, name = PurePosixPath(relative).parts
+            target = work
+            for part in folders:
+                target = target / part
+                target.mkdir(exist_ok=True)
+                target.chmod(0o755)
+            try:
+                shutil.copyfile(source, target / name)
+                (target / name).chmod(0o644)
+            except OSError:
+                pass  # gone or unreadable since it was listed: the code runs without it
 
     # -- process lifetime -------------------------------------------------
     def _spawn(self) -> None:
@@ -125,7 +146,7 @@ class Sandbox:
         work = self._scratch / "work"
         work.mkdir(exist_ok=True)
         protect, repo = protected_paths()
-        request = {"cwd": str(work), "env": scrubbed_env(work), "log": str(self._log),
+        request = {"cwd": str(work), "env": scrubbed_env(work), "log": str(self._log), "module": self.module,
                    "memory_mb": self.limits.memory_mb, "file_mb": self.limits.file_mb,
                    "processes": self.limits.processes, "protect": protect, "repo": repo, "layers": dict(LAYERS)}
         try:
@@ -254,6 +275,20 @@ class Sandbox:
 
         self.outcomes.append(CellOutcome("module", f"after your code ran, its process could not list what it defines ({problem})"))
         return {name: "callable" for name in statically_defined(Submission(self._scratch, self.cells), names)}
+
+    def add_definition(self, label: str, source: str) -> None:
+        """Run grader-chosen code (an adapter) in the learner's namespace after their cells, now and
+        after every restart. Raises LearnerError, SubmissionTimeout or SubmissionCrashed; code that
+        failed is not replayed, and its process is replaced so that nothing it defined stays."""
+        timeout = min(self.limits.cell_seconds, self._submission_left())
+        if timeout <= 0:
+            raise self._submission_used_up()
+        try:
+            self._raw({"op": "exec", "label": label, "code": source}, timeout)
+        except LearnerError:
+            self._kill()  # the next request starts a fresh process without it
+            raise
+        self.definitions.append((label, source))
 
     def process_output(self, limit: int = 2000) -> str:
         """The last of what the learner's process printed (for feedback on crashes)."""

@@ -18,6 +18,7 @@ When the grader goes away, the zygote kills every learner and stray, then exits.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import resource
@@ -157,7 +158,10 @@ def _become_learner(request: dict, fd: int) -> None:
         if mode in ("own", "own+read"):
             uid = isolation.UID_BASE + os.getpid()
             try:
-                os.chown(cwd, uid, uid)
+                # The working directory and its folders (the learner's files, copied by the grader,
+                # or what an earlier process made): fchown through fwalk never follows a link.
+                for _, _, _, folder in itertools.islice(os.fwalk(cwd, follow_symlinks=False), 1000):
+                    os.fchown(folder, uid, uid)
                 os.chmod(os.path.dirname(cwd), 0o711)
                 resource.setrlimit(resource.RLIMIT_NPROC, (request.get("processes", 64),) * 2)
                 isolation.become_uid(uid, keep_read_all=mode == "own+read")
@@ -184,7 +188,7 @@ def _become_learner(request: dict, fd: int) -> None:
 
     channel = socket.socket(fileno=sock_fd)
     protocol.send(channel, {"hello": status, "seq": 0})
-    child.serve(channel)
+    child.serve(channel, request.get("module"))
 
 
 _REAPED: list[int] = []  # children collected by the SIGCHLD handler, for the main loop to forget

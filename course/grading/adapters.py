@@ -1,0 +1,212 @@
+"""Grading code written to other signatures: a user's adapter file (``--adapter``) and the
+built-in conventions (course.grading.conventions), both run in the learner's process after
+their cells (and again after every restart, see Sandbox.add_definition).
+
+What does not apply is decided here, from the convention's declaration or the adapter file's
+``NOT_APPLICABLE`` (read as text by the grader), never from anything the learner's process says.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course.exercises import EXERCISES, SECTIONS, section_exercises
+from course.grading.conventions import CONVENTIONS, Convention, lookup_names
+from course.grading.features import FEATURES
+from course.sandbox.proxy import LearnerError, SubmissionCrashed, SubmissionTimeout
+from course.submission import Submission, statically_defined
+
+
+@dataclass
+class Adapted:
+    """Contract names of one section of one file that come from an adapter or a convention."""
+
+    section: str
+    by: str                                                   # "the Hugging Face convention", "your adapter a.py"
+    names: dict[str, str]                                     # contract name -> how it is made ('' if by the user)
+    exercises: dict[str, str] = field(default_factory=dict)   # exercise id -> why it does not apply
+    features: dict[str, str] = field(default_factory=dict)    # feature -> why tests using it do not apply
+
+    def note(self) -> str:
+        made = ("; ".join(f"{name} is {how}" for name, how in self.names.items()) if any(self.names.values())
+                else ", ".join(self.names))
+        return f"{self.section} graded through {self.by}: {made}"
+
+
+@dataclass
+class UserAdapter:
+    """The --adapter file as the grader reads it: its source, or why it cannot be used."""
+
+    path: Path
+    source: str = ""
+    problem: str = ""
+    not_applicable: dict[str, str] = field(default_factory=dict)  # feature or exercise id -> why
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"adapter {self.path.name}"
+
+
+def read_adapter(path) -> UserAdapter:
+    """Read and compile the adapter here; a broken one gets a one-line problem, never a traceback."""
+    adapter = UserAdapter(Path(path))
+    name = adapter.path.name
+    try:
+        adapter.source = adapter.path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        adapter.problem = f"your adapter {path} cannot be read: there is no such file"
+    except (OSError, UnicodeDecodeError) as err:
+        adapter.problem = f"your adapter {path} cannot be read: {type(err).__name__}: {err}"
+    if adapter.problem:
+        return adapter
+    try:
+        tree = ast.parse(adapter.source, filename=name)
+        compile(tree, name, "exec")
+    except SyntaxError as err:
+        where = f" at line {err.lineno}" if err.lineno else ""
+        adapter.problem = f"your adapter {name} has a syntax error{where}: {err.msg}"
+        return adapter
+    except ValueError as err:  # e.g. null bytes
+        adapter.problem = f"your adapter {name} cannot be compiled: {err}"
+        return adapter
+    _read_not_applicable(adapter, tree)
+    return adapter
+
+
+def _read_not_applicable(adapter: UserAdapter, tree: ast.Module) -> None:
+    """NOT_APPLICABLE = {"interleaved": "why", "rope.rope_matrix": "why"} (or a list of keys), read as a literal."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "NOT_APPLICABLE"
+                                                for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, RecursionError):
+                value = None
+            if not isinstance(value, (dict, list, tuple, set)):
+                adapter.warnings.append("NOT_APPLICABLE must be a literal dict or list; it was ignored")
+                return
+            entries = value.items() if isinstance(value, dict) else ((key, "") for key in value)
+            for key, why in entries:
+                if isinstance(key, str) and (key in FEATURES or key in EXERCISES):
+                    adapter.not_applicable[key] = str(why) or FEATURES.get(key, "declared not applicable")
+                else:
+                    adapter.warnings.append(f"NOT_APPLICABLE: {key!r} is neither a feature ({', '.join(FEATURES)}) "
+                                            "nor an exercise id; it was ignored")
+
+
+def _run(graded, label: str, source: str, who: str) -> str:
+    """Run an adapter in the file's learner process; '' or a one-line reason it failed."""
+    try:
+        graded.sandbox.add_definition(label, source)
+        return ""
+    except LearnerError as err:
+        lines = re.findall(rf'File "<cell {re.escape(label)}>", line (\d+)', err.learner_traceback)
+        where = f" at line {lines[-1]}" if lines else ""
+        return f"{who} raised {err.learner_type}{where}: {err}"
+    except (SubmissionTimeout, SubmissionCrashed) as err:
+        return f"{who} did not run: {err}"
+
+
+def _user_adapted(adapter: UserAdapter, added: set[str], names: dict[str, str]) -> list[Adapted]:
+    """One Adapted per section the user's adapter defines names of."""
+    by_section: dict[str, dict[str, str]] = {}
+    for name, exercise_id in names.items():
+        if name in added:
+            by_section.setdefault(EXERCISES[exercise_id].section, {})[name] = ""
+    declared = adapter.not_applicable
+    return [Adapted(section, f"your {adapter.label}", made,
+                    {k: f"{why} (declared in your {adapter.label})" for k, why in declared.items()
+                     if k in EXERCISES and EXERCISES[k].section == section},
+                    {k: why for k, why in declared.items() if k in FEATURES})
+            for section, made in by_section.items()]
+
+
+def _convention_adapted(convention: Convention, graded, available: set[str]) -> Adapted | None:
+    """The names `convention` can add to this file's section (only names the learner does not define)."""
+    if not set(convention.names) <= available:
+        return None
+    provided, missing = convention.provides(available)
+    made = {n: how for n, how in provided.items() if n not in graded.present}
+    if not made:
+        return None
+    exercises = {}
+    for exercise in section_exercises(convention.section):
+        if exercise.name not in graded.present and exercise.name not in made:
+            why = missing.get(exercise.name, f"{convention.title} has no counterpart of {exercise.name}")
+            exercises[exercise.id] = why
+    return Adapted(convention.section, convention.title, made, exercises, dict(convention.cannot))
+
+
+def _recognise(graded, available: set[str], where: str) -> list[str]:
+    """Add each section's first matching convention; notes on conventions that failed to load."""
+    notes = []
+    for section in SECTIONS:
+        for convention in (c for c in CONVENTIONS if c.section == section):
+            adapted = _convention_adapted(convention, graded, available)
+            if adapted is None:
+                continue
+            problem = _run(graded, f"grader's adapter for {convention.title}", convention.adapter_source(),
+                           f"its adapter, on your {', '.join(convention.names)},")
+            if problem:
+                notes.append(f"{where}{section} could not be graded through {convention.title}: {problem}")
+            else:
+                graded.adaptations.append(adapted)
+                graded.defined.update({n: "class" if n[0].isupper() else "callable" for n in adapted.names})
+                graded.present |= set(adapted.names)
+            break
+    return notes
+
+
+def adapt_files(files, names: dict[str, str], adapter_path=None) -> list[str]:
+    """Run the user's adapter, then the conventions, in each file's process; set each file's
+    `adaptations` and extend its `defined` and `present`. Returns notes for the report."""
+    adapter = read_adapter(adapter_path) if adapter_path else None
+    usable = adapter is not None and not adapter.problem
+    notes = [f"{adapter.problem}; graded without it"] if adapter and adapter.problem else []
+    notes += [f"your {adapter.label}: {w}" for w in adapter.warnings] if adapter else []
+    failures, used = [], False
+    for graded in files:
+        graded.adaptations = []
+        if graded.failure:
+            continue
+        where = "" if len(files) == 1 else f"{graded.submission.path.name}: "
+        problem = _run(graded, adapter.label, adapter.source, f"your {adapter.label}") if usable else ""
+        failures += [where + problem] if problem else []
+        available = set(graded.sandbox.defined(set(names) | lookup_names()))
+        if usable and not problem:
+            mine = statically_defined(Submission(adapter.path, [("adapter", adapter.source)]), names)
+            added = {n for n in names if n in available and (n in mine or n not in graded.defined)}
+            graded.adaptations += _user_adapted(adapter, added, names)
+            used = used or bool(added)
+        graded.defined.update({n: "callable" for n in names if n in available and n not in graded.defined})
+        graded.present |= {n for n in names if n in available}
+        notes += _recognise(graded, available, where)
+        notes += [where + a.note() for a in graded.adaptations]
+    if usable and not used:
+        notes.append(f"{failures[0]}; graded without it" if failures else
+                     f"your {adapter.label} defines none of the course's names (e.g. apply_rope, alibi_slopes): "
+                     "nothing was graded through it")
+    return notes
+
+
+def not_applicable(graded, exercise_id: str) -> str:
+    """Why an exercise does not apply to this file's adapter or convention ('' if it does)."""
+    for adapted in getattr(graded, "adaptations", []):
+        if exercise_id in adapted.exercises:
+            return adapted.exercises[exercise_id]
+    return ""
+
+
+def features_not_applicable(owners: dict, exercise_ids) -> dict[str, dict[str, str]]:
+    """For each exercise graded through an adapter or convention: feature -> reason a test using it is not run."""
+    table = {}
+    for exercise_id in exercise_ids:
+        name = EXERCISES[exercise_id].name
+        for adapted in getattr(owners[exercise_id.split(".")[0]], "adaptations", []):
+            if name in adapted.names and adapted.features:
+                table[exercise_id] = {feature: f"not applicable to {adapted.by}: {why}"
+                                      for feature, why in adapted.features.items()}
+    return table

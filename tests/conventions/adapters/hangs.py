@@ -1,0 +1,3 @@
+"""An adapter that never finishes."""
+while True:
+    pass

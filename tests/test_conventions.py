@@ -1,0 +1,254 @@
+"""Code written to other signatures is graded by the same hidden suites: through a user's adapter
+(--adapter) or a built-in convention (course.grading). Correct code gets full marks on what applies,
+wrong code loses points where it is wrong, what a convention cannot express is "n/a", and a broken
+adapter gets a clear note."""
+import ast
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+
+import pytest
+
+from course.exercises import EXERCISES, section_exercises
+from course.grade import _score_exercise, format_text, grade_file, grade_files
+from course.sandbox.limits import Limits
+from course.suite_runner import TestResult as Result
+from tests.conftest import ROOT
+
+FOLDER = ROOT / "tests" / "conventions"
+EXAMPLE, EXAMPLE_ADAPTER = ROOT / "examples" / "model_rope.py", ROOT / "examples" / "model_rope_adapter.py"
+
+# folder -> (how the report names it, the exercises it grades, text the "Not run" feedback must contain)
+CONVENTIONS = {
+    "huggingface": ("the Hugging Face convention", {"rope.rope_inv_freq", "rope.apply_rope", "rope.RotaryEmbedding"},
+                    ["interleaved pairs", "partial rotary"]),
+    "meta_llama": ("Meta's Llama convention", {"rope.rope_inv_freq", "rope.apply_rope"},
+                   ["half-split pairs", "fractional positions"]),
+    "cs336": ("the Stanford CS336 convention", {"rope.rope_inv_freq", "rope.apply_rope", "rope.RotaryEmbedding"},
+              ["half-split pairs", "growing past max_seq_len"]),
+    "bloom": ("BLOOM's convention", {"alibi.alibi_slopes", "alibi.alibi_attention"},
+              ["attention without the causal mask"]),
+    "alibi_paper": ("the ALiBi paper's convention", {"alibi.alibi_slopes"}, ["argument checks"]),
+}
+
+
+def graded_through(report, title, graded, section):
+    """Full marks on `graded`, every other exercise of the section "not applicable", and a note naming `title`."""
+    entries = {e["id"]: e for e in report["exercises"]}
+    assert sorted(entries) == sorted(e.id for e in section_exercises(section)), report
+    for exercise_id, entry in entries.items():
+        if exercise_id in graded:
+            assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
+            assert entry.get("applicable", True) is True
+        else:
+            assert entry["applicable"] is False and entry["score"] == entry["max_score"] == 0, entry
+            assert entry["feedback"].startswith("Not applicable: "), entry
+    assert report["score"] == report["max_score"] == sum(EXERCISES[i].points for i in graded)
+    assert any(f"{section} graded through {title}" in note for note in report["notes"]), report.get("notes")
+    return entries
+
+
+def write(path, *parts):
+    path.write_text("\n\n".join(parts))
+    return path
+
+
+def source_with_imports(module, objects) -> str:
+    """The source of `objects` from `module` (with inspect.getsource), preceded by imports of the
+    module-level names it uses, so it runs as a learner's file."""
+    body = "\n\n".join(inspect.getsource(o) for o in objects)
+    own = {o.__name__ for o in objects}
+    used = sorted({n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name)} - own)
+    needed = [n for n in used if n in vars(module)]
+    return f"from {module.__name__} import {', '.join(needed)}\n\n{body}"
+
+
+# ---------------------------------------------------------------- correct code
+@pytest.mark.parametrize("folder", list(CONVENTIONS))
+def test_correct_code_in_each_convention_gets_full_marks_where_it_applies(folder):
+    title, graded, not_run = CONVENTIONS[folder]
+    section = next(iter(graded)).split(".")[0]
+    entries = graded_through(grade_file(FOLDER / folder / "correct.py"), title, graded, section)
+    feedback = "\n".join(e["feedback"] for e in entries.values())
+    for phrase in not_run:
+        assert f"not applicable to {title}: {phrase}" in feedback, feedback
+
+
+def test_transformers_own_llama_rope_gets_full_marks(tmp_path):
+    llama = pytest.importorskip("transformers.models.llama.modeling_llama")
+    source = source_with_imports(llama, (llama.LlamaRotaryEmbedding, llama.rotate_half, llama.apply_rotary_pos_emb))
+    report = grade_file(write(tmp_path / "llama_rope.py", source))
+    graded_through(report, "the Hugging Face convention", CONVENTIONS["huggingface"][1], "rope")
+
+
+def test_transformers_own_bloom_alibi_gets_full_marks(tmp_path):
+    bloom = pytest.importorskip("transformers.models.bloom.modeling_bloom")
+    source = source_with_imports(bloom, (bloom._get_alibi_slopes, bloom.build_alibi_tensor))
+    report = grade_file(write(tmp_path / "bloom_alibi.py", source))
+    graded_through(report, "BLOOM's convention", CONVENTIONS["bloom"][1], "alibi")
+
+
+def test_hugging_face_functions_without_a_rotary_module():
+    report = grade_file(FOLDER / "huggingface" / "functions_only.py")
+    entries = graded_through(report, "the Hugging Face convention", {"rope.apply_rope"}, "rope")
+    for exercise_id in ("rope.rope_inv_freq", "rope.RotaryEmbedding"):
+        assert "no rotary module" in entries[exercise_id]["feedback"]
+    assert "you define no rotary module" in " ".join(report["notes"])
+
+
+# ---------------------------------------------------------------- wrong code
+def _mistakes():
+    for folder in CONVENTIONS:
+        for bug in importlib.import_module(f"tests.conventions.{folder}.mistakes").BUGS:
+            yield pytest.param(folder, bug, id=f"{folder}-{bug.id}")
+
+
+def test_each_convention_has_at_least_three_mistakes():
+    for folder in CONVENTIONS:
+        assert len(importlib.import_module(f"tests.conventions.{folder}.mistakes").BUGS) >= 3, folder
+
+
+@pytest.mark.parametrize("folder,bug", list(_mistakes()))
+def test_wrong_code_loses_points_in_the_right_exercise(folder, bug, tmp_path):
+    correct = (FOLDER / folder / "correct.py").read_text()
+    path = write(tmp_path / f"{folder}_{bug.id}.py", correct, "# --- the mistake under test ---", bug.code)
+    report = grade_file(path)
+    entries = {e["id"]: e for e in report["exercises"]}
+    target = entries[bug.exercise]
+    assert target["score"] < target["max_score"], f"{bug.exercise} did not lose points for {bug.id}"
+    assert bug.mistake in target["feedback"], f"feedback lacks {bug.mistake!r}:\n{target['feedback']}"
+    collateral = {i: e["score"] for i, e in entries.items()
+                  if i not in {bug.exercise, *bug.cascades} and e["score"] < e["max_score"]}
+    assert not collateral, f"{bug.id} also cost points in {collateral}"
+
+
+# ---------------------------------------------------------------- who decides
+def test_the_learners_code_cannot_make_a_test_not_applicable(tmp_path):
+    """pytest's own skip exception raised by the learner's code is a failure, not a test that did not run."""
+    dodge = '''
+try:
+    from _pytest.outcomes import Skipped
+except ImportError:
+    class Skipped(BaseException):
+        pass
+
+
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    raise Skipped("does not apply to me")
+'''
+    path = write(tmp_path / "rope.py", (ROOT / "solutions" / "rope.py").read_text(), dodge)
+    entry = {e["id"]: e for e in grade_file(path, only=["rope.apply_rope"])["exercises"]}["rope.apply_rope"]
+    assert entry["score"] == 0 and entry["max_score"] == EXERCISES["rope.apply_rope"].points, entry
+    assert "Not run" not in entry["feedback"] and entry.get("applicable", True), entry
+
+
+def test_a_convention_never_replaces_the_learners_own_names(tmp_path):
+    wrong_helpers = '''
+def rotate_half(x):
+    raise RuntimeError("never called")
+
+
+def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
+    raise RuntimeError("never called")
+'''
+    path = write(tmp_path / "rope.py", (ROOT / "solutions" / "rope.py").read_text(), wrong_helpers)
+    report = grade_file(path)
+    assert report["score"] == report["max_score"] == sum(e.points for e in section_exercises("rope"))
+    assert not any("graded through" in note for note in report.get("notes", []))
+
+
+@pytest.mark.parametrize("folder,crash", [
+    ("huggingface", "class LlamaRotaryEmbedding(LlamaRotaryEmbedding):\n"
+                    "    def forward(self, x, position_ids):\n"
+                    "        if x.shape[-2:] == (6, 16):\n"
+                    "            import os; os._exit(3)\n"
+                    "        return super().forward(x, position_ids)\n"),
+    ("example", "_rotate = rotate\n"
+                "def rotate(x, positions, theta=10000.0, interleave=False, rotary_fraction=1.0):\n"
+                "    if x.shape[-2:] == (6, 16):\n"
+                "        import os; os._exit(3)\n"
+                "    return _rotate(x, positions, theta, interleave, rotary_fraction)\n"),
+], ids=["convention", "adapter"])
+def test_adapters_are_run_again_after_the_learners_process_dies(folder, crash, tmp_path):
+    """apply_rope's 16-feature check kills the process; the checks after it still reach the adapter's names."""
+    base = EXAMPLE if folder == "example" else FOLDER / folder / "correct.py"
+    path = write(tmp_path / "crashes.py", base.read_text(), crash)
+    report = grade_files([path], only=["rope.rope_inv_freq", "rope.apply_rope"],
+                         adapter=EXAMPLE_ADAPTER if folder == "example" else None)
+    entries = {e["id"]: e for e in report["exercises"]}
+    feedback = entries["rope.apply_rope"]["feedback"]
+    assert feedback.startswith("1 of ") and "keeps the length of every vector" in feedback, feedback
+    assert "process running your code ended" in feedback
+    assert entries["rope.rope_inv_freq"]["score"] == EXERCISES["rope.rope_inv_freq"].points
+
+
+# ---------------------------------------------------------------- a user's adapter
+def test_the_adapter_example_through_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "course.grade", str(EXAMPLE), "--adapter", str(EXAMPLE_ADAPTER),
+                           "--format", "json"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    entries = {e["id"]: e for e in report["exercises"]}
+    graded = {"rope.rope_inv_freq", "rope.apply_rope", "alibi.alibi_slopes"}
+    assert sorted(entries) == sorted(e.id for s in ("rope", "alibi") for e in section_exercises(s))
+    for exercise_id, entry in entries.items():
+        assert set(entry) <= {"id", "score", "max_score", "feedback", "applicable"}
+        if exercise_id in graded:
+            assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
+            assert "Not run: " in entry["feedback"] and "does not validate its arguments" in entry["feedback"]
+        else:
+            assert entry["applicable"] is False and entry["max_score"] == 0, entry
+            assert "(declared in your adapter model_rope_adapter.py)" in entry["feedback"]
+    assert report["score"] == report["max_score"] == sum(EXERCISES[i].points for i in graded)
+    assert "rope graded through your adapter model_rope_adapter.py: rope_inv_freq, apply_rope" in report["notes"]
+    text = format_text(report, str(EXAMPLE))
+    assert any(line.startswith("rope.rope_matrix") and line.endswith("n/a") for line in text.splitlines()), text
+
+
+@pytest.mark.parametrize("adapter,expected", [
+    ("missing.py", "cannot be read: there is no such file; graded without it"),
+    ("syntax_error.py", "has a syntax error at line 4"),
+    ("raises.py", "raised NameError at line 8: name 'rotate_everything' is not defined; graded without it"),
+    ("defines_nothing.py", "defines none of the course's names"),
+    ("hangs.py", "did not run: did not finish within 3 s; graded without it"),
+])
+def test_a_broken_adapter_gets_a_clear_note(adapter, expected):
+    report = grade_files([EXAMPLE], adapter=FOLDER / "adapters" / adapter, limits=Limits(cell_seconds=3))
+    assert "error" not in report and report["exercises"] == [], report
+    notes = "\n".join(report["notes"])
+    assert expected in notes, notes
+    assert "Traceback" not in notes and 'File "' not in notes
+
+
+def test_an_adapter_with_a_misspelt_feature_is_warned_and_still_used():
+    report = grade_files([EXAMPLE], adapter=FOLDER / "adapters" / "unknown_feature.py")
+    assert any("'interleavd' is neither a feature" in note for note in report["notes"]), report["notes"]
+    entry = {e["id"]: e for e in report["exercises"]}["rope.rope_inv_freq"]
+    assert entry["score"] == entry["max_score"] and "does not validate its arguments" in entry["feedback"]
+
+
+# ---------------------------------------------------------------- scoring checks that do not run
+def test_checks_that_do_not_run_weigh_nothing_and_are_listed():
+    ok, bad = Result("is right", True, 2.0), Result("is also right", False, 1.0, "wrong values")
+    skipped = Result("pairs (2k, 2k+1)", False, 2.0, not_run="not applicable to X: interleaved pairs")
+    device = Result("keeps the device", False, 1.0, not_run="the device check could not run here: no GPU")
+    entry = _score_exercise("rope.apply_rope", [ok, skipped, skipped, device])
+    assert entry["score"] == entry["max_score"] == EXERCISES["rope.apply_rope"].points
+    assert entry["feedback"] == ("All 1 checks that apply pass.\nNot run: 2 checks (not applicable to X: interleaved "
+                                 "pairs); 1 check (the device check could not run here: no GPU).")
+    entry = _score_exercise("rope.apply_rope", [ok, bad, skipped])
+    assert entry["score"] == round(EXERCISES["rope.apply_rope"].points * 2 / 3, 2)
+    assert entry["feedback"].startswith("1 of 2 checks that apply fail:") and "Not run: 1 check" in entry["feedback"]
+
+
+def test_an_exercise_none_of_whose_checks_run_is_not_applicable():
+    skipped = Result("pairs (2k, 2k+1)", False, 2.0, not_run="not applicable to X: interleaved pairs")
+    entry = _score_exercise("rope.rope_matrix", [skipped, skipped])
+    assert entry == {"id": "rope.rope_matrix", "score": 0.0, "max_score": 0.0, "applicable": False,
+                     "feedback": "Not applicable: none of its checks could run: 2 checks (not applicable to X: "
+                                 "interleaved pairs)."}
+    report = {"score": 0.0, "max_score": 0.0, "exercises": [entry]}
+    lines = format_text(report, "x.py").splitlines()
+    assert lines[1].split() == ["rope.rope_matrix", "n/a"] and lines[2].strip().startswith("Not applicable")
