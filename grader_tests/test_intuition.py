@@ -173,28 +173,13 @@ def test_attention_not_in_place(submission):
         raise AssertionError(f"attention changed its {', '.join(submission.mutated_inputs())} in place")
 
 
-def expect_value_error_naming_one_of(fn, *args, names, what):
-    try:
-        fn(*args)
-    except ValueError as err:
-        import re
-        if not any(re.search(rf"\b{re.escape(n)}\b", str(err)) for n in names):
-            raise AssertionError(f"{what} raised ValueError({str(err)!r}); its message should name "
-                                 f"{' or '.join(repr(n) for n in names)}") from None
-        return
-    except Exception as err:  # noqa: BLE001 - another type is the learner's mistake
-        raise AssertionError(f"{what} raised {type(err).__name__}({err}); expected a ValueError") from None
-    raise AssertionError(f"{what} returned normally; expected a ValueError")
-
-
 @exercise("intuition.attention")
 def test_attention_bad_shapes(submission):
     """rejects q and k of different widths, and a v without one row per key"""
     q, k, v = rand(2, 4), rand(3, 5), rand(3, 2)
-    expect_value_error_naming_one_of(submission.attention, q, k, v, names=("q", "k"),
-                                     what=call_text("attention", q, k, v))
+    expect_value_error(submission.attention, q, k, v, mentions=("q", "k"), what=call_text("attention", q, k, v))
     q, k, v = rand(2, 4), rand(3, 4), rand(2, 2)
-    expect_value_error(submission.attention, q, k, v, mentions="v", what=call_text("attention", q, k, v))
+    expect_value_error(submission.attention, q, k, v, mentions=("v", "k"), what=call_text("attention", q, k, v))
 
 
 # ---------------------------------------------------------------- causal_mask
@@ -250,8 +235,8 @@ def test_causal_dtype(submission):
 
 @exercise("intuition.causal_mask")
 def test_causal_more_queries(submission):
-    """rejects t_k < t_q with a ValueError naming t_k"""
-    expect_value_error(submission.causal_mask, 4, 2, mentions="t_k", what="causal_mask(4, 2)")
+    """rejects t_k < t_q with a ValueError naming t_k or t_q"""
+    expect_value_error(submission.causal_mask, 4, 2, mentions=("t_k", "t_q"), what="causal_mask(4, 2)")
 
 
 @exercise("intuition.causal_mask")

@@ -177,18 +177,17 @@ def test_module_gradients(submission):
         if "grad" not in str(err):
             raise
         raise AssertionError(f"{what}: no gradient reached the weight, backward failed with '{err}'; {advice}") from None
-    candidates = [g for name, g in grads.items() if name.split(".")[-1] == "weight" and g is not None]
-    candidates = [g for g in candidates if tuple(g.shape) == (6, 2)]
-    if not grads or not candidates:
-        raise AssertionError(f"{what}: no gradient reached a (6, 2) weight parameter (got {sorted(grads)}); {advice}")
+    if grads.get("weight") is None:
+        raise AssertionError(f"{what}: no gradient reached module.weight (parameters with a gradient: "
+                             f"{sorted(n for n, g in grads.items() if g is not None)}); {advice}")
     expected = torch.zeros(6, 2, dtype=torch.float64)
     expected.index_add_(0, ids.flatten(), upstream.double().reshape(-1, 2))
-    expect_close(candidates[0], expected, f"{what}: weight.grad", **F32,
+    expect_close(grads["weight"], expected, f"{what}: weight.grad", **F32,
                  hint="Row r should collect the upstream gradient of every token with id r; unused rows get zero.")
 
 
 @exercise(MODULE)
-@pytest.mark.parametrize("dtype,atol", [(torch.float16, 2e-3), (torch.bfloat16, 1.6e-2), (torch.float64, 1e-7)])
+@pytest.mark.parametrize("dtype,atol", [(torch.float16, 2e-3), (torch.bfloat16, 1.6e-2), (torch.float64, 1e-6)])
 def test_module_dtypes(submission, dtype, atol):
     """returns x's dtype"""
     module = build(submission, 4, 8)
@@ -278,7 +277,7 @@ def test_resize_same_length(submission):
 
 
 @exercise(RESIZE)
-@pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-12), (torch.float16, 2e-3), (torch.bfloat16, 1.6e-2)])
+@pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-6), (torch.float16, 2e-3), (torch.bfloat16, 1.6e-2)])
 def test_resize_dtypes(submission, dtype, atol):
     """keeps the table's dtype"""
     table = rand(3, 4, seed=13, dtype=dtype)

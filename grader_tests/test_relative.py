@@ -407,13 +407,13 @@ def test_scores_device_and_inputs(submission):
 
 @exercise("relative.shaw_relative_scores")
 def test_scores_bad_arguments(submission):
-    """rejects more queries than keys (naming q) and a rel_k that is not (2K+1, d) (naming rel_k)"""
+    """rejects more queries than keys (naming q or k) and a rel_k that is not (2K+1, d) (naming rel_k or max_distance)"""
     q, k = rand(5, 4, seed=24), rand(3, 4, seed=25)
     rel_k = rand(3, 4, seed=26)
-    expect_value_error(submission.shaw_relative_scores, q, k, rel_k, 1, mentions="q",
+    expect_value_error(submission.shaw_relative_scores, q, k, rel_k, 1, mentions=("q", "k"),
                        what=call_text("shaw_relative_scores", q, k, rel_k, 1))
     bad = rand(4, 4, seed=27)
-    expect_value_error(submission.shaw_relative_scores, k, k, bad, 1, mentions="rel_k",
+    expect_value_error(submission.shaw_relative_scores, k, k, bad, 1, mentions=("rel_k", "max_distance"),
                        what=call_text("shaw_relative_scores", k, k, bad, 1))
 
 
@@ -471,12 +471,12 @@ def test_attention_device_and_inputs(submission):
 
 @exercise("relative.shaw_relative_attention")
 def test_attention_bad_arguments(submission):
-    """rejects a rel_v that is not (2K+1, d_v) (naming rel_v) and more queries than keys (naming q)"""
+    """rejects a rel_v that is not (2K+1, d_v) (naming rel_v or v) and more queries than keys (naming q or k)"""
     q, k, v = rand(3, 4, seed=55), rand(3, 4, seed=56), rand(3, 2, seed=57)
     rel_k, bad_rel_v = rand(3, 4, seed=58), rand(3, 4, seed=59)
-    expect_value_error(submission.shaw_relative_attention, q, k, v, rel_k, bad_rel_v, 1, mentions="rel_v",
+    expect_value_error(submission.shaw_relative_attention, q, k, v, rel_k, bad_rel_v, 1, mentions=("rel_v", "v"),
                        what=call_text("shaw_relative_attention", q, k, v, rel_k, bad_rel_v, 1))
     long_q = rand(4, 4, seed=60)
     rel_v = rand(3, 2, seed=61)
-    expect_value_error(submission.shaw_relative_attention, long_q, k, v, rel_k, rel_v, 1, mentions="q",
+    expect_value_error(submission.shaw_relative_attention, long_q, k, v, rel_k, rel_v, 1, mentions=("q", "k"),
                        what=call_text("shaw_relative_attention", long_q, k, v, rel_k, rel_v, 1))

@@ -303,6 +303,23 @@ def test_rotary_module_grows(submission):
 
 
 @exercise("rope.RotaryEmbedding")
+def test_rotary_module_device(submission):
+    """moved to another device, returns q_rot and k_rot there"""
+    q, k = rand(2, 3, 8, seed=94), rand(2, 3, 8, seed=95)
+    same_on_second_device(submission, submission.RotaryEmbedding(8), q, k, torch.tensor([0, 2, 5]),
+                          hint="Keep the cos/sin cache in buffers (register_buffer) or move it to q.device.")
+
+
+@exercise("rope.RotaryEmbedding")
+@pytest.mark.uses("cache_growth")
+def test_rotary_module_device_grows(submission):
+    """moved to another device, grows its cache there for positions beyond max_len"""
+    q, k = rand(3, 4, seed=96), rand(3, 4, seed=97)
+    same_on_second_device(submission, submission.RotaryEmbedding(4, max_len=4), q, k, torch.tensor([1, 6, 9]),
+                          hint="Build the grown cache on the device of q (or of the old cache).")
+
+
+@exercise("rope.RotaryEmbedding")
 def test_rotary_module_decoding(submission):
     """rotates a single decoded token at its true position"""
     module = submission.RotaryEmbedding(8)
@@ -337,4 +354,4 @@ def test_rotary_module_wrong_width(submission):
     """rejects q or k whose last dimension is not d"""
     module = submission.RotaryEmbedding(8)
     q, k = rand(3, 6), rand(3, 8)
-    expect_value_error(module, q, k, torch.arange(3), mentions="q", what=call_text("RotaryEmbedding(8)", q, k, torch.arange(3)))
+    expect_value_error(module, q, k, torch.arange(3), mentions=("q", "d"), what=call_text("RotaryEmbedding(8)", q, k, torch.arange(3)))

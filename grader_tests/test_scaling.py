@@ -308,7 +308,7 @@ def test_yarn_attention_factor(submission, factor):
         "a base-10 logarithm: use the natural log": [0.1 * math.log10(factor) + 1],
     })
     expect_close(t64([att]), t64([ref_attention_factor(factor)]), what + "[1] (attention factor)",
-                 atol=1e-9, rtol=1e-7, hint=hint)
+                 atol=1e-9, rtol=1e-6, hint=hint)
 
 
 @exercise("scaling.yarn_inv_freq")
@@ -349,11 +349,11 @@ def test_yarn_clipped_bounds(submission, d, base, factor, L):
 
 @exercise("scaling.yarn_inv_freq")
 def test_yarn_dtype(submission):
-    """returns a float32 table of shape (d/2,) and a Python float"""
+    """returns a float32 table of shape (d/2,) and one number (the contract fixes no type for it)"""
     what, got, att = call_yarn(submission, 32, 10000.0, 4.0, 1024)
     expect_shape(got, (16,), what + "[0]")
     expect_dtype(got, torch.float32, what + "[0]")
-    expect_number(att, what + "[1]", strict=True)
+    expect_number(att, what + "[1]")
 
 
 @exercise("scaling.yarn_inv_freq")

@@ -16,6 +16,7 @@ from course.grading.device_check import expect_same_on_second_device as same_on_
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-5, rtol=1e-5)
+LARGE_F32 = dict(atol=2e-4, rtol=1e-4)  # float32 angles at positions up to ~2000
 
 
 def ref_angles(positions, d, base=10000.0, exponent=None):
@@ -107,7 +108,7 @@ def test_encoding_large_positions(submission):
     if not hint and torch.allclose(small.double(), ref_pe([0, 1, 2], 16), atol=5e-3):
         hint = ("Nearly right at small positions but not here: the angles p * w lose precision, probably computed "
                 "in float16/bfloat16. Compute them in float32 or wider (float64 is safest).")
-    expect_close(got, ref_pe(positions, 16), what, atol=2e-4, rtol=1e-4, hint=hint)
+    expect_close(got, ref_pe(positions, 16), what, **LARGE_F32, hint=hint)
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
@@ -123,13 +124,12 @@ def test_encoding_float32(submission, dtype):
 
 @exercise("sinusoidal.sinusoidal_encoding")
 def test_encoding_float64(submission):
-    """returns float64, accurate to float64, for float64 positions"""
-    positions = torch.tensor([0.25, 1000.0, 12345.5], dtype=torch.float64)
+    """returns float64 for float64 positions (held to float32 accuracy, as the contract says)"""
+    positions = torch.tensor([0.25, 1000.0, 2047.5], dtype=torch.float64)
     what = call_text("sinusoidal_encoding", positions, 8)
     got = submission.sinusoidal_encoding(positions, 8)
     expect_dtype(got, torch.float64, what)
-    expect_close(got, ref_pe(positions, 8), what, atol=1e-9, rtol=1e-9,
-                 hint="Keep float64 positions in float64 all the way (frequencies included).")
+    expect_close(got, ref_pe(positions, 8), what, **LARGE_F32, hint="Compute the angles in float32 or wider.")
 
 
 @exercise("sinusoidal.sinusoidal_encoding")

@@ -51,6 +51,13 @@ def complex_and_scripted(x, p):
     return _scripted_cat(turned[..., 0], turned[..., 1]).float()
 
 
+def autocast_off_like_transformers(x, p):
+    inv = 10000.0 ** (-torch.arange(0, 8, 2, device=x.device, dtype=torch.float32) / 8)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        angles = p[:, None].float() * inv
+    return _rotate(x, angles)
+
+
 @torch.jit.script
 def _scripted_cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cat([a, b], dim=-1)
@@ -69,7 +76,7 @@ class WithBuffers(nn.Module):
 
 
 @pytest.mark.parametrize("fn", [validates_with_item, python_list_then_moved, numpy_round_trip,
-                                device_keyword_and_helpers, complex_and_scripted])
+                                device_keyword_and_helpers, complex_and_scripted, autocast_off_like_transformers])
 def test_correct_code_gives_its_cpu_values_on_the_emulated_device(fn):
     run = call_on_second_device(fn, (X, POSITIONS), {})
     assert run["emulated"] and run["device"] == EMULATED.type and run["devices"] == [EMULATED.type]

@@ -65,3 +65,17 @@ def test_check_is_silent_in_the_grading_sandbox(monkeypatch, capsys):
 def test_unknown_target_is_a_clear_error():
     with pytest.raises(ValueError, match="section"):
         check("attention_is_all_you_need")
+
+
+def test_a_torchscript_value_error_counts_as_a_value_error(tmp_path):
+    """TorchScript re-raises a scripted `raise ValueError(...)` as torch.jit.Error; the checks
+    judge it as the ValueError it is (the grader's process does the same)."""
+    from course.checking import expect_value_error
+
+    path = tmp_path / "scripted.py"
+    path.write_text("import torch\n\n@torch.jit.script\ndef even(d: int) -> int:\n"
+                    "    if d % 2:\n        raise ValueError('d must be even')\n    return d\n")
+    even = namespace(path)["even"]
+    expect_value_error(even, 3, mentions="d", what="even(3)")
+    with pytest.raises(AssertionError, match="should name the argument 'base'"):
+        expect_value_error(even, 3, mentions="base", what="even(3)")

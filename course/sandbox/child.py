@@ -81,8 +81,11 @@ def encode(value, objects: Objects, depth=0):
         raise ValueError("value nested too deeply to copy")
     if isinstance(value, torch.Tensor):
         return value.detach().as_subclass(torch.Tensor).clone()
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or type(value) in (bool, int, float, str):
         return value
+    for plain in (bool, int, float, str):  # subclasses (numpy.float64, enums) as the built-in value
+        if isinstance(value, plain):
+            return plain(value)
     if isinstance(value, (torch.dtype,)):
         return value
     if isinstance(value, torch.Size):
@@ -259,7 +262,11 @@ def handle(message: dict, objects: Objects):
         out = target(*args, **kwargs)
         upstream = message.get("upstream")
         out.backward(torch.ones_like(out) if upstream is None else upstream.to(out.dtype))
-        return {name: (None if p.grad is None else p.grad.detach().clone()) for name, p in target.named_parameters()}
+        grads = {name: p.grad for name, p in target.named_parameters()}
+        weight = getattr(target, "weight", None)  # also when it is a property over an inner parameter
+        if isinstance(weight, torch.nn.Parameter):
+            grads["weight"] = weight.grad
+        return {name: (None if g is None else g.detach().clone()) for name, g in grads.items()}
     raise ValueError(f"unknown request {op!r}")
 
 

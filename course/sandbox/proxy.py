@@ -527,7 +527,8 @@ class SubmissionProxy:
         return list(self._sandbox.last_mutated)
 
     def grads(self, module: RemoteObject, *args, upstream=None, **kwargs) -> dict:
-        """Run module(*args), backpropagate `upstream` (default ones); gradients by parameter name."""
+        """Run module(*args), backpropagate `upstream` (default ones); gradients by parameter name,
+        and under "weight" the gradient of `module.weight` whatever its registered name."""
         module._check_alive()
         call = call_text(f"{module._label} forward/backward", *args, **kwargs)
         message = {"op": "grads", "target": module._target, "args": _to_wire(args), "kwargs": _to_wire(kwargs),

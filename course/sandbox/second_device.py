@@ -10,6 +10,8 @@ code that reads them (``.item()``, ``.tolist()``, ``.cpu().numpy()``) works as o
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -49,7 +51,7 @@ class Emulated(torch.Tensor):
 
     @classmethod
     def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
-        with EmulatedConstructors(), EmulatedDevice():
+        with EmulatedDevice():
             return func(*args, **(kwargs or {}))
 
 
@@ -102,6 +104,23 @@ class EmulationLimit(RuntimeError):
     """The emulated device could not follow what the code did (not the code's fault)."""
 
 
+@contextlib.contextmanager
+def _autocast_follows_the_cpu():
+    """Code that switches autocast off for its input's device (transformers' rotary code does)
+    asks for autocast on the emulated device, which has none: it gets the CPU's."""
+    originals = torch.autocast, torch.amp.autocast
+
+    class autocast(originals[0]):  # noqa: N801 - stands in for torch.autocast
+        def __init__(self, device_type, *args, **kwargs):
+            super().__init__("cpu" if device_type == EMULATED.type else device_type, *args, **kwargs)
+
+    torch.autocast = torch.amp.autocast = autocast
+    try:
+        yield
+    finally:
+        torch.autocast, torch.amp.autocast = originals
+
+
 def real_second_device() -> torch.device | None:
     """A GPU this process can use, if any."""
     if torch.cuda.is_available():
@@ -140,7 +159,7 @@ def call_on_second_device(fn, args: tuple, kwargs: dict) -> dict:
     emulated = device is None
     if emulated:
         move = lambda t: Emulated(t.detach().clone().requires_grad_(t.requires_grad))  # noqa: E731
-        with EmulatedConstructors(), EmulatedDevice():
+        with _autocast_follows_the_cpu(), EmulatedConstructors(), EmulatedDevice():
             if isinstance(fn, torch.nn.Module):
                 fn.to(EMULATED)
             out = fn(*tree_map(lambda v: move(v) if isinstance(v, torch.Tensor) else v, args),

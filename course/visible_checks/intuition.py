@@ -95,7 +95,7 @@ def _(ns):
 
 @visible("intuition.causal_mask", "t_k < t_q is a ValueError naming t_k")
 def _(ns):
-    expect_value_error(ns.causal_mask, 3, 2, mentions="t_k", what=call_text("causal_mask", 3, 2))
+    expect_value_error(ns.causal_mask, 3, 2, mentions=("t_k", "t_q"), what=call_text("causal_mask", 3, 2))
 
 
 def _content(q, k):
@@ -136,6 +136,6 @@ def _(ns):
 def _(ns):
     positions = torch.arange(3)
     q, k = seeded_randn(3, 2, seed=1), seeded_randn(3, 2, seed=2)
-    ns.shift_gap(lambda q, k, a, b: _content(q, k) + a[:, None].float(), q, k, positions, 4)
+    ns.shift_gap(lambda q, k, q_pos, k_pos: _content(q, k) + q_pos[:, None].float(), q, k, positions, 4)
     expect_equal(positions, torch.arange(3), "positions after " + call_text("shift_gap", "score_fn", q, k, positions, 4),
                  hint="build positions + shift as a new tensor; `positions += shift` changes the caller's tensor.")

@@ -173,7 +173,7 @@ def _(ns):
         what = call_text("shaw_relative_scores", q.to(dtype), k.to(dtype), rel_k.to(dtype), 1)
         expect_dtype(ns.shaw_relative_scores(q.to(dtype), k.to(dtype), rel_k.to(dtype), 1), dtype, what)
     long_q = torch.randn(5, 4, generator=g)
-    expect_value_error(ns.shaw_relative_scores, long_q, k, rel_k, 1, mentions="q",
+    expect_value_error(ns.shaw_relative_scores, long_q, k, rel_k, 1, mentions=("q", "k"),
                        what=call_text("shaw_relative_scores", long_q, k, rel_k, 1))
 
 

@@ -208,7 +208,7 @@ def _(ns):
         what = f"RotaryEmbedding(4, base=100.0, interleaved={interleaved})(q, k, positions)"
         module = ns.RotaryEmbedding(4, base=100.0, interleaved=interleaved)
         out = module(q, k, pos)
-        if not isinstance(out, tuple) or len(out) != 2:
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise AssertionError(f"{what} returned {type(out).__name__}, expected a tuple (q_rot, k_rot)")
         for name, x, got in (("q_rot", q, out[0]), ("k_rot", k, out[1])):
             expected = _pair_rotation(x, pos, pairs, (1.0, 0.1))  # base^(-2k/d) = 100^0, 100^-0.5
@@ -234,5 +234,5 @@ def _(ns):
 def _(ns):
     module = ns.RotaryEmbedding(8)
     q, k = torch.zeros(3, 6), torch.zeros(3, 8)
-    expect_value_error(module, q, k, torch.arange(3), mentions="q",
+    expect_value_error(module, q, k, torch.arange(3), mentions=("q", "d"),
                        what="RotaryEmbedding(8)(q of width 6, k of width 8, positions)")

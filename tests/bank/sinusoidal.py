@@ -48,13 +48,6 @@ _right_encoding = sinusoidal_encoding
 def sinusoidal_encoding(positions, d, base=10000.0):
     return _right_encoding(positions, d, base).float()
 ''', mistake="expected float64"),
-    Bug("enc_float64_via_float32", "sinusoidal.sinusoidal_encoding", '''
-_right_encoding = sinusoidal_encoding
-def sinusoidal_encoding(positions, d, base=10000.0):
-    positions = torch.as_tensor(positions)
-    out = _right_encoding(positions.float(), d, base)
-    return out.double() if positions.dtype == torch.float64 else out
-''', mistake="Keep float64 positions in float64"),
     Bug("enc_ignores_base", "sinusoidal.sinusoidal_encoding", '''
 _right_encoding = sinusoidal_encoding
 def sinusoidal_encoding(positions, d, base=10000.0):
