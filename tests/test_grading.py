@@ -182,3 +182,17 @@ def test_serve_answers_each_request_and_survives_a_bad_one():
     assert bad["grader_failed"] and "grading failed" in bad["report"]["error"] and bad["id"] is None
     assert good["id"] == "a" and not good["grader_failed"] and good["seconds"] > 0
     assert [(e["id"], e["score"]) for e in good["report"]["exercises"]] == [("rope.rope_inv_freq", 1.0)]
+
+
+@pytest.mark.parametrize("demo", ["import time\ntime.sleep(600)", "import os\nos._exit(3)"])
+def test_a_cell_whose_demo_hangs_or_crashes_keeps_its_definitions(tmp_path, demo):
+    """A cell that defines the functions and then runs a demo that hangs (or ends the process):
+    the definitions are replayed without the demo, so correct code keeps its points."""
+    from course.sandbox.limits import Limits
+
+    rope = (ROOT / "solutions" / "rope.py").read_text()
+    path = _notebook(tmp_path, rope + "\n" + demo + "\n", "print(apply_rope)")
+    report = grade_file(path, limits=Limits(cell_seconds=4))
+    full_marks(report, "rope")
+    assert any("cell 1" in note and "kept its definitions (" in note and "apply_rope" in note
+               for note in report["notes"]), report["notes"]

@@ -26,6 +26,7 @@ import torch
 from course.checking import call_text
 from course.sandbox import protocol, reaper
 from course.sandbox.limits import Limits
+from course.sandbox.replay import definitions_only
 from course.sandbox.zygote import ZygoteGone, current_zygote, forget_zygote, scrubbed_env, shared_zygote
 
 
@@ -96,7 +97,8 @@ def protected_paths() -> tuple[list[str], str | None]:
 class CellOutcome:
     label: str
     error: str = ""     # what the learner's cell raised, if anything
-    fatal: bool = False  # it hung or ended the process: skipped on replay
+    fatal: bool = False  # it hung or ended the process: only `kept` is replayed
+    kept: str = ""       # after that, its definitions alone (course.sandbox.replay)
 
 
 @dataclass
@@ -223,26 +225,33 @@ class Sandbox:
                 outcome.error, outcome.fatal = str(err), True
             self.outcomes.append(outcome)
             if outcome.fatal:
+                outcome.kept, names = definitions_only(code)
+                if names:
+                    outcome.error += f"; kept its definitions ({', '.join(names)}) without the rest of the cell"
                 self._restart_quietly()
 
     def _restart(self) -> None:
-        """A fresh process with every cell replayed except those that hung or crashed."""
+        """A fresh process with every cell replayed, but of those that hung or crashed only
+        their definitions."""
         self._kill()
         self._spawn()
         for (label, code), outcome in zip(self.cells, self.outcomes):
-            if outcome.fatal:
+            if outcome.fatal and not outcome.kept:
                 continue
             timeout = min(self.limits.cell_seconds, self._submission_left())
             if timeout <= 0:
                 self._kill()
                 raise self._submission_used_up()
             try:
-                self._raw({"op": "exec", "label": label, "code": code}, timeout)
+                self._raw({"op": "exec", "label": label, "code": outcome.kept if outcome.fatal else code}, timeout)
             except LearnerError:
                 pass
             except (SubmissionTimeout, SubmissionCrashed) as err:
-                outcome.fatal = True
-                outcome.error = outcome.error or f"when run again: {err}"
+                if outcome.fatal:  # its definitions alone broke the process too
+                    outcome.kept = ""
+                else:
+                    outcome.fatal, (outcome.kept, _) = True, definitions_only(code)
+                    outcome.error = outcome.error or f"when run again: {err}"
                 return self._restart()
         for label, code in self.definitions:
             self._raw({"op": "exec", "label": label, "code": code}, self.limits.call_seconds)
