@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from course.exercises import NOTEBOOKS, SECTIONS  # noqa: E402
+from course.workspace import _interpreter_bin_on_path  # noqa: E402
 
 HIDDEN = re.compile(r"\n?### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
@@ -258,6 +259,7 @@ def nbgrader_scores(root: Path) -> tuple[float, float]:
 
 def bench_nbgrader(submission: Path, repeat: int, keep: Path | None) -> dict:
     root = Path(tempfile.mkdtemp(prefix="bench-nbgrader-"))
+    _interpreter_bin_on_path()  # nbgrader runs `alembic` from PATH: this Python's, venv activated or not
     env = dict(os.environ, NBGRADER_EXCHANGE=str(root / "exchange"))
     (root / "exchange").mkdir()
     try:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from course.exercises import EXERCISES
 from course.files import write_atomic
+from course.platforms.gradescope import exercise_test, report_lines, results_document
 from course.sandbox.limits import Limits, add_limit_options, limits_from
 from course.submission import SUBMISSION_SUFFIXES, submission_files, visible
 
@@ -215,22 +216,11 @@ def grade_sheet(records: list[dict]) -> str:
 
 
 def gradescope_results(record: dict) -> dict:
-    """Gradescope's autograder results.json for one learner (one test per exercise)."""
-    output = []
-    if record.get("error"):
-        output.append(f"Could not grade this submission: {record['error']}")
-    output += [f"note: {n}" for n in record.get("notes", [])]
-    for entry in record.get("file_sections", []):
-        if entry["sections"]:
-            output.append(f"{entry['file']} graded for {', '.join(entry['sections'])}")
-    tests = []
-    for number, e in enumerate(record.get("exercises", []), start=1):
-        tests.append({"name": e["id"], "number": str(number), "score": e["score"], "max_score": e["max_score"],
-                      "status": "passed" if e["score"] >= e["max_score"] else "failed",
-                      "output": e["feedback"], "visibility": "visible"})
-    return {"score": record.get("score", 0.0), "execution_time": max(0, round(record.get("seconds", 0.0))),
-            "output": "\n".join(output), "visibility": "visible", "stdout_visibility": "hidden",
-            "tests": tests}
+    """Gradescope's results.json for one learner (one test per exercise, named by its id), shaped by
+    course.platforms.gradescope (which also builds the autograder Gradescope runs itself)."""
+    tests = [exercise_test(e, str(number)) for number, e in enumerate(record.get("exercises", []), start=1)]
+    return results_document(record.get("score", 0.0), record.get("seconds", 0.0), "\n".join(report_lines(record)),
+                            tests)
 
 
 def write_outputs(out: Path, records: list[dict], formats) -> list[Path]:

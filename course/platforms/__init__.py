@@ -1,0 +1,1 @@
+"""Where grades go: class batches, nbgrader, Gradescope."""
