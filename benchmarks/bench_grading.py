@@ -7,7 +7,7 @@
 (a) One full-course submission (the eight solution notebooks with their hidden-test regions
     removed, as a learner who solved everything hands them in), graded
       - by `python -m course.grade FOLDER` (one cold process: imports, fork server, grading),
-      - by a warm batch worker (course.batch_worker: what each further learner costs in a batch),
+      - by a warm batch worker (course.platforms.batch_worker: what each further learner costs in a batch),
       - by `nbgrader autograde` on the same notebooks in a temporary course directory,
     and where the time goes in the warm grader (cells in the learner processes, hidden suites).
 (b) A class of N submissions through `python -m course.batch` with 1 and 2 workers: seconds
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from course.exercises import NOTEBOOKS, SECTIONS  # noqa: E402
-from course.workspace import _interpreter_bin_on_path  # noqa: E402
+from course.learner.workspace import _interpreter_bin_on_path  # noqa: E402
 
 HIDDEN = re.compile(r"\n?### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
@@ -191,8 +191,8 @@ def bench_cli(submission: Path, repeat: int) -> dict:
 
 
 def bench_warm_worker(submission: Path, repeat: int) -> dict:
-    from course.batch_worker import GraderWorker
-    from course.submission import submission_files
+    from course.platforms.batch_worker import GraderWorker
+    from course.grading.submission import submission_files
     from course.sandbox.limits import Limits
 
     paths = submission_files(submission)
@@ -287,9 +287,9 @@ def bench_nbgrader(submission: Path, repeat: int, keep: Path | None) -> dict:
 
 def breakdown(submission: Path) -> None:
     """In this process: a warm grader, instrumented (run as a child of the benchmark)."""
-    import course.grade as grade
+    import course.grading.grader as grade
     from course.sandbox.zygote import shared_zygote
-    from course.submission import submission_files
+    from course.grading.submission import submission_files
 
     timings: dict = {"cells": {}, "suites": 0.0}
     original_start, original_run = grade._Graded.start, grade.run_suites

@@ -63,7 +63,7 @@ def parent(variant: str) -> None:
     if variant == "warm+freeze":
         gc.collect()
         gc.freeze()
-    from course.submission import read_submission
+    from course.grading.submission import read_submission
 
     notebooks = sorted((ROOT / "source_notebooks").glob("*/*.ipynb"))
     submissions = [read_submission(p) for p in notebooks]

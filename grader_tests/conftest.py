@@ -2,11 +2,11 @@
 
 Under the grader (python -m course.grade) the fixture's value comes from the grader's
 plugin. Run directly, ``pytest grader_tests/test_rope.py --submission FILE`` starts a
-sandbox for FILE itself. Either way a suite sees a course.sandbox.proxy.SubmissionProxy.
+sandbox for FILE itself. Either way a suite sees a course.grading.remote.SubmissionProxy.
 """
 import pytest
 
-from course.suite_runner import PLUGIN_NAME, USES_MARKER
+from course.grading.suite_runner import PLUGIN_NAME, USES_MARKER
 
 
 def pytest_addoption(parser):
@@ -27,8 +27,9 @@ def submission(request):
     if not path:
         pytest.exit("run the hidden suites through `python -m course.grade`, or pass --submission FILE", 2)
     from course.exercises import graded_names
-    from course.sandbox.proxy import Sandbox, SubmissionProxy
-    from course.submission import read_submission
+    from course.grading.remote import SubmissionProxy
+    from course.sandbox.learner_process import Sandbox
+    from course.grading.submission import read_submission
 
     sandbox = Sandbox(read_submission(path).cells)
     request.addfinalizer(sandbox.close)

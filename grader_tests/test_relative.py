@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from course.checking import seeded_randn as rand
-from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal, expect_shape,
+from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
                              expect_value_error)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 

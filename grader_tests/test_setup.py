@@ -9,7 +9,7 @@ import torch
 
 from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
-                             expect_shape, expect_value_error)
+                             expect_value_error)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 
 exercise = pytest.mark.exercise

@@ -20,7 +20,7 @@ def alternatives() -> list[Path]:
 def alternative_exercises(path: Path) -> list[str]:
     """The exercise ids of the section (the file's folder) whose names the file defines."""
     from course.exercises import section_exercises
-    from course.submission import read_submission, statically_defined
+    from course.grading.submission import read_submission, statically_defined
 
     exercises = section_exercises(path.parent.name)
     defined = statically_defined(read_submission(path), [e.name for e in exercises])
@@ -44,7 +44,7 @@ def without_hidden_tests(path: Path):
 @pytest.fixture(scope="session")
 def released(tmp_path_factory) -> dict:
     """section -> path of the student version nbgrader generates."""
-    from course.workspace import generate_release
+    from course.learner.workspace import generate_release
 
     paths = generate_release(tmp_path_factory.mktemp("release"))
     return {section: paths[name] for section, name in NOTEBOOKS.items()}

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from course.exercises import section_exercises
-from course.grade import grade_file
+from course.grading.grader import grade_file
 
 ROOT = Path(__file__).resolve().parents[1]
 BANK_SECTIONS = sorted(p.stem for p in (ROOT / "tests" / "bank").glob("*.py") if p.stem != "__init__")

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from rich.console import Console
 
-from course.batch import discover, grade_sheet, run_batch
+from course.platforms.batch import discover, grade_sheet, run_batch
 from course.exercises import EXERCISES, section_exercises
 from course.sandbox.limits import Limits
 from tests.conftest import ROOT, source_notebook
@@ -261,7 +261,7 @@ def _batch_workers(marker: str) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if "course.batch_worker" in cmdline and marker in cmdline:
+            if "course.platforms.batch_worker" in cmdline and marker in cmdline:
                 found.append(int(entry.name))
     return found
 
@@ -382,7 +382,7 @@ def test_learner_ids_keep_letters_of_any_script_and_stay_unique(tmp_path):
 
 
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
-    from course.batch import main
+    from course.platforms.batch import main
 
     for args, why in (([str(tmp_path / "absent")], "not a folder"),
                       ([str(tmp_path), "--format", "pdf"], "unknown format"),
@@ -397,7 +397,7 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
 
 
 def test_one_batch_at_a_time_per_output_folder(tmp_path):
-    from course.batch import BatchRunning, _lock
+    from course.platforms.batch import BatchRunning, _lock
 
     (tmp_path / "class" / "empty").mkdir(parents=True)
     out = tmp_path / "out"

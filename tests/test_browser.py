@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 
 from course.exercises import NOTEBOOKS
-from course.visible_checks import checks_for
-from course.workspace import LAB_NOTEBOOKS
+from course.learner.visible_checks import checks_for
+from course.learner.workspace import LAB_NOTEBOOKS
 from tests.browser_support import (CHROMIUM, JupyterLab, click_validate, close_notebook, launch_chromium,
                                    run_notebook, strip_hidden_tests)
 from tests.conftest import fill_with_solutions

@@ -2,8 +2,8 @@
 import nbformat
 import pytest
 
-from course import build
-from course.exercises import NOTEBOOKS
+from course.authoring import build
+from course.exercises import NOTEBOOKS, section_exercises
 
 
 def test_notebooks_do_not_drift():
@@ -34,10 +34,26 @@ def test_unknown_solution_name_is_refused():
         build.build_notebook("rope", _nb(cell))
 
 
-def test_missing_grade_cell_is_refused():
-    setup = "import math\nimport torch\nfrom torch import nn"
-    with pytest.raises(build.BuildError, match="no grade: cell"):
-        build.build_notebook("rope", _nb(nbformat.v4.new_code_cell(setup, metadata={"tags": ["setup"]})))
+SETUP = "import math\nimport torch\nfrom torch import nn"
+
+
+def test_missing_solution_cell_is_refused():
+    with pytest.raises(build.BuildError, match="no solution: cell"):
+        build.build_notebook("rope", _nb(nbformat.v4.new_code_cell(SETUP, metadata={"tags": ["setup"]})))
+
+
+def test_a_grade_cell_is_added_after_each_solution_cell_that_has_none():
+    names = [e.name for e in section_exercises("rope")]
+    solutions = [nbformat.v4.new_code_cell("", metadata={"tags": [f"solution:{n}"]}) for n in names]
+    own = nbformat.v4.new_code_cell("", metadata={"tags": [f"grade:{names[0]}"]})
+    built = build.build_notebook("rope", _nb(nbformat.v4.new_code_cell(SETUP, metadata={"tags": ["setup"]}),
+                                             solutions[0], own, *solutions[1:]))
+    tags = [c.metadata["tags"][0] for c in built.cells[1:]]
+    expected = [f"solution:{names[0]}", f"grade:{names[0]}"]
+    for name in names[1:]:
+        expected += [f"solution:{name}", f"grade:{name}"]
+    assert tags == expected
+    assert f'check("rope.{names[1]}")' in built.cells[4].source
 
 
 def test_setup_cell_must_import_what_solutions_use():

@@ -12,9 +12,10 @@ import sys
 import pytest
 
 from course.exercises import EXERCISES, section_exercises
-from course.grade import _score_exercise, format_text, grade_file, grade_files
+from course.grade import format_text
+from course.grading.grader import _score_exercise, grade_file, grade_files
 from course.sandbox.limits import Limits
-from course.suite_runner import TestResult as Result
+from course.grading.suite_runner import TestResult as Result
 from tests.conftest import ROOT
 
 FOLDER = ROOT / "tests" / "conventions"

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from course.grade import grade_file, grade_files
+from course.grading.grader import grade_file, grade_files
 from course.sandbox.limits import Limits
-from course.submission import read_submission, statically_defined
+from course.grading.submission import read_submission, statically_defined
 from tests.conftest import ROOT
 from tests.test_grading import full_marks
 
@@ -357,7 +357,7 @@ def test_an_empty_folder_gives_an_error_report(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 def test_working_copy_lists_no_hidden_file_nor_link(tmp_path):
-    from course.submission import working_copy
+    from course.grading.submission import working_copy
 
     (tmp_path / "bob" / "sub").mkdir(parents=True)
     (tmp_path / "bob" / "sub" / "data.csv").write_text("1,2\n")

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
-from course.grade import grade_file
+from course.grading.grader import grade_file
 from course.platforms.gradescope import SCHEMA, Config, build, pinned_requirements, schema_errors
 from course.sandbox.limits import Limits
 from tests.bank.rope import BUGS
@@ -210,7 +210,7 @@ def test_schema_follows_gradescopes_format():
 
 
 def test_batch_writes_the_same_format():
-    from course.batch import gradescope_results
+    from course.platforms.batch import gradescope_results
 
     record = {"student": "a", "score": 3.0, "max_score": 4.0, "seconds": 2.4, "error": "",
               "exercises": [{"id": "rope.apply_rope", "score": 3.0, "max_score": 4.0, "feedback": "1 of 4 checks fail"}],
@@ -319,8 +319,8 @@ attempt("patch_suite", patch_suite)
 attempt("daemon", daemon)
 
 def patch_in_process():
-    import course.grade
-    course.grade._score_exercise = lambda exercise_id, results: {{"id": exercise_id, "score": 99.0,
+    import course.grading.grader
+    course.grading.grader._score_exercise = lambda exercise_id, results: {{"id": exercise_id, "score": 99.0,
                                                                   "max_score": 99.0, "feedback": "FORGED"}}
 
 attempt("patch_in_process", patch_in_process)
@@ -336,7 +336,7 @@ def test_cheating_submission_gains_nothing(autograder_zip, tmp_path):
     """A submission that forges results.json (also from a daemon that outlives its cells), rewrites
     the grader and a hidden suite, and patches the grader in its own process: it gets what its wrong
     code is worth, and the autograder's files are untouched."""
-    from course.sandbox.proxy import isolation_status
+    from course.sandbox.learner_process import isolation_status
 
     root = tmp_path / "autograder"
     unpack(autograder_zip, root)

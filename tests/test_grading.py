@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
-from course.grade import grade_file
+from course.grading.grader import grade_file
 from tests.conftest import ROOT, alternative_exercises, alternatives, source_notebook, without_hidden_tests
 
 SECTIONS = list(NOTEBOOKS)
@@ -171,7 +171,7 @@ def test_a_folder_is_one_submission_and_each_section_is_graded_on_its_own_notebo
 def test_serve_answers_each_request_and_survives_a_bad_one():
     """`course.grade --serve` (the nbgrader bridge's and the batch workers' grader): one JSON line
     per request, a broken request reported as the grader's failure, and the next still graded."""
-    from course.grade import serve
+    from course.grading.grader import serve
     from course.sandbox.limits import Limits
 
     requests = io.StringIO("not json\n\n" + json.dumps({"id": "a", "paths": [str(ROOT / "solutions" / "rope.py")],

@@ -25,9 +25,9 @@ import nbformat
 import pytest
 
 from course.exercises import section_exercises
-from course.grade import grade_file
-from course.sandbox import proxy
-from course.sandbox.proxy import Limits, isolation_status
+from course.grading.grader import grade_file
+from course.sandbox import learner_process
+from course.sandbox.learner_process import Limits, isolation_status
 from course.sandbox.zygote import shared_zygote
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,7 +228,7 @@ def test_no_process_outlives_grading(name, tmp_path):
 
 def test_daemons_are_killed_even_without_the_optional_layers(tmp_path, monkeypatch):
     """Cleanup rests on the subreapers and /proc, not on Landlock or user ids."""
-    monkeypatch.setattr(proxy, "LAYERS", {"uid": False, "landlock": False, "seccomp": False})
+    monkeypatch.setattr(learner_process, "LAYERS", {"uid": False, "landlock": False, "seccomp": False})
     _, _, watch, _ = grade_attack("daemon", tmp_path)
     assert watch.most >= 1
 
@@ -367,7 +367,7 @@ def test_confinement_keeps_what_learners_use(tmp_path):
 
 
 def test_fallback_without_the_optional_layers_still_grades(monkeypatch):
-    monkeypatch.setattr(proxy, "LAYERS", {"uid": False, "landlock": False, "seccomp": False})
+    monkeypatch.setattr(learner_process, "LAYERS", {"uid": False, "landlock": False, "seccomp": False})
     status = isolation_status()
     assert status["landlock"] == 0 and "seccomp" not in status
     report = grade_file(ROOT / "solutions" / "rope.py", limits=FAST)

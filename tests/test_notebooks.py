@@ -7,7 +7,7 @@ import pytest
 from nbclient import NotebookClient
 
 from course.exercises import NOTEBOOKS
-from tests.conftest import ROOT, source_notebook, without_hidden_tests
+from tests.conftest import source_notebook, without_hidden_tests
 
 
 def run(nb, cwd):

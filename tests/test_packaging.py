@@ -43,3 +43,26 @@ def test_xdist_groups_stay_on_one_worker(tmp_path):
     assert len(ran) == 8, done.stdout[-2000:]
     workers = {worker for _, worker in ran}
     assert len(workers) == 1, f"one xdist_group ran on {sorted(workers)}"
+
+
+# Layers of course/ (docs/DEVELOPING.md, "The map"): a module may import its own package and lower layers.
+LAYERS = {"exercises": 0, "checking": 0, "files": 0, "locations": 0, "sandbox": 1, "lab": 1, "grading": 2,
+          "learner": 2, "authoring": 2, "platforms": 3, "probe": 4}
+
+
+def test_imports_point_one_way():
+    import ast
+
+    upward = []
+    for path in sorted((ROOT / "course").rglob("*.py")):
+        package = path.relative_to(ROOT / "course").parts[0].removesuffix(".py")
+        mine = LAYERS.get(package, 5)  # the top-level commands may import anything
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] == "course" and len(parts) > 1 and parts[1] != package \
+                        and LAYERS.get(parts[1], 5) >= mine and not (mine == 5 and parts[1] in LAYERS):
+                    upward.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not upward, upward

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from course.exercises import NOTEBOOKS, section_exercises
-from course.selfcheck import NOT_IMPLEMENTED, check, run_checks
+from course.learner.selfcheck import NOT_IMPLEMENTED, check, run_checks
 from tests.conftest import ROOT, alternative_exercises, alternatives
 
 REGION = re.compile(r"^(\s*)### BEGIN SOLUTION\n.*?^\s*### END SOLUTION$", re.S | re.M)

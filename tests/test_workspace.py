@@ -1,7 +1,7 @@
 """The learner's workspace: new notebooks arrive, changed ones are never overwritten."""
 import json
 
-from course.workspace import MANIFEST, sync
+from course.learner.workspace import MANIFEST, sync
 
 
 def release(tmp_path, version):

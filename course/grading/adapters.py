@@ -15,8 +15,8 @@ from pathlib import Path
 from course.exercises import EXERCISES, SECTIONS, section_exercises
 from course.grading.conventions import CONVENTIONS, Convention, lookup_names
 from course.grading.features import FEATURES
-from course.sandbox.proxy import LearnerError, SubmissionCrashed, SubmissionTimeout
-from course.submission import Submission, statically_defined
+from course.sandbox.learner_process import LearnerError, SubmissionCrashed, SubmissionTimeout
+from course.grading.submission import Submission, statically_defined
 
 
 @dataclass

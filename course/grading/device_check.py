@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course.checking import call_text, expect_close
-from course.sandbox.proxy import LearnerError
+from course.sandbox.learner_process import LearnerError
 from course.sandbox.second_device import MIXING_ERROR
 
 # What only a device mistake raises on the emulated device (as it would on a GPU).

@@ -52,9 +52,9 @@ from pathlib import Path
 
 from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises
 from course.files import write_atomic
+from course.locations import REPO, suites_dir
 from course.sandbox.limits import Limits, add_limit_options, limits_from
 
-ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).with_name("gradescope_results.schema.json")
 CONFIG_NAME = "gradescope_config.json"
 ROOT_ENV = "AUTOGRADER_ROOT"
@@ -248,7 +248,7 @@ exit 0
 
 def pinned_requirements(pyproject: Path | None = None) -> list[str]:
     """The runtime dependencies of pyproject.toml ([project] dependencies, not the extras)."""
-    text = (pyproject or ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    text = (pyproject or REPO / "pyproject.toml").read_text(encoding="utf-8")
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10: the list is plain enough to read line by line
@@ -258,7 +258,7 @@ def pinned_requirements(pyproject: Path | None = None) -> list[str]:
 
 
 def _course_version() -> str:
-    match = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    match = re.search(r'^version\s*=\s*"([^"]+)"', (REPO / "pyproject.toml").read_text(encoding="utf-8"), re.M)
     return match.group(1) if match else ""
 
 
@@ -276,7 +276,6 @@ def _package_files(folder: Path) -> list[Path]:
 
 def zip_contents(config: Config) -> dict[str, tuple[bytes, int]]:
     """Name in the zip -> (content, file mode)."""
-    from course.suite_runner import suites_dir
 
     requirements = pinned_requirements()
     torch = next((r for r in requirements if re.match(r"torch\s*==", r)), None)
@@ -291,8 +290,8 @@ def zip_contents(config: Config) -> dict[str, tuple[bytes, int]]:
                               + "\n".join(requirements) + "\n").encode(), 0o644),
         CONFIG_NAME: (json.dumps(asdict(config), indent=1).encode() + b"\n", 0o644),
     }
-    for path in _package_files(ROOT / "course"):
-        files[path.relative_to(ROOT).as_posix()] = (path.read_bytes(), 0o644)
+    for path in _package_files(REPO / "course"):
+        files[path.relative_to(REPO).as_posix()] = (path.read_bytes(), 0o644)
     suites = suites_dir()
     wanted = {f"test_{s}.py" for s in config.sections}
     for path in _package_files(suites):
@@ -341,7 +340,7 @@ def _zip_bytes(files: dict[str, tuple[bytes, int]]) -> bytes:
 VISIBLE_HELPER = "__course_gradescope_visible_checks"
 VISIBLE_SOURCE = f'''
 def {VISIBLE_HELPER}(target):
-    from course.selfcheck import run_checks
+    from course.learner.selfcheck import run_checks
     return [[o.title, bool(o.passed), str(o.message)[:1500]] for o in run_checks(target, globals())]
 '''
 VISIBLE_CELL_SECONDS = 10.0  # the visible checks run the learner's cells a second time: shorter limits
@@ -502,7 +501,7 @@ class Run:
 
 def _close_everything(sandboxes) -> None:
     try:
-        from course.grade import close_all_sandboxes
+        from course.grading.grader import close_all_sandboxes
 
         close_all_sandboxes()
     except Exception:  # noqa: BLE001 - best effort on the way out
@@ -534,8 +533,9 @@ def _protect(root: Path) -> None:
 def _visible_checks(run: Run, submission: Path, limits: Limits) -> None:
     """Each section's visible checks, run in a learner process of the file that section was graded
     on (what check() does in the notebook): informative, never scored."""
-    from course.sandbox.proxy import LearnerError, Sandbox, SubmissionCrashed, SubmissionProxy, SubmissionTimeout
-    from course.submission import graded_files, read_submission, working_copy
+    from course.grading.remote import SubmissionProxy
+    from course.sandbox.learner_process import LearnerError, Sandbox, SubmissionCrashed, SubmissionTimeout
+    from course.grading.submission import graded_files, read_submission, working_copy
 
     report = run.report or {}
     paths = graded_files([submission])
@@ -601,7 +601,7 @@ def _visible_checks(run: Run, submission: Path, limits: Limits) -> None:
 
 def _static_sections(paths: list[Path]) -> set[str]:
     """Sections whose names the files define at top level (when the visible checks did not look)."""
-    from course.submission import read_submission, statically_defined
+    from course.grading.submission import read_submission, statically_defined
 
     names, found = graded_names(), set()
     for path in paths:
@@ -613,7 +613,7 @@ def _static_sections(paths: list[Path]) -> set[str]:
 
 
 def run(root: Path) -> int:
-    """Grade ROOT/submission into ROOT/results/results.json (Gradescope's layout under ROOT)."""
+    """Grade REPO/submission into REPO/results/results.json (Gradescope's layout under REPO)."""
     problem = ""
     try:
         config = Config.load(root / "source")
@@ -626,7 +626,7 @@ def run(root: Path) -> int:
     watchdog.start()
     try:
         _protect(root)
-        from course.submission import graded_files, visible
+        from course.grading.submission import graded_files, visible
 
         submission = root / "submission"
         paths = [p for p in graded_files([submission]) if p.is_file()] if submission.is_dir() else []
@@ -640,7 +640,7 @@ def run(root: Path) -> int:
             from course.sandbox.zygote import start_in_background
 
             start_in_background()  # torch loads in the fork server while this process imports the grader
-            from course.grade import grade_files
+            from course.grading.grader import grade_files
 
             print(f"grader: {Path(sys.modules[grade_files.__module__].__file__).parent}")
             limits = config.grading_limits()
@@ -664,7 +664,7 @@ def run(root: Path) -> int:
         watchdog.cancel()
     if state.report is not None and not state.report.get("error"):  # for the instructor: what confined the learner's processes
         try:
-            from course.sandbox.proxy import isolation_status
+            from course.sandbox.learner_process import isolation_status
 
             print(f"isolation: {isolation_status()}")
         except Exception as err:  # noqa: BLE001

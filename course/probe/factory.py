@@ -124,7 +124,8 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
         exec(HELPERS, namespace)
         helpers = {h: namespace[f"_course_probe_{h}"] for h in HELPER_NAMES}
         return FactoryHandle(spec, namespace[name](), helpers, closer=None, sandboxed=False)
-    from course.sandbox.proxy import RemoteObject, Sandbox, SubmissionProxy
+    from course.grading.remote import RemoteObject, SubmissionProxy
+    from course.sandbox.learner_process import Sandbox
     from course.sandbox.limits import Limits
 
     sandbox = Sandbox([(path.name, source)], limits or Limits(call_seconds=60, cell_seconds=120,

@@ -7,10 +7,7 @@ retrieval of a passkey hidden at several depths.
 """
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 from course.probe.report import FAIL, NA, PASS, Result
 
@@ -60,7 +57,7 @@ def length(handle) -> Result:
 
 
 def _trained_length(handle, title) -> Result:
-    from course.lab import evaluation, tasks
+    from course.lab import evaluation
     from course.lab.training import corpus
 
     L, model = handle.train_len, handle.model

@@ -42,7 +42,7 @@ class _FakeIPython:
         return None
 
     def run_cell_magic(self, name, line, cell):
-        from course.submission import RUN_CELL_MAGICS, to_python  # a notebook's are unwrapped already
+        from course.sandbox.cells import RUN_CELL_MAGICS, to_python  # a notebook's are unwrapped already
 
         if name == "writefile":
             _write_file(line, cell)

@@ -41,5 +41,5 @@ def checks_for(target: str) -> list[VisibleCheck]:
     if section not in SECTIONS or ("." in target and target not in EXERCISES):
         known = ", ".join(SECTIONS)
         raise ValueError(f"check() takes a section ({known}) or an exercise id like 'rope.apply_rope', got {target!r}")
-    importlib.import_module(f"course.visible_checks.{section}")
+    importlib.import_module(f"course.learner.visible_checks.{section}")
     return [c for c in _REGISTRY if c.exercise_id == target or c.exercise_id.startswith(target + ".")]

@@ -19,7 +19,7 @@ from course.checking import (
     expect_tensor,
     expect_value_error,
 )
-from course.visible_checks import visible
+from course.learner.visible_checks import visible
 
 
 def _quarter_turn_check(x_rot, x, pair, what):

@@ -19,7 +19,7 @@ from course.checking import (
     expect_value_error,
 )
 from course.checking import seeded_randn as _randn
-from course.visible_checks import visible
+from course.learner.visible_checks import visible
 
 
 def _ladder(n):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from course.checking import call_text, expect_close, expect_dtype, expect_equal, expect_shape, expect_value_error
-from course.visible_checks import visible
+from course.learner.visible_checks import visible
 
 
 def _module(ns, max_len, d, seed=0):
@@ -104,7 +104,7 @@ def _(ns):
 
 @visible("learned.resize_position_table", "a table linear in the position stays linear, also when shrinking")
 def _(ns):
-    old_len, d = 7, 3
+    old_len = 7
     slope, offset = torch.tensor([1.0, -0.5, 2.0]), torch.tensor([0.0, 3.0, 1.0])
     table = offset + torch.arange(old_len, dtype=torch.float32)[:, None] * slope
     for new_len in (13, 4):

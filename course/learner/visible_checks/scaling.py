@@ -11,7 +11,7 @@ import math
 import torch
 
 from course.checking import call_text, expect_close, expect_dtype, expect_shape, expect_value_error
-from course.visible_checks import visible
+from course.learner.visible_checks import visible
 
 
 def _ladder(d, base):

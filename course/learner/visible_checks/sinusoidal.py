@@ -6,7 +6,7 @@ import math
 import torch
 
 from course.checking import call_text, expect_close, expect_dtype, expect_shape, expect_value_error
-from course.visible_checks import visible
+from course.learner.visible_checks import visible
 
 
 def _pe(p: float, d: int, base: float = 10000.0) -> list[float]:

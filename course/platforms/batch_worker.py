@@ -1,15 +1,15 @@
 """Long-lived grading workers for course.batch.
 
-``python -m course.batch_worker LIMITS_JSON`` is one warm grader: it loads torch, pytest,
+``python -m course.platforms.batch_worker LIMITS_JSON`` is one warm grader: it loads torch, pytest,
 the hidden suites and the sandbox fork server once, then grades one learner per request.
-After ``{"ready": true}`` it answers as ``course.grade --serve`` does (course.grade.serve:
+After ``{"ready": true}`` it answers as ``course.grade --serve`` does (course.grading.grader.serve:
 a JSON line per request). Its real stdout is kept for answers only: anything else the
 process writes goes to stderr.
 
 ``GraderWorker`` is the batch's handle on one such process: it starts it, sends a learner,
 waits at most a given time, and kills and replaces it when it hangs or dies, so a learner
 who breaks the grader costs only their own report. Both the local pool and the Dask
-workers (course.batch_dask) grade through it, so both give the same reports.
+workers (course.platforms.batch_dask) grade through it, so both give the same reports.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
+
+from course.locations import REPO
 
 STARTUP_SECONDS = 600.0  # warm-up on a loaded machine: imports, fork server, one suite
 GRACE_SECONDS = 3.0      # between SIGTERM (closes the learner processes) and SIGKILL
@@ -52,7 +54,7 @@ def _stop(*_) -> None:
     """SIGTERM: end the learner processes now (one may be looping), then leave. Closing goes
     through the fork server, whose lock this very thread may hold: give it two seconds, then
     leave anyway (the fork server also kills its learners when we are gone)."""
-    from course.grade import close_all_sandboxes
+    from course.grading.grader import close_all_sandboxes
 
     closer = threading.Thread(target=close_all_sandboxes, daemon=True)
     closer.start()
@@ -61,7 +63,7 @@ def _stop(*_) -> None:
 
 
 def _serve(limits_json: str) -> None:
-    from course.grade import serve, warm_up
+    from course.grading.grader import serve, warm_up
     from course.sandbox.limits import Limits
 
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -79,7 +81,7 @@ def _serve(limits_json: str) -> None:
 # -- the batch's side -----------------------------------------------------------------
 
 class GraderWorker:
-    """One `python -m course.batch_worker` process, started on first use and replaced when broken."""
+    """One `python -m course.platforms.batch_worker` process, started on first use and replaced when broken."""
 
     def __init__(self, limits, name: str = "worker", log_path: Path | None = None):
         self.limits, self.name, self.log_path = limits, name, log_path
@@ -94,9 +96,9 @@ class GraderWorker:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "course.batch_worker", json.dumps(asdict(self.limits))],
+                [sys.executable, "-m", "course.platforms.batch_worker", json.dumps(asdict(self.limits))],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
-                cwd=Path(__file__).resolve().parents[1],
+                cwd=REPO,
             )
         finally:
             if log is not subprocess.DEVNULL:

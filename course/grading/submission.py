@@ -1,15 +1,13 @@
 """Read a submission (notebook or .py) into the code cells the learner's process will run."""
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from IPython.core.inputtransformer2 import TransformerManager
+from course.sandbox.cells import to_python, top_level_names
 
 
 class UnreadableSubmission(Exception):
@@ -26,28 +24,6 @@ class Submission:
         in the working copy of `root` (see working_copy), and whether it is a notebook."""
         return {"file": Path(os.path.abspath(self.path)).relative_to(root).as_posix(),
                 "notebook": self.path.suffix.lower() == ".ipynb"}
-
-
-_TRANSFORMER = TransformerManager()
-# Cell magics that run their body as Python in the user's namespace: their definitions count.
-RUN_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
-
-
-def to_python(source: str) -> str:
-    """IPython syntax becomes Python: a cell starting with a cell magic that runs its body
-    (``%%time``, ``%%capture``, ...) becomes that body (line numbers kept); other magics and
-    ``!shell`` lines become get_ipython() calls, which the sandbox ignores (see
-    course.sandbox.child). Any line ending (CRLF, CR) is read as Python reads it."""
-    source = source.replace("\r\n", "\n").replace("\r", "\n")
-    lines = source.split("\n")
-    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
-    magic = re.match(r"%%(\w+)", lines[first])
-    if magic and magic.group(1) in RUN_CELL_MAGICS:
-        return "\n" * (first + 1) + to_python("\n".join(lines[first + 1:]))
-    try:
-        return _TRANSFORMER.transform_cell(source)
-    except Exception:  # noqa: BLE001 - leave it; the cell will report its own SyntaxError
-        return source
 
 
 def _notebook_cells(path: Path) -> list:
@@ -99,21 +75,7 @@ def read_submission(path) -> Submission:
 
 def statically_defined(submission: Submission, names) -> set[str]:
     """Names among `names` that the code defines at top level (def, class, assignment, import)."""
-    wanted, found = set(names), set()
-    for _, code in submission.cells:
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                found.add(node.name)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                found.update(t.id for t in targets if isinstance(t, ast.Name))
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                found.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return found & wanted
+    return {name for _, code in submission.cells for name in top_level_names(code)} & set(names)
 
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py")

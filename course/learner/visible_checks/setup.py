@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from course.checking import call_text, expect_close, expect_dtype, expect_equal, expect_value_error
-from course.visible_checks import visible
+from course.learner.visible_checks import visible
 
 
 def _ids_by_counting(mask):

@@ -7,7 +7,7 @@ import torch
 
 from course.checking import call_text, expect_close, expect_dtype, expect_equal, expect_value_error
 from course.checking import seeded_randn
-from course.visible_checks import visible
+from course.learner.visible_checks import visible
 
 
 def _two_keys():

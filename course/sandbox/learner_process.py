@@ -20,13 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-import torch
-
-from course.checking import call_text
+from course.locations import REPO, suites_dir
 from course.sandbox import protocol, reaper
 from course.sandbox.limits import Limits
-from course.sandbox.replay import definitions_only
+from course.sandbox.cells import definitions_only, top_level_names
 from course.sandbox.zygote import ZygoteGone, current_zygote, forget_zygote, scrubbed_env, shared_zygote
 
 
@@ -77,16 +74,14 @@ def _seconds(t: float) -> str:
     return f"{t:.1f}".rstrip("0").rstrip(".")
 
 
-def _text(value, limit: int = MAX_MESSAGE) -> str:
+def clip_text(value, limit: int = MAX_MESSAGE) -> str:
     text = value if isinstance(value, str) else ""
     return text if len(text) <= limit else text[:limit] + " [...]"
 
 
 def protected_paths() -> tuple[list[str], str | None]:
     """(folders the learner must not read, the repository holding them or None)."""
-    from course.suite_runner import suites_dir
-
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO
     candidates = [suites_dir(), repo / "grader_tests", repo / "solutions", repo / "source_notebooks", repo / ".git"]
     protect = sorted({str(p.resolve()) for p in candidates if p.exists()})
     inside = any(Path(p).parent == repo for p in protect)
@@ -98,7 +93,7 @@ class CellOutcome:
     label: str
     error: str = ""     # what the learner's cell raised, if anything
     fatal: bool = False  # it hung or ended the process: only `kept` is replayed
-    kept: str = ""       # after that, its definitions alone (course.sandbox.replay)
+    kept: str = ""       # after that, its definitions alone (course.sandbox.cells)
 
 
 @dataclass
@@ -280,10 +275,9 @@ class Sandbox:
                 problem = str(err)
             if not attempt:
                 self._kill()  # the next _raw starts a fresh process
-        from course.submission import Submission, statically_defined
-
         self.outcomes.append(CellOutcome("module", f"after your code ran, its process could not list what it defines ({problem})"))
-        return {name: "callable" for name in statically_defined(Submission(self._scratch, self.cells), names)}
+        found = {name for _, code in self.cells for name in top_level_names(code)}
+        return {name: "callable" for name in names if name in found}
 
     def add_definition(self, label: str, source: str) -> None:
         """Run grader-chosen code (an adapter) in the learner's namespace after their cells, now and
@@ -331,9 +325,9 @@ class Sandbox:
         if not isinstance(info, dict):
             self._kill()
             raise SubmissionCrashed("your code tampered with the grading channel")
-        err = _learner_error_class(_text(info.get("builtin"), 100) or "Exception")(_text(info.get("message")))
-        err.learner_type = _text(info.get("type"), 100) or "Exception"
-        err.learner_traceback = _text(info.get("traceback"))
+        err = _learner_error_class(clip_text(info.get("builtin"), 100) or "Exception")(clip_text(info.get("message")))
+        err.learner_type = clip_text(info.get("type"), 100) or "Exception"
+        err.learner_traceback = clip_text(info.get("traceback"))
         raise err
 
     def _exchange(self, message: dict, timeout: float, deadline: float) -> dict | None:
@@ -354,7 +348,7 @@ class Sandbox:
             raise SubmissionCrashed("the Python process running your code ended") from err
         except Exception as err:  # noqa: BLE001 - a reply the safe loader refused
             self._kill()
-            raise SubmissionCrashed(f"your code sent back something that is not plain data ({_text(str(err), 300)})") from None
+            raise SubmissionCrashed(f"your code sent back something that is not plain data ({clip_text(str(err), 300)})") from None
         if (not isinstance(reply, dict) or type(reply.get("seq")) is not int or reply["seq"] != self._seq
                 or (reply.get("ok") is not True and reply.get("ok") is not False)):
             self._kill()
@@ -398,153 +392,3 @@ def isolation_status(limits: Limits | None = None) -> dict:
         return dict(sandbox.isolation)
     finally:
         sandbox.close()
-
-
-def _labelled_tensors(args, kwargs) -> list:
-    labelled = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + [(f"argument '{k}'", v) for k, v in kwargs.items()]
-    return [(label, t) for label, t in labelled if isinstance(t, torch.Tensor) and t.device.type != "meta"]
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.is_floating_point() or a.is_complex():
-        return bool(((a == b) | (a.isnan() & b.isnan())).all())
-    return torch.equal(a, b)
-
-
-def _mutated(args, kwargs, after) -> list[str]:
-    """Labels of the tensor arguments whose copy in the learner's process changed during the call
-    (compared here, with the grader's torch, against what was sent)."""
-    sent = _labelled_tensors(args, kwargs)
-    try:
-        returned = {label: value for label, value in after}
-    except (TypeError, ValueError):
-        return [label for label, _ in sent]
-    return [label for label, before in sent
-            if not (isinstance(returned.get(label), torch.Tensor) and _same(before, returned[label]))]
-
-
-def _to_wire(value):
-    if isinstance(value, RemoteObject):
-        return value._target
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
-    if isinstance(value, (list, tuple)):
-        items = [_to_wire(v) for v in value]
-        return tuple(items) if isinstance(value, tuple) else items
-    if isinstance(value, dict):
-        return {k: _to_wire(v) for k, v in value.items()}
-    return value
-
-
-def _from_wire(value, sandbox: Sandbox, label: str):
-    if isinstance(value, dict):
-        if "__ref__" in value:
-            return RemoteObject(sandbox, {"__ref__": value["__ref__"]}, f"{label} (a {_text(value.get('__type__'), 100)})")
-        if "__ndarray__" in value:
-            return value["__ndarray__"].numpy()
-        if "__device__" in value:
-            return torch.device(value["__device__"])
-        return {k: _from_wire(v, sandbox, label) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_wire(v, sandbox, label) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_from_wire(v, sandbox, label) for v in value)
-    return value
-
-
-class RemoteObject:
-    """A function, class or object living in the learner's process."""
-
-    def __init__(self, sandbox: Sandbox, target: dict, label: str):
-        self._sandbox, self._target, self._label = sandbox, target, label
-        self._generation = sandbox.generation
-
-    def _check_alive(self):
-        if "__ref__" in self._target and self._generation != self._sandbox.generation:
-            raise SubmissionCrashed(f"{self._label} was lost when your code ended its process in an earlier call")
-
-    def __call__(self, *args, **kwargs):
-        self._check_alive()
-        call = call_text(self._label, *args, **kwargs)
-        wire_args, wire_kwargs = _to_wire(args), _to_wire(kwargs)
-        reply = self._sandbox.request({"op": "call", "target": self._target, "args": wire_args, "kwargs": wire_kwargs}, call)
-        if not isinstance(reply, dict) or "result" not in reply:
-            raise SubmissionCrashed(f"{call}: your code tampered with the grading channel")
-        self._sandbox.last_mutated = _mutated(wire_args, wire_kwargs, reply.get("after"))
-        return _from_wire(reply["result"], self._sandbox, call)
-
-    def __getattr__(self, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        self._check_alive()
-        label = f"{self._label}.{attr}"
-        value = self._sandbox.request({"op": "getattr", "target": self._target, "attr": attr}, label)
-        return _from_wire(value, self._sandbox, label)
-
-    def __repr__(self):
-        return f"<learner's {self._label}>"
-
-
-class SubmissionProxy:
-    """The learner's submission as the hidden suites see it (the `submission` fixture)."""
-
-    def __init__(self, sandbox: Sandbox, defined: dict[str, str]):
-        self._sandbox, self._defined = sandbox, defined
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name not in self._defined:
-            raise AssertionError(f"`{name}` is not defined in your submission")
-        return RemoteObject(self._sandbox, {"__global__": name}, name)
-
-    def defines(self, name: str) -> bool:
-        return name in self._defined
-
-    def define(self, name: str, source: str, label: str = "") -> RemoteObject:
-        """Define a grader helper (e.g. a score function to pass to the learner's code) in the
-        learner's process; `source` must define `name`. It survives restarts."""
-        if name in self._defined:
-            raise ValueError(f"{name} would shadow the learner's own definition")
-        entry = (f"grader's {name}", source)
-        if entry not in self._sandbox.definitions:
-            self._sandbox.definitions.append(entry)
-        self._sandbox.request({"op": "exec", "label": entry[0], "code": source}, f"defining {name}")
-        return RemoteObject(self._sandbox, {"__global__": name}, label or name)
-
-    def on_second_device(self, fn: RemoteObject, *args, **kwargs) -> dict:
-        """Call fn (a learner's function or module) with its tensor arguments on a GPU, or on the
-        emulated device of course.sandbox.second_device when there is none. Returns {"device",
-        "emulated", "devices" (of each returned tensor), "result" (copied back)}."""
-        fn._check_alive()
-        call = call_text(fn._label, *args, **kwargs)
-        message = {"op": "call_on_second_device", "target": fn._target, "args": _to_wire(args),
-                   "kwargs": _to_wire(kwargs)}
-        reply = self._sandbox.request(message, call)
-        if not isinstance(reply, dict) or not {"device", "emulated", "devices", "result"} <= set(reply):
-            raise SubmissionCrashed(f"{call}: your code tampered with the grading channel")
-        return {**reply, "result": _from_wire(reply["result"], self._sandbox, call)}
-
-    def second_device(self) -> dict:
-        """Which second device on_second_device uses: {"device", "emulated"}."""
-        return self._sandbox.request({"op": "second_device"}, "choosing a second device")
-
-    def mutated_inputs(self) -> list[str]:
-        """Arguments the last call changed in place, e.g. ['argument 1']."""
-        return list(self._sandbox.last_mutated)
-
-    def grads(self, module: RemoteObject, *args, upstream=None, **kwargs) -> dict:
-        """Run module(*args), backpropagate `upstream` (default ones); gradients by parameter name,
-        and under "weight" the gradient of `module.weight` whatever its registered name."""
-        module._check_alive()
-        call = call_text(f"{module._label} forward/backward", *args, **kwargs)
-        message = {"op": "grads", "target": module._target, "args": _to_wire(args), "kwargs": _to_wire(kwargs),
-                   "upstream": upstream}
-        return self._sandbox.request(message, call)
-
-    def type_names(self, obj: RemoteObject, attr: str | None = None) -> list[str]:
-        """Qualified class names along the MRO of obj (or of obj.attr)."""
-        obj._check_alive()
-        return self._sandbox.request({"op": "type_names", "target": obj._target, "attr": attr}, obj._label)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,19 +11,15 @@ import pytest
 
 from course.exercises import EXERCISES
 from course.grading.features import FEATURES, used_features
-from course.sandbox.proxy import LearnerError, Sandbox, SubmissionCrashed, SubmissionProxy, SubmissionTimeout
+from course.grading.remote import SubmissionProxy
+from course.locations import suites_dir
+from course.sandbox.learner_process import LearnerError, Sandbox, SubmissionCrashed, SubmissionTimeout
 
 PLUGIN_NAME = "course-submission"
-SUITES_ENV = "COURSE_GRADER_TESTS"
 
 
 class SuiteError(Exception):
     """The hidden suites themselves are broken or missing (not the learner's fault)."""
-
-
-def suites_dir() -> Path:
-    default = Path(__file__).resolve().parents[1] / "grader_tests"
-    return Path(os.environ.get(SUITES_ENV, default))
 
 
 def suite_file(section: str) -> Path:

@@ -2,7 +2,7 @@
 
 Each task carries one learner's files (their bytes: the Dask workers need not share a file
 system with the batch) and grades them through the same long-lived grader process as the
-local pool (course.batch_worker.GraderWorker), one per Dask worker thread, started on the
+local pool (course.platforms.batch_worker.GraderWorker), one per Dask worker thread, started on the
 first task and kept warm for the next ones. Results come back to the batch process, which
 writes them, so the outputs are those of a local run.
 """
@@ -20,7 +20,7 @@ _GRADERS_LOCK = threading.Lock()
 
 
 def _grader(limits: dict):
-    from course.batch_worker import GraderWorker
+    from course.platforms.batch_worker import GraderWorker
     from course.sandbox.limits import Limits
 
     key = (threading.get_ident(), json.dumps(limits, sort_keys=True))
@@ -32,7 +32,7 @@ def _grader(limits: dict):
 
 def grade_remote(student_id: str, files: list, limits: dict, only, timeout: float, retries: int = 1) -> dict:
     """Runs on a Dask worker: materialise the learner's files, grade them, return the outcome."""
-    from course.batch_worker import grade_student
+    from course.platforms.batch_worker import grade_student
 
     try:
         from distributed import get_worker
@@ -93,7 +93,7 @@ class DaskRun:
     def _collect(self) -> None:
         from distributed import as_completed
 
-        from course.batch_worker import failure_report
+        from course.platforms.batch_worker import failure_report
 
         try:
             for future in as_completed(list(self.futures)):

@@ -1,0 +1,1 @@
+"""Writing the course: notebooks built from tagged cells, solutions and the exercise table."""

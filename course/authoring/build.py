@@ -1,0 +1,174 @@
+"""Bring the nbgrader source notebooks in line with solutions/ and the exercise registry.
+
+Authors tag cells; this fills them in, so each solution exists in exactly one place
+(solutions/<section>.py) and the points in one place (course/exercises.py):
+
+- code cell tagged ``solution:NAME`` (one tag per name, in order): source becomes those
+  definitions from solutions/<section>.py; nbgrader autograded-answer metadata.
+- code cell tagged ``grade:NAME``: the visible check plus the hidden grading call;
+  nbgrader autograder-test metadata with the registry's points. Where an author wrote none,
+  one is added right after the solution cell of NAME.
+- markdown cell tagged ``manual:ID:POINTS``: a written answer graded by hand; its
+  source (the model answer) is replaced by a prompt in the release.
+- code cell tagged ``setup``: read-only; must contain every import the solutions use.
+
+``python -m course.build`` rewrites the notebooks; ``--check`` only reports drift.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+
+import nbformat
+
+from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
+from course.locations import REPO
+
+SOURCE_DIR = REPO / "source_notebooks"
+SOLUTIONS_DIR = REPO / "solutions"
+
+
+class BuildError(Exception):
+    pass
+
+
+def notebook_path(section: str, root: Path = REPO) -> Path:
+    name = NOTEBOOKS[section]
+    return root / "source_notebooks" / name / f"{name}.ipynb"
+
+
+def solution_segments(section: str) -> tuple[dict[str, str], list[str]]:
+    """Top-level definitions of solutions/<section>.py by name, and its import lines."""
+    path = SOLUTIONS_DIR / f"{section}.py"
+    text = path.read_text()
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    defs, imports = {}, []
+    for node in tree.body:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        end = node.end_lineno
+        while end < len(lines) and lines[end].startswith((" ", "\t")) and lines[end].strip().startswith("#"):
+            end += 1  # trailing indented comments belong to the body (### END SOLUTION)
+        segment = "\n".join(lines[start - 1 : end])
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defs[node.name] = segment
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(segment)
+    return defs, imports
+
+
+def grade_cell_source(exercise_id: str) -> str:
+    ex = EXERCISES[exercise_id]
+    return (
+        f"# Autograded: {ex.id} ({ex.points:g} point{'s' if ex.points != 1 else ''}). Run this cell to check your work;\n"
+        f"# more tests run when your notebook is graded.\n"
+        f'check("{ex.id}")\n'
+        "### BEGIN HIDDEN TESTS\n"
+        "from course.nbgrader_bridge import grade_exercise\n"
+        f'grade_exercise("{ex.id}")\n'
+        "### END HIDDEN TESTS"
+    )
+
+
+def _tagged(cell, prefix: str) -> list[str]:
+    return [t[len(prefix):] for t in cell.metadata.get("tags", []) if t.startswith(prefix)]
+
+
+def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, points=None) -> dict:
+    meta = {"schema_version": 3, "grade": grade, "solution": solution, "locked": locked, "grade_id": grade_id}
+    if points is not None:
+        meta["points"] = points
+    return meta
+
+
+def _add_grade_cells(nb, graded: set[str]) -> None:
+    """A graded name without a grade cell gets one, right after its solution cell."""
+    present = {name for cell in nb.cells for name in _tagged(cell, "grade:")}
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        cells += [nbformat.v4.new_code_cell(metadata={"tags": [f"grade:{name}"]})
+                  for name in _tagged(cell, "solution:") if name in graded and name not in present]
+    nb.cells = cells
+
+
+def build_notebook(section: str, nb) -> object:
+    """Return a copy of nb with tagged cells filled in; raise BuildError on a bad tag."""
+    nb = nbformat.from_dict(nb)
+    defs, imports = solution_segments(section)
+    graded = {e.name for e in section_exercises(section)}
+    _add_grade_cells(nb, graded)
+    seen_solution = set()
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+        names = _tagged(cell, "solution:")
+        grades = _tagged(cell, "grade:")
+        manual = _tagged(cell, "manual:")
+        if names:
+            missing = [n for n in names if n not in defs]
+            if missing:
+                raise BuildError(f"{section}: solutions/{section}.py has no definition of {', '.join(missing)}")
+            cell.source = "\n\n\n".join(defs[n] for n in names)
+            cell.metadata.nbgrader = _nbgrader(f"solution-{names[0]}", grade=False, solution=True, locked=False)
+            seen_solution.update(names)
+        elif grades:
+            (name,) = grades
+            if name not in graded:
+                raise BuildError(f"{section}: grade:{name} is not an exercise of section {section}")
+            exercise_id = f"{section}.{name}"
+            cell.source = grade_cell_source(exercise_id)
+            cell.metadata.nbgrader = _nbgrader(
+                f"grade-{name}", grade=True, solution=False, locked=True, points=EXERCISES[exercise_id].points
+            )
+        elif manual:
+            answer_id, points = manual[0].rsplit(":", 1)
+            cell.metadata.nbgrader = _nbgrader(f"answer-{answer_id}", grade=True, solution=True, locked=False,
+                                               points=float(points))
+        elif "setup" in cell.metadata.get("tags", []):
+            absent = [line for line in imports if line not in cell.source]
+            if absent:
+                raise BuildError(f"{section}: the setup cell lacks imports the solutions use: {absent}")
+            cell.metadata.nbgrader = _nbgrader("setup", grade=False, solution=False, locked=True)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    if graded - seen_solution:
+        raise BuildError(f"{section}: no solution: cell for {', '.join(sorted(graded - seen_solution))}")
+    return nb
+
+
+def build(sections=None, check: bool = False) -> list[str]:
+    """Build every source notebook that exists; return the paths that changed (or would)."""
+    changed = []
+    for section in sections or NOTEBOOKS:
+        path = notebook_path(section)
+        if not path.exists():
+            continue
+        original = nbformat.read(path, as_version=4)
+        built = build_notebook(section, original)
+        if nbformat.writes(built) != nbformat.writes(original):
+            changed.append(str(path.relative_to(REPO)))
+            if not check:
+                nbformat.write(built, path)
+    return changed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="*", help="sections to build (default: all)")
+    parser.add_argument("--check", action="store_true", help="report drift, change nothing")
+    args = parser.parse_args(argv)
+    try:
+        changed = build(args.sections, check=args.check)
+    except BuildError as err:
+        print(f"build error: {err}", file=sys.stderr)
+        return 2
+    verb = "out of date" if args.check else "rebuilt"
+    for path in changed:
+        print(f"{verb}: {path}")
+    return 1 if (args.check and changed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Grade one learner's submission: every file run in its own learner process, each section
+routed to one of them, the hidden suites run here on copies of what the learner's code returns.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises, where_to_look
+from course.grading.adapters import adapt_files, features_not_applicable, not_applicable
+from course.grading.remote import SubmissionProxy
+from course.grading.submission import (Submission, UnreadableSubmission, graded_files, read_submission,
+                                       statically_defined, working_copy)
+from course.grading.suite_runner import TestResult, run_suites
+from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
+
+MAX_FAILURES_SHOWN = 3
+
+
+def _missing_feedback(name: str, submission: Submission, outcomes) -> str:
+    text = f"`{name}` is not defined in your submission."
+    for (label, code), outcome in zip(submission.cells, outcomes):
+        if outcome.error and name in statically_defined(Submission(submission.path, [(label, code)]), [name]):
+            where = "your module" if label == "module" else f"cell {label}"
+            return f"{text} Its definition is in {where}, which failed: {outcome.error}"
+    return text
+
+
+def _not_applicable(exercise_id: str, why: str) -> dict:
+    """An exercise that does not apply (e.g. to the convention the code is written in): no points either way."""
+    return {"id": exercise_id, "score": 0.0, "max_score": 0.0, "feedback": f"Not applicable: {why}.",
+            "applicable": False}
+
+
+def _not_run(skipped: list[TestResult]) -> str:
+    """'2 checks (reason); 1 check (other reason)' for tests that did not run."""
+    counts: dict[str, int] = {}
+    for r in skipped:
+        counts[r.not_run] = counts.get(r.not_run, 0) + 1
+    return "; ".join(f"{n} check{'s' if n > 1 else ''} ({why})" for why, n in counts.items())
+
+
+def _score_exercise(exercise_id: str, results: list[TestResult]) -> dict:
+    """Points in proportion to the weight of the checks that pass; checks that did not run
+    (pytest.skip) are neither passed nor failed and weigh nothing."""
+    ex = EXERCISES[exercise_id]
+    skipped = [r for r in results if r.not_run]
+    ran = [r for r in results if not r.not_run]
+    if skipped and not ran:
+        return _not_applicable(exercise_id, f"none of its checks could run: {_not_run(skipped)}")
+    total = sum(r.weight for r in ran)
+    passed = sum(r.weight for r in ran if r.passed)
+    score = round(ex.points * passed / total, 2) if total else 0.0
+    failures = [r for r in ran if not r.passed]
+    that_apply = " that apply" if skipped else ""
+    not_run = [f"Not run: {_not_run(skipped)}."] if skipped else []
+    if not results:
+        feedback = "No hidden tests ran for this exercise (a problem with the grader, not your code)."
+    elif not failures:
+        feedback = "\n".join([f"All {len(ran)} checks{that_apply} pass.", *not_run])
+    else:
+        lines = [f"{len(failures)} of {len(ran)} checks{that_apply} fail:"]
+        lines += [f"- {r.title}: {r.message}" for r in failures[:MAX_FAILURES_SHOWN]]
+        if len(failures) > MAX_FAILURES_SHOWN:
+            lines.append(f"- ... and {len(failures) - MAX_FAILURES_SHOWN} more")
+        lines += not_run
+        lines.append(f"Reread {where_to_look(exercise_id)}.")
+        feedback = "\n".join(lines)
+    return {"id": exercise_id, "score": score, "max_score": float(ex.points), "feedback": feedback}
+
+
+def grade_file(path, only=None, limits: Limits | None = None) -> dict:
+    """Grade a notebook or module; `only` restricts to exercise ids. Returns the report dict."""
+    return grade_files([path], only=only, limits=limits)
+
+
+def _is_sections_own(path: Path, section: str) -> bool:
+    """``06_rope*.ipynb`` (or ``rope.py``) is the rope section's own file."""
+    stem = path.stem.lower()
+    return stem.startswith(NOTEBOOKS[section]) or stem == section
+
+
+def _owner_rank(path: Path, section: str, count: int, index: int) -> tuple:
+    """Which of a student's files grades `section`: the section's own notebook (by name) first,
+    then the file defining most of its names, then the first file."""
+    return (not _is_sections_own(path, section), -count, index)
+
+
+_LIVE: dict = {}  # id -> sandbox of the submissions being graded (for close_all_sandboxes)
+_LIVE_LOCK = threading.Lock()
+
+
+def close_all_sandboxes() -> None:
+    """End every learner process this grader has open, now (a grader being stopped calls this
+    from its signal handler before exiting)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE.values())
+    for sandbox in live:
+        try:
+            sandbox.close()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+
+class _Graded:
+    """One file of a submission, its learner process and what it defines."""
+
+    def __init__(self, index: int, submission: Submission, limits: Limits, root: Path, copies: list):
+        self.index, self.submission = index, submission
+        # The learner's code runs in a copy of their files (working_copy), as from its own file.
+        self.sandbox = Sandbox(submission.cells, limits, files=copies, module=submission.identity(root))
+        with _LIVE_LOCK:
+            _LIVE[id(self.sandbox)] = self.sandbox
+        self.defined: dict[str, str] = {}
+        self.present: set[str] = set()
+        self.failure = ""  # the sandbox itself could not start
+
+    def start(self, names) -> None:
+        try:
+            self.sandbox.start()
+            self.defined = self.sandbox.defined(names)
+        except (SubmissionTimeout, SubmissionCrashed, LearnerError) as err:
+            self.failure = f"{type(err).__name__}: {err}"
+        self.present = set(self.defined) | statically_defined(self.submission, names)
+
+    def sections(self, names) -> set[str]:
+        return {names[n].split(".")[0] for n in self.present}
+
+
+class _RoutedSandbox:
+    """Stands for several learner processes in one pytest session: each test is routed to the
+    process of its exercise's section (SubmissionPlugin calls set_exercise before each test)."""
+
+    def __init__(self, owners: dict[str, _Graded]):
+        self.owners = owners
+        self.current: _Graded | None = None
+
+    def set_exercise(self, exercise_id: str) -> None:
+        self.current = self.owners[exercise_id.split(".")[0]]
+        self.current.sandbox.set_exercise(exercise_id)
+
+
+class _RoutedProxy:
+    """The `submission` fixture over a _RoutedSandbox: the current section's SubmissionProxy."""
+
+    def __init__(self, router: _RoutedSandbox):
+        self._router = router
+        self._proxies: dict[int, SubmissionProxy] = {}
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        graded = self._router.current
+        if graded is None:
+            raise AssertionError("no exercise is being graded")
+        if graded.index not in self._proxies:
+            self._proxies[graded.index] = SubmissionProxy(graded.sandbox, graded.defined)
+        return getattr(self._proxies[graded.index], name)
+
+
+def _start_all(files: list[_Graded], names, parallel: int) -> None:
+    """Run every file's cells, several learner processes at once (they are independent)."""
+    if parallel <= 1 or len(files) == 1:
+        for graded in files:
+            graded.start(names)
+        return
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="course-sandbox")
+    try:
+        for future in [pool.submit(graded.start, names) for graded in files]:
+            future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None) -> dict:
+    """Grade one learner's submission made of one or more notebooks/modules, as one report.
+
+    Each file runs in its own learner process (their cells do not share a namespace); each
+    section is graded on one file: the section's own notebook if present (``06_rope*.ipynb``),
+    else the file that defines most of its names. All hidden suites run in one pytest
+    session. A single file gives exactly ``grade_file``'s report. A folder among `paths` is
+    the learner's own: its notebooks and modules are graded, and every file's process works in
+    a copy of its visible files (helper modules, data); a file given alone is copied alone.
+    `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
+    """
+    limits = limits or Limits()
+    root, copies = working_copy(paths, limits.file_mb)
+    paths = graded_files(paths)
+    names = graded_names()
+    single = len(paths) == 1
+    unreadable, submissions = [], []
+    for path in paths:
+        try:
+            submissions.append(read_submission(path))
+        except UnreadableSubmission as err:
+            unreadable.append((path, str(err)))
+    if not submissions:
+        why = unreadable[0][1] if single else "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
+        return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
+    files = [_Graded(i, s, limits, root, copies) for i, s in enumerate(submissions)]
+    parallel = max(1, min(len(files), os.cpu_count() or 1) if parallel is None else parallel)
+    try:
+        _start_all(files, names, parallel)
+        adapter_notes = adapt_files(files, names, adapter)  # the user's adapter, then known conventions
+        touched: dict[str, list[_Graded]] = {}
+        for graded in files:
+            for section in graded.sections(names):
+                touched.setdefault(section, []).append(graded)
+        if only:
+            exercise_ids = [i for i in EXERCISES if i in set(only)]
+        else:
+            exercise_ids = [e.id for s in SECTIONS if s in touched for e in section_exercises(s)]
+        sections = sorted({i.split(".")[0] for i in exercise_ids}, key=SECTIONS.index)
+        owners: dict[str, _Graded] = {}
+        for section in sections:
+            candidates = touched.get(section) or files
+            section_names = {e.name for e in section_exercises(section)}
+            owners[section] = min(candidates, key=lambda g: _owner_rank(
+                g.submission.path, section, len(section_names & g.present), g.index))
+        to_run = [i for i in exercise_ids if EXERCISES[i].name in owners[i.split(".")[0]].defined
+                  and not not_applicable(owners[i.split(".")[0]], i)]
+        results = {}
+        if to_run:
+            router = _RoutedSandbox(owners)
+            results = run_suites(sorted({i.split(".")[0] for i in to_run}, key=SECTIONS.index), router,
+                                 _RoutedProxy(router), only=to_run,
+                                 not_applicable=features_not_applicable(owners, to_run))
+        exercises = []
+        for exercise_id in exercise_ids:
+            owner = owners[exercise_id.split(".")[0]]
+            name = EXERCISES[exercise_id].name
+            if not_applicable(owner, exercise_id):
+                exercises.append(_not_applicable(exercise_id, not_applicable(owner, exercise_id)))
+            elif name not in owner.defined:
+                exercises.append({"id": exercise_id, "score": 0.0, "max_score": float(EXERCISES[exercise_id].points),
+                                  "feedback": _missing_feedback(name, owner.submission, owner.sandbox.outcomes)})
+            else:
+                exercises.append(_score_exercise(exercise_id, results.get(exercise_id, [])))
+        notes = []
+        for graded in files:
+            where = "" if single else f"{graded.submission.path.name}: "
+            if graded.failure:
+                notes.append(f"{where}your code could not be run: {graded.failure}")
+            notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
+                      for o in graded.sandbox.outcomes if o.error]
+        notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
+        notes += adapter_notes
+        for section, owner in owners.items():
+            others = [g.submission.path.name for g in touched.get(section, []) if g is not owner]
+            if others:
+                why = ("its own file" if _is_sections_own(owner.submission.path, section)
+                       else "the file defining most of its names")
+                notes.append(f"{', '.join(others)} also define(s) {section} names, but {section} is graded on "
+                             f"{owner.submission.path.name} ({why}) only")
+    finally:
+        for graded in files:
+            graded.sandbox.close()
+            with _LIVE_LOCK:
+                _LIVE.pop(id(graded.sandbox), None)
+    report = {
+        "score": round(sum(e["score"] for e in exercises), 2),
+        "max_score": float(sum(e["max_score"] for e in exercises)),
+        "exercises": exercises,
+    }
+    if notes:
+        report["notes"] = notes
+    if not single:
+        report["files"] = [{"file": g.submission.path.name,
+                            "sections": [s for s, o in owners.items() if o is g]} for g in files]
+    return report
+
+
+_WARM_UP = "def rope_inv_freq(d, base=10000.0):\n    raise NotImplementedError\n"
+
+
+def warm_up(limits: Limits | None = None) -> None:
+    """Pay the one-time costs before the first submission (a long-lived grader calls this once):
+    start the fork server, run pytest and a hidden suite once, then freeze the heap so the
+    garbage collector (pytest runs it several times per session) no longer walks these objects."""
+    with tempfile.TemporaryDirectory(prefix="course-warm-up-") as folder:
+        path = Path(folder) / "warm_up.py"
+        path.write_text(_WARM_UP)
+        grade_files([path], only=["rope.rope_inv_freq"], limits=limits)
+    gc.collect()
+    gc.freeze()
+
+
+def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
+    """Grade requests until `requests` ends. A request is a JSON line {"id"?, "path" or "paths",
+    "only"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
+    course.nbgrader_bridge (one warm grader per kernel) and course.batch_worker (one per worker)."""
+    for line in requests:
+        if not line.strip():
+            continue
+        begin, request = time.monotonic(), {}
+        try:
+            request = json.loads(line)
+            paths = request["paths"] if "paths" in request else [request["path"]]
+            report, failed = grade_files(paths, only=request.get("only"), limits=limits), False
+        except Exception as err:  # noqa: BLE001 - the grader's own failure: report it, keep serving
+            report = {"score": 0.0, "max_score": 0.0, "exercises": [],
+                      "error": f"grading failed: {type(err).__name__}: {err}"}
+            failed = True
+        replies.write(json.dumps({"id": request.get("id") if isinstance(request, dict) else None, "report": report,
+                                  "grader_failed": failed, "seconds": round(time.monotonic() - begin, 3)}) + "\n")
+        replies.flush()

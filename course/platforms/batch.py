@@ -1,0 +1,527 @@
+"""Grade a class: ``python -m course.batch SUBMISSIONS_DIR --out OUT_DIR``.
+
+SUBMISSIONS_DIR holds one entry per learner: a notebook or module (``alice.ipynb``), or a
+folder (``bob/``) whose notebooks and modules are graded together as one submission (one
+report with every exercise). An nbgrader course (``submitted/{student}/{assignment}/``) is
+recognised: pass the course root or its ``submitted`` folder.
+
+Learners are graded in parallel by long-lived graders (course.platforms.batch_worker: torch, pytest
+and the sandbox fork server stay loaded), locally or on Dask distributed
+(``--scheduler dask``). Each result is written atomically to ``OUT_DIR/students/<id>.json``
+as soon as it is known; a re-run skips learners whose files and grading set-up have not
+changed, so a killed run resumes where it stopped. A submission that cannot be read, or
+hangs or kills its grader, gets a report with an ``error``; the batch goes on.
+
+At the end (also of a resumed run) the grade sheet ``OUT_DIR/grades.csv`` and Gradescope's
+``OUT_DIR/gradescope/<id>/results.json`` are written from the per-learner results.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import queue
+import re
+import signal
+import sys
+import threading
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from course.exercises import EXERCISES
+from course.files import write_atomic
+from course.locations import REPO, suites_dir
+from course.platforms.gradescope import exercise_test, report_lines, results_document
+from course.sandbox.limits import Limits, add_limit_options, limits_from
+from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible
+
+FORMATS = ("json", "csv", "gradescope")
+RESULT_VERSION = 1
+
+
+# -- finding the learners -------------------------------------------------------------
+
+@dataclass
+class Student:
+    id: str                      # safe as a file name; unique in the batch
+    files: list[Path]            # what is graded, together
+    root: Path                   # names in reports are relative to this
+    problem: str = ""            # why there is nothing to grade (empty folder, ...)
+    hash: str = field(default="", repr=False)
+
+    def names(self) -> list[str]:
+        return [f.relative_to(self.root).as_posix() for f in self.files]
+
+
+def _safe_id(name: str) -> str:
+    """The learner's name as a file name: letters of any script, digits and ._@+- are kept."""
+    safe = re.sub(r"[^\w.@+-]", "_", unicodedata.normalize("NFC", name)).lstrip(".") or "_"
+    return safe[:120]
+
+
+def _unique(students: list[Student]) -> list[Student]:
+    seen: dict[str, int] = {}
+    for s in students:
+        seen[s.id] = seen.get(s.id, 0) + 1
+    for s in students:  # the same id twice (alice.py and alice.ipynb): keep the whole name
+        if seen[s.id] > 1 and len(s.files) == 1 and s.files[0].parent == s.root:
+            s.id = _safe_id(s.files[0].name)
+    taken: set[str] = set()
+    for s in students:
+        if s.id in taken:
+            s.id = f"{s.id}-{hashlib.sha256(str(s.files or s.root).encode()).hexdigest()[:8]}"
+        taken.add(s.id)
+    return students
+
+
+def nbgrader_submitted(folder: Path) -> Path | None:
+    """The `submitted/` folder if `folder` is an nbgrader course (or its submitted folder)."""
+    if (folder / "submitted").is_dir():
+        return folder / "submitted"
+    if folder.name == "submitted":
+        return folder
+    for student in (p for p in folder.iterdir() if p.is_dir() and visible(p.name)):
+        for assignment in (p for p in student.iterdir() if p.is_dir()):
+            if (assignment / "timestamp.txt").is_file():
+                return folder
+    return None
+
+
+def discover(folder, assignments=None) -> tuple[list[Student], str, list[Path]]:
+    """(learners, layout, ignored entries). Layout is 'nbgrader' or 'folder'."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    submitted = nbgrader_submitted(folder)
+    students, ignored = [], []
+    if submitted is not None:
+        for entry in sorted(p for p in submitted.iterdir() if visible(p.name)):
+            if not entry.is_dir():
+                ignored.append(entry)
+                continue
+            files = []
+            for assignment in sorted(p for p in entry.iterdir() if p.is_dir() and visible(p.name)):
+                if assignments and assignment.name not in assignments:
+                    continue
+                files += [f for f in submission_files(assignment) if f.suffix == ".ipynb"]
+            problem = "" if files else "no notebook submitted" + (f" for {', '.join(assignments)}" if assignments else "")
+            students.append(Student(_safe_id(entry.name), files, entry, problem))
+        return _unique(students), "nbgrader", ignored
+    for entry in sorted(p for p in folder.iterdir() if visible(p.name)):
+        if entry.is_dir():
+            files = submission_files(entry)
+            students.append(Student(_safe_id(entry.name), files, entry,
+                                    "" if files else "no notebook (.ipynb) or module (.py) in the folder"))
+        elif entry.suffix.lower() in SUBMISSION_SUFFIXES:
+            students.append(Student(_safe_id(entry.stem), [entry], folder))
+        else:
+            ignored.append(entry)
+    return _unique(students), "folder", ignored
+
+
+def content_hash(student: Student) -> str:
+    digest = hashlib.sha256()
+    for path, name in zip(student.files, student.names()):
+        digest.update(name.encode() + b"\0")
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            data = f"<unreadable: {err}>".encode()
+        digest.update(hashlib.sha256(data).digest())
+    digest.update(student.problem.encode())
+    return digest.hexdigest()
+
+
+def grading_key(limits: Limits, only) -> str:
+    """Changes when what a grade means changes: the hidden suites, the points, the limits."""
+
+    digest = hashlib.sha256(json.dumps({"v": RESULT_VERSION, "limits": asdict(limits), "only": only}).encode())
+    for path in sorted(suites_dir().glob("*.py")) + [REPO / "course" / "exercises.py"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+# -- results on disk ------------------------------------------------------------------
+
+def result_path(out: Path, student_id: str) -> Path:
+    return out / "students" / f"{student_id}.json"
+
+
+def load_result(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_done(result: dict | None, student: Student, key: str, retry_errors: bool) -> bool:
+    if not result or result.get("submission_hash") != student.hash or result.get("grading_key") != key:
+        return False
+    status = result.get("status")
+    return status == "graded" or (status == "error" and not retry_errors)
+
+
+def make_record(student: Student, key: str, outcome: dict, worker: str) -> dict:
+    report = outcome["report"]
+    record = {"student": student.id, "files": student.names(), "status": outcome["status"]}
+    record.update(report)  # score, max_score, exercises (+ notes, error, files by section)
+    if "files" in report:
+        record["files"] = student.names()
+        record["file_sections"] = report["files"]
+    record.update({"submission_hash": student.hash, "grading_key": key, "seconds": outcome["seconds"],
+                   "wall_seconds": outcome.get("wall_seconds", outcome["seconds"]),
+                   "attempts": outcome.get("attempts", 1), "worker": worker,
+                   "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return record
+
+
+def problem_record(student: Student, key: str) -> dict:
+    outcome = {"status": "error", "seconds": 0.0,
+               "report": {"score": 0.0, "max_score": 0.0, "exercises": [], "error": student.problem}}
+    return make_record(student, key, outcome, "-")
+
+
+def stale_results(out: Path, students: list[Student]) -> list[str]:
+    """Learners with a result in `out` but no longer in the submissions folder: their files are
+    kept (a grade is never deleted), left out of grades.csv, and named in the summary."""
+    current = {s.id for s in students}
+    return sorted(p.stem for p in (out / "students").glob("*.json") if p.stem not in current)
+
+
+# -- grade sheet and Gradescope -------------------------------------------------------
+
+def grade_sheet(records: list[dict]) -> str:
+    """CSV: one row per learner; one column per exercise any learner was graded on (blank: the
+    learner submitted nothing for its section; 0: submitted and scored 0); the total; and
+    max_score, the sheet's total (what all its columns can give), the same on every row."""
+    graded = {e["id"] for r in records for e in r.get("exercises", [])}
+    columns = [i for i in EXERCISES if i in graded]
+    max_total = sum(EXERCISES[i].points for i in columns)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["student", *columns, "total", "max_score", "status", "error"])
+    for r in records:
+        scores = {e["id"]: e["score"] for e in r.get("exercises", [])}
+        writer.writerow([r["student"], *(f"{scores[i]:g}" if i in scores else "" for i in columns), f"{r.get('score', 0.0):g}",
+                         f"{max_total:g}", r.get("status", ""), r.get("error", "")])
+    return out.getvalue()
+
+
+def gradescope_results(record: dict) -> dict:
+    """Gradescope's results.json for one learner (one test per exercise, named by its id), shaped by
+    course.platforms.gradescope (which also builds the autograder Gradescope runs itself)."""
+    tests = [exercise_test(e, str(number)) for number, e in enumerate(record.get("exercises", []), start=1)]
+    return results_document(record.get("score", 0.0), record.get("seconds", 0.0), "\n".join(report_lines(record)),
+                            tests)
+
+
+def write_outputs(out: Path, records: list[dict], formats) -> list[Path]:
+    written = []
+    if "csv" in formats:
+        path = out / "grades.csv"
+        write_atomic(path, grade_sheet(records))
+        written.append(path)
+    if "gradescope" in formats:
+        for r in records:
+            path = out / "gradescope" / r["student"] / "results.json"
+            write_atomic(path, json.dumps(gradescope_results(r), indent=1))
+        written.append(out / "gradescope")
+    return written
+
+
+# -- running ----------------------------------------------------------------------------
+
+@dataclass
+class Job:
+    student: Student
+    timeout: float
+
+
+def student_timeout(limits: Limits, student: Student, override: float | None) -> float:
+    """How long one learner may keep a grader busy before it is killed (the sandbox's own limits
+    normally end things long before)."""
+    if override:
+        return override
+    cells = limits.cell_seconds * 4 + limits.submission_seconds
+    return 60.0 + cells * max(1, len(student.files))
+
+
+class LocalRun:
+    """A pool of `workers` threads, each driving one warm grading process."""
+
+    def __init__(self, jobs: list[Job], limits: Limits, workers: int, only, out: Path, results: queue.Queue,
+                 retries: int = 1):
+        self.stop = threading.Event()
+        self.graders: list = []
+        self.threads = _local(jobs, limits, workers, only, out, results, self.stop, self.graders, retries)
+
+    def close(self, completed: bool) -> None:
+        self.stop.set()
+        if not completed:  # interrupted: do not wait for the learners being graded
+            for grader in list(self.graders):
+                grader.kill()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+def _local(jobs: list[Job], limits: Limits, workers: int, only, out: Path, results: queue.Queue,
+           stop: threading.Event, graders: list, retries: int) -> list[threading.Thread]:
+    from course.platforms.batch_worker import GraderWorker, grade_student
+
+    todo: queue.Queue = queue.Queue()
+    for job in jobs:
+        todo.put(job)
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def run(index: int) -> None:
+        worker = GraderWorker(limits, name=f"worker-{index}", log_path=logs / f"worker-{index}.log")
+        graders.append(worker)
+        try:
+            while not stop.is_set():
+                try:
+                    job = todo.get_nowait()
+                except queue.Empty:
+                    return
+                outcome = grade_student(worker, job.student.id, job.student.files, only, job.timeout, retries)
+                results.put((job.student, outcome, worker.name))
+        except BaseException as err:  # noqa: BLE001 - never leave the main loop waiting
+            results.put((None, err, worker.name))
+        finally:
+            worker.stop()
+
+    threads = [threading.Thread(target=run, args=(i + 1,), daemon=True, name=f"batch-worker-{i + 1}")
+               for i in range(max(1, min(workers, len(jobs))))]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = "local",
+              dask_address: str | None = None, formats=FORMATS, only=None, limits: Limits | None = None,
+              force: bool = False, retry_errors: bool = False, assignments=None, progress: bool = True,
+              student_seconds: float | None = None, retries: int = 1, dry_run: bool = False,
+              console=None) -> dict:
+    """Grade every learner in `submissions` into `out`; returns a summary dict. With `dry_run`,
+    only find out who would be graded (nothing is written)."""
+    limits = limits or Limits()
+    out = Path(out).resolve()
+    if not dry_run:
+        out.mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    students, layout, ignored = discover(submissions, assignments)
+    key = grading_key(limits, only)
+    for stale in (out / "students").glob(".*.tmp"):  # a write cut short by a killed run
+        stale.unlink(missing_ok=True)
+    pending, skipped, records, problems = [], 0, {}, 0
+    for student in students:
+        student.hash = content_hash(student)
+        previous = None if force else load_result(result_path(out, student.id))
+        if is_done(previous, student, key, retry_errors):
+            records[student.id] = previous
+            skipped += 1
+        elif student.problem:
+            records[student.id] = problem_record(student, key)
+            problems += 1
+            if not dry_run:
+                write_atomic(result_path(out, student.id), json.dumps(records[student.id], indent=1))
+        else:
+            pending.append(Job(student, student_timeout(limits, student, student_seconds)))
+    if dry_run:
+        return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
+                "nothing_to_grade": problems, "to_grade": [job.student.id for job in pending],
+                "ignored": [str(p) for p in ignored],
+                "out": str(out), "dry_run": True}
+
+    lock = _lock(out)  # one batch at a time per output folder (released when this process ends)
+    begin = time.monotonic()
+    counts = {"graded": 0, "error": problems, "grader-failed": 0}  # nothing to grade: an error record
+    results: queue.Queue = queue.Queue()
+    run = None
+    if pending:
+        if scheduler == "dask":
+            from course.platforms.batch_dask import DaskRun
+
+            run = DaskRun(pending, limits, workers, only, results, address=dask_address, retries=retries)
+        else:
+            run = LocalRun(pending, limits, workers, only, out, results, retries)
+
+    bar = _Progress(len(students), len(students) - len(pending), progress, console)
+    completed = False
+    try:
+        with bar:
+            done = 0
+            while done < len(pending):
+                student, outcome, worker = results.get()
+                if student is None:  # a pool thread or the Dask client failed: stop (a re-run resumes)
+                    raise RuntimeError(f"the batch stopped: {worker}: {outcome!r}")
+                record = make_record(student, key, outcome, worker)
+                write_atomic(result_path(out, student.id), json.dumps(record, indent=1))
+                records[student.id] = record
+                counts[record["status"]] = counts.get(record["status"], 0) + 1
+                done += 1
+                bar.advance(f"{student.id}: {record['score']:g}/{record['max_score']:g}"
+                            + (f" ({record['status']})" if record["status"] != "graded" else ""))
+        completed = True
+    finally:
+        if run is not None:
+            run.close(completed)
+        lock.close()
+    elapsed = time.monotonic() - begin
+    start_up = max((g.startup_seconds for g in run.graders), default=0.0) if isinstance(run, LocalRun) else None
+    ordered = [records[s.id] for s in students if s.id in records]
+    written = write_outputs(out, ordered, formats)
+    return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
+            "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
+            "worker_start_seconds": None if start_up is None else round(start_up, 2),
+            "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
+            "ignored": [str(p) for p in ignored], "outputs": [str(p) for p in written], "out": str(out),
+            "stale": stale_results(out, students)}
+
+
+class BatchRunning(RuntimeError):
+    """Another batch is writing to the same output folder."""
+
+
+def _lock(out: Path):
+    import fcntl
+
+    handle = open(out / ".batch.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise BatchRunning(f"another batch is writing to {out}; wait for it or stop it") from None
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+class _Progress:
+    """A rich progress bar on a terminal; one line per learner otherwise (a log); or nothing."""
+
+    def __init__(self, total: int, already: int, enabled: bool, console=None):
+        self.enabled, self.total, self.done = enabled, total, already
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self.console = console or Console(stderr=True)
+            self.bar = self.console.is_terminal
+            self._progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+                                      console=self.console, disable=not self.bar)
+            self._task = self._progress.add_task("", total=total, completed=already)
+
+    def __enter__(self):
+        if self.enabled:
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._progress.__exit__(*exc)
+
+    def advance(self, text: str) -> None:
+        self.done += 1
+        if self.enabled:
+            self._progress.update(self._task, advance=1, description=text)
+            if not self.bar:
+                self.console.print(f"graded {self.done}/{self.total}: {text}", markup=False, highlight=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course.batch", description=__doc__.split("\n\n")[0])
+    parser.add_argument("submissions", help="folder: one notebook/module or folder per learner, or an nbgrader "
+                                            "course (its submitted/{student}/{assignment}/ tree)")
+    parser.add_argument("--out", required=True, help="folder for students/*.json, grades.csv, gradescope/")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="grading processes in parallel (default: the number of cores)")
+    parser.add_argument("--scheduler", choices=("local", "dask"), default="local")
+    parser.add_argument("--dask-address", help="an existing Dask scheduler (default: start a LocalCluster)")
+    parser.add_argument("--format", action="append", metavar="FORMAT",
+                        help=f"outputs to write besides students/*.json: {', '.join(FORMATS[1:])} "
+                             "(repeatable or comma-separated; default all)")
+    parser.add_argument("--assignment", action="append", help="nbgrader tree: grade only this assignment (repeatable)")
+    parser.add_argument("--only", action="append", metavar="EXERCISE_ID", help="grade only this exercise (repeatable)")
+    parser.add_argument("--force", action="store_true", help="grade everyone again, even unchanged submissions")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="grade again the submissions whose last result is an error")
+    parser.add_argument("--student-seconds", type=float,
+                        help="kill a grader that spends longer than this on one learner (default: from the limits)")
+    parser.add_argument("--retries", type=int, default=1,
+                        help="grade a learner again on a fresh grader after it hung or died (default 1)")
+    parser.add_argument("--dry-run", action="store_true", help="only list who would be graded")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (on a terminal) nor a line per learner (otherwise)")
+    parser.add_argument("--summary", choices=("text", "json"), default="text", help="what to print at the end")
+    add_limit_options(parser)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    formats = {"json"}
+    for item in args.format or ["csv,gradescope"]:
+        for name in filter(None, (x.strip() for x in item.split(","))):
+            if name not in FORMATS:
+                parser.error(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
+            formats.add(name)
+    unknown = [i for i in args.only or [] if i not in EXERCISES]
+    if unknown:
+        parser.error(f"unknown exercise id(s): {', '.join(unknown)}")
+    if not Path(args.submissions).is_dir():
+        parser.error(f"{args.submissions} is not a folder")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a file; give a folder for the results")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}")
+    if args.assignment and nbgrader_submitted(Path(args.submissions).resolve()) is None:
+        parser.error(f"--assignment needs an nbgrader course (a submitted/ tree); {args.submissions} is not one")
+    limits = limits_from(args)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: graders are closed
+    try:
+        summary = run_batch(args.submissions, args.out, workers=args.workers, scheduler=args.scheduler,
+                            dask_address=args.dask_address, formats=formats, only=args.only, limits=limits,
+                            force=args.force, retry_errors=args.retry_errors, assignments=args.assignment,
+                            progress=not args.no_progress,
+                            student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run)
+    except KeyboardInterrupt:
+        print("interrupted: the results written so far are kept; run again to resume", file=sys.stderr)
+        return 130
+    except BatchRunning as err:
+        print(err, file=sys.stderr)
+        return 1
+    if args.summary == "json":
+        print(json.dumps(summary, indent=1))
+    elif args.dry_run:
+        print(f"{summary['students']} learners ({summary['layout']} layout): {summary['graded_now']} to grade, "
+              f"{summary['nothing_to_grade']} with nothing to grade, {summary['skipped']} unchanged since the last run")
+        for student in summary["to_grade"]:
+            print(f"  {student}")
+    else:
+        c = summary["counts"]
+        print(f"{summary['students']} learners ({summary['layout']} layout): {summary['graded_now']} graded now "
+              f"in {summary['seconds']:g} s, {summary['nothing_to_grade']} with nothing to grade, "
+              f"{summary['skipped']} unchanged since the last run")
+        print(f"  this run: graded {c.get('graded', 0)}, could not grade {c.get('error', 0)}, grader failures "
+              f"{c.get('grader-failed', 0)}")
+        for path in summary["ignored"]:
+            print(f"  ignored (not a notebook, module or folder): {path}")
+        if summary["stale"]:
+            print(f"  kept, not in grades.csv: results of learners no longer in {args.submissions}: "
+                  f"{', '.join(summary['stale'])} (students/<id>.json, gradescope/<id>/)")
+        print(f"  results: {summary['out']}/students/*.json" + "".join(f", {p}" for p in summary["outputs"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

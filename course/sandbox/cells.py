@@ -1,0 +1,87 @@
+"""What a cell's source means: IPython syntax read as Python, the names it defines, and its
+definitions alone.
+
+A notebook cell often defines a function and then demonstrates it; if the demonstration
+hangs or kills the process, the definitions must not be lost with it. When the learner's
+process is rebuilt, such a cell's top-level definitions alone are replayed: functions and
+classes (with their decorators), imports, and assignments of plain values, none of which
+runs the learner's computations.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+_TRANSFORMER = TransformerManager()
+# Cell magics that run their body as Python in the user's namespace: their definitions count.
+RUN_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+
+
+def to_python(source: str) -> str:
+    """IPython syntax becomes Python: a cell starting with a cell magic that runs its body
+    (``%%time``, ``%%capture``, ...) becomes that body (line numbers kept); other magics and
+    ``!shell`` lines become get_ipython() calls, which the sandbox ignores (see
+    course.sandbox.child). Any line ending (CRLF, CR) is read as Python reads it."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")
+    lines = source.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    magic = re.match(r"%%(\w+)", lines[first])
+    if magic and magic.group(1) in RUN_CELL_MAGICS:
+        return "\n" * (first + 1) + to_python("\n".join(lines[first + 1:]))
+    try:
+        return _TRANSFORMER.transform_cell(source)
+    except Exception:  # noqa: BLE001 - leave it; the cell will report its own SyntaxError
+        return source
+
+
+_PLAIN = (ast.Constant, ast.Name, ast.Attribute)
+
+
+def _plain_value(node: ast.AST) -> bool:
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(map(_plain_value, node.elts))
+    if isinstance(node, ast.UnaryOp):
+        return _plain_value(node.operand)
+    return isinstance(node, _PLAIN)
+
+
+def _is_definition(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+        return True
+    if isinstance(node, ast.Assign):
+        return _plain_value(node.value)
+    return isinstance(node, ast.AnnAssign) and node.value is not None and _plain_value(node.value)
+
+
+def _names(node: ast.stmt) -> list[str]:
+    """The names a top-level statement defines (def, class, import, assignment to a name)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return [t.id for t in targets if isinstance(t, ast.Name)]
+    return []
+
+
+def _statements(code: str) -> list[ast.stmt]:
+    try:
+        return ast.parse(code).body
+    except SyntaxError:
+        return []
+
+
+def top_level_names(code: str) -> set[str]:
+    """Every name the code defines at top level (nothing if it does not parse)."""
+    return {name for node in _statements(code) for name in _names(node)}
+
+
+def definitions_only(code: str) -> tuple[str, list[str]]:
+    """(the cell's definitions as source, the names they define); ("", []) if none or unparsable."""
+    kept = [node for node in _statements(code) if _is_definition(node)]
+    if not kept:
+        return "", []
+    return ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n", [n for node in kept for n in _names(node)]
