@@ -104,9 +104,13 @@ class RotaryEmbedding(nn.Module):
     def extend_cache(self, length):
         """Make the buffers cos_cached and sin_cached, (length, d/2), cover positions 0 .. length-1."""
         ### BEGIN SOLUTION
-        angles = torch.arange(length, dtype=torch.float32, device=self.inv_freq.device)[:, None] * self.inv_freq
-        self.register_buffer("cos_cached", angles.cos(), persistent=False)
-        self.register_buffer("sin_cached", angles.sin(), persistent=False)
+        # The angles p * theta_k are formed in float64 (6.10: this product is where precision
+        # is lost at long positions); the finished cos and sin are stored in float32.
+        device = self.inv_freq.device
+        inv_freq64 = float(self.base) ** -(torch.arange(0, self.d, 2, dtype=torch.float64, device=device) / self.d)
+        angles = torch.arange(length, dtype=torch.float64, device=device)[:, None] * inv_freq64
+        self.register_buffer("cos_cached", angles.cos().float(), persistent=False)
+        self.register_buffer("sin_cached", angles.sin().float(), persistent=False)
         ### END SOLUTION
 
     def forward(self, q, k, positions):
@@ -120,8 +124,9 @@ class RotaryEmbedding(nn.Module):
             except RuntimeError:
                 raise ValueError(f"positions of shape {tuple(positions.shape)} do not fit {name} of shape {tuple(t.shape)}") from None
         if positions.is_floating_point() or (positions.numel() and int(positions.min()) < 0):
-            angles = positions.float()[..., None] * self.inv_freq
-            cos, sin = angles.cos(), angles.sin()
+            inv_freq64 = float(self.base) ** -(torch.arange(0, self.d, 2, dtype=torch.float64, device=q.device) / self.d)
+            angles = positions.double()[..., None] * inv_freq64
+            cos, sin = angles.cos().float(), angles.sin().float()
         else:
             if positions.numel() and int(positions.max()) >= self.cos_cached.shape[0]:
                 self.extend_cache(max(int(positions.max()) + 1, 2 * self.cos_cached.shape[0]))
