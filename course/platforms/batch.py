@@ -3,7 +3,9 @@
 SUBMISSIONS_DIR holds one entry per learner: a notebook or module (``alice.ipynb``), or a
 folder (``bob/``) whose notebooks and modules are graded together as one submission (one
 report with every exercise). An nbgrader course (``submitted/{student}/{assignment}/``) is
-recognised: pass the course root or its ``submitted`` folder.
+recognised: pass the course root or its ``submitted`` folder. With ``--gradebook`` each
+submitted assignment is graded on its own and written into the course's nbgrader gradebook and
+``autograded/`` folder, in place of ``nbgrader autograde`` (course.platforms.nbgrader_gradebook).
 
 Learners are graded in parallel by long-lived graders (course.platforms.batch_worker: torch, pytest
 and the sandbox fork server stay loaded), locally or on Dask distributed
@@ -53,6 +55,7 @@ class Student:
     files: list[Path]            # what is graded, together
     root: Path                   # names in reports are relative to this
     problem: str = ""            # why there is nothing to grade (empty folder, ...)
+    assignment: str = ""         # nbgrader tree graded by assignment: submitted/{root.name}/{assignment}/
     hash: str = field(default="", repr=False)
 
     def names(self) -> list[str]:
@@ -93,8 +96,9 @@ def nbgrader_submitted(folder: Path) -> Path | None:
     return None
 
 
-def discover(folder, assignments=None) -> tuple[list[Student], str, list[Path]]:
-    """(learners, layout, ignored entries). Layout is 'nbgrader' or 'folder'."""
+def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[list[Student], str, list[Path]]:
+    """(learners, layout, ignored entries). Layout is 'nbgrader' or 'folder'. With `by_assignment`
+    (an nbgrader tree), each submitted/{student}/{assignment}/ is a learner of its own, `student.assignment`."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
@@ -109,7 +113,13 @@ def discover(folder, assignments=None) -> tuple[list[Student], str, list[Path]]:
             for assignment in sorted(p for p in entry.iterdir() if p.is_dir() and visible(p.name)):
                 if assignments and assignment.name not in assignments:
                     continue
-                files += [f for f in submission_files(assignment) if f.suffix == ".ipynb"]
+                notebooks = [f for f in submission_files(assignment) if f.suffix == ".ipynb"]
+                if by_assignment:
+                    students.append(Student(_safe_id(f"{entry.name}.{assignment.name}"), notebooks, entry,
+                                            "" if notebooks else "no notebook submitted", assignment=assignment.name))
+                files += notebooks
+            if by_assignment:
+                continue
             problem = "" if files else "no notebook submitted" + (f" for {', '.join(assignments)}" if assignments else "")
             students.append(Student(_safe_id(entry.name), files, entry, problem))
         return _unique(students), "nbgrader", ignored
@@ -308,15 +318,22 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
               dask_address: str | None = None, formats=FORMATS, only=None, limits: Limits | None = None,
               force: bool = False, retry_errors: bool = False, assignments=None, progress: bool = True,
               student_seconds: float | None = None, retries: int = 1, dry_run: bool = False,
-              console=None) -> dict:
+              console=None, gradebook: bool = False) -> dict:
     """Grade every learner in `submissions` into `out`; returns a summary dict. With `dry_run`,
-    only find out who would be graded (nothing is written)."""
+    only find out who would be graded (nothing is written). With `gradebook` (an nbgrader course),
+    each submitted assignment is graded on its own and written into the course's gradebook and
+    autograded/ folder (course.platforms.nbgrader_gradebook)."""
     limits = limits or Limits()
     out = Path(out).resolve()
     if not dry_run:
         out.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
-    students, layout, ignored = discover(submissions, assignments)
+    if gradebook:
+        from course.platforms.nbgrader_gradebook import gradebook_assignments
+
+        course_root = nbgrader_submitted(Path(submissions).resolve()).parent
+        assignments = assignments or gradebook_assignments(course_root)
+    students, layout, ignored = discover(submissions, assignments, by_assignment=gradebook)
     key = grading_key(limits, only)
     for stale in (out / "students").glob(".*.tmp"):  # a write cut short by a killed run
         stale.unlink(missing_ok=True)
@@ -378,12 +395,17 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
     start_up = max((g.startup_seconds for g in run.graders), default=0.0) if isinstance(run, LocalRun) else None
     ordered = [records[s.id] for s in students if s.id in records]
     written = write_outputs(out, ordered, formats)
+    book = None
+    if gradebook:
+        from course.platforms.nbgrader_gradebook import write_gradebook
+
+        book = write_gradebook(course_root, [(s, records[s.id]) for s in students if s.id in records], out)
     return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
             "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
             "worker_start_seconds": None if start_up is None else round(start_up, 2),
             "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
             "ignored": [str(p) for p in ignored], "outputs": [str(p) for p in written], "out": str(out),
-            "stale": stale_results(out, students)}
+            "stale": stale_results(out, students), "gradebook": book}
 
 
 class BatchRunning(RuntimeError):
@@ -452,6 +474,10 @@ def _parser() -> argparse.ArgumentParser:
                              "(repeatable or comma-separated; default all)")
     parser.add_argument("--assignment", action="append", help="nbgrader tree: grade only this assignment (repeatable)")
     parser.add_argument("--only", action="append", metavar="EXERCISE_ID", help="grade only this exercise (repeatable)")
+    parser.add_argument("--gradebook", action="store_true",
+                        help="nbgrader course: grade each submitted assignment in the sandbox and write the scores into "
+                             "its gradebook.db and autograded/ (instead of nbgrader autograde; formgrader, "
+                             "generate_feedback and export work on them)")
     parser.add_argument("--force", action="store_true", help="grade everyone again, even unchanged submissions")
     parser.add_argument("--retry-errors", action="store_true",
                         help="grade again the submissions whose last result is an error")
@@ -486,6 +512,8 @@ def main(argv=None) -> int:
         parser.error(f"--workers must be at least 1, not {args.workers}")
     if args.assignment and nbgrader_submitted(Path(args.submissions).resolve()) is None:
         parser.error(f"--assignment needs an nbgrader course (a submitted/ tree); {args.submissions} is not one")
+    if args.gradebook and (nbgrader_submitted(Path(args.submissions).resolve()) is None or args.only):
+        parser.error("--gradebook needs an nbgrader course (a submitted/ tree) and grades whole assignments (no --only)")
     limits = limits_from(args)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: graders are closed
     try:
@@ -493,13 +521,21 @@ def main(argv=None) -> int:
                             dask_address=args.dask_address, formats=formats, only=args.only, limits=limits,
                             force=args.force, retry_errors=args.retry_errors, assignments=args.assignment,
                             progress=not args.no_progress,
-                            student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run)
+                            student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run,
+                            gradebook=args.gradebook)
     except KeyboardInterrupt:
         print("interrupted: the results written so far are kept; run again to resume", file=sys.stderr)
         return 130
     except BatchRunning as err:
         print(err, file=sys.stderr)
         return 1
+    if not args.dry_run:  # what to re-teach (course.platforms.class_report); the grades stand without it
+        try:
+            from course.platforms.class_report import write_class_report
+
+            summary["report"] = [str(p) for p in write_class_report(args.out, exclude=summary["stale"])]
+        except Exception as err:  # noqa: BLE001
+            print(f"the class report was not written: {type(err).__name__}: {err}", file=sys.stderr)
     if args.summary == "json":
         print(json.dumps(summary, indent=1))
     elif args.dry_run:
@@ -520,6 +556,14 @@ def main(argv=None) -> int:
             print(f"  kept, not in grades.csv: results of learners no longer in {args.submissions}: "
                   f"{', '.join(summary['stale'])} (students/<id>.json, gradescope/<id>/)")
         print(f"  results: {summary['out']}/students/*.json" + "".join(f", {p}" for p in summary["outputs"]))
+        if summary["gradebook"]:
+            book = summary["gradebook"]
+            print(f"  gradebook: {len(book['written'])} submissions written to {book['gradebook']} and {book['autograded']}, "
+                  f"{len(book['unchanged'])} unchanged")
+            for line in book["left_out"]:
+                print(f"  not in the gradebook: {line}")
+        if summary.get("report"):
+            print(f"  report: {summary['report'][0]} (what to re-teach), {summary['report'][1]}")
     return 0
 
 
