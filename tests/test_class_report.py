@@ -20,7 +20,8 @@ import pytest
 
 from course.platforms.class_report import (Learner, analyse, misconceptions_in, parse_feedback, read_class,
                                            title_and_message, write_class_report)
-from course.platforms.gradescope import Config, Run
+from course.platforms.gradescope.config import Config
+from course.platforms.gradescope.run import Run
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ROOT
 

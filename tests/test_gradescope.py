@@ -22,7 +22,9 @@ import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
 from course.grading.grader import grade_file
-from course.platforms.gradescope import SCHEMA, Config, build, pinned_requirements, schema_errors
+from course.platforms.gradescope.autograder_zip import build, pinned_requirements
+from course.platforms.gradescope.config import Config
+from course.platforms.gradescope.results import SCHEMA, schema_errors
 from course.sandbox.limits import Limits
 from tests.bank.rope import BUGS
 from tests.conftest import ROOT, source_notebook, without_hidden_tests
@@ -140,8 +142,8 @@ def test_zip_holds_the_grader_and_only_the_chosen_hidden_suites(autograder_zip, 
         requirements = archive.read("requirements.txt").decode().splitlines()
         setup = archive.read("setup.sh").decode()
         run = archive.read("run_autograder").decode()
-    assert {"setup.sh", "run_autograder", "requirements.txt", "course/grade.py", "course/platforms/gradescope.py",
-            "course/platforms/gradescope_results.schema.json", "grader_tests/conftest.py",
+    assert {"setup.sh", "run_autograder", "requirements.txt", "course/grade.py", "course/platforms/gradescope/run.py",
+            "course/platforms/gradescope/results.schema.json", "grader_tests/conftest.py",
             "grader_tests/test_rope.py", "grader_tests/test_alibi.py"} <= set(names)
     assert modes["setup.sh"] == modes["run_autograder"] == 0o755
     assert not [n for n in names if n.split("/")[0] in ("solutions", "source_notebooks", "tests", ".git")]

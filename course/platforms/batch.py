@@ -39,7 +39,7 @@ from pathlib import Path
 from course.exercises import EXERCISES
 from course.files import write_atomic
 from course.locations import REPO, suites_dir
-from course.platforms.gradescope import exercise_test, report_lines, results_document
+from course.platforms.gradescope.results import exercise_test, report_lines, results_document
 from course.sandbox.limits import Limits, add_limit_options, limits_from
 from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible
 

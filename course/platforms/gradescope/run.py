@@ -1,0 +1,353 @@
+"""One run on Gradescope: grade /autograder/submission, write /autograder/results/results.json."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises
+from course.files import write_atomic
+from course.sandbox.limits import Limits
+from course.platforms.gradescope.config import Config, section_label, test_name, test_number
+from course.platforms.gradescope.results import exercise_test, report_lines, results_document, schema_errors
+
+
+VISIBLE_HELPER = "__course_gradescope_visible_checks"
+VISIBLE_SOURCE = f'''
+def {VISIBLE_HELPER}(target):
+    from course.learner.selfcheck import run_checks
+    return [[o.title, bool(o.passed), str(o.message)[:1500]] for o in run_checks(target, globals())]
+'''
+VISIBLE_CELL_SECONDS = 10.0  # the visible checks run the learner's cells a second time: shorter limits
+
+
+def available_cpus() -> int:
+    """Cores this container may use (Gradescope gives half a core by default; cpu_count shows the host's)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, int(quota) / int(period))
+    except (OSError, ValueError):
+        try:
+            quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+            period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+            if quota > 0:
+                count = min(count, quota / period)
+        except (OSError, ValueError):
+            pass
+    return max(1, int(count))
+
+
+class Run:
+    """One run of the autograder: what is known so far, written once as results.json (by the
+    grading thread when it finishes, or by the watchdog when the time limit comes first)."""
+
+    def __init__(self, root: Path, config: Config, problem: str = ""):
+        self.root, self.config, self.problem = root, config, problem
+        self.begin = time.monotonic()
+        self.deadline = self.begin + config.time_limit
+        self.out = root / "results" / "results.json"
+        self.files: list[str] = []          # the learner's files, relative to the submission folder
+        self.others: list[str] = []         # other files they uploaded
+        self.report: dict | None = None
+        self.visible: dict[str, dict] = {}  # section -> {"file", "present", "checks": [[exercise, title, passed, message]]}
+        self.present: set[str] = set()      # sections whose names the submission defines
+        self.visible_problem: dict[str, str] = {}  # section -> why its visible checks did not run
+        self.sandboxes: list = []           # open sandboxes of the visible checks (closed by the watchdog)
+        self._lock = threading.Lock()
+        self._written = False
+
+    # -- the document --------------------------------------------------------------
+    def results(self, stopped: str = "", failure: str = "") -> dict:
+        config = self.config
+        by_id = {e["id"]: e for e in (self.report or {}).get("exercises", [])}
+        lines = [self.problem] if self.problem else []
+        if failure:
+            lines.append(f"The autograder failed while grading ({failure}). This is a problem of the grader; "
+                         "your instructor can see the details.")
+        if stopped:
+            lines.append(stopped)
+        if self.report is None and not self.files and not failure and not stopped:
+            found = f" (found: {', '.join(self.others[:10])})" if self.others else ""
+            lines.append("No notebook (.ipynb) or Python module (.py) was found in your submission"
+                         f"{found}. Upload the notebooks themselves, e.g. {NOTEBOOKS[config.sections[0]]}.ipynb.")
+        elif self.files:
+            others = f" (other files, not graded: {', '.join(self.others[:10])})" if self.others else ""
+            lines.append(f"Submitted: {', '.join(self.files)}{others}.")
+        if self.report is not None:
+            lines += report_lines(self.report)
+            missing = [s for s in config.sections if s not in self.present]
+            if missing and not self.report.get("error"):
+                lines.append("Not found in your submission: " + "; ".join(
+                    f"{section_label(s)}, which defines {', '.join(e.name for e in section_exercises(s))}"
+                    for s in missing) + ".")
+        if config.hidden_visibility != "visible":
+            when = {"hidden": "are not shown", "after_due_date": "are shown after the due date",
+                    "after_published": "are shown when the grades are published"}[config.hidden_visibility]
+            lines.append(f"The graded tests (one per exercise, {config.points:g} points) {when}"
+                         + ("; the visible checks are those check() runs in your notebooks." if config.visible_checks
+                            else "."))
+        if stopped:
+            why = f"the autograder's time limit ({config.time_limit:g} s) came first"
+        elif failure:
+            why = "the autograder failed"
+        elif self.report is not None:
+            why = self.report.get("error") or "the grader did not report it"
+        elif self.files:
+            why = "grading did not finish"
+        else:
+            why = "your submission has no notebook (.ipynb) or Python module (.py)"
+        tests = []
+        for section in config.sections:
+            if config.visible_checks:
+                tests.append(self._visible_test(section, why if self.report is None or self.report.get("error")
+                                                else self.visible_problem.get(section, "no time was left for them")))
+            for exercise in section_exercises(section):
+                entry = by_id.get(exercise.id) or {"id": exercise.id, "score": 0.0, "max_score": float(exercise.points),
+                                                   "feedback": f"Not graded: {why}."}
+                tests.append(exercise_test(entry, test_number(exercise.id), name=test_name(exercise.id),
+                                           visibility=config.hidden_visibility))
+        score = round(sum(t["score"] for t in tests if "score" in t), 2)
+        extra = {"course_version": config.course_version, "sections": config.sections, "files": self.files,
+                 "stopped": stopped or failure or None}
+        return results_document(score, time.monotonic() - self.begin, "\n".join(lines), tests,
+                                output_format="text", test_output_format="text", test_name_format="text",
+                                extra_data=extra)
+
+    def _visible_test(self, section: str, not_run: str) -> dict:
+        number = f"{SECTIONS.index(section) + 1}.0"
+        name = f"{section}: visible checks (check(\"{section}\") in {NOTEBOOKS[section]}.ipynb)"
+        found = self.visible.get(section)
+        if found is None:
+            status, output = "failed", f"Not run: {not_run}."
+        elif not found["present"]:
+            status = "failed"
+            output = (f"Your submission defines none of {', '.join(e.name for e in section_exercises(section))}: "
+                      f"upload {NOTEBOOKS[section]}.ipynb (or a module defining them).")
+        else:
+            rows, failed = [], 0
+            for exercise_id, title, passed, message in found["checks"]:
+                name_ = exercise_id.split(".", 1)[1]
+                rows.append(f"{'pass' if passed else 'FAIL'}  {name_}: {title}")
+                if not passed:
+                    failed += 1
+                    rows += [f"      {line}" for line in message.splitlines()]
+                    rows.append(f"      see {NOTEBOOKS[section]}, section {EXERCISES[exercise_id].where}")
+            total = len(found["checks"])
+            status = "passed" if total and not failed else "failed"
+            rows.append(f"{total - failed} of {total} checks pass (run on {found['file']}).")
+            output = "\n".join(rows)
+        return {"name": name, "number": number, "status": status, "output": output, "visibility": "visible"}
+
+    # -- writing ---------------------------------------------------------------------
+    def write(self, document: dict) -> bool:
+        """Write results.json unless it has been written; True if this call wrote it."""
+        with self._lock:
+            if self._written:
+                return False
+            try:
+                problems = schema_errors(document)
+            except Exception as err:  # noqa: BLE001 - no jsonschema, no schema: write it unchecked
+                problems = []
+                print(f"results.json not checked against the schema: {type(err).__name__}: {err}")
+            if problems:
+                print("results.json breaks Gradescope's format (a bug of the grader):", *problems, sep="\n  ")
+                document = results_document(document.get("score", 0.0) if isinstance(document.get("score"), (int, float))
+                                            else 0.0, time.monotonic() - self.begin,
+                                            "The autograder produced malformed results; only the score is kept.", [],
+                                            output_format="text")
+            write_atomic(self.out, json.dumps(document, indent=1) + "\n")
+            self._written = True
+            return True
+
+    def on_time_limit(self) -> None:
+        """The watchdog: write what is known, stop every learner process, leave."""
+        stopped = (f"Grading stopped after {self.config.time_limit:g} s, the autograder's time limit: "
+                   + ("the visible checks did not finish." if self.report is not None
+                      else "exercises not graded by then score 0. Look for code that runs for a long time "
+                           "(a loop that never ends, a large experiment) in your notebooks."))
+        if self.write(self.results(stopped=stopped)):
+            print(f"time limit ({self.config.time_limit:g} s) reached: results written, stopping")
+            sys.stdout.flush()
+            _close_everything(self.sandboxes)
+            os._exit(0)
+
+
+def _close_everything(sandboxes) -> None:
+    try:
+        from course.grading.grader import close_all_sandboxes
+
+        close_all_sandboxes()
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        pass
+    for sandbox in list(sandboxes):
+        try:
+            sandbox.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _protect(root: Path) -> None:
+    """As root (Gradescope), learners run under user ids of their own: keep them out of the hidden
+    suites and the results folder (Landlock, where the kernel has it, keeps them out anyway)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    suites = root / "source" / "grader_tests"
+    for path in [suites, *suites.rglob("*")]:
+        try:
+            path.chmod(path.stat().st_mode & 0o700)
+        except OSError:
+            pass
+    try:
+        (root / "results").chmod(0o755)
+    except OSError:
+        pass
+
+
+def _visible_checks(run: Run, submission: Path, limits: Limits) -> None:
+    """Each section's visible checks, run in a learner process of the file that section was graded
+    on (what check() does in the notebook): informative, never scored."""
+    from course.grading.remote import SubmissionProxy
+    from course.sandbox.learner_process import LearnerError, Sandbox, SubmissionCrashed, SubmissionTimeout
+    from course.grading.submission import graded_files, read_submission, working_copy
+
+    report = run.report or {}
+    paths = graded_files([submission])
+    owners: dict[Path, list[str]] = {}
+    if len(paths) == 1:
+        owners[paths[0]] = list(run.config.sections)
+    else:
+        by_name: dict[str, Path] = {}
+        for path in paths:
+            by_name.setdefault(path.name, path)
+        for entry in report.get("files", []):
+            path = by_name.get(entry.get("file"))
+            sections = [s for s in entry.get("sections", []) if s in run.config.sections]
+            if path is not None and sections:
+                owners.setdefault(path, []).extend(sections)
+    root, copies = working_copy([submission], limits.file_mb)
+    names = graded_names()
+    for path, sections in owners.items():
+        left = run.deadline - time.monotonic() - 5.0
+        if left < 5.0:
+            return
+        try:
+            submitted = read_submission(path)
+        except Exception:  # noqa: BLE001 - the grader said so already (a note)
+            continue
+        file_limits = Limits(**{**asdict(limits), "cell_seconds": min(limits.cell_seconds, VISIBLE_CELL_SECONDS),
+                                "cell_seconds_after_hang": min(limits.cell_seconds_after_hang, 2.0),
+                                "submission_seconds": min(limits.submission_seconds, left)})
+        sandbox = Sandbox(submitted.cells, file_limits, files=copies, module=submitted.identity(root))
+        run.sandboxes.append(sandbox)
+        label = path.relative_to(submission).as_posix()
+        try:
+            sandbox.start()
+            defined = sandbox.defined(names)
+            proxy = SubmissionProxy(sandbox, defined)
+            sandbox.set_exercise("gradescope: visible checks")
+            helper = proxy.define(VISIBLE_HELPER, VISIBLE_SOURCE, label="check")
+            for section in sections:
+                present = any(e.name in defined for e in section_exercises(section))
+                if present:
+                    run.present.add(section)
+                checks = []
+                for exercise in section_exercises(section) if present else []:
+                    sandbox.set_exercise(f"gradescope: {exercise.id}")
+                    try:
+                        rows = helper(exercise.id)
+                        if not (isinstance(rows, list) and len(rows) <= 100 and all(
+                                isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
+                                and isinstance(r[1], bool) and isinstance(r[2], str) for r in rows)):
+                            raise SubmissionCrashed("its answer was not a list of checks")
+                        checks += [[exercise.id, title[:200], passed, message[:1500]] for title, passed, message in rows]
+                    except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
+                        checks.append([exercise.id, "(the visible checks)", False, f"could not be run: {err}"[:1500]])
+                run.visible[section] = {"file": label, "present": present, "checks": checks}
+        except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
+            print(f"visible checks of {label} not run: {type(err).__name__}: {err}")
+            for section in sections:
+                run.visible_problem.setdefault(section, f"your code could not be run again for them ({err})"[:500])
+        finally:
+            sandbox.close()
+            run.sandboxes.remove(sandbox)
+
+
+def _static_sections(paths: list[Path]) -> set[str]:
+    """Sections whose names the files define at top level (when the visible checks did not look)."""
+    from course.grading.submission import read_submission, statically_defined
+
+    names, found = graded_names(), set()
+    for path in paths:
+        try:
+            found |= {names[n].split(".")[0] for n in statically_defined(read_submission(path), names)}
+        except Exception:  # noqa: BLE001 - unreadable: the report says so
+            pass
+    return found
+
+
+def run(root: Path) -> int:
+    """Grade REPO/submission into REPO/results/results.json (Gradescope's layout under REPO)."""
+    problem = ""
+    try:
+        config = Config.load(root / "source")
+    except Exception as err:  # noqa: BLE001 - grade with the defaults rather than not at all
+        config, problem = Config(), f"(The autograder's configuration could not be read: {err}; all sections are graded.)"
+    state = Run(root, config, problem)
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    watchdog = threading.Timer(config.time_limit, state.on_time_limit)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        _protect(root)
+        from course.grading.submission import graded_files, visible
+
+        submission = root / "submission"
+        paths = [p for p in graded_files([submission]) if p.is_file()] if submission.is_dir() else []
+        state.files = [p.relative_to(submission).as_posix() for p in paths]
+        if submission.is_dir():
+            state.others = sorted(p.relative_to(submission).as_posix() for p in submission.rglob("*")
+                                  if p.is_file() and all(visible(part) for part in p.relative_to(submission).parts)
+                                  and p not in paths)
+        print(f"submission: {state.files or 'no notebook or module'}; other files: {state.others[:20]}")
+        if paths:
+            from course.sandbox.zygote import start_in_background
+
+            start_in_background()  # torch loads in the fork server while this process imports the grader
+            from course.grading.grader import grade_files
+
+            print(f"grader: {Path(sys.modules[grade_files.__module__].__file__).parent}")
+            limits = config.grading_limits()
+            report = grade_files([submission], only=config.exercise_ids, limits=limits, parallel=available_cpus())
+            state.report = report
+            print(f"graded in {time.monotonic() - state.begin:.1f} s: {report['score']:g} / {report['max_score']:g}"
+                  + (f"; error: {report['error']}" if report.get("error") else ""))
+            if config.visible_checks and not report.get("error"):
+                try:
+                    _visible_checks(state, submission, limits)
+                except Exception as err:  # noqa: BLE001 - the grades stand without them
+                    traceback.print_exc()
+                    for section in config.sections:
+                        state.visible_problem.setdefault(section, f"they could not be run ({type(err).__name__})")
+            state.present |= {s for s in _static_sections(paths) if s not in state.visible}
+        state.write(state.results())
+    except BaseException as err:  # noqa: BLE001 - whatever breaks, Gradescope gets a results.json
+        traceback.print_exc()
+        state.write(state.results(failure=f"{type(err).__name__}: {err}"[:500]))
+    finally:
+        watchdog.cancel()
+    if state.report is not None and not state.report.get("error"):  # for the instructor: what confined the learner's processes
+        try:
+            from course.sandbox.learner_process import isolation_status
+
+            print(f"isolation: {isolation_status()}")
+        except Exception as err:  # noqa: BLE001
+            print(f"isolation status unknown: {err}")
+    print(f"results written in {time.monotonic() - state.begin:.1f} s")
+    return 0
