@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from course.platforms.class_report import (Learner, analyse, misconceptions_in, parse_feedback, read_class,
-                                           title_and_message, write_class_report)
+from course.platforms.class_report import analyse, write_class_report
+from course.platforms.class_report.misconceptions import misconceptions_in, parse_feedback, title_and_message
+from course.platforms.class_report.reading import Learner, read_class
 from course.platforms.gradescope.config import Config
 from course.platforms.gradescope.run import Run
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
@@ -215,7 +216,7 @@ def test_feedback_is_read_robustly():
 def test_every_mistake_the_suites_name_is_in_the_table():
     """The names of closest_mistake's candidates (string keys of dicts in grader_tests/) each belong to
     a known misconception, so the same mistake counts once whatever the wording (add a phrase to
-    course.platforms.class_report.MISCONCEPTIONS when a suite names a new one)."""
+    course.platforms.class_report.misconceptions.MISCONCEPTIONS when a suite names a new one)."""
     import ast
 
     names = {node.value for path in sorted((ROOT / "grader_tests").glob("test_*.py"))
