@@ -402,3 +402,20 @@ def test_a_notebook_in_a_subfolder_works_from_its_own_folder(tmp_path):
                         "plt.plot([0, 1])\nplt.savefig('figure.png')\nopen('figure.png', 'rb').close()")),
         code_cell(lines("from rope_helpers import *"))])
     graded_like_the_solution(grade_files([tmp_path / "bob"]))
+
+
+def test_the_nbgrader_bridge_grades_with_the_helper_modules_beside_the_notebook(tmp_path):
+    """A grade cell grades the kernel's cells; a notebook importing a helper module beside it
+    (`from rope_helpers import ...`) must find it there too (other notebooks are not graded)."""
+    from course.platforms.nbgrader_bridge import scratch_submission
+
+    beside = tmp_path / "student"
+    beside.mkdir()
+    (beside / "rope_helpers.py").write_text((ROOT / "solutions" / "rope.py").read_text())
+    (beside / "other_notebook.ipynb").write_text("not even json")
+    cells = ["from rope_helpers import rope_inv_freq, apply_rope, rope_matrix"]
+    graded = scratch_submission(cells, "rope.apply_rope", tmp_path / "scratch", beside)
+    report = grade_files([graded], only=["rope.apply_rope"])
+    (entry,) = report["exercises"]
+    assert entry["score"] == entry["max_score"], report
+    assert not (tmp_path / "scratch" / "other_notebook.ipynb").exists()

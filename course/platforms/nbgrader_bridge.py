@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from course.exercises import EXERCISES
+from course.exercises import EXERCISES, NOTEBOOKS
 from course.learner.selfcheck import SANDBOX_ENV
 
 
@@ -32,15 +33,27 @@ def _executed_cells() -> list[str]:
     return [code for code in shell.user_ns.get("In", [])[1:] if code.strip()]
 
 
-def _scratch_notebook(cells: list[str], folder: Path) -> Path:
+def scratch_submission(cells: list[str], exercise_id: str, folder: Path, beside: Path) -> Path:
+    """`folder` made into what is graded: the kernel's cells as the exercise's own notebook, with
+    copies of the other files of the notebook's folder `beside` (helper modules, data; notebooks
+    left out, within the grader's size limits), as the notebook finds them in Jupyter."""
+    from course.grading.submission import working_copy
+    from course.sandbox.limits import Limits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _, files = working_copy([beside], Limits().file_mb)
+    for relative, source in files:
+        if source.suffix.lower() != ".ipynb":
+            target = folder / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
     notebook = {
         "nbformat": 4, "nbformat_minor": 5, "metadata": {},
         "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [],
                    "source": code} for i, code in enumerate(cells)],
     }
-    path = folder / "submission.ipynb"
-    path.write_text(json.dumps(notebook))
-    return path
+    (folder / f"{NOTEBOOKS[EXERCISES[exercise_id].section]}.ipynb").write_text(json.dumps(notebook))
+    return folder
 
 
 class _Grader:
@@ -76,7 +89,7 @@ def grade_exercise(exercise_id: str):
     if _GRADER is None or not _GRADER.alive():
         _GRADER = _Grader()
     with tempfile.TemporaryDirectory(prefix="course-nbgrader-") as folder:
-        report = _GRADER.grade(_scratch_notebook(_executed_cells(), Path(folder)), exercise_id)
+        report = _GRADER.grade(scratch_submission(_executed_cells(), exercise_id, Path(folder), Path.cwd()), exercise_id)
     if report.get("error"):
         raise RuntimeError(f"the course grader failed: {report['error']}")
     entry = report["exercises"][0]
