@@ -151,19 +151,36 @@ def _to_cpu(value):
     return value
 
 
+def _call_emulated(fn, args: tuple, kwargs: dict):
+    move = lambda v: Emulated(v.detach().clone().requires_grad_(v.requires_grad)) \
+        if isinstance(v, torch.Tensor) else v  # noqa: E731
+    with _autocast_follows_the_cpu(), EmulatedConstructors(), EmulatedDevice():
+        if isinstance(fn, torch.nn.Module):
+            fn.to(EMULATED)
+        return fn(*tree_map(move, args), **tree_map(move, kwargs))
+
+
+def warm_up() -> None:
+    """Pay the emulation's first-use cost (about 0.8 s of torch's dispatch machinery) once, in the
+    fork server, instead of in every learner process. Never touches a GPU."""
+    def typical(x, positions):
+        inv = torch.tensor([1.0, 0.1], device=x.device)[positions.new_zeros(2)] * torch.tensor(1.0)
+        angles = positions[:, None].float() * inv
+        out = torch.cat([x[..., :2] * angles.cos(), x[..., 2:] * angles.sin()], -1).softmax(-1)
+        return out.masked_fill(torch.ones_like(out, dtype=torch.bool).tril(), 0.0), int(positions.max())
+
+    module = torch.nn.Embedding(4, 4)
+    _call_emulated(typical, (torch.ones(3, 4), torch.arange(3)), {})
+    _call_emulated(module, (torch.arange(3),), {})
+
+
 def call_on_second_device(fn, args: tuple, kwargs: dict) -> dict:
     """Call ``fn`` with its tensor arguments (and ``fn`` itself, if it is a module) moved to the
     second device. Returns {"device", "emulated", "devices" (of each tensor in the result, in
     order), "result" (copied back to the CPU)}; exceptions propagate."""
     device = real_second_device()
-    emulated = device is None
-    if emulated:
-        move = lambda t: Emulated(t.detach().clone().requires_grad_(t.requires_grad))  # noqa: E731
-        with _autocast_follows_the_cpu(), EmulatedConstructors(), EmulatedDevice():
-            if isinstance(fn, torch.nn.Module):
-                fn.to(EMULATED)
-            out = fn(*tree_map(lambda v: move(v) if isinstance(v, torch.Tensor) else v, args),
-                     **tree_map(lambda v: move(v) if isinstance(v, torch.Tensor) else v, kwargs))
+    if device is None:
+        out = _call_emulated(fn, args, kwargs)
     else:
         if isinstance(fn, torch.nn.Module):
             fn.to(device)
