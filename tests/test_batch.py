@@ -410,3 +410,14 @@ def test_one_batch_at_a_time_per_output_folder(tmp_path):
         held.close()
     assert run_batch(tmp_path / "class", out, progress=False)["counts"]["error"] == 0  # nothing to grade
     assert json.loads((out / "students" / "empty.json").read_text())["status"] == "error"
+
+
+def test_grade_sheet_marks_exercises_that_do_not_apply():
+    """An exercise graded through a convention that cannot express it is n/a, not a 0."""
+    record = {"student": "ana", "score": 2.0, "status": "graded", "exercises": [
+        {"id": "rope.rope_inv_freq", "score": 2.0, "max_score": 2.0, "feedback": ""},
+        {"id": "rope.rope_matrix", "score": 0.0, "max_score": 0.0, "feedback": "Not applicable: ...",
+         "applicable": False}]}
+    header, row = grade_sheet([record]).splitlines()
+    cells = dict(zip(header.split(","), row.split(",")))
+    assert cells["rope.rope_inv_freq"] == "2" and cells["rope.rope_matrix"] == "n/a" and cells["total"] == "2"

@@ -209,7 +209,8 @@ def stale_results(out: Path, students: list[Student]) -> list[str]:
 
 def grade_sheet(records: list[dict]) -> str:
     """CSV: one row per learner; one column per exercise any learner was graded on (blank: the
-    learner submitted nothing for its section; 0: submitted and scored 0); the total; and
+    learner submitted nothing for its section; 0: submitted and scored 0; n/a: graded through a
+    convention or adapter that cannot express the exercise); the total; and
     max_score, the sheet's total (what all its columns can give), the same on every row."""
     graded = {e["id"] for r in records for e in r.get("exercises", [])}
     columns = [i for i in EXERCISES if i in graded]
@@ -218,8 +219,8 @@ def grade_sheet(records: list[dict]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["student", *columns, "total", "max_score", "status", "error"])
     for r in records:
-        scores = {e["id"]: e["score"] for e in r.get("exercises", [])}
-        writer.writerow([r["student"], *(f"{scores[i]:g}" if i in scores else "" for i in columns), f"{r.get('score', 0.0):g}",
+        scores = {e["id"]: "n/a" if e.get("applicable") is False else f"{e['score']:g}" for e in r.get("exercises", [])}
+        writer.writerow([r["student"], *(scores.get(i, "") for i in columns), f"{r.get('score', 0.0):g}",
                          f"{max_total:g}", r.get("status", ""), r.get("error", "")])
     return out.getvalue()
 
