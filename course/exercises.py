@@ -67,6 +67,7 @@ _TABLE = [
     ("scaling.dynamic_ntk_inv_freq", 2, "8.4 Dynamic NTK"),
     ("scaling.yarn_inv_freq", 4, "8.5 YaRN"),
     ("scaling.llama3_inv_freq", 3, "8.6 Llama 3.1 scaling"),
+    ("scaling.rope_from_config", 3, "8.8 Reading real configurations"),
 ]
 
 EXERCISES: dict[str, Exercise] = {i: Exercise(i, p, w) for i, p, w in _TABLE}

@@ -411,3 +411,197 @@ def test_llama3_dtype(submission):
 def test_llama3_bad_arguments(submission, args, name):
     """rejects an odd d, factor < 1, original_max_len < 1 with a ValueError naming it"""
     expect_value_error(submission.llama3_inv_freq, *args, mentions=name, what=call_text("llama3_inv_freq", *args))
+
+
+# ---------------------------------------------------------------- rope_from_config
+# Configurations of real model families, written out as their config.json files write them
+# (the long lists of Phi-3's LongRoPE factors are made up here, with the real list lengths).
+def _phi3_factors(n, top):
+    """n factors rising from ~1 (fast pairs) to `top` (slow pairs), the shape Phi-3's lists have."""
+    return [round(1.0 + (top - 1.0) * (k / (n - 1)) ** 3, 4) for k in range(n)]
+
+
+MODEL_CONFIGS = dict([  # (name, config) pairs; the rope dicts are written with dict() like the rest
+    ("Mistral-7B-v0.1", dict(hidden_size=4096, num_attention_heads=32, head_dim=128, rope_theta=10000.0,
+                             max_position_embeddings=32768, rope_scaling=None)),
+    ("Llama-3.1-8B", dict(hidden_size=4096, num_attention_heads=32, rope_theta=500000.0,
+                          max_position_embeddings=131072,
+                          rope_scaling=dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                            original_max_position_embeddings=8192, rope_type="llama3"))),
+    ("Qwen2.5-7B-yarn", dict(hidden_size=3584, num_attention_heads=28, rope_theta=1000000.0,
+                             max_position_embeddings=32768,
+                             rope_scaling=dict(factor=4.0, original_max_position_embeddings=32768, type="yarn"))),
+    ("DeepSeek-V2-Lite", dict(hidden_size=2048, num_attention_heads=16, rope_theta=10000.0,
+                              max_position_embeddings=163840,
+                              rope_scaling=dict(beta_fast=32, beta_slow=1, factor=40, mscale=0.707,
+                                                mscale_all_dim=0.707, original_max_position_embeddings=4096,
+                                                type="yarn"))),
+    ("Phi-3-mini-128k", dict(hidden_size=3072, num_attention_heads=32, rope_theta=10000.0,
+                             max_position_embeddings=131072, original_max_position_embeddings=4096,
+                             rope_scaling=dict(type="longrope", short_factor=_phi3_factors(48, 1.3),
+                                               long_factor=_phi3_factors(48, 60.0)))),
+    ("GPT-NeoX-20B", dict(hidden_size=6144, num_attention_heads=64, rope_theta=10000.0, partial_rotary_factor=0.25,
+                          max_position_embeddings=2048, rope_scaling=None)),
+])
+DEEPSEEK_ROPE_HEAD_DIM = 64  # DeepSeek rotates only qk_rope_head_dim features of each head
+
+
+def ref_rope_from_config(config, head_dim=None, seq_len=None, *, ignore_partial=False, ignore_legacy_type=False,
+                         ignore_mscale=False, no_original=False, always_long=False, ignore_head_dim=False):
+    """(inv_freq float64, attention scaling) from a plain config dict, as transformers reads it."""
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    kind = rope.get("rope_type") or (None if ignore_legacy_type else rope.get("type")) or "default"
+    base = rope.get("rope_theta", config.get("rope_theta", 10000.0))
+    partial = 1.0 if ignore_partial else rope.get("partial_rotary_factor", config.get("partial_rotary_factor", 1.0))
+    if head_dim is None or ignore_head_dim:
+        head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    d = int(head_dim * partial)
+    max_len = config["max_position_embeddings"]
+    original = (config.get("original_max_position_embeddings") or rope.get("original_max_position_embeddings")
+                or max_len)
+    if no_original:
+        original = max_len
+    if kind == "default":
+        return ref_theta(d, base), 1.0
+    if kind == "linear":
+        return ref_theta(d, base) / rope["factor"], 1.0
+    if kind == "dynamic":
+        return ref_dynamic(d, base, rope["factor"], max_len if seq_len is None else seq_len, max_len), 1.0
+    if kind == "llama3":
+        return ref_llama3(d, base, rope["factor"], original, rope["low_freq_factor"], rope["high_freq_factor"]), 1.0
+    factor = rope.get("factor") or max_len / original
+    if kind == "yarn":
+        table = ref_yarn(d, base, factor, original, rope.get("beta_fast") or 32.0, rope.get("beta_slow") or 1.0,
+                         rope.get("truncate", True))
+
+        def m(scale, mscale=1.0):
+            return 0.1 * mscale * math.log(scale) + 1.0 if scale > 1 else 1.0
+
+        if rope.get("attention_factor") is not None:
+            return table, rope["attention_factor"]
+        if rope.get("mscale") and rope.get("mscale_all_dim") and not ignore_mscale:
+            return table, m(factor, rope["mscale"]) / m(factor, rope["mscale_all_dim"])
+        return table, m(factor)
+    if kind == "longrope":
+        use_long = always_long or (seq_len is not None and seq_len > original)
+        ext = np.asarray(rope["long_factor" if use_long else "short_factor"], dtype=np.float64)
+        att = rope.get("attention_factor")
+        if att is None:
+            att = math.sqrt(1 + math.log(factor) / math.log(original)) if factor > 1 else 1.0
+        return ref_theta(d, base) / ext, att
+    raise ValueError(kind)
+
+
+def config_mistakes(config, head_dim=None, seq_len=None):
+    variants = {
+        "the table for the whole head: only int(head_dim * partial_rotary_factor) features rotate, "
+        "so the table has that many / 2 frequencies": dict(ignore_partial=True),
+        "the table of plain RoPE: the rope dict names its kind under the legacy key 'type' in older "
+        "configs (read 'rope_type', else 'type')": dict(ignore_legacy_type=True),
+        "max_position_embeddings used where the method needs original_max_position_embeddings "
+        "(the pretraining length)": dict(no_original=True),
+        "long_factor used at a short length: LongRoPE takes short_factor unless seq_len > "
+        "original_max_position_embeddings": dict(always_long=True),
+        "the head size from the config although head_dim was passed": dict(ignore_head_dim=True),
+    }
+    return {k: ref_rope_from_config(config, head_dim, seq_len, **v)[0] for k, v in variants.items()}
+
+
+def attention_mistakes(config, head_dim=None, seq_len=None):
+    variants = {
+        "0.1 ln(factor) + 1 with mscale and mscale_all_dim ignored: with both set the scaling is "
+        "(0.1 mscale ln(factor) + 1) / (0.1 mscale_all_dim ln(factor) + 1)": dict(ignore_mscale=True),
+        "the attention scaling of plain RoPE (1.0): the rope dict names its kind under the legacy key 'type' "
+        "in older configs": dict(ignore_legacy_type=True),
+        "max_position_embeddings used where the method needs original_max_position_embeddings "
+        "(the pretraining length)": dict(no_original=True),
+    }
+    return {k: [ref_rope_from_config(config, head_dim, seq_len, **v)[1]] for k, v in variants.items()}
+
+
+def expect_config_result(got, config, what, head_dim=None, seq_len=None):
+    if not (isinstance(got, tuple) and len(got) == 2):
+        raise AssertionError(f"{what} returned {type(got).__name__}, expected a tuple (inv_freq, attention_scaling)")
+    table, att = got
+    want_table, want_att = ref_rope_from_config(config, head_dim, seq_len)
+    hint = mistakes_of(table, config_mistakes(config, head_dim, seq_len))
+    if isinstance(table, torch.Tensor) and tuple(table.shape) != want_table.shape:
+        raise AssertionError(f"{what}[0] has shape {tuple(table.shape)}, expected {want_table.shape} "
+                             f"(rotary_dim/2 frequencies). {hint}".rstrip())
+    expect_table(table, want_table, what + "[0]", hint=hint)
+    att = expect_number(att, what + "[1]")
+    expect_close(t64([att]), t64([want_att]), what + "[1] (attention scaling)", atol=0, rtol=1e-6,
+                 hint=mistakes_of(t64([att]), attention_mistakes(config, head_dim, seq_len)))
+
+
+def _config_call(name, head_dim=None, seq_len=None):
+    extra = {k: v for k, v in (("head_dim", head_dim), ("seq_len", seq_len)) if v is not None}
+    return call_text("rope_from_config", name, **extra).replace(repr(name), f"<{name} config>")
+
+
+@exercise("scaling.rope_from_config", weight=2)
+@pytest.mark.parametrize("name", ["Mistral-7B-v0.1", "Llama-3.1-8B", "Qwen2.5-7B-yarn", "Phi-3-mini-128k",
+                                  "GPT-NeoX-20B"])
+def test_config_real_models(submission, name):
+    """reads real model families' configs (plain RoPE, llama3, yarn, longrope, partial rotary)"""
+    config = MODEL_CONFIGS[name]
+    expect_config_result(submission.rope_from_config(config), config, _config_call(name))
+
+
+@exercise("scaling.rope_from_config", weight=2)
+def test_config_deepseek_mscale(submission):
+    """DeepSeek-style yarn: head_dim argument, mscale / mscale_all_dim in the attention scaling"""
+    config = MODEL_CONFIGS["DeepSeek-V2-Lite"]
+    what = _config_call("DeepSeek-V2-Lite", head_dim=DEEPSEEK_ROPE_HEAD_DIM)
+    expect_config_result(submission.rope_from_config(config, DEEPSEEK_ROPE_HEAD_DIM), config, what,
+                         head_dim=DEEPSEEK_ROPE_HEAD_DIM)
+    uneven = dict(config, rope_scaling=dict(config["rope_scaling"], mscale=1.0, mscale_all_dim=0.5))
+    what = _config_call("yarn, mscale 1.0, mscale_all_dim 0.5", head_dim=DEEPSEEK_ROPE_HEAD_DIM)
+    expect_config_result(submission.rope_from_config(uneven, DEEPSEEK_ROPE_HEAD_DIM), uneven, what,
+                         head_dim=DEEPSEEK_ROPE_HEAD_DIM)
+
+
+@exercise("scaling.rope_from_config")
+def test_config_yarn_options(submission):
+    """yarn: an explicit attention_factor wins; beta_fast, beta_slow and truncate are read"""
+    config = dict(hidden_size=256, num_attention_heads=4, rope_theta=10000.0, max_position_embeddings=8192,
+                  rope_parameters=dict(rope_type="yarn", factor=4.0, original_max_position_embeddings=2048,
+                                       beta_fast=16.0, beta_slow=2.0, truncate=False, attention_factor=1.25))
+    expect_config_result(submission.rope_from_config(config), config, _config_call("yarn with options"))
+
+
+@exercise("scaling.rope_from_config")
+def test_config_longrope_lengths(submission):
+    """longrope: short_factor up to original_max_position_embeddings, long_factor beyond"""
+    config = MODEL_CONFIGS["Phi-3-mini-128k"]
+    for seq_len in (100, 4096, 4097, 131072):
+        what = _config_call("Phi-3-mini-128k", seq_len=seq_len)
+        expect_config_result(submission.rope_from_config(config, seq_len=seq_len), config, what, seq_len=seq_len)
+
+
+@exercise("scaling.rope_from_config")
+def test_config_linear_dynamic_legacy(submission):
+    """linear and dynamic, with the legacy 'type' key and with 'rope_parameters' (theta and partial rotary inside)"""
+    cases = dict([
+        ("linear, legacy type", dict(hidden_size=4096, num_attention_heads=32, rope_theta=10000.0,
+                                     max_position_embeddings=16384, rope_scaling=dict(type="linear", factor=4.0))),
+        ("dynamic, rope_parameters", dict(hidden_size=512, num_attention_heads=8, max_position_embeddings=2048,
+                                          rope_parameters=dict(rope_type="dynamic", factor=2.0, rope_theta=50000.0,
+                                                               partial_rotary_factor=0.5))),
+    ])
+    for name, config in cases.items():
+        expect_config_result(submission.rope_from_config(config), config, _config_call(name))
+    config = cases["dynamic, rope_parameters"]
+    expect_config_result(submission.rope_from_config(config, seq_len=6000), config,
+                         _config_call("dynamic, rope_parameters", seq_len=6000), seq_len=6000)
+
+
+@exercise("scaling.rope_from_config")
+def test_config_types(submission):
+    """returns a float32 table of rotary_dim/2 and a Python float"""
+    config = MODEL_CONFIGS["Qwen2.5-7B-yarn"]
+    table, att = submission.rope_from_config(config)
+    what = _config_call("Qwen2.5-7B-yarn")
+    expect_shape(table, (64,), what + "[0]")
+    expect_dtype(table, torch.float32, what + "[0]")
+    expect_number(att, what + "[1]", strict=True)

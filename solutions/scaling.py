@@ -6,7 +6,8 @@ This module is the single source of the solution cells in source_notebooks/08_sc
 Every builder returns a float32 table of d/2 inverse frequencies (one per rotary pair),
 computed in float64 and rounded once at the end. The values match what Hugging Face
 transformers (modeling_rope_utils) computes for the rope types "linear", "dynamic",
-"yarn" and "llama3".
+"yarn" and "llama3"; rope_from_config reads a model's config dict into the table and
+the attention scaling transformers' ROPE_INIT_FUNCTIONS return.
 """
 import math
 
@@ -140,4 +141,77 @@ def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=
         torch.where(wavelength < original_max_len / high_freq_factor, inv_freq, blended),
     )
     return scaled.to(torch.float32)
+    ### END SOLUTION
+
+
+def rope_from_config(config, head_dim=None, seq_len=None):
+    """Read a Hugging Face style config (a plain dict) into (inv_freq, attention_scaling).
+
+    Keys read (as a model's config.json writes them):
+      top level: `rope_theta` (default 10000.0), `hidden_size`, `num_attention_heads`,
+        optional `head_dim`, `partial_rotary_factor` (default 1.0), `max_position_embeddings`,
+        `original_max_position_embeddings` (Phi-3 writes it here; it wins over the rope dict's),
+        and the rope dict `rope_parameters` (transformers 5) or `rope_scaling` (older configs;
+        None or missing means plain RoPE). Keys in the rope dict override the top level ones.
+      rope dict: `rope_type` (or the legacy `type`): "default", "linear", "dynamic", "yarn",
+        "llama3" or "longrope"; `factor`; `original_max_position_embeddings` (default
+        max_position_embeddings); yarn: `beta_fast` (32), `beta_slow` (1), `truncate` (True),
+        `attention_factor`, `mscale`, `mscale_all_dim`; llama3: `low_freq_factor`,
+        `high_freq_factor`; longrope: `short_factor`, `long_factor` (rotary_dim/2 numbers each),
+        `attention_factor`.
+    `head_dim`, when given, replaces the config's head size (e.g. DeepSeek's qk_rope_head_dim).
+    The rotary size is int(head_size * partial_rotary_factor). `seq_len` is the current
+    length: "dynamic" stretches its base for it (None: max_position_embeddings, no stretch);
+    "longrope" uses long_factor when seq_len > original_max_position_embeddings, otherwise
+    (and when None) short_factor. Values are those of transformers' ROPE_INIT_FUNCTIONS.
+    """
+    ### BEGIN SOLUTION
+    rope = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
+    rope_type = rope.get("rope_type", rope.get("type")) or "default"
+    base = float(rope.get("rope_theta", config.get("rope_theta", 10000.0)))
+    partial = rope.get("partial_rotary_factor", config.get("partial_rotary_factor", 1.0))
+    if head_dim is None:
+        head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    dim = int(head_dim * partial)
+    max_len = config.get("max_position_embeddings")
+    original = config.get("original_max_position_embeddings") or rope.get("original_max_position_embeddings") or max_len
+
+    if rope_type == "default":
+        return unscaled_inv_freq(dim, base).to(torch.float32), 1.0
+    if rope_type == "linear":
+        return linear_scaled_inv_freq(dim, base, rope["factor"]), 1.0
+    if rope_type == "dynamic":
+        # transformers stretches relative to max_position_embeddings here
+        length = max_len if seq_len is None else seq_len
+        return dynamic_ntk_inv_freq(dim, base, rope["factor"], length, max_len), 1.0
+    if rope_type == "llama3":
+        return llama3_inv_freq(dim, base, rope["factor"], original,
+                               rope["low_freq_factor"], rope["high_freq_factor"]), 1.0
+
+    factor = rope.get("factor")
+    if factor is None:
+        factor = max_len / original
+
+    if rope_type == "yarn":
+        inv_freq, attention = yarn_inv_freq(dim, base, factor, original, rope.get("beta_fast") or 32.0,
+                                            rope.get("beta_slow") or 1.0, rope.get("truncate", True))
+
+        def mscale(scale, m=1.0):
+            return 0.1 * m * math.log(scale) + 1.0 if scale > 1 else 1.0
+
+        if rope.get("attention_factor") is not None:
+            attention = rope["attention_factor"]
+        elif rope.get("mscale") and rope.get("mscale_all_dim"):
+            attention = mscale(factor, rope["mscale"]) / mscale(factor, rope["mscale_all_dim"])
+        return inv_freq, float(attention)
+    if rope_type == "longrope":
+        use_long = seq_len is not None and seq_len > original
+        ext = torch.tensor(rope["long_factor" if use_long else "short_factor"], dtype=torch.float64)
+        if ext.shape != (dim // 2,):
+            raise ValueError(f"longrope needs {dim // 2} factors (rotary_dim/2), got {tuple(ext.shape)}")
+        attention = rope.get("attention_factor")
+        if attention is None:
+            attention = math.sqrt(1 + math.log(factor) / math.log(original)) if factor > 1 else 1.0
+        return (unscaled_inv_freq(dim, base) / ext).to(torch.float32), float(attention)
+    raise ValueError(f"unknown rope_type {rope_type!r}")
     ### END SOLUTION

@@ -3,7 +3,9 @@
 grader_tests/test_scaling.py computes its expected tables in float64 NumPy from each
 method's definition. Here the same references are compared with transformers'
 rope initialisation functions (modeling_rope_utils: "linear", "dynamic", "yarn",
-"llama3"), fed with locally built LlamaConfig objects (no download). transformers computes
+"llama3"), fed with locally built LlamaConfig objects (no download). At the end,
+rope_from_config (the solution and the suite's reference) is compared with the same functions
+(and "longrope", and GPT-NeoX's default RoPE) on configs of real model families. transformers computes
 in float32, so agreement is to float32 accuracy. Skipped when transformers is absent
 (it is a dev dependency only).
 """
@@ -133,3 +135,88 @@ def test_llama3(d, base, factor, L, low, high):
     assert_tables_agree(suite.ref_llama3(d, base, factor, L, low, high), theirs,
                         f"llama3 {(d, base, factor, L, low, high)}")
     assert att == 1.0
+
+
+# ---------------------------------------------------------------- rope_from_config
+# The solution reads plain config dicts of real model families (written out in the hidden
+# suite, MODEL_CONFIGS); transformers reads the same numbers from a LlamaConfig. Both sides
+# must agree, and the suite's float64 reference must agree with transformers too.
+_spec_solution = importlib.util.spec_from_file_location("scaling_solution", ROOT / "solutions" / "scaling.py")
+solution = importlib.util.module_from_spec(_spec_solution)
+_spec_solution.loader.exec_module(solution)
+
+
+def hf_from_dict(cfg, head_dim=None, seq_len=None):
+    """transformers' (inv_freq, attention scaling) for a plain config dict, via a LlamaConfig."""
+    rope = dict(cfg.get("rope_parameters") or cfg.get("rope_scaling") or {})
+    rope["rope_type"] = rope.get("rope_type", rope.pop("type", "default"))
+    rope.setdefault("rope_theta", cfg.get("rope_theta", 10000.0))
+    if "partial_rotary_factor" in cfg:
+        rope.setdefault("partial_rotary_factor", cfg["partial_rotary_factor"])
+    extra = {}
+    if "original_max_position_embeddings" in cfg:  # Phi-3 keeps it at the top level
+        extra["original_max_position_embeddings"] = cfg["original_max_position_embeddings"]
+    hf_config = transformers.LlamaConfig(
+        hidden_size=cfg["hidden_size"], num_attention_heads=cfg["num_attention_heads"],
+        head_dim=head_dim or cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"],
+        max_position_embeddings=cfg["max_position_embeddings"], rope_parameters=rope, **extra)
+    if rope["rope_type"] == "default":
+        # GPT-NeoX's default rope reads partial_rotary_factor (Llama's ignores it); same config fields
+        from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXRotaryEmbedding
+        inv_freq, attention = GPTNeoXRotaryEmbedding.compute_default_rope_parameters(hf_config, device="cpu")
+    else:
+        inv_freq, attention = rope_utils.ROPE_INIT_FUNCTIONS[rope["rope_type"]](hf_config, "cpu", seq_len=seq_len)
+    return inv_freq.double().numpy(), float(attention)
+
+
+CONFIG_CASES = [
+    ("Mistral-7B-v0.1", None, None),
+    ("Llama-3.1-8B", None, None),
+    ("Qwen2.5-7B-yarn", None, None),
+    ("DeepSeek-V2-Lite", 64, None),
+    ("Phi-3-mini-128k", None, None),
+    ("Phi-3-mini-128k", None, 4096),
+    ("Phi-3-mini-128k", None, 8192),
+    ("GPT-NeoX-20B", None, None),
+]
+
+
+@pytest.mark.parametrize("name,head_dim,seq_len", CONFIG_CASES)
+def test_rope_from_config_real_models(name, head_dim, seq_len):
+    cfg = suite.MODEL_CONFIGS[name]
+    theirs, their_attention = hf_from_dict(cfg, head_dim, seq_len)
+    ours, our_attention = solution.rope_from_config(cfg, head_dim, seq_len=seq_len)
+    assert ours.dtype == solution.torch.float32
+    assert_tables_agree(ours.numpy(), theirs, f"solution, {name}")
+    assert math.isclose(our_attention, their_attention, rel_tol=1e-6), (our_attention, their_attention)
+    ref, ref_attention = suite.ref_rope_from_config(cfg, head_dim, seq_len)
+    assert_tables_agree(ref, theirs, f"suite reference, {name}")
+    assert math.isclose(ref_attention, their_attention, rel_tol=1e-6)
+
+
+MORE_CONFIGS = [
+    dict(hidden_size=4096, num_attention_heads=32, rope_theta=10000.0, max_position_embeddings=16384,
+         rope_scaling={"type": "linear", "factor": 4.0}),
+    dict(hidden_size=512, num_attention_heads=8, max_position_embeddings=2048,
+         rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 50000.0, "partial_rotary_factor": 0.5}),
+    dict(hidden_size=256, num_attention_heads=4, rope_theta=10000.0, max_position_embeddings=8192,
+         rope_parameters={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048,
+                          "beta_fast": 16.0, "beta_slow": 2.0, "truncate": False, "attention_factor": 1.25}),
+    dict(hidden_size=2048, num_attention_heads=16, rope_theta=10000.0, max_position_embeddings=163840,
+         rope_scaling={"factor": 40, "mscale": 1.0, "mscale_all_dim": 0.5,
+                       "original_max_position_embeddings": 4096, "type": "yarn"}),
+    dict(hidden_size=2560, num_attention_heads=32, rope_theta=10000.0, partial_rotary_factor=0.4,  # Phi-2
+         max_position_embeddings=2048, rope_scaling=None),
+]
+
+
+@pytest.mark.parametrize("cfg", MORE_CONFIGS)
+@pytest.mark.parametrize("seq_len", [None, 6000])
+def test_rope_from_config_more(cfg, seq_len):
+    theirs, their_attention = hf_from_dict(cfg, seq_len=seq_len)
+    ours, our_attention = solution.rope_from_config(cfg, seq_len=seq_len)
+    assert_tables_agree(ours.numpy(), theirs, f"solution, {cfg}")
+    assert math.isclose(our_attention, their_attention, rel_tol=1e-6), (our_attention, their_attention)
+    ref, ref_attention = suite.ref_rope_from_config(cfg, seq_len=seq_len)
+    assert_tables_agree(ref, theirs, f"suite reference, {cfg}")
+    assert math.isclose(ref_attention, their_attention, rel_tol=1e-6)

@@ -1,4 +1,6 @@
 """Wrong context-scaling implementations that learners really write."""
+from dataclasses import replace
+
 from tests.bank import Bug
 
 BUGS = [
@@ -251,4 +253,74 @@ _right_llama3 = llama3_inv_freq
 def llama3_inv_freq(d, base, factor=4.0, original_max_len=4096, low_freq_factor=1.0, high_freq_factor=4.0):
     return _right_llama3(d, base, factor, original_max_len, low_freq_factor, high_freq_factor)
 '''),
+    # ------------------------------------------------------------ rope_from_config
+    Bug("config_ignores_partial_rotary", "scaling.rope_from_config", '''
+_right_rope_from_config = rope_from_config
+def rope_from_config(config, head_dim=None, seq_len=None):
+    config = {k: v for k, v in config.items() if k != "partial_rotary_factor"}
+    for key in ("rope_parameters", "rope_scaling"):
+        if config.get(key):
+            config[key] = {k: v for k, v in config[key].items() if k != "partial_rotary_factor"}
+    return _right_rope_from_config(config, head_dim, seq_len)
+''', mistake="only int(head_dim * partial_rotary_factor) features rotate"),
+    Bug("config_legacy_type_not_read", "scaling.rope_from_config", '''
+_right_rope_from_config = rope_from_config
+def rope_from_config(config, head_dim=None, seq_len=None):
+    config = dict(config)
+    for key in ("rope_parameters", "rope_scaling"):
+        if config.get(key):
+            config[key] = {k: v for k, v in config[key].items() if k != "type"}
+            config[key].setdefault("rope_type", "default")
+    return _right_rope_from_config(config, head_dim, seq_len)
+''', mistake="legacy key 'type'"),
+    Bug("config_mscale_ignored", "scaling.rope_from_config", '''
+_right_rope_from_config = rope_from_config
+def rope_from_config(config, head_dim=None, seq_len=None):
+    rope = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
+    rope_type = rope.get("rope_type", rope.get("type")) or "default"
+    base = float(rope.get("rope_theta", config.get("rope_theta", 10000.0)))
+    partial = rope.get("partial_rotary_factor", config.get("partial_rotary_factor", 1.0))
+    if head_dim is None:
+        head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    dim = int(head_dim * partial)
+    max_len = config.get("max_position_embeddings")
+    original = config.get("original_max_position_embeddings") or rope.get("original_max_position_embeddings") or max_len
+    if rope_type == "yarn":
+        factor = rope.get("factor") or max_len / original
+        inv_freq, attention = yarn_inv_freq(dim, base, factor, original, rope.get("beta_fast") or 32.0,
+                                            rope.get("beta_slow") or 1.0, rope.get("truncate", True))
+        return inv_freq, float(rope.get("attention_factor") or attention)
+    return _right_rope_from_config(config, head_dim, seq_len)
+''', mistake="mscale and mscale_all_dim ignored"),
+    Bug("config_max_instead_of_original", "scaling.rope_from_config", '''
+_right_rope_from_config = rope_from_config
+def rope_from_config(config, head_dim=None, seq_len=None):
+    config = {k: v for k, v in config.items() if k != "original_max_position_embeddings"}
+    for key in ("rope_parameters", "rope_scaling"):
+        if config.get(key):
+            config[key] = dict(config[key], original_max_position_embeddings=config["max_position_embeddings"])
+    return _right_rope_from_config(config, head_dim, seq_len)
+''', mistake="max_position_embeddings used where the method needs original_max_position_embeddings"),
+    Bug("config_longrope_always_long", "scaling.rope_from_config", '''
+_right_rope_from_config = rope_from_config
+def rope_from_config(config, head_dim=None, seq_len=None):
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    if rope.get("rope_type", rope.get("type")) == "longrope":
+        config = dict(config)
+        key = "rope_parameters" if config.get("rope_parameters") else "rope_scaling"
+        config[key] = dict(rope, short_factor=rope["long_factor"])
+    return _right_rope_from_config(config, head_dim, seq_len)
+''', mistake="long_factor used at a short length"),
+    Bug("config_head_dim_argument_ignored", "scaling.rope_from_config", '''
+_right_rope_from_config = rope_from_config
+def rope_from_config(config, head_dim=None, seq_len=None):
+    return _right_rope_from_config(config, None, seq_len)
+''', mistake="although head_dim was passed"),
 ]
+
+# rope_from_config calls these four builders (as the notebook suggests), so their mistakes
+# may cost points there too.
+_CALLED_BY_ROPE_FROM_CONFIG = {"scaling.linear_scaled_inv_freq", "scaling.dynamic_ntk_inv_freq",
+                               "scaling.yarn_inv_freq", "scaling.llama3_inv_freq"}
+BUGS = [replace(b, cascades=(*b.cascades, "scaling.rope_from_config")) if b.exercise in _CALLED_BY_ROPE_FROM_CONFIG
+        else b for b in BUGS]

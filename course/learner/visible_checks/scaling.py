@@ -208,3 +208,41 @@ def _(ns):
 def _(ns):
     expect_value_error(ns.llama3_inv_freq, 8, 10000.0, 0.5, 64, mentions="factor",
                        what=call_text("llama3_inv_freq", 8, 10000.0, 0.5, 64))
+
+
+# --- rope_from_config ---------------------------------------------------------------------
+
+@visible("scaling.rope_from_config", "GPT-NeoX style: plain RoPE over the rotary part of each head")
+def _(ns):
+    config = dict(hidden_size=512, num_attention_heads=8, rope_theta=10000.0, partial_rotary_factor=0.25,
+                  max_position_embeddings=2048, rope_scaling=None)
+    what = call_text("rope_from_config", config)
+    got = ns.rope_from_config(config)
+    if not (isinstance(got, tuple) and len(got) == 2):
+        raise AssertionError(f"{what} returned {type(got).__name__}, expected a tuple (inv_freq, attention_scaling)")
+    table, attention = got
+    rotary = int(512 // 8 * 0.25)  # 16 of the 64 features of a head rotate
+    expect_shape(table, (rotary // 2,), what + "[0]")
+    expect_dtype(table, torch.float32, what + "[0]")
+    expect_close(table, _ladder(rotary, 10000.0), what + "[0]", atol=1e-9, rtol=1e-5,
+                 hint="The ladder runs over the rotary size int(head_dim * partial_rotary_factor), not the head.")
+    expect_close(torch.tensor([_number(attention, what + "[1]")]), torch.tensor([1.0]), what + "[1]",
+                 atol=0, rtol=1e-9, hint="Plain RoPE does not scale attention.")
+
+
+@visible("scaling.rope_from_config", "yarn under the legacy 'type' key: ends of the ladder and 0.1 ln(factor) + 1")
+def _(ns):
+    factor, L, d = 4.0, 1024, 64
+    config = dict(hidden_size=256, num_attention_heads=4, rope_theta=10000.0, max_position_embeddings=int(factor * L),
+                  rope_scaling={"type": "yarn", "factor": factor, "original_max_position_embeddings": L})
+    what = call_text("rope_from_config", config)
+    table, attention = ns.rope_from_config(config)
+    theta = _ladder(d, 10000.0)
+    expect_shape(table, (d // 2,), what + "[0]")
+    # pair 0 turns L/(2 pi) > beta_fast = 32 times over L tokens: kept; the last pair far under 1 turn: divided
+    expect_close(table[[0, -1]], torch.stack([theta[0], theta[-1] / factor]), what + "[0], first and last pair",
+                 atol=1e-12, rtol=1e-5, hint="Read the kind from 'rope_type', else from the legacy 'type'; "
+                 "YaRN measures turns over original_max_position_embeddings.")
+    expect_close(torch.tensor([_number(attention, what + "[1]")], dtype=torch.float64),
+                 torch.tensor([0.1 * math.log(factor) + 1.0], dtype=torch.float64), what + "[1]", atol=0, rtol=1e-6,
+                 hint="Without attention_factor, mscale and mscale_all_dim, YaRN scales by 0.1 ln(factor) + 1.")

@@ -96,6 +96,15 @@ MISCONCEPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "llama3-bands": ("Llama 3.1 scaling: bands, thresholds or smoothing wrong",
                      ("the bands swapped", "smoothing weight reversed", "no smooth band",
                       "thresholds original_max_len * factor")),
+    "config-kind-and-size": ("rope config: the kind ('rope_type' or legacy 'type') or the rotary size "
+                             "(head_dim, partial_rotary_factor) read wrongly",
+                             ("legacy key 'type'", "partial_rotary_factor) features rotate",
+                              "although head_dim was passed")),
+    "config-lengths": ("rope config: max_position_embeddings confused with original_max_position_embeddings "
+                       "(or LongRoPE's long factors used at short lengths)",
+                       ("needs original_max_position_embeddings", "long_factor used at a short length")),
+    "config-mscale": ("rope config: YaRN's mscale / mscale_all_dim ignored in the attention scaling",
+                      ("mscale and mscale_all_dim ignored",)),
 }
 
 # Hints that name a mistake without "Your output matches" (phrase in the failure message).
