@@ -276,20 +276,10 @@ def rope_from_config(config, head_dim=None, seq_len=None):
     Bug("config_mscale_ignored", "scaling.rope_from_config", '''
 _right_rope_from_config = rope_from_config
 def rope_from_config(config, head_dim=None, seq_len=None):
-    rope = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
-    rope_type = rope.get("rope_type", rope.get("type")) or "default"
-    base = float(rope.get("rope_theta", config.get("rope_theta", 10000.0)))
-    partial = rope.get("partial_rotary_factor", config.get("partial_rotary_factor", 1.0))
-    if head_dim is None:
-        head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-    dim = int(head_dim * partial)
-    max_len = config.get("max_position_embeddings")
-    original = config.get("original_max_position_embeddings") or rope.get("original_max_position_embeddings") or max_len
-    if rope_type == "yarn":
-        factor = rope.get("factor") or max_len / original
-        inv_freq, attention = yarn_inv_freq(dim, base, factor, original, rope.get("beta_fast") or 32.0,
-                                            rope.get("beta_slow") or 1.0, rope.get("truncate", True))
-        return inv_freq, float(rope.get("attention_factor") or attention)
+    config = dict(config)
+    for key in ("rope_parameters", "rope_scaling"):
+        if config.get(key):
+            config[key] = {k: v for k, v in config[key].items() if k not in ("mscale", "mscale_all_dim")}
     return _right_rope_from_config(config, head_dim, seq_len)
 ''', mistake="mscale and mscale_all_dim ignored"),
     Bug("config_max_instead_of_original", "scaling.rope_from_config", '''
