@@ -90,6 +90,17 @@ if __name__ == "__main__":  # a demo: as an import, never run
     graded_like_the_solution(grade_file(path))
 
 
+def test_a_hidden_suite_run_directly_imports_the_module_as_the_grader_does(tmp_path):
+    """`pytest grader_tests/test_rope.py --submission FILE` (the developers' path) must not run
+    the module's demo either: it would hang here, or its `apply_rope = None` would fail."""
+    path = tmp_path / "my_rope.py"
+    path.write_text(ROPE + "\nif __name__ == '__main__':\n    import time\n    apply_rope = None\n    time.sleep(600)\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "apply_rope",
+                          str(ROOT / "grader_tests" / "test_rope.py"), "--submission", str(path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and " passed" in run.stdout and "failed" not in run.stdout, run.stdout[-2000:]
+
+
 def test_a_module_is_registered_so_dataclasses_pickle_and_type_hints_work(tmp_path):
     path = tmp_path / "rope_with_config.py"
     path.write_text('''from __future__ import annotations
