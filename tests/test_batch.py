@@ -67,6 +67,10 @@ def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
 """
 
 
+FRANK = (ROOT / "solutions" / "rope.py").read_text().replace(
+    "import torch", "import torch\nfrom pathlib import Path\nBASE = float((Path(__file__).parent / 'base.txt').read_text())", 1)
+
+
 @contextlib.contextmanager
 def built_once(tmp_path_factory, name: str):
     """A folder shared by the xdist workers of this run, and whether it still has to be built
@@ -100,6 +104,10 @@ def _make_classroom(root: Path) -> None:
     (root / "carol.ipynb").write_bytes(b'{"cells": [')                                     # not JSON
     (root / "dave.py").write_text(CRASHER)
     (root / "erin").mkdir()                                                               # nothing in it
+    frank = root / "frank"  # code that reads a file of its own folder
+    frank.mkdir()
+    (frank / "base.txt").write_text("10000.0")
+    (frank / "06_rope.py").write_text(FRANK)
     (root / "notes.txt").write_text("not a submission")
 
 
@@ -109,6 +117,7 @@ EXPECTED = {  # student -> (status, score, max_score)
     "carol": ("error", 0.0, 0.0),
     "dave": ("graded", None, points("rope")),
     "erin": ("error", 0.0, 0.0),
+    "frank": ("graded", points("rope"), points("rope")),
 }
 
 
@@ -137,7 +146,7 @@ def graded(classroom, tmp_path_factory):
 def test_discovery_one_entry_per_learner(classroom):
     students, layout, ignored = discover(classroom)
     assert layout == "folder"
-    assert [s.id for s in students] == ["alice", "bob", "carol", "dave", "erin"]
+    assert [s.id for s in students] == ["alice", "bob", "carol", "dave", "erin", "frank"]
     bob = students[1]
     assert bob.names() == ["06_rope.ipynb", "07_alibi.py"]
     assert students[4].problem and not students[4].files
@@ -147,8 +156,8 @@ def test_discovery_one_entry_per_learner(classroom):
 @CLASS_GROUP
 def test_every_learner_gets_a_result(graded):
     out, summary = graded
-    assert summary["graded_now"] == 4 and summary["skipped"] == 0 and summary["nothing_to_grade"] == 1  # erin
-    assert summary["counts"] == {"graded": 3, "error": 2, "grader-failed": 0}  # carol (unreadable) and erin
+    assert summary["graded_now"] == 5 and summary["skipped"] == 0 and summary["nothing_to_grade"] == 1  # erin
+    assert summary["counts"] == {"graded": 4, "error": 2, "grader-failed": 0}  # carol (unreadable) and erin
     results = summary_of(out)
     assert sorted(results) == sorted(EXPECTED)
     for student, (status, score, max_score) in EXPECTED.items():
@@ -247,9 +256,14 @@ def test_rerun_skips_unchanged_and_regrades_only_a_missing_result(graded, classr
     assert summary["graded_now"] == 0 and summary["stale"] == ["dave"]
     assert (out / "students" / "dave.json").exists() and (out / "gradescope" / "dave" / "results.json").exists()
     assert "dave" not in (out / "grades.csv").read_text()
+    # a changed data file in a learner's folder is a changed submission: that learner only is graded again
+    changed = tmp_path / "changed"
+    shutil.copytree(classroom, changed)
+    (changed / "frank" / "base.txt").write_text("10000")
+    assert run_batch(changed, out, workers=1, limits=LIMITS, progress=False, dry_run=True)["graded_now"] == 1
     # other limits mean another grading: nobody is skipped (nothing is graded here: --only matches no file...)
     assert run_batch(classroom, out, workers=1, limits=LIMITS, progress=False, only=["rope.rope_inv_freq"],
-                     dry_run=True)["graded_now"] == 4
+                     dry_run=True)["graded_now"] == 5
 
 
 def _batch_workers(marker: str) -> list[int]:
@@ -359,7 +373,7 @@ def test_dask_local_cluster_gives_the_same_results(classroom, graded, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    assert summary["graded_now"] == 4
+    assert summary["graded_now"] == 5
     assert summary_of(out) == summary_of(graded[0])
     workers = {json.loads(p.read_text())["worker"] for p in (out / "students").glob("*.json")} - {"-"}
     assert all(w.startswith(("tcp://", "inproc://")) for w in workers), workers

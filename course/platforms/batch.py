@@ -41,9 +41,10 @@ from course.files import write_atomic
 from course.locations import REPO, suites_dir
 from course.platforms.gradescope.results import exercise_test, report_lines, results_document
 from course.sandbox.limits import Limits, add_limit_options, limits_from
-from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible
+from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible, working_copy
 
 FORMATS = ("json", "csv", "gradescope")
+FILE_MB_FOR_HASH = Limits().file_mb  # files the grader would copy beside the code count in the resume hash
 RESULT_VERSION = 1
 
 
@@ -56,10 +57,24 @@ class Student:
     root: Path                   # names in reports are relative to this
     problem: str = ""            # why there is nothing to grade (empty folder, ...)
     assignment: str = ""         # nbgrader tree graded by assignment: submitted/{root.name}/{assignment}/
+    folder: Path | None = None   # the learner's own folder: its other files (helper modules, data) are
+    #                              beside the code while it is graded (folder layout)
     hash: str = field(default="", repr=False)
 
     def names(self) -> list[str]:
         return [f.relative_to(self.root).as_posix() for f in self.files]
+
+    def paths(self) -> list[Path]:
+        """What the grader is given: the learner's folder (its notebooks and modules are graded,
+        its other files copied beside them), else the files themselves."""
+        return [self.folder] if self.folder and self.files else list(self.files)
+
+    def context(self) -> list[Path]:
+        """Every file the learner's code may read while graded (graded files first)."""
+        if not self.folder:
+            return list(self.files)
+        root, copies = working_copy([self.folder], FILE_MB_FOR_HASH)
+        return list(self.files) + [f for _, f in copies if f not in self.files]
 
 
 def _safe_id(name: str) -> str:
@@ -127,7 +142,8 @@ def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[lis
         if entry.is_dir():
             files = submission_files(entry)
             students.append(Student(_safe_id(entry.name), files, entry,
-                                    "" if files else "no notebook (.ipynb) or module (.py) in the folder"))
+                                    "" if files else "no notebook (.ipynb) or module (.py) in the folder",
+                                    folder=entry))
         elif entry.suffix.lower() in SUBMISSION_SUFFIXES:
             students.append(Student(_safe_id(entry.stem), [entry], folder))
         else:
@@ -137,8 +153,8 @@ def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[lis
 
 def content_hash(student: Student) -> str:
     digest = hashlib.sha256()
-    for path, name in zip(student.files, student.names()):
-        digest.update(name.encode() + b"\0")
+    for path in student.context():
+        digest.update(path.relative_to(student.root).as_posix().encode() + b"\0")
         try:
             data = path.read_bytes()
         except OSError as err:
@@ -301,7 +317,7 @@ def _local(jobs: list[Job], limits: Limits, workers: int, only, out: Path, resul
                     job = todo.get_nowait()
                 except queue.Empty:
                     return
-                outcome = grade_student(worker, job.student.id, job.student.files, only, job.timeout, retries)
+                outcome = grade_student(worker, job.student.id, job.student.paths(), only, job.timeout, retries)
                 results.put((job.student, outcome, worker.name))
         except BaseException as err:  # noqa: BLE001 - never leave the main loop waiting
             results.put((None, err, worker.name))

@@ -30,8 +30,10 @@ def _grader(limits: dict):
         return _GRADERS[key]
 
 
-def grade_remote(student_id: str, files: list, limits: dict, only, timeout: float, retries: int = 1) -> dict:
-    """Runs on a Dask worker: materialise the learner's files, grade them, return the outcome."""
+def grade_remote(student_id: str, files: list, limits: dict, only, timeout: float, retries: int = 1,
+                 as_folder: bool = False) -> dict:
+    """Runs on a Dask worker: materialise the learner's files, grade them (`as_folder`: the whole
+    folder, as the learner's own, its other files beside the code), return the outcome."""
     from course.platforms.batch_worker import grade_student
 
     try:
@@ -51,6 +53,8 @@ def grade_remote(student_id: str, files: list, limits: dict, only, timeout: floa
             if data is not None:  # None: the batch could not read it; the grader says so
                 path.write_bytes(data)
             paths.append(path)
+        if as_folder:
+            paths = [Path(folder)]
         outcome = grade_student(_grader(limits), student_id, paths, only, timeout, retries)
     outcome["worker"] = where
     return outcome
@@ -75,14 +79,17 @@ class DaskRun:
         self._results = results
         self.futures = {}
         for job in jobs:
+            as_folder = job.student.paths() != job.student.files
+            base = job.student.folder if as_folder else job.student.root
             files = []
-            for path, name in zip(job.student.files, job.student.names()):
+            for path in job.student.context():
+                name = path.relative_to(base).as_posix()
                 try:
                     files.append((name, path.read_bytes()))
                 except OSError:
                     files.append((name, None))
             future = self.client.submit(
-                grade_remote, job.student.id, files, asdict(limits), only, job.timeout, retries,
+                grade_remote, job.student.id, files, asdict(limits), only, job.timeout, retries, as_folder,
                 key=f"course-grade-{job.student.id}-{job.student.hash[:16]}", pure=False,
                 retries=1,  # Dask's own: the task again if its Dask worker died
             )
