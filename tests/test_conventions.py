@@ -99,6 +99,25 @@ def test_hugging_face_functions_without_a_rotary_module():
     assert "you define no rotary module" in " ".join(report["notes"])
 
 
+@pytest.mark.parametrize("name", ["legacy_tables", "legacy_4d_tables"])
+def test_older_hugging_face_code_that_looks_rows_up_by_position_ids_gets_full_marks(name):
+    """transformers 4.28-4.37: whole cos/sin tables from forward(x, seq_len), rows looked up by
+    apply_rotary_pos_emb(q, k, cos, sin, position_ids)."""
+    graded_through(grade_file(FOLDER / "huggingface" / f"{name}.py"), "the Hugging Face convention",
+                   CONVENTIONS["huggingface"][1], "rope")
+
+
+def test_older_hugging_face_functions_alone_and_a_lookup_mistake(tmp_path):
+    legacy = (FOLDER / "huggingface" / "legacy_tables.py").read_text()
+    functions = legacy[legacy.index("def rotate_half"):]
+    report = grade_file(write(tmp_path / "functions.py", "import torch", functions))
+    graded_through(report, "the Hugging Face convention", {"rope.apply_rope"}, "rope")
+    shifted = legacy.replace("cos = cos[position_ids]", "cos = cos[position_ids + 1]").replace(
+        "sin = sin[position_ids]", "sin = sin[position_ids + 1]")
+    entries = {e["id"]: e for e in grade_file(write(tmp_path / "shifted.py", shifted))["exercises"]}
+    assert entries["rope.apply_rope"]["score"] < entries["rope.apply_rope"]["max_score"], entries["rope.apply_rope"]
+
+
 # ---------------------------------------------------------------- wrong code
 def _mistakes():
     for folder in CONVENTIONS:

@@ -1,7 +1,12 @@
-"""Hugging Face (transformers' Llama) style: ``rotate_half``, ``apply_rotary_pos_emb(q, k, cos, sin,
-[position_ids=None,] unsqueeze_dim=1)`` and, optionally, a rotary module whose ``forward(x,
-position_ids)`` returns ``(cos, sin)`` (built from a config, as in transformers >= 4.45, or from
-``(dim, max_position_embeddings, base)`` as before). Pairs are half-split."""
+"""Hugging Face (transformers' Llama) style: ``rotate_half``, ``apply_rotary_pos_emb`` and,
+optionally, a rotary module. Pairs are half-split. Two generations are read:
+
+- transformers >= 4.38: ``apply_rotary_pos_emb(q, k, cos, sin, position_ids=None, unsqueeze_dim=1)``
+  takes cos and sin per token; the module's ``forward(x, position_ids)`` makes them (built from a
+  config as in >= 4.45, or from ``(dim, max_position_embeddings, base)``);
+- transformers 4.28-4.37: ``apply_rotary_pos_emb(q, k, cos, sin, position_ids[, unsqueeze_dim])``
+  looks the tokens' rows up in whole cos and sin tables, which the module's ``forward(x,
+  seq_len)`` returns (``(seq_len, dim)``, or ``(1, 1, seq_len, dim)`` before 4.34)."""
 from course.grading.conventions import Convention
 
 MODULES = ("LlamaRotaryEmbedding", "MistralRotaryEmbedding", "Qwen2RotaryEmbedding", "GemmaRotaryEmbedding")
@@ -11,6 +16,21 @@ import inspect as _course_inspect
 import types as _course_types
 
 _course_hf_module = next((globals()[_n] for _n in _COURSE_HF_MODULES if _n in globals()), None)
+
+
+def _course_hf_required(function, name):
+    """whether `function` has a parameter `name` without a default"""
+    try:
+        parameter = _course_inspect.signature(function).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.default is parameter.empty
+
+
+_course_hf_looks_up = _course_hf_required(apply_rotary_pos_emb, "position_ids")  # 4.28-4.37
+_course_hf_module_tables = _course_hf_module is not None and "seq_len" in _course_inspect.signature(
+    _course_hf_module.forward).parameters and "position_ids" not in _course_inspect.signature(
+    _course_hf_module.forward).parameters
 
 
 def _course_hf_args(cls, d, base, max_len):
@@ -34,13 +54,39 @@ def _course_hf_default_cos_sin(x, position_ids, base):
     return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
 
 
+def _course_hf_module_cos_sin(module, x, position_ids):
+    """cos and sin per token (batch, T, D) from the learner's rotary module, of either generation"""
+    if not _course_hf_module_tables:
+        return _course_hf_module.forward(module, x, position_ids)
+    if position_ids.is_floating_point() and not bool((position_ids == position_ids.round()).all()):
+        inv_freq = getattr(module, "inv_freq", None)
+        if inv_freq is None:
+            raise ValueError(f"positions must be whole numbers: your {_course_hf_module.__name__} makes cos "
+                             "and sin tables by whole position")
+        freqs = position_ids[..., None].double() * inv_freq.double()
+        emb = _course_torch.cat((freqs, freqs), dim=-1)
+        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+    ids = _course_whole(position_ids, f"your {_course_hf_module.__name__}")
+    length = max(int(ids.max()) + 1 if ids.numel() else 1, 2)
+    cos, sin = _course_hf_module.forward(module, x, seq_len=length)
+    cos, sin = (t.reshape(t.shape[-2], t.shape[-1]) for t in (cos, sin))  # (1, 1, S, D) before 4.34
+    return cos[ids], sin[ids]
+
+
 def _course_hf_rotate(x, positions, cos_sin):
-    """x as (batch, 1 head, T, D) through apply_rotary_pos_emb, with cos, sin = cos_sin(x, position_ids (batch, T))"""
+    """x as (batch, 1 head, T, D) through apply_rotary_pos_emb, with cos, sin = cos_sin(x, position_ids (batch, T));
+    an apply_rotary_pos_emb that looks rows up by position_ids gets those rows as its tables"""
     t, d = x.shape[-2], x.shape[-1]
     tokens = x.reshape(-1, 1, t, d)
     position_ids = _course_positions(x, positions).reshape(-1, t)
     cos, sin = cos_sin(tokens, position_ids)
-    return apply_rotary_pos_emb(tokens, tokens, cos, sin)[0].reshape(x.shape)
+    if not _course_hf_looks_up:
+        return apply_rotary_pos_emb(tokens, tokens, cos, sin)[0].reshape(x.shape)
+    rows = cos.shape[0] * t
+    # at least two rows: the oldest versions squeeze the table's leading dimensions
+    cos_table, sin_table = (_course_torch.cat((c.reshape(rows, d), c.reshape(rows, d)[:1])) for c in (cos, sin))
+    ids = _course_torch.arange(rows, device=x.device).reshape(-1, t)
+    return apply_rotary_pos_emb(tokens, tokens, cos_table, sin_table, ids)[0].reshape(x.shape)
 
 
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
@@ -48,7 +94,8 @@ def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
         if _course_hf_module is None:
             return _course_hf_rotate(y, positions, lambda t, p: _course_hf_default_cos_sin(t, p, base))
         args, kwargs = _course_hf_args(_course_hf_module, y.shape[-1], base, 2048)
-        return _course_hf_rotate(y, positions, _course_hf_module(*args, **kwargs))
+        module = _course_hf_module(*args, **kwargs)
+        return _course_hf_rotate(y, positions, lambda t, p: _course_hf_module_cos_sin(module, t, p))
     return _course_rope(x, rotary_dim, interleaved, False, rotate)
 
 
@@ -56,7 +103,7 @@ if _course_hf_module is not None:
     def rope_inv_freq(d, base=10000.0):
         args, kwargs = _course_hf_args(_course_hf_module, d, base, 2048)
         at_one = _course_torch.ones(1, 1, dtype=_course_torch.long)
-        cos, sin = _course_hf_module(*args, **kwargs)(_course_torch.zeros(1, 1, d), at_one)
+        cos, sin = _course_hf_module_cos_sin(_course_hf_module(*args, **kwargs), _course_torch.zeros(1, 1, d), at_one)
         return _course_torch.atan2(sin[..., : d // 2], cos[..., : d // 2]).reshape(d // 2)
 
     class RotaryEmbedding(_course_hf_module):
@@ -67,7 +114,7 @@ if _course_hf_module is not None:
 
         def forward(self, q, k, positions):
             def rotate(y):
-                return _course_hf_rotate(y, positions, lambda t, p: _course_hf_module.forward(self, t, p))
+                return _course_hf_rotate(y, positions, lambda t, p: _course_hf_module_cos_sin(self, t, p))
             return tuple(_course_pairing(t, rotate, False, self._course_interleaved) for t in (q, k))
 '''
 
