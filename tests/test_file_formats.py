@@ -177,6 +177,16 @@ def causal_mask(t_q: int, t_k: Optional[int] = None) -> torch.Tensor:
     graded_like_the_solution(grade_file(path), "intuition")
 
 
+def test_a_function_under_torch_compile_is_graded_like_the_plain_one(tmp_path):
+    """Compiling takes ~50 s on a CPU (it timed out: 0/4 for correct code); the sandbox disables it."""
+    path = tmp_path / "compiled.py"
+    path.write_text(ROPE.replace("def apply_rope(", "@torch.compile\ndef apply_rope(", 1) + "\n\n"
+                    "_compiled_inv_freq = torch.compile(rope_inv_freq, mode='reduce-overhead')\n"
+                    "rope_inv_freq = lambda d, base=10000.0: _compiled_inv_freq(d, base)\n")
+    assert "@torch.compile" in path.read_text()
+    graded_like_the_solution(grade_file(path))
+
+
 def test_a_forward_inherited_from_a_base_class_in_the_submission(tmp_path):
     path = tmp_path / "inherited.py"
     learned = (ROOT / "solutions" / "learned.py").read_text()
