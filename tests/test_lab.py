@@ -1,5 +1,13 @@
-"""The extrapolation lab (course/lab, notebook 09): model, schemes, tasks, cache, notebook."""
+"""The extrapolation lab (course/lab, notebook 09): model, schemes, tasks, cache, shipped
+weights, anatomy, plugging the learner's functions, notebook."""
+import ast
+import builtins
+import json
 import math
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -7,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course.lab import cache, evaluation, tasks
+from course.lab import anatomy, cache, evaluation, plug, tasks
 from course.lab.model import (ROPE_SCALINGS, SCHEMES, ModelConfig, TinyDecoder, alibi_slopes, rope_inv_freq,
                               scaled_rope_table, t5_bucket)
 from course.lab.training import TrainConfig, batch_for, train
@@ -101,6 +109,23 @@ def test_scaled_tables_follow_their_definitions():
     assert mscale == pytest.approx(0.1 * math.log(s) + 1)
 
 
+def test_llama3_keeps_fast_pairs_and_interpolates_slow_ones():
+    """Wavelength under L/4: kept; over L: divided by s; in between: strictly between the two."""
+    d, base, s, n = 16, 10000.0, 4.0, 64
+    plain = rope_inv_freq(d, base)
+    table, mscale = scaled_rope_table(d, base, "llama3", s, n)
+    wavelength = 2 * math.pi / plain
+    assert mscale == 1.0
+    assert (wavelength < n / 4).any() and (wavelength > n).any() and ((wavelength > n / 4) & (wavelength < n)).any()
+    for k in range(d // 2):
+        if wavelength[k] < n / 4:
+            assert table[k] == plain[k]
+        elif wavelength[k] > n:
+            torch.testing.assert_close(table[k], plain[k] / s)
+        else:
+            assert plain[k] / s < table[k] < plain[k]
+
+
 def test_only_pi_blurs_neighbouring_positions():
     """At 4x, a head that looks one token back sees the same fast angle under NTK and YaRN, not PI."""
     d, s = 16, 4.0
@@ -122,6 +147,10 @@ def test_lab_pieces_agree_with_the_reference_solutions():
         torch.testing.assert_close(scaled_rope_table(d, 10000.0, "ntk", s, 64)[0], ntk)
     for heads in (1, 3, 4, 6, 8):
         torch.testing.assert_close(alibi_slopes(heads).float(), alibi.alibi_slopes(heads))
+    for d, s, original in ((16, 2.0, 64), (16, 8.0, 64), (32, 4.0, 128), (128, 8.0, 8192), (64, 1.5, 100)):
+        ours, our_mscale = scaled_rope_table(d, 10000.0, "llama3", s, original)
+        torch.testing.assert_close(ours.float(), scaling.llama3_inv_freq(d, 10000.0, s, original))
+        assert our_mscale == 1.0
     distance = torch.arange(600)
     assert torch.equal(t5_bucket(distance, 32, 32), relative.t5_relative_position_bucket(-distance, False, 32, 32))
 
@@ -232,13 +261,337 @@ def test_notebook_folder_holds_only_the_notebook():
 
 
 def test_notebook_runs_from_the_cache_without_training(tmp_path):
+    """Top to bottom from the shipped results and weights, beside the source notebooks of
+    sections 6 to 8 (as a learner's notebooks sit beside it): 9.11 runs the trained models
+    with those functions and finds the same accuracies."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert any("RETRAIN = False" in c.source for c in nb.cells if c.cell_type == "code")
+    for name in ("06_rope", "07_alibi", "08_scaling"):
+        shutil.copytree(ROOT / "source_notebooks" / name, tmp_path / name)
+    here = tmp_path / NOTEBOOK.parent.name
+    here.mkdir()
     NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,  # list every error, not the first
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+                   resources={"metadata": {"path": str(here)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, [f"{o.ename}: {o.evalue}" for o in errors]
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert images >= 5
+    assert images >= 9
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert printed.count(": yours, from") == len(plug.SOURCES), "9.11 did not find the functions of notebooks 06-08"
+    assert printed.count("  same") == 4 and "DIFFERENT" not in printed
+    assert list(here.iterdir()) == []  # the notebook writes nothing beside itself
+
+
+# --------------------------------------------------------------------------------------
+# Shipped weights: the models behind the cached results
+# --------------------------------------------------------------------------------------
+
+RUNS = [(t, s) for t in ("recall", "chars") for s in SCHEMES]
+
+
+@pytest.mark.parametrize("task,scheme", RUNS)
+def test_shipped_weights_are_the_runs_behind_the_results(task, scheme):
+    path = cache.SHIPPED_WEIGHTS_DIR / f"{task}_{scheme}.pt"
+    assert path.stat().st_size < 700_000  # float32 state dicts of ~75k (learned table: 140k) parameters
+    saved = torch.load(path, weights_only=True)
+    assert all(t.dtype == torch.float32 for t in saved["state"].values())
+    record = json.loads(cache.result_path(task, scheme).read_text())
+    assert saved["config"] == record["train"]
+    assert cache.weights_digest(saved["state"]) == record["info"]["weights_sha256"]
+
+
+def test_shipped_weights_reproduce_the_cached_numbers():
+    """Evaluating the shipped weights now gives the numbers in the JSON (a different CPU
+    may round a few answers the other way: a small tolerance)."""
+    results = cache.load_results()
+    rope = cache.load_model("recall", "rope")
+    for n in (64, 128):
+        got = evaluation.eval_recall(rope, n)["accuracy"]
+        assert got == pytest.approx(results["recall"]["rope"][str(n)]["accuracy"], abs=0.005)
+    rope.rope_scaling = "llama3"
+    got = evaluation.eval_recall(rope, 128)["accuracy"]
+    assert got == pytest.approx(results["recall"]["rope+llama3"]["128"]["accuracy"], abs=0.005)
+    from course.lab.training import corpus
+    alibi = cache.load_model("chars", "alibi")
+    got = evaluation.eval_chars(alibi, corpus()[1], 64)["bits_per_char"]
+    assert got == pytest.approx(results["chars"]["alibi"]["64"]["bits_per_char"], abs=0.002)
+
+
+def test_load_model_never_trains(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_model trained a model")
+
+    monkeypatch.setattr(cache, "train", refuse)
+    for task, scheme in RUNS:
+        model = cache.load_model(task, scheme)
+        assert model.cfg.scheme == scheme and not model.training
+
+
+def test_own_weights_are_used_only_when_the_results_are_theirs(tmp_path, monkeypatch):
+    own_dir, results_dir = tmp_path / "own", tmp_path / "results"
+    own_dir.mkdir(), results_dir.mkdir()
+    monkeypatch.setattr(cache, "WEIGHTS_DIR", own_dir)
+    shipped = torch.load(cache.SHIPPED_WEIGHTS_DIR / "recall_alibi.pt", weights_only=True)
+    retrained = {"config": shipped["config"], "state": {k: v + 0.01 for k, v in shipped["state"].items()}}
+    torch.save(retrained, own_dir / "recall_alibi.pt")
+    record = json.loads(cache.result_path("recall", "alibi").read_text())
+    shutil.copy(cache.result_path("recall", "alibi"), results_dir)
+    # the shipped results name the shipped weights: a stale file of one's own is ignored
+    assert cache.weights_path("recall", "alibi", results_dir) == cache.SHIPPED_WEIGHTS_DIR / "recall_alibi.pt"
+    # after a retrain the results name the learner's weights, and those are loaded
+    record["info"]["weights_sha256"] = cache.weights_digest(retrained["state"])
+    cache.result_path("recall", "alibi", results_dir).write_text(json.dumps(record))
+    assert cache.weights_path("recall", "alibi", results_dir) == own_dir / "recall_alibi.pt"
+    model = cache.load_model("recall", "alibi", directory=results_dir)
+    torch.testing.assert_close(model.tok.weight, retrained["state"]["tok.weight"])
+
+
+# --------------------------------------------------------------------------------------
+# Anatomy: the scores find what hand-built heads do
+# --------------------------------------------------------------------------------------
+
+def attending_at(distance, T=48):
+    """A T5 model whose every head attends (almost) only to the key `distance` tokens back:
+    queries and keys are zero, so the scores are the learned bias alone."""
+    model = make("t5")
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.qkv.weight.zero_(), block.attn.qkv.bias.zero_()
+            block.attn.t5_table.zero_()
+            block.attn.t5_table[distance] = 30.0  # buckets 0..15 are exact distances
+    return model, torch.randint(0, 40, (3, T))
+
+
+def test_a_previous_token_head_scores_one():
+    model, tokens = attending_at(1)
+    for weights in anatomy.attention_maps(model, tokens):
+        torch.testing.assert_close(anatomy.previous_token_score(weights), torch.ones(2), atol=1e-6, rtol=0)
+        profile = anatomy.lookback_profile(weights, range(0, 5))
+        assert (profile.argmax(-1) == 1).all() and (profile[:, 2:] < 1e-6).all()
+        # offset 0: only the first query, which has nothing before it, looks at itself
+        torch.testing.assert_close(profile[:, 0], torch.full((2,), 1 / tokens.shape[1]))
+        # every query but the first looks exactly one token back
+        assert anatomy.mean_distance(weights, from_position=1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_head_three_tokens_back_reaches_three():
+    model, tokens = attending_at(3)
+    weights = anatomy.attention_maps(model, tokens)[0]
+    torch.testing.assert_close(anatomy.previous_token_score(weights, offset=3), torch.ones(2), atol=1e-6, rtol=0)
+    assert (anatomy.lookback_profile(weights, range(0, 6)).argmax(-1) == 3).all()
+    assert (anatomy.previous_token_score(weights) < 2 / tokens.shape[1]).all()  # only queries 1, 2 (nothing 3 back)
+    torch.testing.assert_close(anatomy.mean_distance(weights, from_position=3), torch.full((2,), 3.0), atol=1e-4, rtol=0)
+
+
+def test_mean_distance_of_uniform_attention():
+    T = 20
+    causal = torch.ones(T, T).tril()
+    weights = (causal / causal.sum(-1, keepdim=True)).expand(1, 3, T, T)
+    expected = sum(i / 2 for i in range(10, T)) / (T - 10)  # uniform over keys 0..i: mean distance i/2
+    torch.testing.assert_close(anatomy.mean_distance(weights, from_position=10), torch.full((3,), expected))
+
+
+def test_induction_score_finds_the_token_after_the_earlier_copy():
+    tokens, targets = tasks.recall_batch(4, 64, torch.Generator().manual_seed(0))
+    scored = targets != tasks.IGNORE
+    rows, queries, earlier = anatomy.earlier_copies(tokens, scored)
+    assert len(rows) == int(scored.sum())  # every scored query has an earlier copy
+    assert (tokens[rows, queries] == tokens[rows, earlier]).all()
+    B, T, H = 4, 64, 2
+    weights = torch.zeros(B, H, T, T)
+    weights[:, :, torch.arange(T), torch.arange(T)] = 1.0  # attend to oneself by default
+    weights[rows, 0, queries] = 0.0
+    weights[rows, 0, queries, earlier + 1] = 1.0  # head 0: a textbook induction head
+    weights[rows, 1, queries] = 0.0
+    weights[rows, 1, queries, earlier + 3] = 1.0  # head 1: reads three after the earlier copy
+    torch.testing.assert_close(anatomy.induction_score(weights, tokens, scored), torch.tensor([1.0, 0.0]))
+    profile = anatomy.copy_profile(weights, tokens, scored, range(-1, 5))
+    assert profile[0].argmax() == 2 and profile[1].argmax() == 4  # offsets 1 and 3
+    prev_model, _ = attending_at(1, T)
+    prev = anatomy.attention_maps(prev_model, tokens % 40)[1]
+    assert (anatomy.induction_score(prev, tokens, scored) < 0.2).all()  # a previous-token head is not one
+
+
+def test_learned_rows_past_the_training_length_keep_their_initial_values():
+    model = cache.load_model("chars", "learned")
+    record = json.loads(cache.result_path("chars", "learned").read_text())
+    initial = anatomy.initial_model(model, record["train"]["seed"]).pos
+    change = anatomy.row_change(model.pos, initial)
+    n = model.cfg.train_len
+    assert (change[n:] == 0).all() and (change[:n] > 0).all()
+    similarity = anatomy.row_similarity(model.pos[:8])
+    torch.testing.assert_close(similarity.diagonal(), torch.ones(8))
+    torch.testing.assert_close(similarity, similarity.T)
+
+
+def test_pair_energy_follows_the_pairs_and_ignores_the_rotation():
+    d, T = 8, 12
+    q, k = torch.zeros(1, 2, T, d), torch.zeros(1, 2, T, d)
+    q[..., 2], q[..., 2 + d // 2] = 1.0, 1.0  # pair 2 only (half-split: features k and k + d/2)
+    k[0, 0, :, 2] = 3.0
+    k[0, 1, :, 1] = 1.0  # head 1's keys live in pair 1: no pair is shared, no energy
+    k[0, 1, :, 2] = 1e-9
+    energy = anatomy.pair_energy(q, k)
+    torch.testing.assert_close(energy[0], torch.tensor([0.0, 0.0, 1.0, 0.0]))
+    assert energy[1].argmax() == 2  # the only pair where both are non-zero
+    q, k = torch.randn(2, 3, T, d), torch.randn(2, 3, T, d)
+    rotated = anatomy.pair_energy(plug.lab_apply_rope(q, torch.arange(T)), plug.lab_apply_rope(k, torch.arange(T)))
+    torch.testing.assert_close(rotated, anatomy.pair_energy(q, k))
+    torch.testing.assert_close(rotated.sum(-1), torch.ones(3))
+
+
+# --------------------------------------------------------------------------------------
+# Plugging the learner's functions into the trained models
+# --------------------------------------------------------------------------------------
+
+def notebook_with(path, *sources):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+
+
+def test_missing_notebooks_fall_back_to_the_lab_with_one_line_each(tmp_path):
+    lines = []
+    fns = plug.learner_functions(near=tmp_path / "09_extrapolation_lab", report=lines.append)
+    assert fns == plug.LAB_OWN
+    assert len(lines) == len(plug.SOURCES) and all("not found" in line for line in lines)
+
+
+def test_only_definitions_run_and_unfinished_functions_fall_back(tmp_path):
+    here = tmp_path / "09_extrapolation_lab"
+    notebook_with(tmp_path / "06_rope" / "06_rope.ipynb",
+                  "import torch\n%matplotlib inline",
+                  "def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):\n"
+                  "    # YOUR CODE HERE\n    raise NotImplementedError()")
+    notebook_with(tmp_path / "07_alibi" / "07_alibi.ipynb",
+                  "import math\nimport torch\nHEADS = 4",
+                  "def alibi_slopes(n_heads):\n    return torch.tensor([2.0 ** (-8.0 * (i + 1) / n_heads) for i in range(n_heads)])\n"
+                  "raise SystemExit('a demonstration that must not run')",
+                  "def alibi_bias(slopes, q_pos, k_pos):\n    raise ValueError('shapes do not fit')")
+    lines = []
+    fns = plug.learner_functions(near=here, report=lines.append)
+    assert fns["apply_rope"] is plug.LAB_OWN["apply_rope"]
+    assert "not implemented yet" in lines[0] and "06_rope.ipynb" in lines[0]
+    assert fns["alibi_slopes"] is not plug.LAB_OWN["alibi_slopes"] and "yours" in lines[1]
+    torch.testing.assert_close(fns["alibi_slopes"](4), alibi_slopes(4))
+    assert fns["alibi_bias"] is plug.LAB_OWN["alibi_bias"] and "ValueError: shapes do not fit" in lines[2]
+    assert "08_scaling.ipynb not found" in lines[3]
+
+
+def test_the_lab_fallbacks_reproduce_the_built_in_model_exactly():
+    tokens = torch.randint(0, tasks.RECALL_VOCAB, (2, 256))
+    rope, alibi = cache.load_model("recall", "rope"), cache.load_model("recall", "alibi")
+    assert plug.max_logit_gap(rope, plug.plugged(rope, apply_rope=plug.LAB_OWN["apply_rope"]), tokens) < 1e-4
+    assert plug.max_logit_gap(alibi, plug.plugged(alibi), tokens) < 1e-4
+    for method, rule in (("yarn", plug.yarn_rule(plug.LAB_OWN["yarn_inv_freq"])),
+                         ("llama3", plug.llama3_rule(plug.LAB_OWN["llama3_inv_freq"]))):
+        builtin = cache.load_model("recall", "rope")
+        builtin.rope_scaling = method
+        assert plug.max_logit_gap(builtin, plug.plugged(rope, scaling=rule), tokens) == 0
+
+
+def test_correct_functions_from_the_source_notebooks_reproduce_the_evaluation():
+    """In the repository the sibling notebooks are the sources, with solutions: every
+    function is found, and the models run with them score exactly as the built-in ones."""
+    lines = []
+    fns = plug.learner_functions(near=NOTEBOOK.parent, report=lines.append)
+    assert all("yours" in line for line in lines), lines
+    rope, alibi = cache.load_model("recall", "rope"), cache.load_model("recall", "alibi")
+    yarn, llama = cache.load_model("recall", "rope"), cache.load_model("recall", "rope")
+    yarn.rope_scaling, llama.rope_scaling = "yarn", "llama3"
+    cases = [(rope, plug.plugged(rope, apply_rope=fns["apply_rope"])),
+             (alibi, plug.plugged(alibi, alibi_slopes=fns["alibi_slopes"], alibi_bias=fns["alibi_bias"])),
+             (yarn, plug.plugged(rope, scaling=plug.yarn_rule(fns["yarn_inv_freq"]))),
+             (llama, plug.plugged(rope, scaling=plug.llama3_rule(fns["llama3_inv_freq"])))]
+    for builtin, theirs in cases:
+        assert plug.max_logit_gap(builtin, theirs, torch.randint(0, tasks.RECALL_VOCAB, (2, 512))) < 1e-2
+        for n in (64, 256):
+            assert evaluation.eval_recall(builtin, n, 4096) == evaluation.eval_recall(theirs, n, 4096)
+
+
+def test_a_wrong_function_shows_in_the_accuracy():
+    def slipped_rope(x, positions, base=10000.0):  # ladder base^(-k/d) instead of base^(-2k/d)
+        d = x.shape[-1]
+        angles = positions.double()[:, None] * base ** (-torch.arange(d // 2, dtype=torch.float64) / d)
+        half = d // 2
+        cos, sin = angles.cos().float(), angles.sin().float()
+        return torch.cat((x[..., :half] * cos - x[..., half:] * sin, x[..., :half] * sin + x[..., half:] * cos), -1)
+
+    rope = cache.load_model("recall", "rope")
+    right = evaluation.eval_recall(rope, 64, 8192)["accuracy"]
+    wrong = evaluation.eval_recall(plug.plugged(rope, apply_rope=slipped_rope), 64, 8192)["accuracy"]
+    assert wrong < right - 0.2, (right, wrong)
+    with pytest.raises(ValueError, match="rope or alibi"):
+        plug.plugged(cache.load_model("recall", "t5"))(torch.zeros(1, 8, dtype=torch.long))
+
+
+# --------------------------------------------------------------------------------------
+# The notebook
+# --------------------------------------------------------------------------------------
+
+def _sections(nb):
+    """[(heading, [code sources])] of the notebook's ## sections; the first is the set-up."""
+    sections = [("set-up", [])]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            sections += [(line, []) for line in cell.source.splitlines() if line.startswith("## ")]
+        elif cell.cell_type == "code":
+            sections[-1][1].append(cell.source)
+    return sections
+
+
+def _bound_and_used(sources):
+    bound, used = set(), set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Name):
+                (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return bound, used
+
+
+def test_every_section_runs_after_the_setup_cell_alone():
+    """No section reads a name that only an earlier section defines."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    setup, *sections = _sections(nb)
+    assert len(setup[1]) == 1 and len(sections) >= 13
+    from_setup, _ = _bound_and_used(setup[1])
+    for heading, sources in sections:
+        bound, used = _bound_and_used(sources)
+        borrowed = used - bound - from_setup - set(dir(builtins))
+        assert not borrowed, f"{heading} uses {sorted(borrowed)} from another section"
+
+
+def test_written_question_is_a_manual_answer_with_a_model_answer():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    (cell,) = [c for c in nb.cells if any(t.startswith("manual:") for t in c.metadata.get("tags", []))]
+    _, answer_id, points = cell.metadata["tags"][0].split(":")
+    assert cell.cell_type == "markdown" and "*Model answer.*" in cell.source and "*Marking.*" in cell.source
+    assert cell.metadata["nbgrader"] == {"grade": True, "grade_id": f"answer-{answer_id}", "locked": False,
+                                         "points": float(points), "schema_version": 3, "solution": True}
+    question = nb.cells[nb.cells.index(cell) - 1]
+    assert question.cell_type == "markdown" and f"({points} points)" in question.source
+
+
+def test_nbgrader_releases_the_question_without_the_model_answer(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(NOTEBOOK.parent, course / "source_notebooks" / NOTEBOOK.parent.name)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    env = dict(os.environ, NBGRADER_EXCHANGE=str(tmp_path / "exchange"),
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", NOTEBOOK.parent.name, "--force"],
+                          cwd=course, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    released = nbformat.read(course / "release" / NOTEBOOK.parent.name / NOTEBOOK.name, as_version=4)
+    answer = next(c for c in released.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "answer-alibi_reach")
+    assert answer.source.strip() == "YOUR ANSWER HERE"
+    text = NOTEBOOK.read_text()
+    assert "Model answer" in text and "Model answer" not in (course / "release" / NOTEBOOK.parent.name / NOTEBOOK.name).read_text()

@@ -1,12 +1,20 @@
-"""Cached results: one small JSON file per (task, scheme) run in course/lab/results/.
+"""Cached results: one small JSON file per (task, scheme) run in course/lab/results/, and
+the trained weights of the same runs in course/lab/weights/ (float32 state dicts).
 
 ``run_all(retrain=False)`` loads what is cached and trains only what is missing;
-``run_all(retrain=True)`` trains everything again (about a minute or two per run on a
-laptop CPU). ``python -m course.lab`` does the same from a shell.
+``run_all(retrain=True)`` trains everything again (well under a minute to a few minutes
+per run on a laptop CPU). ``python -m course.lab`` does the same from a shell.
+
+Each record names the weights it was evaluated with (``info["weights_sha256"]``).
+``load_model`` returns those weights: the learner's own retrain in WEIGHTS_DIR when the
+cached record is that retrain's, otherwise the weights shipped with the course. A stale
+file in WEIGHTS_DIR (another version, another configuration) is never picked up, and
+nothing is trained to open the notebook.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import platform
@@ -21,8 +29,8 @@ from course.lab.model import ROPE_SCALINGS, SCHEMES, TinyDecoder
 from course.lab.training import TASKS, TrainConfig, corpus, finetune, train
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-# Trained weights are not part of the course (only the JSON results are): they go to a
-# per-user cache so that a learner who trains a model can look inside it later.
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # the runs behind RESULTS_DIR
+# A learner's own retrain saves its weights to a per-user cache (the package may be read-only).
 WEIGHTS_DIR = Path(os.environ.get("PE_LAB_WEIGHTS", Path.home() / ".cache" / "pe-course-lab"))
 FINETUNED = ("rope+ft", "rope+pi+ft")
 VARIANTS = SCHEMES + tuple(f"rope+{s}" for s in ROPE_SCALINGS) + FINETUNED
@@ -32,6 +40,15 @@ FORMAT = 1
 
 def result_path(task: str, scheme: str, directory: Path | None = None) -> Path:
     return Path(directory or RESULTS_DIR) / f"{task}_{scheme}.json"
+
+
+def weights_digest(state: dict) -> str:
+    """sha256 of a state dict's names and float32 values: which weights a record belongs to."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def default_config(task: str, scheme: str) -> TrainConfig:
@@ -48,6 +65,7 @@ def run(task: str, scheme: str, config: TrainConfig | None = None, progress: boo
     """
     cfg = config or default_config(task, scheme)
     model, info = train(cfg, progress=progress)
+    info["weights_sha256"] = weights_digest(model.state_dict())
     evals, extra = evaluate_all(model, cfg, progress)
     info.update(extra)
     record = {"format": FORMAT, "task": task, "scheme": scheme, "train": cfg.to_dict(),
@@ -60,8 +78,8 @@ def run(task: str, scheme: str, config: TrainConfig | None = None, progress: boo
         try:
             WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
             torch.save({"config": cfg.to_dict(), "state": model.state_dict()}, WEIGHTS_DIR / f"{task}_{scheme}.pt")
-        except OSError:  # a read-only home is no reason to lose the results
-            pass
+        except OSError as err:  # a read-only home is no reason to lose the results
+            print(f"could not save the weights in {WEIGHTS_DIR} ({err}); load_model will give the shipped ones")
         _write(record, result_path(task, scheme, directory))
     return record
 
@@ -98,13 +116,15 @@ def evaluate_all(model, cfg: TrainConfig, progress: bool = False) -> tuple[dict,
 def reevaluate(task: str, scheme: str, directory: Path | None = None, progress: bool = False) -> dict:
     """Evaluate a cached run again from its saved weights (after a change to the evaluation).
 
-    Keeps the record's training information; needs the weights of that very run in
-    WEIGHTS_DIR (``run`` saves them). Training is deterministic, so the result is what a
-    full retrain with the current evaluation code would give on the same machine.
+    Keeps the record's training information; needs the weights of that very run (see
+    ``weights_path``). Training is deterministic on one machine, so the result is what a
+    full retrain with the current evaluation code would give there.
     """
     path = result_path(task, scheme, directory)
     record = json.loads(path.read_text())
-    weights = WEIGHTS_DIR / f"{task}_{scheme}.pt"
+    weights = weights_path(task, scheme, directory)
+    if weights is None:
+        raise FileNotFoundError(f"no weights for {task}_{scheme} (looked in {WEIGHTS_DIR} and {SHIPPED_WEIGHTS_DIR})")
     saved = torch.load(weights, weights_only=True)
     cfg = TrainConfig(**saved["config"])
     if {k: v for k, v in cfg.to_dict().items() if k in record["train"]} != record["train"]:
@@ -114,6 +134,7 @@ def reevaluate(task: str, scheme: str, directory: Path | None = None, progress: 
     model.eval()
     record["eval"], extra = evaluate_all(model, cfg, progress)
     record["info"].update(extra)
+    record["info"]["weights_sha256"] = weights_digest(saved["state"])
     record["train"] = cfg.to_dict()
     _write(record, path)
     return record
@@ -123,15 +144,39 @@ def _write(record: dict, path: Path) -> None:
     write_atomic(path, json.dumps(record, separators=(",", ":")) + "\n")  # a killed run leaves no half file
 
 
-def load_model(task: str, scheme: str, train_if_missing: bool = True):
-    """The trained model of a run: from the weights cache, else trained now (and cached)."""
-    path = WEIGHTS_DIR / f"{task}_{scheme}.pt"
-    if not path.exists():
+def weights_path(task: str, scheme: str, directory: Path | None = None) -> Path | None:
+    """The weights behind the cached record of a run.
+
+    The learner's own file in WEIGHTS_DIR when the record names exactly those weights (they
+    retrained, and the tables show their run); otherwise the shipped file; None if neither
+    exists. Without a record, the shipped file comes first.
+    """
+    name = f"{task}_{scheme}.pt"
+    own, shipped = WEIGHTS_DIR / name, SHIPPED_WEIGHTS_DIR / name
+    record = result_path(task, scheme, directory)
+    wanted = json.loads(record.read_text())["info"].get("weights_sha256") if record.exists() else None
+    if wanted and own.exists() and own != shipped:
+        try:
+            if weights_digest(torch.load(own, weights_only=True)["state"]) == wanted:
+                return own
+        except Exception:  # noqa: BLE001 - a damaged or foreign file is simply not theirs
+            pass
+    return shipped if shipped.exists() else (own if own.exists() else None)
+
+
+def load_model(task: str, scheme: str, train_if_missing: bool = False, directory: Path | None = None):
+    """The trained model of a run (see ``weights_path``), in eval mode.
+
+    Nothing is trained unless no weights exist at all and `train_if_missing` is set.
+    """
+    path = weights_path(task, scheme, directory)
+    if path is None:
         if not train_if_missing:
             return None
         model, _ = train(default_config(task, scheme))
         WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-        torch.save({"config": default_config(task, scheme).to_dict(), "state": model.state_dict()}, path)
+        torch.save({"config": default_config(task, scheme).to_dict(), "state": model.state_dict()},
+                   WEIGHTS_DIR / f"{task}_{scheme}.pt")
         return model
     saved = torch.load(path, weights_only=True)
     model = TinyDecoder(TrainConfig(**saved["config"]).model_config())

@@ -15,10 +15,14 @@ scheme         where position enters                  beyond the training length
 =============  =====================================  ===================================
 
 A RoPE model can also be *run* with a scaled frequency table (``model.rope_scaling``):
-position interpolation ("pi"), NTK-aware base scaling ("ntk") or YaRN ("yarn"). The
-factor is chosen per call from the sequence length, s = max(1, T / train_len), so at or
-below the training length the scaled model is exactly the plain RoPE model; setting
-``model.rope_factor`` fixes s instead (as after fine-tuning for a longer window).
+position interpolation ("pi"), NTK-aware base scaling ("ntk"), YaRN ("yarn") or Llama
+3.1's rule ("llama3"). The factor is chosen per call from the sequence length,
+s = max(1, T / train_len), so at or below the training length the scaled model is
+exactly the plain RoPE model; setting ``model.rope_factor`` fixes s instead (as after
+fine-tuning for a longer window).
+
+``model.signals`` replaces the built-in position signals by other code (``course.lab.plug``
+runs a trained model with a learner's own RoPE, ALiBi or scaling functions).
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 SCHEMES = ("none", "sinusoidal", "learned", "t5", "rope", "alibi")
-ROPE_SCALINGS = ("pi", "ntk", "yarn")
+ROPE_SCALINGS = ("pi", "ntk", "yarn", "llama3")
 
 
 @dataclass
@@ -113,6 +117,10 @@ def scaled_rope_table(head_dim: int, base: float, method: str | None, factor: fl
           call this is dynamic NTK).
     yarn: NTK-by-parts with beta_fast=32, beta_slow=1 and the attention factor
           0.1 ln(factor) + 1 on cos and sin (Peng et al. 2023).
+    llama3: Llama 3.1's rule with low_freq_factor 1, high_freq_factor 4 and train_len as the
+          original context: pairs whose wavelength is under train_len / 4 keep their
+          frequency, pairs with a wavelength over train_len are divided by factor, a
+          blend in between; no attention factor.
     At factor 1 every method returns the plain table and attention factor 1.
     """
     inv_freq = rope_inv_freq(head_dim, base)
@@ -132,6 +140,11 @@ def scaled_rope_table(head_dim: int, base: float, method: str | None, factor: fl
             high += 0.001
         ramp = ((torch.arange(head_dim // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
         return inv_freq * (1 - ramp) + inv_freq / factor * ramp, 0.1 * math.log(factor) + 1.0
+    if method == "llama3":
+        low_freq_factor, high_freq_factor = 1.0, 4.0
+        wavelength = 2 * math.pi / inv_freq
+        smooth = ((train_len / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)).clamp(0, 1)
+        return inv_freq * smooth + inv_freq / factor * (1 - smooth), 1.0
     raise ValueError(f"rope scaling must be one of {ROPE_SCALINGS} or None, got {method!r}")
 
 
@@ -155,11 +168,14 @@ class Attention(nn.Module):
         if cfg.scheme == "t5":
             self.t5_table = nn.Parameter(torch.zeros(cfg.t5_buckets, cfg.n_heads))
 
-    def forward(self, x: torch.Tensor, rope: tuple | None, bias: torch.Tensor | None):
+    def forward(self, x: torch.Tensor, rope, bias: torch.Tensor | None):
+        """rope: None, the built-in (cos, sin), or any function rotating x (B, H, T, dh)."""
         B, T, _ = x.shape
         H, dh = self.cfg.n_heads, self.cfg.head_dim
         q, k, v = self.qkv(x).view(B, T, 3, H, dh).permute(2, 0, 3, 1, 4)  # each (B, H, T, dh)
-        if rope is not None:
+        if callable(rope):
+            q, k = rope(q), rope(k)
+        elif rope is not None:
             cos, sin = rope
             q, k = rotate_half_split(q, cos, sin), rotate_half_split(k, cos, sin)
         if self.cfg.scheme == "t5":
@@ -171,6 +187,7 @@ class Attention(nn.Module):
             causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
             weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
             self.last_weights = weights.detach()
+            self.last_qk = (q.detach(), k.detach())  # after the rotation, if any
             y = weights @ v
         elif bias is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -215,11 +232,14 @@ class TinyDecoder(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.head.weight = self.tok.weight
-        self.rope_scaling: str | None = None  # "pi", "ntk", "yarn": applied at run time only
+        self.rope_scaling: str | None = None  # one of ROPE_SCALINGS: applied at run time only
         self.rope_factor: float | None = None  # None: s = max(1, T / train_len) per call; else fixed s
+        self.signals = None  # None, or a function (model, T, device) -> (rope, bias) used instead of the built-in
 
     def position_signals(self, T: int, device) -> tuple[tuple | None, torch.Tensor | None]:
         """The per-call RoPE (cos, sin) and score bias (or T5 bucket ids) for length T."""
+        if self.signals is not None:
+            return self.signals(self, T, device)
         cfg = self.cfg
         pos = torch.arange(T, device=device)
         distance = pos[:, None] - pos[None, :]  # query - key, >= 0 where the mask allows

@@ -7,13 +7,14 @@ from course.lab.evaluation import CHAR_BIN, DEPTHS, RECALL_BIN
 from course.lab.model import SCHEMES
 
 TRAINED = SCHEMES
-ROPE_FAMILY = ("rope", "rope+pi", "rope+ntk", "rope+yarn", "rope+ft", "rope+pi+ft")
+ROPE_FAMILY = ("rope", "rope+pi", "rope+ntk", "rope+yarn", "rope+llama3", "rope+ft", "rope+pi+ft")
 LABELS = {"none": "NoPE", "sinusoidal": "sinusoidal", "learned": "learned", "t5": "T5 bias", "rope": "RoPE",
           "alibi": "ALiBi", "rope+pi": "RoPE + PI", "rope+ntk": "RoPE + NTK", "rope+yarn": "RoPE + YaRN",
+          "rope+llama3": "RoPE + Llama 3.1",
           "rope+ft": "RoPE, fine-tuned at 4L", "rope+pi+ft": "RoPE + PI, fine-tuned at 4L"}
 COLORS = {"none": "tab:gray", "sinusoidal": "tab:orange", "learned": "tab:brown", "t5": "tab:purple",
           "rope": "tab:blue", "alibi": "tab:green", "rope+pi": "tab:cyan", "rope+ntk": "tab:red",
-          "rope+yarn": "tab:olive", "rope+ft": "tab:blue", "rope+pi+ft": "tab:cyan"}
+          "rope+yarn": "tab:olive", "rope+llama3": "tab:pink", "rope+ft": "tab:blue", "rope+pi+ft": "tab:cyan"}
 STYLE = {"rope+ft": "--", "rope+pi+ft": "--"}
 METRIC = {"recall": ("accuracy", "recall accuracy"), "chars": ("bits_per_char", "held-out bits per character")}
 

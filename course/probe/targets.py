@@ -4,7 +4,7 @@ every kind of target.
 * ``hf_handle(name)``: a Hugging Face ``transformers`` architecture built from a tiny random
   config (no download), in this process.
 * ``lab_handle("recall:rope")``: a model of the extrapolation lab (``course.lab``), with its
-  cached trained weights.
+  trained weights (shipped in course/lab/weights/).
 * ``course.probe.factory``: a learner's or engineer's ``file.py:factory`` (sandboxed).
 
 A handle answers what it can and returns ``None`` (or leaves a capability out of
@@ -200,8 +200,8 @@ class HFHandle(Handle):
 # --------------------------------------------------------------------------------------
 
 def lab_handle(spec: str, model=None) -> "LabHandle":
-    """`spec` is TASK:SCHEME (e.g. recall:rope). Without `model`, the cached trained weights
-    are loaded (course.lab.cache.WEIGHTS_DIR); nothing is ever trained here."""
+    """`spec` is TASK:SCHEME (e.g. recall:rope). Without `model`, the trained weights are
+    loaded (course.lab.cache.load_model); nothing is ever trained here."""
     from course.lab import cache
     from course.lab.model import SCHEMES
     from course.lab.training import TASKS
@@ -213,7 +213,8 @@ def lab_handle(spec: str, model=None) -> "LabHandle":
     if model is None:
         model = cache.load_model(task, scheme, train_if_missing=False)
         if model is None:
-            raise FileNotFoundError(f"no trained weights for {spec} in {cache.WEIGHTS_DIR}; train them once with "
+            raise FileNotFoundError(f"no trained weights for {spec}: neither shipped in course/lab/weights/ nor in "
+                                    f"{cache.WEIGHTS_DIR}; train them with "
                                     f"python -m course.lab --retrain --task {task} --scheme {scheme}")
     return LabHandle(spec, model.eval(), task, trained)
 
