@@ -14,6 +14,8 @@ NOT_APPLICABLE = {
     "rope.RotaryEmbedding": "the model code has no rotary module",
     "alibi.alibi_bias": "the model code builds no bias table",
     "alibi.alibi_attention": "the model code's attention is not a separate function",
+    "rope.cached_rope_attention": "the model code's attention is not a separate function",
+    "alibi.cached_alibi_attention": "the model code's attention is not a separate function",
 }
 
 

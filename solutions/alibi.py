@@ -61,3 +61,34 @@ def alibi_attention(q, k, v, causal=True):
     weights = torch.softmax(scores, dim=-1)
     return (weights @ v.float()).to(q.dtype)
     ### END SOLUTION
+
+
+def cached_alibi_attention(q, k, v, attention_mask, cache=None):
+    """One step of causal ALiBi attention with a KV cache, on a (possibly left-padded) batch.
+
+    q, k (B, H, T_new, d) are the new tokens' queries and keys; v (B, H, T_new, d_v).
+    attention_mask (B, T_past + T_new), 0/1 or bool, covers the cached tokens and then the new ones.
+    A real token's position is the number of real tokens before it in its row; the bias is
+    -slopes[h] * |pos_q - pos_k| with slopes alibi_slopes(H). cache is None or the (keys, values)
+    a previous call returned. Returns (out (B, H, T_new, d_v) in q's dtype, (keys, values)).
+    """
+    ### BEGIN SOLUTION
+    n_heads, t_new, d = q.shape[-3:]
+    past_k, past_v = cache if cache is not None else (k[..., :0, :], v[..., :0, :])
+    t_past = past_k.shape[-2]
+    mask = torch.as_tensor(attention_mask, device=q.device).bool()
+    if mask.dim() != 2 or mask.shape[-1] != t_past + t_new:
+        raise ValueError(f"attention_mask of shape {tuple(mask.shape)} must be (B, T_past + T_new) = "
+                         f"({q.shape[0]}, {t_past} + {t_new})")
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(~mask, 0)  # position_ids_from_mask (notebook 02)
+    q_positions = positions[:, t_past:]                             # next_position_ids: (B, T_new)
+    keys, values = torch.cat((past_k, k), dim=-2), torch.cat((past_v, v), dim=-2)
+    slopes = alibi_slopes(n_heads).to(q.device)
+    bias = torch.stack([alibi_bias(slopes, qp, kp) for qp, kp in zip(q_positions, positions)])
+    work = torch.float64 if q.dtype == torch.float64 else torch.float32
+    scores = q.to(work) @ keys.to(work).transpose(-1, -2) / math.sqrt(d) + bias.to(work)
+    causal = torch.arange(t_past + t_new, device=q.device) <= t_past + torch.arange(t_new, device=q.device)[:, None]
+    allowed = causal & mask[:, None, None, :]
+    weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1).nan_to_num(0.0)
+    return (weights @ values.to(work)).to(q.dtype), (keys, values)
+    ### END SOLUTION

@@ -138,3 +138,35 @@ class RotaryEmbedding(nn.Module):
 
         return rotate(q), rotate(k)
         ### END SOLUTION
+
+
+def cached_rope_attention(q, k, v, attention_mask, cache=None, base=10000.0):
+    """One step of causal RoPE attention with a KV cache, on a (possibly left-padded) batch.
+
+    q, k (B, H, T_new, d) are the new tokens' queries and keys, not yet rotated; v (B, H, T_new, d_v).
+    attention_mask (B, T_past + T_new), 0/1 or bool, covers the cached tokens and then the new ones.
+    A real token's position is the number of real tokens before it in its row.
+    cache is None (nothing before) or the (keys, values) a previous call returned, keys already
+    rotated. Returns (out (B, H, T_new, d_v) in q's dtype, (keys, values) with T_past + T_new rows).
+    """
+    ### BEGIN SOLUTION
+    d = q.shape[-1]
+    if d % 2:
+        raise ValueError(f"d must be even (RoPE rotates pairs of features), got d={d}")
+    past_k, past_v = cache if cache is not None else (k[..., :0, :], v[..., :0, :])
+    t_past, t_new = past_k.shape[-2], q.shape[-2]
+    mask = torch.as_tensor(attention_mask, device=q.device).bool()
+    if mask.dim() != 2 or mask.shape[-1] != t_past + t_new:
+        raise ValueError(f"attention_mask of shape {tuple(mask.shape)} must be (B, T_past + T_new) = "
+                         f"({q.shape[0]}, {t_past} + {t_new})")
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(~mask, 0)  # position_ids_from_mask (notebook 02)
+    new_positions = positions[:, None, t_past:]                     # next_position_ids: (B, 1, T_new)
+    keys = torch.cat((past_k, apply_rope(k, new_positions, base)), dim=-2)
+    values = torch.cat((past_v, v), dim=-2)
+    work = torch.float64 if q.dtype == torch.float64 else torch.float32
+    scores = apply_rope(q, new_positions, base).to(work) @ keys.to(work).transpose(-1, -2) / math.sqrt(d)
+    causal = torch.arange(t_past + t_new, device=q.device) <= t_past + torch.arange(t_new, device=q.device)[:, None]
+    allowed = causal & mask[:, None, None, :]
+    weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1).nan_to_num(0.0)
+    return (weights @ values.to(work)).to(q.dtype), (keys, values)
+    ### END SOLUTION

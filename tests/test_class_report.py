@@ -90,6 +90,8 @@ def graded(tmp_path_factory):
 
 EXPECTED_MISCONCEPTIONS = {  # (key, exercise) -> learners
     ("pairing-convention", "rope.apply_rope"): ["ben", "cleo", "dan"],
+    # cached_rope_attention rotates with the learner's apply_rope: the swapped pairing shows there too
+    ("pairing-convention", "rope.cached_rope_attention"): ["ben", "cleo", "dan"],
     ("alibi-power-of-two", "alibi.alibi_slopes"): ["dan", "eve"],
     ("rotation-direction", "rope.apply_rope"): ["gus"],
 }
@@ -97,6 +99,11 @@ ROTATES = "rotates each pair by position times its frequency"
 EXPECTED_CHECKS = {  # (exercise, title) -> learners
     ("rope.apply_rope", ROTATES): ["ben", "cleo", "dan", "gus"],
     ("rope.apply_rope", "works on (batch, heads, T, d) with another base"): ["ben", "cleo", "dan", "gus"],
+    # their apply_rope also rotates inside cached_rope_attention (the first two checks its feedback lists)
+    ("rope.cached_rope_attention", "one call over a left-padded batch equals each row computed alone without padding"):
+        ["ben", "cleo", "dan", "gus"],
+    ("rope.cached_rope_attention", "prefill then one token per call equals the full pass, row by row"):
+        ["ben", "cleo", "dan", "gus"],
     ("alibi.alibi_slopes", "follows the paper's rule for head counts that are not a power of two"): ["dan", "eve"],
     ("rope.rope_matrix", "is orthogonal, and R_m^T R_n = R_(n-m)"): ["ivy"],         # it hangs: every check fails
     ("rope.rope_matrix", "is the matrix R with apply_rope(x, p) == x @ R.T"): ["ivy"],

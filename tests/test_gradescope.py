@@ -264,16 +264,17 @@ def test_buggy_submission_loses_the_points_of_its_bug(autograder_zip, tmp_path):
     tests = exercise_tests(results)
     assert tests[bug.exercise]["score"] < tests[bug.exercise]["max_score"]
     assert bug.mistake in tests[bug.exercise]["output"]
+    hit = {bug.exercise, *bug.cascades}  # the bug's exercise, and those calling the buggy function
     for exercise in section_exercises("rope"):
-        if exercise.id != bug.exercise:
+        if exercise.id not in hit:
             assert tests[exercise.id]["score"] == exercise.points, tests[exercise.id]
     for exercise in section_exercises("alibi"):
         assert tests[exercise.id]["score"] == 0 and "not defined" in tests[exercise.id]["output"]
     assert visible_tests(results)["rope"]["status"] == "failed"  # a quarter turn goes the wrong way
     assert "FAIL  apply_rope" in visible_tests(results)["rope"]["output"]
     assert "Not found in your submission: alibi (07_alibi.ipynb)" in results["output"]
-    assert results["score"] == pytest.approx(points(*SECTIONS) - points("alibi")
-                                             - (tests[bug.exercise]["max_score"] - tests[bug.exercise]["score"]))
+    lost = sum(tests[i]["max_score"] - tests[i]["score"] for i in hit)
+    assert results["score"] == pytest.approx(points(*SECTIONS) - points("alibi") - lost)
 
 
 CHEAT = '''

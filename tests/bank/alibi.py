@@ -1,5 +1,5 @@
 """Wrong ALiBi implementations that learners really write."""
-from tests.bank import Bug
+from tests.bank import Bug, variant
 
 BUGS = [
     Bug("slopes_power_of_two_formula", "alibi.alibi_slopes", '''
@@ -28,7 +28,7 @@ def alibi_slopes(n_heads):
     Bug("bias_positive", "alibi.alibi_bias", '''
 def alibi_bias(slopes, q_pos, k_pos):
     return slopes[:, None, None] * (q_pos[:, None] - k_pos[None, :]).abs().to(slopes.dtype)
-''', mistake="positive bias", cascades=("alibi.alibi_attention",)),
+''', mistake="positive bias", cascades=("alibi.alibi_attention", "alibi.cached_alibi_attention")),
     Bug("bias_signed_distance", "alibi.alibi_bias", '''
 def alibi_bias(slopes, q_pos, k_pos):
     return -slopes[:, None, None] * (q_pos[:, None] - k_pos[None, :]).to(slopes.dtype)
@@ -79,4 +79,40 @@ _right_attention = alibi_attention
 def alibi_attention(q, k, v, causal=True):
     return _right_attention(q.float(), k.float(), v.float(), causal)
 ''', mistake="expected float16"),
+]
+
+
+# cached_alibi_attention: one slip each in the reference (tests.bank.variant).
+def cached(*replacements):
+    return variant("alibi", "cached_alibi_attention", *replacements)
+
+
+Q_POSITIONS = "q_positions = positions[:, t_past:]                             # next_position_ids: (B, T_new)"
+CAUSAL = ("causal = torch.arange(t_past + t_new, device=q.device) <= t_past + torch.arange(t_new, "
+          "device=q.device)[:, None]")
+SLOPES = "slopes = alibi_slopes(n_heads).to(q.device)"
+
+BUGS += [
+    Bug("cached_queries_at_zero", "alibi.cached_alibi_attention", cached(
+        (Q_POSITIONS, "q_positions = torch.arange(t_new, device=q.device).expand(q.shape[0], t_new)")),
+        mistake="placed at position 0"),
+    Bug("cached_keys_count_padding", "alibi.cached_alibi_attention", cached(
+        ("zip(q_positions, positions)", "zip(q_positions, torch.arange(t_past + t_new).expand_as(positions))")),
+        mistake="while query positions count only real tokens"),
+    Bug("cached_padding_keys_not_masked", "alibi.cached_alibi_attention", cached(
+        ("allowed = causal & mask[:, None, None, :]", "allowed = causal")), mistake="padding keys not masked"),
+    Bug("cached_bias_positive", "alibi.cached_alibi_attention", cached(
+        ("+ bias.to(work)", "- bias.to(work)")), mistake="wrong sign"),
+    Bug("cached_power_of_two_slopes", "alibi.cached_alibi_attention", cached(
+        (SLOPES, "slopes = 2.0 ** (-8.0 * torch.arange(1, n_heads + 1, device=q.device) / n_heads)")),
+        mistake="power-of-two slope formula"),
+    Bug("cached_causal_top_left", "alibi.cached_alibi_attention", cached(
+        (CAUSAL, "causal = torch.arange(t_past + t_new, device=q.device) <= torch.arange(t_new, device=q.device)[:, None]")),
+        mistake="aligned to the start"),
+    Bug("cached_returns_float32", "alibi.cached_alibi_attention", cached(
+        ("return (weights @ values.to(work)).to(q.dtype), (keys, values)",
+         "return weights @ values.to(work), (keys, values)")), mistake="expected float16"),
+    Bug("cached_no_mask_length_check", "alibi.cached_alibi_attention", cached(
+        ("if mask.dim() != 2 or mask.shape[-1] != t_past + t_new:", "if mask.dim() != 2:")),
+        mistake="'attention_mask'"),
 ]

@@ -1,9 +1,11 @@
 """Wrong RoPE implementations that learners really write."""
-from tests.bank import Bug
+from tests.bank import Bug, variant
 
 # apply_rope, rope_matrix and RotaryEmbedding call rope_inv_freq in the reference solution,
 # so a wrong table legitimately makes them wrong too.
-USERS_OF_INV_FREQ = ("rope.apply_rope", "rope.rope_matrix", "rope.RotaryEmbedding")
+USERS_OF_INV_FREQ = ("rope.apply_rope", "rope.rope_matrix", "rope.RotaryEmbedding", "rope.cached_rope_attention")
+# cached_rope_attention rotates with apply_rope in the reference solution.
+USERS_OF_APPLY = ("rope.cached_rope_attention",)
 
 BUGS = [
     Bug("inv_freq_k_over_d", "rope.rope_inv_freq", '''
@@ -32,17 +34,17 @@ def rope_inv_freq(d, base=10000.0):
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     return _right_apply_rope(x, positions, base, not interleaved, rotary_dim)
-''', mistake="other pairing convention"),
+''', mistake="other pairing convention", cascades=USERS_OF_APPLY),
     Bug("apply_wrong_direction", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     return _right_apply_rope(x, -torch.as_tensor(positions), base, interleaved, rotary_dim)
-''', mistake="rotating the other way"),
+''', mistake="rotating the other way", cascades=USERS_OF_APPLY),
     Bug("apply_ignores_positions", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     return _right_apply_rope(x, torch.arange(x.shape[-2]), base, interleaved, rotary_dim)
-''', mistake="positions restarting at 0"),
+''', mistake="positions restarting at 0", cascades=USERS_OF_APPLY),
     Bug("apply_freq_over_head_dim", "rope.apply_rope", '''
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     d = x.shape[-1]
@@ -69,7 +71,7 @@ def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     out = _right_apply_rope(x, positions, base, interleaved, rotary_dim)
     x.copy_(out)
     return x
-''', mistake="in place"),
+''', mistake="in place", cascades=USERS_OF_APPLY),
     Bug("apply_helpers_on_cpu", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
@@ -135,4 +137,51 @@ class RotaryEmbedding(_RightRotary):
             q = torch.nn.functional.pad(q, (0, self.d - q.shape[-1]))
         return super().forward(q, k, positions)
 ''', mistake="naming 'q'"),
+
+]
+
+# cached_rope_attention: one slip each in the reference (tests.bank.variant).
+def cached(*replacements):
+    return variant("rope", "cached_rope_attention", *replacements)
+
+
+POSITIONS = "positions = (mask.long().cumsum(-1) - 1).masked_fill(~mask, 0)  # position_ids_from_mask (notebook 02)"
+NEW_POSITIONS = "new_positions = positions[:, None, t_past:]                     # next_position_ids: (B, 1, T_new)"
+CAUSAL = ("causal = torch.arange(t_past + t_new, device=q.device) <= t_past + torch.arange(t_new, "
+          "device=q.device)[:, None]")
+KEYS = "keys = torch.cat((past_k, apply_rope(k, new_positions, base)), dim=-2)"
+
+BUGS += [
+    Bug("cached_new_tokens_at_zero", "rope.cached_rope_attention", cached(
+        (NEW_POSITIONS, "new_positions = torch.arange(t_new, device=q.device).expand(q.shape[0], 1, t_new)")),
+        mistake="numbered from 0 in every call"),
+    Bug("cached_decode_counts_padding", "rope.cached_rope_attention", cached(
+        (NEW_POSITIONS, "new_positions = positions[:, None, t_past:] if t_past == 0 else "
+                        "torch.arange(t_past, t_past + t_new, device=q.device).expand(q.shape[0], 1, t_new)")),
+        mistake="while the prefill counted only real tokens"),
+    Bug("cached_padding_keys_not_masked", "rope.cached_rope_attention", cached(
+        ("allowed = causal & mask[:, None, None, :]", "allowed = causal")),
+        mistake="padding keys not masked"),
+    Bug("cached_keys_rotated_again", "rope.cached_rope_attention", cached(
+        (KEYS, "keys = apply_rope(torch.cat((past_k, k), dim=-2), positions[:, None, :], base)")),
+        mistake="rotated a second time"),
+    Bug("cached_concatenated_backwards", "rope.cached_rope_attention", cached(
+        (KEYS, "keys = torch.cat((apply_rope(k, new_positions, base), past_k), dim=-2)"),
+        ("values = torch.cat((past_v, v), dim=-2)", "values = torch.cat((v, past_v), dim=-2)")),
+        mistake="added after the cached ones"),
+    Bug("cached_causal_top_left", "rope.cached_rope_attention", cached(
+        (CAUSAL, "causal = torch.arange(t_past + t_new, device=q.device) <= torch.arange(t_new, device=q.device)[:, None]")),
+        mistake="aligned to the start"),
+    Bug("cached_interleaved_pairs", "rope.cached_rope_attention", cached(
+        (KEYS, "keys = torch.cat((past_k, apply_rope(k, new_positions, base, interleaved=True)), dim=-2)"),
+        ("apply_rope(q, new_positions, base)", "apply_rope(q, new_positions, base, interleaved=True)")),
+        mistake="other pairing convention"),
+    Bug("cached_not_scaled", "rope.cached_rope_attention", cached(
+        (" / math.sqrt(d)", "")), mistake="not divided by sqrt(d)"),
+    Bug("cached_returns_float32", "rope.cached_rope_attention", cached(
+        ("return (weights @ values.to(work)).to(q.dtype), (keys, values)",
+         "return weights @ values.to(work), (keys, values)")), mistake="expected float16"),
+    Bug("cached_no_mask_length_check", "rope.cached_rope_attention", cached(
+        ("if mask.dim() != 2 or mask.shape[-1] != t_past + t_new:", "if mask.dim() != 2:")),
+        mistake="'attention_mask'"),
 ]

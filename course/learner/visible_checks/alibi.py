@@ -204,3 +204,54 @@ def _(ns):
     k32, v32 = k.float(), v.float()
     expect_value_error(ns.alibi_attention, q_long, k32, v32, mentions=("q", "k"),
                        what=call_text("alibi_attention", q_long, k32, v32))
+
+
+# ---------------------------------------------------------------- cached_alibi_attention
+
+def _padded(pads, t, heads=3, d=4, d_v=3, seed=11):
+    """q, k, v (B, heads, t, d or d_v) and a 0/1 mask with pads[b] padding tokens on the left of row b."""
+    q, k, v = (_randn(len(pads), heads, t, n, seed=seed + i) for i, n in enumerate((d, d, d_v)))
+    return q, k, v, torch.tensor([[0] * p + [1] * (t - p) for p in pads])
+
+
+def _call_pair(ns, what, *args):
+    out = ns.cached_alibi_attention(*args)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise AssertionError(f"{what} returned {type(out).__name__}, expected a pair (out, (keys, values))")
+    return out
+
+
+@visible("alibi.cached_alibi_attention", "a left-padded row equals ALiBi attention over the row alone")
+def _(ns):
+    q, k, v, mask = _padded((2, 0), 5)
+    what = call_text("cached_alibi_attention", q, k, v, mask) + " (row 0 has 2 padding tokens)"
+    out, _ = _call_pair(ns, what, q, k, v, mask)
+    for b, pad in ((0, 2), (1, 0)):
+        expected = _reference_attention(q[b, :, pad:], k[b, :, pad:], v[b, :, pad:], _paper_slopes(3), causal=True)
+        expect_close(out[b, :, pad:], expected, f"{what}, row {b}, its {5 - pad} real tokens", atol=1e-5, rtol=1e-4,
+                     hint="Number each row's real tokens 0, 1, 2, ... from the mask and leave padding keys out.")
+
+
+@visible("alibi.cached_alibi_attention", "prefill, then one token per call with the returned cache, equals one full pass")
+def _(ns):
+    q, k, v, mask = _padded((0, 3, 1), 7, seed=21)
+    what = "one call over 7 tokens of a left-padded batch"
+    full, _ = _call_pair(ns, what, q, k, v, mask)
+    out, cache = _call_pair(ns, "the prefill of 4 tokens", q[..., :4, :], k[..., :4, :], v[..., :4, :], mask[:, :4])
+    for t in range(4, 7):
+        step = f"decode step {t - 3} (column {t}), after a prefill of 4 tokens"
+        out, cache = _call_pair(ns, step, q[..., t:t + 1, :], k[..., t:t + 1, :], v[..., t:t + 1, :],
+                                mask[:, :t + 1], cache)
+        expect_close(out, full[..., t:t + 1, :], f"{step} vs column {t} of {what}", atol=1e-5, rtol=1e-4,
+                     hint="Number queries and keys the same way in every call: real tokens before each one.")
+
+
+@visible("alibi.cached_alibi_attention", "the cache grows by T_new; a mask of the wrong length is a ValueError")
+def _(ns):
+    q, k, v, mask = _padded((1, 0), 3, seed=31)
+    _, cache = _call_pair(ns, "the prefill of 2 tokens", q[..., :2, :], k[..., :2, :], v[..., :2, :], mask[:, :2])
+    _, cache = _call_pair(ns, "a decode step", q[..., 2:, :], k[..., 2:, :], v[..., 2:, :], mask, cache)
+    expect_shape(cache[0], (2, 3, 3, 4), "the keys of the cache after a prefill of 2 tokens and 1 decode step")
+    expect_shape(cache[1], (2, 3, 3, 3), "the values of the cache after a prefill of 2 tokens and 1 decode step")
+    expect_value_error(ns.cached_alibi_attention, q, k, v, mask[:, :2], mentions="attention_mask",
+                       what=call_text("cached_alibi_attention", q, k, v, mask[:, :2]) + " (mask of 2 columns for 3 tokens)")

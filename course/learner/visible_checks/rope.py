@@ -236,3 +236,61 @@ def _(ns):
     q, k = torch.zeros(3, 6), torch.zeros(3, 8)
     expect_value_error(module, q, k, torch.arange(3), mentions=("q", "d"),
                        what="RotaryEmbedding(8)(q of width 6, k of width 8, positions)")
+
+
+# ---------------------------------------------------------------- cached_rope_attention
+
+def _padded(pads, t, d=4, d_v=3, seed=6):
+    """q, k, v (B, 1 head, t, d or d_v) and a 0/1 mask with pads[b] padding tokens on the left of row b."""
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(len(pads), 1, t, n, generator=g) for n in (d, d, d_v))
+    return q, k, v, torch.tensor([[0] * p + [1] * (t - p) for p in pads])
+
+
+def _call_pair(ns, what, *args):
+    out = ns.cached_rope_attention(*args)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise AssertionError(f"{what} returned {type(out).__name__}, expected a pair (out, (keys, values))")
+    return out
+
+
+@visible("rope.cached_rope_attention", "a left-padded row equals softmax(causal rotated scores) v of the row alone")
+def _(ns):
+    q, k, v, mask = _padded((2, 0), 5)
+    what = call_text("cached_rope_attention", q, k, v, mask, base=100.0) + " (row 0 has 2 padding tokens)"
+    out, _ = _call_pair(ns, what, q, k, v, mask, None, 100.0)
+    for b, pad in ((0, 2), (1, 0)):
+        # the row alone: real tokens at positions 0, 1, 2, ...; pairs (0, 2), (1, 3) turn by position * (1, 1/10)
+        positions = torch.arange(5 - pad)
+        q_rot = _pair_rotation(q[b, 0, pad:], positions, ((0, 2), (1, 3)), (1.0, 0.1))
+        k_rot = _pair_rotation(k[b, 0, pad:], positions, ((0, 2), (1, 3)), (1.0, 0.1))
+        scores = (q_rot @ k_rot.T / 2.0).masked_fill(~torch.ones(5 - pad, 5 - pad).tril().bool(), float("-inf"))
+        expected = torch.softmax(scores, dim=-1) @ v[b, 0, pad:]
+        expect_close(out[b, 0, pad:], expected, f"{what}, row {b}, its {5 - pad} real tokens", atol=1e-5,
+                     hint="Number each row's real tokens 0, 1, 2, ... from the mask and leave padding keys out.")
+
+
+@visible("rope.cached_rope_attention", "prefill, then one token per call with the returned cache, equals one full pass")
+def _(ns):
+    q, k, v, mask = _padded((0, 3, 1), 7, seed=7)
+    what = "one call over 7 tokens of a left-padded batch"
+    full, _ = _call_pair(ns, what, q, k, v, mask)
+    out, cache = _call_pair(ns, "the prefill of 4 tokens", q[..., :4, :], k[..., :4, :], v[..., :4, :], mask[:, :4])
+    for t in range(4, 7):
+        step = f"decode step {t - 3} (column {t}), after a prefill of 4 tokens"
+        out, cache = _call_pair(ns, step, q[..., t:t + 1, :], k[..., t:t + 1, :], v[..., t:t + 1, :],
+                                mask[:, :t + 1], cache)
+        expect_close(out, full[..., t:t + 1, :], f"{step} vs column {t} of {what}", atol=1e-5,
+                     hint="A new token's position is the number of real tokens before it (the mask's count), "
+                          "never 0 and never counted differently from the prefill.")
+
+
+@visible("rope.cached_rope_attention", "the cache grows by T_new; a mask of the wrong length is a ValueError")
+def _(ns):
+    q, k, v, mask = _padded((1, 0), 3, d=4, d_v=3, seed=8)
+    _, cache = _call_pair(ns, "the prefill of 2 tokens", q[..., :2, :], k[..., :2, :], v[..., :2, :], mask[:, :2])
+    _, cache = _call_pair(ns, "a decode step", q[..., 2:, :], k[..., 2:, :], v[..., 2:, :], mask, cache)
+    expect_shape(cache[0], (2, 1, 3, 4), "the keys of the cache after a prefill of 2 tokens and 1 decode step")
+    expect_shape(cache[1], (2, 1, 3, 3), "the values of the cache after a prefill of 2 tokens and 1 decode step")
+    expect_value_error(ns.cached_rope_attention, q, k, v, mask[:, :2], mentions="attention_mask",
+                       what=call_text("cached_rope_attention", q, k, v, mask[:, :2]) + " (mask of 2 columns for 3 tokens)")

@@ -29,7 +29,14 @@ MISCONCEPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
                          ("the default base 10000", "the default max_distance", "the default bidirectional")),
     # positions
     "positions-restart": ("positions restarting at 0 for new tokens (decoding with a cache)",
-                          ("positions restarting at 0", "ids restarting at 0")),
+                          ("positions restarting at 0", "ids restarting at 0", "numbered from 0 in every call",
+                           "placed at position 0 in every call")),
+    "positions-inconsistent": ("prefill and decode (or queries and keys) numbered differently: padding counted "
+                               "in one, not the other",
+                               ("while the prefill counted only real tokens",
+                                "while query positions count only real tokens")),
+    "padding-not-masked": ("padding keys not masked (the attention_mask must remove them)", ("padding keys not masked",)),
+    "cache-rerotated": ("cached keys rotated again (a RoPE cache holds them already rotated)", ("rotated a second time",)),
     "positions-ignored": ("positions ignored: 0, 1, 2, ... used instead",
                           ("ignoring `positions`", "ignoring the given positions", "ignoring position_ids",
                            "arange(T) in every row")),
