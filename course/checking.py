@@ -17,6 +17,13 @@ def seeded_randn(*shape, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
 
 
+def left_padded_batch(pads, length: int, heads: int, d: int, d_v: int, seed: int = 0, dtype=torch.float32):
+    """q, k, v (B, heads, length, d or d_v) and the 0/1 mask (B, length) whose row b starts with
+    pads[b] padding tokens: the inputs of a cached attention exercise."""
+    q, k, v = (seeded_randn(len(pads), heads, length, n, seed=seed + i, dtype=dtype) for i, n in enumerate((d, d, d_v)))
+    return q, k, v, torch.tensor([[0] * p + [1] * (length - p) for p in pads])
+
+
 def describe(value) -> str:
     """A short description of an argument: shape and dtype for tensors, repr otherwise."""
     if isinstance(value, torch.Tensor):

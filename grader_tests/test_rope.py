@@ -11,6 +11,9 @@ from course.checking import seeded_randn as rand
 from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
                              expect_value_error)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
+from course.grading.decode_loop import (LENGTH, PADS, PROMPT, expect_cache_grows, expect_inputs_kept,
+                                       expect_loop, expect_mask_length_checked, left_padded_batch, loop_text,
+                                       run_loop)
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-4, rtol=1e-4)
@@ -358,22 +361,11 @@ def test_rotary_module_wrong_width(submission):
 
 
 # ---------------------------------------------------------------- cached_rope_attention
-# A left-padded batch: row b has PADS[b] padding tokens, then real ones; row 0 has none. The
-# prompt is the first PROMPT columns; decoding appends the rest, one token or a chunk per call.
-# The expected output of every real token is its row computed alone, without padding and without
-# a cache, at positions 0, 1, 2, ... (ref_causal_rope). Tolerance: float32 level (1e-5). A correct
-# implementation may number positions with a constant offset per row (e.g. counting the padding
-# in the prefill and in every decode step alike); only differences of positions enter RoPE, so the
-# result changes by float32 rounding of the angles alone, about 1e-6 for offsets up to ~20.
-PADS, PROMPT, LENGTH = (0, 3, 1), 5, 10
-CACHED = dict(atol=1e-5, rtol=1e-5)
-
-
-def padded_batch(heads=3, d=8, d_v=6, pads=PADS, length=LENGTH, seed=40, dtype=torch.float32):
-    """q, k, v (B, H, T, d or d_v) and the 0/1 mask (B, T) of a left-padded batch."""
-    q, k, v = (rand(len(pads), heads, length, n, seed=seed + i, dtype=dtype) for i, n in enumerate((d, d, d_v)))
-    mask = torch.tensor([[0] * p + [1] * (length - p) for p in pads])
-    return q, k, v, mask
+# The decode loop of course.grading.decode_loop: a left-padded batch, each real token's output
+# against its row computed alone at positions 0, 1, 2, ... (ref_causal_rope).
+NAME = "cached_rope_attention"
+HINTS = ("Are positions counted from the real tokens and padding keys masked?",
+         "Are the new tokens' positions counted from the real tokens, and their keys added after the cached ones?")
 
 
 def ref_causal_rope(q, k, v):
@@ -436,146 +428,77 @@ def rope_loop_mistakes(q, k, v, mask, chunks):
     }
 
 
-def expect_loop(outs, q, k, v, mask, chunks, what, **tolerance):
-    """Each call's output, row by row, on every real token, against each row computed alone."""
-    tolerance = tolerance or CACHED
-    mistakes, start = None, 0
-    for step, (got, n) in enumerate(zip(outs, chunks)):
-        call = "the full pass" if len(chunks) == 1 else ("the prefill" if step == 0 else f"decode step {step}")
-        expect_shape(got, q.shape[:2] + (n, v.shape[-1]), f"{what}, {call}")
-        for b, pad in enumerate(int(p) for p in (mask == 0).sum(-1)):
-            first = max(start, pad)
-            if first >= start + n:
-                continue
-            expected = ref_causal_rope(q[b, :, pad:], k[b, :, pad:], v[b, :, pad:])[:, first - pad: start + n - pad]
-            mine = got[b, :, first - start:]
-            if torch.allclose(mine.double(), expected, **tolerance):
-                continue
-            if mistakes is None:
-                mistakes = rope_loop_mistakes(q, k, v, mask, chunks)
-            hint = closest_mistake(mine, {name: out[step][b, :, first - start:] for name, out in mistakes.items()})
-            question = ("Are the new tokens' positions counted from the real tokens, and their keys added after the "
-                        "cached ones?" if step else "Are positions counted from the real tokens and padding keys masked?")
-            tokens = (f"real tokens {first - pad}..{start + n - pad - 1}" if start + n - 1 > first
-                      else f"real token {first - pad}")
-            expect_close(mine, expected, f"{what}: row {b} ({pad} padding tokens), {call}, {tokens}: differs "
-                         "from the row computed alone without padding",
-                         **tolerance, hint=hint or question)
-        start += n
-
-
-def run_loop(submission, q, k, v, mask, chunks, mask_dtype=None):
-    """Call cached_rope_attention once per chunk, passing the returned cache back; outputs and caches."""
-    outs, caches, cache, start = [], [], None, 0
-    for n in chunks:
-        cols = slice(start, start + n)
-        step_mask = mask[:, : start + n] if mask_dtype is None else mask[:, : start + n].to(mask_dtype)
-        out, cache = submission.cached_rope_attention(q[..., cols, :], k[..., cols, :], v[..., cols, :], step_mask,
-                                                      cache)
-        outs.append(out)
-        caches.append(cache)
-        start += n
-    return outs, caches
-
-
-def loop_text(chunks):
-    if len(chunks) == 1:
-        return "one call over the whole left-padded batch (cache=None)"
-    return (f"prefill of {chunks[0]} columns, then calls of {', '.join(map(str, chunks[1:]))} tokens, "
-            "each passing back the returned cache")
+def expect_rope_loop(outs, q, k, v, mask, chunks, what, **tolerance):
+    expect_loop(outs, q, k, v, mask, chunks, what, lambda *row: [ref_causal_rope(*row)],
+                lambda: rope_loop_mistakes(q, k, v, mask, chunks), HINTS, tolerance)
 
 
 @exercise("rope.cached_rope_attention", weight=2)
 @pytest.mark.parametrize("mask_dtype", [torch.int64, torch.bool], ids=["0/1 mask", "bool mask"])
 def test_cached_rope_full_pass(submission, mask_dtype):
     """one call over a left-padded batch equals each row computed alone without padding"""
-    q, k, v, mask = padded_batch()
+    q, k, v, mask = left_padded_batch(heads=3)
     chunks = (LENGTH,)
-    outs, _ = run_loop(submission, q, k, v, mask, chunks, mask_dtype)
-    expect_loop(outs, q, k, v, mask, chunks, f"{loop_text(chunks)}, pads per row {PADS}, {str(mask_dtype)[6:]} mask")
+    outs, _ = run_loop(submission.cached_rope_attention, q, k, v, mask, chunks, mask_dtype)
+    expect_rope_loop(outs, q, k, v, mask, chunks, f"{loop_text(chunks)}, pads per row {PADS}, {str(mask_dtype)[6:]} mask")
 
 
 @exercise("rope.cached_rope_attention", weight=3)
 @pytest.mark.parametrize("mask_dtype", [torch.int64, torch.bool], ids=["0/1 mask", "bool mask"])
 def test_cached_rope_one_token_at_a_time(submission, mask_dtype):
     """prefill then one token per call equals the full pass, row by row"""
-    q, k, v, mask = padded_batch(seed=50)
+    q, k, v, mask = left_padded_batch(heads=3, seed=50)
     chunks = (PROMPT,) + (1,) * (LENGTH - PROMPT)
-    outs, _ = run_loop(submission, q, k, v, mask, chunks, mask_dtype)
-    expect_loop(outs, q, k, v, mask, chunks, f"{loop_text(chunks)}, pads per row {PADS}")
+    outs, _ = run_loop(submission.cached_rope_attention, q, k, v, mask, chunks, mask_dtype)
+    expect_rope_loop(outs, q, k, v, mask, chunks, f"{loop_text(chunks)}, pads per row {PADS}")
 
 
 @exercise("rope.cached_rope_attention", weight=2)
 def test_cached_rope_chunks(submission):
     """prefill then chunks of several tokens (causal mask aligned to the end) equals the full pass"""
-    q, k, v, mask = padded_batch(seed=60)
+    q, k, v, mask = left_padded_batch(heads=3, seed=60)
     chunks = (PROMPT - 1, 2, 3, 1)
-    outs, _ = run_loop(submission, q, k, v, mask, chunks)
-    expect_loop(outs, q, k, v, mask, chunks, f"{loop_text(chunks)}, pads per row {PADS}")
+    outs, _ = run_loop(submission.cached_rope_attention, q, k, v, mask, chunks)
+    expect_rope_loop(outs, q, k, v, mask, chunks, f"{loop_text(chunks)}, pads per row {PADS}")
 
 
 @exercise("rope.cached_rope_attention")
 def test_cached_rope_cache_grows(submission):
     """returns a (keys, values) cache that grows by T_new along dim -2"""
-    q, k, v, mask = padded_batch(d=8, d_v=6, seed=70)
-    chunks = (PROMPT, 2, 1)
-    _, caches = run_loop(submission, q, k, v, mask, chunks)
-    length = 0
-    for step, (cache, n) in enumerate(zip(caches, chunks)):
-        length += n
-        what = f"the cache returned by call {step + 1} ({loop_text(chunks)})"
-        if not isinstance(cache, (tuple, list)) or len(cache) != 2:
-            raise AssertionError(f"{what} is {type(cache).__name__}; expected a tuple (keys, values)")
-        expect_shape(cache[0], q.shape[:2] + (length, q.shape[-1]), f"{what}, keys")
-        expect_shape(cache[1], v.shape[:2] + (length, v.shape[-1]), f"{what}, values")
+    expect_cache_grows(submission.cached_rope_attention, *left_padded_batch(heads=3, seed=70), (PROMPT, 2, 1))
 
 
 @exercise("rope.cached_rope_attention")
 @pytest.mark.parametrize("dtype,tol", [(torch.float16, 1e-2), (torch.bfloat16, 5e-2)])
 def test_cached_rope_half(submission, dtype, tol):
     """keeps float16/bfloat16 inputs in their dtype through prefill and decode, computing in float32"""
-    q, k, v, mask = padded_batch(seed=80, dtype=dtype)
+    q, k, v, mask = left_padded_batch(heads=3, seed=80, dtype=dtype)
     chunks = (PROMPT, 1, 1, 3)
-    outs, _ = run_loop(submission, q, k, v, mask, chunks)
+    outs, _ = run_loop(submission.cached_rope_attention, q, k, v, mask, chunks)
     for step, out in enumerate(outs):
         expect_dtype(out, dtype, f"call {step + 1} of {loop_text(chunks)} on {str(dtype)[6:]} inputs")
     # Half precision rounds q, k, v and the output; the reference sees the same rounded inputs. Outputs are
     # of order 1: float16 keeps about 3 decimal digits, bfloat16 about 2 (and cached keys are stored rounded).
-    expect_loop(outs, q, k, v, mask, chunks, f"{loop_text(chunks)} on {str(dtype)[6:]} inputs", atol=tol, rtol=tol)
+    expect_rope_loop(outs, q, k, v, mask, chunks, f"{loop_text(chunks)} on {str(dtype)[6:]} inputs", atol=tol, rtol=tol)
 
 
 @exercise("rope.cached_rope_attention")
 def test_cached_rope_not_in_place(submission):
     """leaves q, k, v and the mask unchanged"""
-    q, k, v, mask = padded_batch(seed=90)
-    cache = None
-    for call, cols in (("the prefill", slice(0, PROMPT)), ("a decode step", slice(PROMPT, PROMPT + 1))):
-        _, cache = submission.cached_rope_attention(q[..., cols, :], k[..., cols, :], v[..., cols, :],
-                                                    mask[:, : cols.stop], cache)
-        if submission.mutated_inputs():
-            raise AssertionError(f"cached_rope_attention, {call}, changed its "
-                                 f"{', '.join(submission.mutated_inputs())} in place")
+    expect_inputs_kept(submission, NAME, *left_padded_batch(heads=3, seed=90))
 
 
 @exercise("rope.cached_rope_attention")
 @pytest.mark.uses("argument_checks")
 def test_cached_rope_mask_length(submission):
     """rejects an attention_mask that does not cover T_past + T_new tokens with a ValueError naming it"""
-    q, k, v, mask = padded_batch(seed=100)
-    expect_value_error(submission.cached_rope_attention, q, k, v, mask[:, 1:], mentions="attention_mask",
-                       what=call_text("cached_rope_attention", q, k, v, mask[:, 1:]) + " (mask one column short)")
-    _, cache = submission.cached_rope_attention(q[..., :PROMPT, :], k[..., :PROMPT, :], v[..., :PROMPT, :],
-                                                mask[:, :PROMPT])
-    new = [t[..., PROMPT:PROMPT + 1, :] for t in (q, k, v)]
-    expect_value_error(submission.cached_rope_attention, *new, mask[:, PROMPT:PROMPT + 1], cache,
-                       mentions="attention_mask",
-                       what=f"a decode step after a prefill of {PROMPT} tokens with a mask of the new token only")
+    expect_mask_length_checked(submission.cached_rope_attention, NAME, *left_padded_batch(heads=3, seed=100))
 
 
 @exercise("rope.cached_rope_attention")
 @pytest.mark.uses("argument_checks")
 def test_cached_rope_odd_d(submission):
     """rejects an odd head dimension with a ValueError naming d"""
-    q, k, v, mask = padded_batch(d=7, seed=110)
+    q, k, v, mask = left_padded_batch(heads=3, d=7, seed=110)
     expect_value_error(submission.cached_rope_attention, q, k, v, mask, mentions="d",
                        what=call_text("cached_rope_attention", q, k, v, mask))

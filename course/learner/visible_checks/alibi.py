@@ -17,9 +17,12 @@ from course.checking import (
     expect_dtype,
     expect_shape,
     expect_value_error,
+    left_padded_batch,
 )
 from course.checking import seeded_randn as _randn
 from course.learner.visible_checks import visible
+from course.learner.visible_checks.decoding import (call_pair, expect_cache_and_mask_length,
+                                                    expect_decoding_matches_full_pass)
 
 
 def _ladder(n):
@@ -208,24 +211,16 @@ def _(ns):
 
 # ---------------------------------------------------------------- cached_alibi_attention
 
-def _padded(pads, t, heads=3, d=4, d_v=3, seed=11):
-    """q, k, v (B, heads, t, d or d_v) and a 0/1 mask with pads[b] padding tokens on the left of row b."""
-    q, k, v = (_randn(len(pads), heads, t, n, seed=seed + i) for i, n in enumerate((d, d, d_v)))
-    return q, k, v, torch.tensor([[0] * p + [1] * (t - p) for p in pads])
-
-
-def _call_pair(ns, what, *args):
-    out = ns.cached_alibi_attention(*args)
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise AssertionError(f"{what} returned {type(out).__name__}, expected a pair (out, (keys, values))")
-    return out
+def _padded(pads, t, seed):
+    """q, k, v (B, 3 heads, t, 4 or 3) and a 0/1 mask with pads[b] padding tokens on the left of row b."""
+    return left_padded_batch(pads, t, heads=3, d=4, d_v=3, seed=seed)
 
 
 @visible("alibi.cached_alibi_attention", "a left-padded row equals ALiBi attention over the row alone")
 def _(ns):
-    q, k, v, mask = _padded((2, 0), 5)
+    q, k, v, mask = _padded((2, 0), 5, seed=11)
     what = call_text("cached_alibi_attention", q, k, v, mask) + " (row 0 has 2 padding tokens)"
-    out, _ = _call_pair(ns, what, q, k, v, mask)
+    out, _ = call_pair(ns.cached_alibi_attention, what, q, k, v, mask)
     for b, pad in ((0, 2), (1, 0)):
         expected = _reference_attention(q[b, :, pad:], k[b, :, pad:], v[b, :, pad:], _paper_slopes(3), causal=True)
         expect_close(out[b, :, pad:], expected, f"{what}, row {b}, its {5 - pad} real tokens", atol=1e-5, rtol=1e-4,
@@ -234,24 +229,11 @@ def _(ns):
 
 @visible("alibi.cached_alibi_attention", "prefill, then one token per call with the returned cache, equals one full pass")
 def _(ns):
-    q, k, v, mask = _padded((0, 3, 1), 7, seed=21)
-    what = "one call over 7 tokens of a left-padded batch"
-    full, _ = _call_pair(ns, what, q, k, v, mask)
-    out, cache = _call_pair(ns, "the prefill of 4 tokens", q[..., :4, :], k[..., :4, :], v[..., :4, :], mask[:, :4])
-    for t in range(4, 7):
-        step = f"decode step {t - 3} (column {t}), after a prefill of 4 tokens"
-        out, cache = _call_pair(ns, step, q[..., t:t + 1, :], k[..., t:t + 1, :], v[..., t:t + 1, :],
-                                mask[:, :t + 1], cache)
-        expect_close(out, full[..., t:t + 1, :], f"{step} vs column {t} of {what}", atol=1e-5, rtol=1e-4,
-                     hint="Number queries and keys the same way in every call: real tokens before each one.")
+    expect_decoding_matches_full_pass(
+        ns.cached_alibi_attention, *_padded((0, 3, 1), 7, seed=21), prefill=4, atol=1e-5, rtol=1e-4,
+        hint="Number queries and keys the same way in every call: real tokens before each one.")
 
 
 @visible("alibi.cached_alibi_attention", "the cache grows by T_new; a mask of the wrong length is a ValueError")
 def _(ns):
-    q, k, v, mask = _padded((1, 0), 3, seed=31)
-    _, cache = _call_pair(ns, "the prefill of 2 tokens", q[..., :2, :], k[..., :2, :], v[..., :2, :], mask[:, :2])
-    _, cache = _call_pair(ns, "a decode step", q[..., 2:, :], k[..., 2:, :], v[..., 2:, :], mask, cache)
-    expect_shape(cache[0], (2, 3, 3, 4), "the keys of the cache after a prefill of 2 tokens and 1 decode step")
-    expect_shape(cache[1], (2, 3, 3, 3), "the values of the cache after a prefill of 2 tokens and 1 decode step")
-    expect_value_error(ns.cached_alibi_attention, q, k, v, mask[:, :2], mentions="attention_mask",
-                       what=call_text("cached_alibi_attention", q, k, v, mask[:, :2]) + " (mask of 2 columns for 3 tokens)")
+    expect_cache_and_mask_length(ns.cached_alibi_attention, "cached_alibi_attention", *_padded((1, 0), 3, seed=31))

@@ -18,8 +18,11 @@ from course.checking import (
     expect_shape,
     expect_tensor,
     expect_value_error,
+    left_padded_batch,
 )
 from course.learner.visible_checks import visible
+from course.learner.visible_checks.decoding import (call_pair, expect_cache_and_mask_length,
+                                                    expect_decoding_matches_full_pass)
 
 
 def _quarter_turn_check(x_rot, x, pair, what):
@@ -240,25 +243,16 @@ def _(ns):
 
 # ---------------------------------------------------------------- cached_rope_attention
 
-def _padded(pads, t, d=4, d_v=3, seed=6):
-    """q, k, v (B, 1 head, t, d or d_v) and a 0/1 mask with pads[b] padding tokens on the left of row b."""
-    g = torch.Generator().manual_seed(seed)
-    q, k, v = (torch.randn(len(pads), 1, t, n, generator=g) for n in (d, d, d_v))
-    return q, k, v, torch.tensor([[0] * p + [1] * (t - p) for p in pads])
-
-
-def _call_pair(ns, what, *args):
-    out = ns.cached_rope_attention(*args)
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise AssertionError(f"{what} returned {type(out).__name__}, expected a pair (out, (keys, values))")
-    return out
+def _padded(pads, t, seed):
+    """q, k, v (B, 1 head, t, 4 or 3) and a 0/1 mask with pads[b] padding tokens on the left of row b."""
+    return left_padded_batch(pads, t, heads=1, d=4, d_v=3, seed=seed)
 
 
 @visible("rope.cached_rope_attention", "a left-padded row equals softmax(causal rotated scores) v of the row alone")
 def _(ns):
-    q, k, v, mask = _padded((2, 0), 5)
+    q, k, v, mask = _padded((2, 0), 5, seed=6)
     what = call_text("cached_rope_attention", q, k, v, mask, base=100.0) + " (row 0 has 2 padding tokens)"
-    out, _ = _call_pair(ns, what, q, k, v, mask, None, 100.0)
+    out, _ = call_pair(ns.cached_rope_attention, what, q, k, v, mask, None, 100.0)
     for b, pad in ((0, 2), (1, 0)):
         # the row alone: real tokens at positions 0, 1, 2, ...; pairs (0, 2), (1, 3) turn by position * (1, 1/10)
         positions = torch.arange(5 - pad)
@@ -272,25 +266,12 @@ def _(ns):
 
 @visible("rope.cached_rope_attention", "prefill, then one token per call with the returned cache, equals one full pass")
 def _(ns):
-    q, k, v, mask = _padded((0, 3, 1), 7, seed=7)
-    what = "one call over 7 tokens of a left-padded batch"
-    full, _ = _call_pair(ns, what, q, k, v, mask)
-    out, cache = _call_pair(ns, "the prefill of 4 tokens", q[..., :4, :], k[..., :4, :], v[..., :4, :], mask[:, :4])
-    for t in range(4, 7):
-        step = f"decode step {t - 3} (column {t}), after a prefill of 4 tokens"
-        out, cache = _call_pair(ns, step, q[..., t:t + 1, :], k[..., t:t + 1, :], v[..., t:t + 1, :],
-                                mask[:, :t + 1], cache)
-        expect_close(out, full[..., t:t + 1, :], f"{step} vs column {t} of {what}", atol=1e-5,
-                     hint="A new token's position is the number of real tokens before it (the mask's count), "
-                          "never 0 and never counted differently from the prefill.")
+    expect_decoding_matches_full_pass(
+        ns.cached_rope_attention, *_padded((0, 3, 1), 7, seed=7), prefill=4, atol=1e-5,
+        hint="A new token's position is the number of real tokens before it (the mask's count), "
+             "never 0 and never counted differently from the prefill.")
 
 
 @visible("rope.cached_rope_attention", "the cache grows by T_new; a mask of the wrong length is a ValueError")
 def _(ns):
-    q, k, v, mask = _padded((1, 0), 3, d=4, d_v=3, seed=8)
-    _, cache = _call_pair(ns, "the prefill of 2 tokens", q[..., :2, :], k[..., :2, :], v[..., :2, :], mask[:, :2])
-    _, cache = _call_pair(ns, "a decode step", q[..., 2:, :], k[..., 2:, :], v[..., 2:, :], mask, cache)
-    expect_shape(cache[0], (2, 1, 3, 4), "the keys of the cache after a prefill of 2 tokens and 1 decode step")
-    expect_shape(cache[1], (2, 1, 3, 3), "the values of the cache after a prefill of 2 tokens and 1 decode step")
-    expect_value_error(ns.cached_rope_attention, q, k, v, mask[:, :2], mentions="attention_mask",
-                       what=call_text("cached_rope_attention", q, k, v, mask[:, :2]) + " (mask of 2 columns for 3 tokens)")
+    expect_cache_and_mask_length(ns.cached_rope_attention, "cached_rope_attention", *_padded((1, 0), 3, seed=8))
