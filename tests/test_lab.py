@@ -481,6 +481,18 @@ def test_only_definitions_run_and_unfinished_functions_fall_back(tmp_path):
     assert "08_scaling.ipynb not found" in lines[3]
 
 
+def test_a_fallback_names_the_unfinished_helper_a_finished_function_calls(tmp_path):
+    notebook_with(tmp_path / "08_scaling" / "08_scaling.ipynb",
+                  "import math\nimport torch",
+                  "def unscaled_inv_freq(d, base=10000.0):\n    # YOUR CODE HERE\n    raise NotImplementedError()",
+                  "def yarn_inv_freq(d, base, factor, original_max_len, beta_fast=32.0, beta_slow=1.0, truncate=True):\n"
+                  "    return unscaled_inv_freq(d, base) / factor, 1.0")
+    lines = []
+    fns = plug.learner_functions(near=tmp_path / "09_extrapolation_lab", names=("yarn_inv_freq",), report=lines.append)
+    assert fns["yarn_inv_freq"] is plug.LAB_OWN["yarn_inv_freq"]
+    assert "calls unscaled_inv_freq, which is not implemented yet" in lines[0], lines
+
+
 def test_the_lab_fallbacks_reproduce_the_built_in_model_exactly():
     tokens = torch.randint(0, tasks.RECALL_VOCAB, (2, 256))
     rope, alibi = cache.load_model("recall", "rope"), cache.load_model("recall", "alibi")

@@ -16,6 +16,7 @@ own implementation, so notebook 09 always runs to the end.
 from __future__ import annotations
 
 import copy
+import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -135,8 +136,10 @@ def learner_functions(near: Path | str | None = None, names=tuple(SOURCES), repo
         else:
             try:
                 _try(name, fn)
-            except NotImplementedError:
-                why = f"yours in {path.name} is not implemented yet: it raises NotImplementedError"
+            except NotImplementedError as err:
+                raiser = traceback.extract_tb(err.__traceback__)[-1].name
+                why = (f"yours in {path.name} is not implemented yet: it raises NotImplementedError" if raiser == name
+                       else f"yours in {path.name} calls {raiser}, which is not implemented yet")
             except Exception as err:  # noqa: BLE001 - any failure is reported the same way
                 why = f"yours in {path.name} raised {type(err).__name__}: {str(err)[:80]}"
             else:
