@@ -109,13 +109,89 @@ def close_all_sandboxes() -> None:
             pass
 
 
+class WarmSandboxes:
+    """Learner processes kept from one request to the next of the same client: a notebook kernel
+    grading exercise after exercise (course.nbgrader_bridge sends its executed cells each time).
+
+    A kept process has run a file's cells so far. A request whose cells continue them (the same
+    file, the same other files beside it, the same limits) runs only the new cells there, then is
+    graded in a snapshot of the process (Sandbox.snapshot: a fork, gone after grading), so every
+    grading sees the process exactly as the cells alone left it, as a fresh process running them
+    all would be. Anything else gets a fresh process; so does the next request after a grading
+    that restarted the process or wrote in its working directory."""
+
+    MAX_KEPT = 4
+
+    @staticmethod
+    def _drop(sandbox: Sandbox) -> None:
+        with _LIVE_LOCK:
+            _LIVE.pop(id(sandbox), None)
+        sandbox.close()
+
+    def __init__(self):
+        self._kept: dict[tuple, Sandbox] = {}
+
+    @staticmethod
+    def key(submission: Submission, limits: Limits, root: Path, copies: list) -> tuple:
+        """What must be equal for a kept process to serve: the file's place, the limits, and the
+        content of every other file copied beside it."""
+        import hashlib
+
+        own = Path(os.path.abspath(submission.path))
+        digest = hashlib.sha256()
+        for relative, source in copies:
+            if Path(os.path.abspath(source)) == own:
+                continue
+            digest.update(relative.encode() + b"\0")
+            try:
+                digest.update(hashlib.sha256(Path(source).read_bytes()).digest())
+            except OSError:
+                digest.update(b"unreadable")
+        module = submission.identity(root)
+        return (module["file"], module["notebook"], repr(limits), digest.hexdigest())
+
+    def take(self, submission: Submission, limits: Limits, root: Path, copies: list) -> tuple[Sandbox | None, tuple]:
+        """(a kept process whose cells begin this submission's, or None; the key to give it back under)."""
+        key = self.key(submission, limits, root, copies)
+        sandbox = self._kept.pop(key, None)
+        if sandbox is not None and (submission.cells[:len(sandbox.cells)] != sandbox.cells or not sandbox.ping()):
+            self._drop(sandbox)
+            sandbox = None
+        return sandbox, key
+
+    def give_back(self, key: tuple, sandbox: Sandbox, files_state) -> bool:
+        """End the grading's snapshot; keep the process if it is as its cells left it (True)."""
+        kept = files_state is not None and sandbox.release() and sandbox.files_state() == files_state
+        if not kept:
+            sandbox.close()
+            return False
+        old = self._kept.pop(key, None)
+        if old is not None:
+            self._drop(old)
+        self._kept[key] = sandbox
+        while len(self._kept) > self.MAX_KEPT:
+            self._drop(self._kept.pop(next(iter(self._kept))))
+        return True
+
+    def close(self) -> None:
+        for sandbox in self._kept.values():
+            self._drop(sandbox)
+        self._kept.clear()
+
+
 class _Graded:
     """One file of a submission, its learner process and what it defines."""
 
-    def __init__(self, index: int, submission: Submission, limits: Limits, root: Path, copies: list):
+    def __init__(self, index: int, submission: Submission, limits: Limits, root: Path, copies: list,
+                 warm: WarmSandboxes | None = None):
         self.index, self.submission = index, submission
+        self.warm, self.warm_key, self.files_state = warm, None, None
+        kept = None
+        if warm is not None:
+            kept, self.warm_key = warm.take(submission, limits, root, copies)
         # The learner's code runs in a copy of their files (working_copy), as from its own file.
-        self.sandbox = Sandbox(submission.cells, limits, files=copies, module=submission.identity(root))
+        self.sandbox = kept or Sandbox(submission.cells, limits, files=copies, module=submission.identity(root))
+        self.kept = kept is not None
         with _LIVE_LOCK:
             _LIVE[id(self.sandbox)] = self.sandbox
         self.defined: dict[str, str] = {}
@@ -124,11 +200,30 @@ class _Graded:
 
     def start(self, names) -> None:
         try:
-            self.sandbox.start()
+            if self.kept:  # run only the cells it has not run yet
+                self.sandbox.reset_clock()
+                self.sandbox.extend(self.submission.cells[len(self.sandbox.cells):])
+            else:
+                self.sandbox.start()
+            if self.warm is not None:  # grade in a copy of the process: it stays as the cells left it
+                state = self.sandbox.files_state()
+                if self.sandbox.snapshot():
+                    self.files_state = state
             self.defined = self.sandbox.defined(names)
         except (SubmissionTimeout, SubmissionCrashed, LearnerError) as err:
             self.failure = f"{type(err).__name__}: {err}"
         self.present = set(self.defined) | statically_defined(self.submission, names)
+
+    def finish(self) -> None:
+        """Close the learner's process, or give it back to be kept."""
+        with _LIVE_LOCK:
+            _LIVE.pop(id(self.sandbox), None)
+        if self.warm is not None:
+            if self.warm.give_back(self.warm_key, self.sandbox, self.files_state):
+                with _LIVE_LOCK:
+                    _LIVE[id(self.sandbox)] = self.sandbox
+        else:
+            self.sandbox.close()
 
     def sections(self, names) -> set[str]:
         return {names[n].split(".")[0] for n in self.present}
@@ -179,7 +274,8 @@ def _start_all(files: list[_Graded], names, parallel: int) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None) -> dict:
+def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
+                warm: WarmSandboxes | None = None) -> dict:
     """Grade one learner's submission made of one or more notebooks/modules, as one report.
 
     Each file runs in its own learner process (their cells do not share a namespace); each
@@ -189,6 +285,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     the learner's own: its notebooks and modules are graded, and every file's process works in
     a copy of its visible files (helper modules, data); a file given alone is copied alone.
     `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
+    `warm` keeps the learner processes for the client's next request (see WarmSandboxes).
     """
     limits = limits or Limits()
     root, copies = working_copy(paths, limits.file_mb)
@@ -204,7 +301,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     if not submissions:
         why = unreadable[0][1] if single else "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
         return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
-    files = [_Graded(i, s, limits, root, copies) for i, s in enumerate(submissions)]
+    files = [_Graded(i, s, limits, root, copies, warm) for i, s in enumerate(submissions)]
     parallel = max(1, min(len(files), os.cpu_count() or 1) if parallel is None else parallel)
     try:
         _start_all(files, names, parallel)
@@ -261,9 +358,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
                              f"{owner.submission.path.name} ({why}) only")
     finally:
         for graded in files:
-            graded.sandbox.close()
-            with _LIVE_LOCK:
-                _LIVE.pop(id(graded.sandbox), None)
+            graded.finish()
     report = {
         "score": round(sum(e["score"] for e in exercises), 2),
         "max_score": float(sum(e["max_score"] for e in exercises)),
@@ -294,8 +389,17 @@ def warm_up(limits: Limits | None = None) -> None:
 
 def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
     """Grade requests until `requests` ends. A request is a JSON line {"id"?, "path" or "paths",
-    "only"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
-    course.nbgrader_bridge (one warm grader per kernel) and course.batch_worker (one per worker)."""
+    "only"?, "keep"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
+    course.nbgrader_bridge (one warm grader per kernel, "keep": its learner process is kept for the
+    next request, see WarmSandboxes) and course.batch_worker (one per worker)."""
+    warm = WarmSandboxes()
+    try:
+        _serve(limits, requests, replies, warm)
+    finally:
+        warm.close()
+
+
+def _serve(limits: Limits, requests, replies, warm: WarmSandboxes) -> None:
     for line in requests:
         if not line.strip():
             continue
@@ -303,7 +407,8 @@ def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
         try:
             request = json.loads(line)
             paths = request["paths"] if "paths" in request else [request["path"]]
-            report, failed = grade_files(paths, only=request.get("only"), limits=limits), False
+            report, failed = grade_files(paths, only=request.get("only"), limits=limits,
+                                         warm=warm if request.get("keep") else None), False
         except Exception as err:  # noqa: BLE001 - the grader's own failure: report it, keep serving
             report = {"score": 0.0, "max_score": 0.0, "exercises": [],
                       "error": f"grading failed: {type(err).__name__}: {err}"}

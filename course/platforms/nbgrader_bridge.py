@@ -3,7 +3,11 @@
 The cell runs in the student's kernel, so the grading itself happens in a separate
 process: the code cells the kernel has run so far are written to a scratch notebook and
 graded by ``python -m course.grade --serve`` (one grader per kernel, started on first use
-and kept warm). The points come back as the cell's value (nbgrader's partial credit); no
+and kept warm). The grader also keeps the learner process: a later call runs only the cells
+executed since, then grades in a snapshot of that process, so it answers in well under a
+second and grades exactly the kernel's current cells (course.grading.grader.WarmSandboxes).
+When the kernel ends, the grader's stdin closes and it ends with every process it started.
+The points come back as the cell's value (nbgrader's partial credit); no
 points raises, so the failure shows in the feedback.
 """
 from __future__ import annotations
@@ -68,7 +72,9 @@ class _Grader:
         return self._proc.poll() is None
 
     def grade(self, path: Path, exercise_id: str) -> dict:
-        self._proc.stdin.write(json.dumps({"path": str(path), "only": [exercise_id]}) + "\n")
+        # "keep": the grader keeps the learner process, which then runs only the cells executed
+        # since the last call and grades in a snapshot of itself (course.grading.grader.WarmSandboxes).
+        self._proc.stdin.write(json.dumps({"path": str(path), "only": [exercise_id], "keep": True}) + "\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
         if not line:

@@ -12,6 +12,7 @@ is trusted beyond "these are my values": pass or fail is decided here, on copies
 from __future__ import annotations
 
 import builtins
+import os
 import secrets
 import shutil
 import socket
@@ -117,6 +118,9 @@ class Sandbox:
         self._started = time.monotonic()
         self._spent: dict[str, float] = {}
         self.exercise = ""
+        self._cell_seconds = self.limits.cell_seconds
+        self._cells_spent = 0.0  # seconds spent starting the process and running cells (start, extend)
+        self._snapshot_of = None  # (seq of the snapshot request, generation, outcomes) while a snapshot answers
         self._copy_files()
 
     def _copy_files(self) -> None:
@@ -198,11 +202,26 @@ class Sandbox:
 
     def start(self) -> None:
         """Start the learner's process and run every cell once, recording what each did."""
+        begin = time.monotonic()
         self._spawn()
-        cell_seconds = self.limits.cell_seconds
-        for label, code in self.cells:
+        self._cells_spent += time.monotonic() - begin
+        self._cell_seconds = self.limits.cell_seconds
+        cells, self.cells = self.cells, []
+        self.extend(cells)
+
+    def extend(self, cells) -> None:
+        """Run more cells after those run so far (start() runs the first ones), recording what each did."""
+        begin = time.monotonic()
+        try:
+            self._extend(cells)
+        finally:
+            self._cells_spent += time.monotonic() - begin
+
+    def _extend(self, cells) -> None:
+        for label, code in cells:
+            self.cells.append((label, code))
             outcome = CellOutcome(label)
-            timeout = min(cell_seconds, self._submission_left())
+            timeout = min(self._cell_seconds, self._submission_left())
             if timeout <= 0:
                 outcome.error, outcome.fatal = f"not run: {self._submission_used_up()}", True
                 self.outcomes.append(outcome)
@@ -215,7 +234,7 @@ class Sandbox:
                 outcome.error, outcome.fatal = f"did not finish within {_seconds(timeout)} s", True
                 # Later cells often call the function that hung (demos, plots): a short limit
                 # for them leaves the submission's time to the tests of the other exercises.
-                cell_seconds = min(cell_seconds, self.limits.cell_seconds_after_hang)
+                self._cell_seconds = min(self._cell_seconds, self.limits.cell_seconds_after_hang)
             except SubmissionCrashed as err:
                 outcome.error, outcome.fatal = str(err), True
             self.outcomes.append(outcome)
@@ -224,6 +243,76 @@ class Sandbox:
                 if names:
                     outcome.error += f"; kept its definitions ({', '.join(names)}) without the rest of the cell"
                 self._restart_quietly()
+
+    # -- snapshots: grading that leaves the process as the cells left it ------------
+    def snapshot(self) -> bool:
+        """From now on, requests go to a copy of the learner's process forked from it as it is now
+        (course.sandbox.child); release() ends the copy and comes back to the process as it was,
+        whatever the requests did meanwhile. False (and nothing changed) if it cannot make one."""
+        try:
+            value = self._raw({"op": "snapshot"}, min(self.limits.call_seconds, max(self._submission_left(), 0.1)))
+        except (LearnerError, SubmissionTimeout, SubmissionCrashed):
+            return False
+        if value != "snapshot":
+            self._kill()
+            return False
+        self._snapshot_of = (self._seq, self.generation, len(self.outcomes))
+        return True
+
+    def release(self) -> bool:
+        """End the copy made by snapshot(). True if the process is back as the cells left it; False
+        if it is not (restarted meanwhile, or no clean answer): then it is killed, and a later
+        request starts a fresh process replaying the cells."""
+        seq, generation, outcomes = self._snapshot_of
+        self._snapshot_of = None
+        self.definitions, self.last_mutated, self.exercise, self._spent = [], [], "", {}
+        if self._pid is None or self.generation != generation:
+            self._kill()
+            return False
+        deadline = time.monotonic() + self.limits.call_seconds
+        try:
+            protocol.send(self._sock, {"op": "release", "seq": secrets.randbits(62)}, deadline)
+            reply = protocol.recv(self._sock, deadline)
+            clean = (isinstance(reply, dict) and reply.get("ok") is True and reply.get("value") == "resumed"
+                     and type(reply.get("seq")) is int and reply["seq"] == seq and not protocol.pending(self._sock))
+        except Exception:  # noqa: BLE001 - whatever went wrong, this process is not kept
+            clean = False
+        if not clean:
+            self._kill()
+            return False
+        del self.outcomes[outcomes:]
+        return True
+
+    def reset_clock(self) -> None:
+        """A new submission in the same process: the time limits start again, less the time its
+        cells have taken so far (a fresh process would spend that time running them again)."""
+        self._started = time.monotonic() - self._cells_spent
+        self._spent = {}
+
+    def ping(self) -> bool:
+        """Whether the process is alive and answers cleanly, now (a kept process before reuse)."""
+        if self._pid is None or self._snapshot_of is not None or protocol.pending(self._sock):
+            return False
+        try:
+            return self._exchange({"op": "defined", "names": []}, 2.0, time.monotonic() + 2.0) == \
+                {"ok": True, "value": {}, "seq": self._seq} and not protocol.pending(self._sock)
+        except (SubmissionTimeout, SubmissionCrashed):
+            return False
+
+    def files_state(self, limit: int = 2000):
+        """What the working directory holds (path, size, modification time of each entry), or None
+        if it holds more than `limit` entries: a snapshot's writes there are not undone by release()."""
+        state = []
+        for folder, dirs, files in os.walk(self._scratch / "work"):
+            for name in sorted(dirs + files):
+                try:
+                    info = os.lstat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                state.append((os.path.join(folder, name), info.st_size, info.st_mtime_ns, info.st_mode))
+            if len(state) > limit:
+                return None
+        return sorted(state)
 
     def _restart(self) -> None:
         """A fresh process with every cell replayed, but of those that hung or crashed only
@@ -349,6 +438,11 @@ class Sandbox:
         except Exception as err:  # noqa: BLE001 - a reply the safe loader refused
             self._kill()
             raise SubmissionCrashed(f"your code sent back something that is not plain data ({clip_text(str(err), 300)})") from None
+        if (self._snapshot_of is not None and isinstance(reply, dict) and reply.get("value") == "resumed"
+                and reply.get("seq") == self._snapshot_of[0]):
+            # The snapshot ended (crashed) and the process it was copied from says so: as if it had ended.
+            self._kill()
+            raise SubmissionCrashed("the Python process running your code ended")
         if (not isinstance(reply, dict) or type(reply.get("seq")) is not int or reply["seq"] != self._seq
                 or (reply.get("ok") is not True and reply.get("ok") is not False)):
             self._kill()
