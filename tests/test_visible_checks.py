@@ -1,12 +1,13 @@
 """The learner's self-check passes on correct code (any style) and fails, politely, on stubs."""
 import importlib.util
+import json
 import re
 
 import pytest
 
 from course.exercises import NOTEBOOKS, section_exercises
 from course.learner.selfcheck import NOT_IMPLEMENTED, check, run_checks
-from tests.conftest import ROOT, alternative_exercises, alternatives
+from tests.conftest import ROOT, alternative_exercises, alternatives, source_notebook
 
 REGION = re.compile(r"^(\s*)### BEGIN SOLUTION\n.*?^\s*### END SOLUTION$", re.S | re.M)
 
@@ -79,3 +80,28 @@ def test_a_torchscript_value_error_counts_as_a_value_error(tmp_path):
     expect_value_error(even, 3, mentions="d", what="even(3)")
     with pytest.raises(AssertionError, match="should name the argument 'base'"):
         expect_value_error(even, 3, mentions="base", what="even(3)")
+
+
+def test_a_comparison_cell_skips_itself_only_while_grading(monkeypatch):
+    from course.selfcheck import not_while_grading
+
+    monkeypatch.delenv("COURSE_SANDBOX", raising=False)
+    assert not_while_grading() is None
+    monkeypatch.setenv("COURSE_SANDBOX", "1")
+    with pytest.raises(ImportError, match="not while grading"):
+        not_while_grading()
+
+
+@pytest.mark.parametrize("section", list(NOTEBOOKS))
+def test_every_cell_importing_transformers_is_skipped_while_grading(section):
+    """transformers costs a learner process about a second to import: a notebook cell that only
+    compares with it calls not_while_grading() first, so gradings do not pay for it."""
+    notebook = json.loads(source_notebook(section).read_text())
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] != "code" or "transformers" not in source:
+            continue
+        imports = [line for line in source.splitlines() if line.lstrip().startswith(("import transformers",
+                                                                                     "from transformers"))]
+        if imports:
+            assert "not_while_grading()" in source.split(imports[0])[0], f"{section}: {source[:300]}"

@@ -94,3 +94,11 @@ def check(target: str, names: dict | None = None):
         if all(o.message == NOT_IMPLEMENTED for o in failures):
             raise NotImplementedError(f"{target} is {NOT_IMPLEMENTED}")
         raise AssertionError(f"{target}: {failures[0].title}: {failures[0].message}")
+
+
+def not_while_grading() -> None:
+    """Raise ImportError inside the grading sandbox: a notebook cell that only compares with an
+    optional library (transformers) then skips itself there, as when the library is absent. The
+    comparison grades nothing, and importing transformers cost every grading about a second."""
+    if os.environ.get(SANDBOX_ENV):
+        raise ImportError("not while grading: this cell only compares with an optional library")
