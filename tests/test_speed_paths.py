@@ -3,17 +3,12 @@
 The nbgrader bridge keeps its learner process between grade cells of one kernel
 (course.grading.grader.WarmSandboxes): a later call runs only the cells executed since and
 grades in a snapshot of the process (course.sandbox.learner_process.Sandbox.snapshot). Here:
-a snapshot's changes are gone after it; a kept process grades the kernel's *current* cells
-(a fix re-graded gets the new grade, a regression loses it); nothing is left running when the
-kernel dies.
+a snapshot's changes are gone after it, a crashing snapshot is a crash, and a kept process
+grades the current cells exactly as a fresh one. tests/test_warm_bridge.py covers a real kernel,
+gradings that change state (globals, files, hangs) and what is left when the grader ends.
 """
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -119,105 +114,3 @@ def test_kept_processes_grade_the_current_cells_exactly_as_fresh_ones(tmp_path):
         assert fresh is not kept and len(fresh.cells) == 1
     finally:
         warm.close()
-
-
-def test_a_grading_that_writes_files_is_not_kept(tmp_path):
-    writes = RIGHT + "\n_real = rope_inv_freq\ndef rope_inv_freq(d, base=10000.0):\n" \
-                     "    open('trace.txt', 'a').write('x')\n    return _real(d, base)\n"
-    warm = WarmSandboxes()
-    try:
-        report = grade_files([_notebook(tmp_path / "a", [writes])], only=[EXERCISE], warm=warm)
-        assert _score(report) == 1.0
-        assert not warm._kept  # the snapshot wrote in the working directory: the next call starts afresh
-    finally:
-        warm.close()
-
-
-KERNEL = textwrap.dedent('''
-    """A notebook kernel in miniature: runs cells in IPython, grade cells through the bridge."""
-    import io, contextlib, json, os, sys
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    for line in sys.stdin:
-        cell = json.loads(line)
-        with contextlib.redirect_stdout(io.StringIO()) as out:
-            result = shell.run_cell(cell, store_history=True)
-        from course.platforms import nbgrader_bridge
-        grader = nbgrader_bridge._GRADER
-        print(json.dumps({"result": result.result if isinstance(result.result, (int, float)) else None,
-                          "error": type(result.error_in_exec).__name__ if result.error_in_exec else None,
-                          "grader": grader._proc.pid if grader else None}), flush=True)
-''')
-
-
-def _grade_cell(exercise_id: str) -> str:
-    return f"from course.nbgrader_bridge import grade_exercise\ngrade_exercise({exercise_id!r})\n"
-
-
-class _Kernel:
-    def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "kernel.py").write_text(KERNEL)
-        env = {k: v for k, v in os.environ.items() if k != "COURSE_SANDBOX"}
-        env["PYTHONPATH"] = str(ROOT)
-        self.proc = subprocess.Popen([sys.executable, str(folder / "kernel.py")], cwd=folder, env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-
-    def run(self, cell: str) -> dict:
-        self.proc.stdin.write(json.dumps(cell) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-
-def _descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{task}/children") as f:
-                    children = [int(c) for c in f.read().split()]
-            except OSError:
-                continue
-            for child in children:
-                if child not in found:
-                    found.add(child)
-                    todo.append(child)
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_the_bridge_regrades_the_kernels_current_cells_and_leaves_nothing_when_the_kernel_dies(tmp_path):
-    kernel = _Kernel(tmp_path / "student")
-    try:
-        assert kernel.run(BLANK)["error"] is None
-        first = kernel.run(_grade_cell(EXERCISE))
-        assert first["error"] == "GradingFailed" and first["grader"]
-        assert kernel.run(RIGHT)["error"] is None  # the learner fixes the function, re-runs the grade cell
-        fixed = kernel.run(_grade_cell(EXERCISE))
-        assert fixed == {"result": 1.0, "error": None, "grader": first["grader"]}  # same warm grader
-        assert kernel.run(_grade_cell(EXERCISE)) == fixed  # graded again: the same grade
-        assert kernel.run(WRONG)["error"] is None  # and breaks it again
-        assert kernel.run(_grade_cell(EXERCISE))["result"] < 1.0
-        processes = _descendants(kernel.proc.pid)
-        assert first["grader"] in processes and len(processes) >= 3  # grader, fork server, kept learner
-    finally:
-        kernel.proc.send_signal(signal.SIGKILL)  # the kernel dies without a word
-        kernel.proc.wait()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(map(_running, processes)):
-        time.sleep(0.2)
-    assert not [p for p in processes if _running(p)], "processes left behind by a dead kernel"
