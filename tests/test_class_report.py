@@ -129,9 +129,13 @@ def test_batch_writes_the_report_with_exact_counts(graded):
     report = json.loads((out / "report.json").read_text())
     assert report["source"] == "batch" and report["summary"]["learners"] == 12
     mistakes, checks, problems = counts(report)
-    assert mistakes == EXPECTED_MISCONCEPTIONS, json.dumps(report["misconceptions"], indent=1)
-    assert checks == EXPECTED_CHECKS, json.dumps(report["checks"], indent=1)
-    assert problems == EXPECTED_PROBLEMS, json.dumps(report["problems"], indent=1)
+    # on failure, say what the grading found: the problems and every learner's record
+    found = json.dumps({"problems": report["problems"], "records": {
+        p.stem: {k: v for k, v in json.loads(p.read_text()).items() if k not in ("submission_hash", "grading_key")}
+        for p in sorted((out / "students").glob("*.json"))}}, indent=1)[:20000]
+    assert mistakes == EXPECTED_MISCONCEPTIONS, found
+    assert checks == EXPECTED_CHECKS, found
+    assert problems == EXPECTED_PROBLEMS, found
     kim = next(p for p in report["problems"] if p["student"] == "kim")
     assert SCRIPT in kim["detail"]
     for m in report["misconceptions"]:  # the notebook section to reread comes from course.exercises

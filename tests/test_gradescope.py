@@ -211,6 +211,40 @@ def test_schema_follows_gradescopes_format():
         assert schema_errors(document), document
 
 
+def test_the_schema_check_skips_only_the_optional_iri_grammar():
+    """A fresh autograder process checks results.json without building jsonschema's optional RFC 3987
+    grammar (1.4 s of CPU: the time-limit path must write at once), and still finds every error."""
+    code = ("import json, sys\n"
+            "from course.platforms.gradescope.results import schema_errors\n"
+            "good = {'score': 1.0, 'tests': [{'name': 'a', 'score': 1.0, 'max_score': 1.0}]}\n"
+            "print(json.dumps([schema_errors(good), schema_errors({**good, 'visibility': 'sometimes'}),"
+            " 'rfc3987_syntax' in sys.modules, sys.modules.get('rfc3987_syntax', 0) is None]))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    good, bad, imported, blocked = json.loads(done.stdout)
+    assert good == [] and bad and "visibility" in bad[0]
+    assert not imported and not blocked  # not imported, and importable again afterwards
+
+
+def test_the_time_limit_counts_from_run_autograders_start(tmp_path):
+    """`run --started T`: the grader's watchdog fires at T + time limit, its own start-up included
+    (under load that start-up took seconds, and the outer limit killed it before it wrote anything)."""
+    zip_path = tmp_path / "quick.zip"
+    build(zip_path, Config(sections=["rope"], time_limit=12))
+    root = unpack(zip_path, tmp_path / "autograder")
+    (root / "submission" / "rope.py").write_text("def rope_inv_freq(d, base=10000.0):\n    return None\n\n"
+                                                 "while True:\n    pass\n")
+    begin = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "course.gradescope", "run", "--root", str(root),
+                           "--started", str(time.time() - 11)], cwd=root / "source", capture_output=True, text=True,
+                          timeout=60)
+    seconds = time.monotonic() - begin
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert done.returncode == 0 and "time limit (12 s) reached" in done.stdout, done.stdout + done.stderr
+    assert "Grading stopped after 12 s" in results["output"] and results["execution_time"] >= 12
+    assert seconds < 11, seconds  # 1 s was left of the 12 (plus this process's start-up); without --started, 12 s
+
+
 def test_batch_writes_the_same_format():
     from course.platforms.batch import gradescope_results
 

@@ -160,36 +160,51 @@ def _recognise(graded, available: set[str], where: str) -> list[str]:
     return notes
 
 
-def adapt_files(files, names: dict[str, str], adapter_path=None) -> list[str]:
-    """Run the user's adapter, then the conventions, in each file's process; set each file's
-    `adaptations` and extend its `defined` and `present`. Returns notes for the report."""
-    adapter = read_adapter(adapter_path) if adapter_path else None
-    usable = adapter is not None and not adapter.problem
-    notes = [f"{adapter.problem}; graded without it"] if adapter and adapter.problem else []
-    notes += [f"your {adapter.label}: {w}" for w in adapter.warnings] if adapter else []
-    failures, used = [], False
-    for graded in files:
+class Adapting:
+    """The user's adapter (if any), then the conventions, run in each file's process once its
+    cells have run (`adapt`, one call per file, from any thread); `notes` for the report."""
+
+    def __init__(self, adapter_path, files: int):
+        self.adapter = read_adapter(adapter_path) if adapter_path else None
+        self.usable = self.adapter is not None and not self.adapter.problem
+        self.single = files == 1
+        self.failures: dict[int, str] = {}  # file index -> why the user's adapter failed there
+        self.file_notes: dict[int, list[str]] = {}
+        self.used = False
+
+    def adapt(self, graded, names: dict[str, str]) -> None:
+        """Set the file's `adaptations`; extend its `defined` and `present`."""
         graded.adaptations = []
         if graded.failure:
-            continue
-        where = "" if len(files) == 1 else f"{graded.submission.path.name}: "
-        problem = _run(graded, adapter.label, adapter.source, f"your {adapter.label}") if usable else ""
-        failures += [where + problem] if problem else []
+            return
+        adapter = self.adapter
+        where = "" if self.single else f"{graded.submission.path.name}: "
+        problem = _run(graded, adapter.label, adapter.source, f"your {adapter.label}") if self.usable else ""
+        if problem:
+            self.failures[graded.index] = where + problem
         available = set(graded.sandbox.defined(set(names) | lookup_names()))
-        if usable and not problem:
+        if self.usable and not problem:
             mine = statically_defined(Submission(adapter.path, [("adapter", adapter.source)]), names)
             added = {n for n in names if n in available and (n in mine or n not in graded.defined)}
             graded.adaptations += _user_adapted(adapter, added, names)
-            used = used or bool(added)
+            self.used = self.used or bool(added)
         graded.defined.update({n: "callable" for n in names if n in available and n not in graded.defined})
         graded.present |= {n for n in names if n in available}
-        notes += _recognise(graded, available, where)
-        notes += [where + a.note() for a in graded.adaptations]
-    if usable and not used:
-        notes.append(f"{failures[0]}; graded without it" if failures else
-                     f"your {adapter.label} defines none of the course's names (e.g. apply_rope, alibi_slopes): "
-                     "nothing was graded through it")
-    return notes
+        notes = _recognise(graded, available, where)
+        self.file_notes[graded.index] = notes + [where + a.note() for a in graded.adaptations]
+
+    def notes(self) -> list[str]:
+        adapter = self.adapter
+        notes = [f"{adapter.problem}; graded without it"] if adapter and adapter.problem else []
+        notes += [f"your {adapter.label}: {w}" for w in adapter.warnings] if adapter else []
+        for index in sorted(self.file_notes):
+            notes += self.file_notes[index]
+        if self.usable and not self.used:
+            failures = [self.failures[i] for i in sorted(self.failures)]
+            notes.append(f"{failures[0]}; graded without it" if failures else
+                         f"your {adapter.label} defines none of the course's names (e.g. apply_rope, alibi_slopes): "
+                         "nothing was graded through it")
+        return notes
 
 
 def not_applicable(graded, exercise_id: str) -> str:

@@ -13,11 +13,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises, where_to_look
-from course.grading.adapters import adapt_files, features_not_applicable, not_applicable
+from course.exercises import EXERCISES, SECTIONS, graded_names, where_to_look
+from course.grading.adapters import Adapting, not_applicable
 from course.grading.remote import SubmissionProxy
 from course.grading.submission import (Submission, UnreadableSubmission, graded_files, read_submission,
                                        statically_defined, working_copy)
+from course.grading.routing import Schedule, is_sections_own
 from course.grading.suite_runner import TestResult, run_suites
 from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
 
@@ -79,18 +80,6 @@ def _score_exercise(exercise_id: str, results: list[TestResult]) -> dict:
 def grade_file(path, only=None, limits: Limits | None = None) -> dict:
     """Grade a notebook or module; `only` restricts to exercise ids. Returns the report dict."""
     return grade_files([path], only=only, limits=limits)
-
-
-def _is_sections_own(path: Path, section: str) -> bool:
-    """``06_rope*.ipynb`` (or ``rope.py``) is the rope section's own file."""
-    stem = path.stem.lower()
-    return stem.startswith(NOTEBOOKS[section]) or stem == section
-
-
-def _owner_rank(path: Path, section: str, count: int, index: int) -> tuple:
-    """Which of a student's files grades `section`: the section's own notebook (by name) first,
-    then the file defining most of its names, then the first file."""
-    return (not _is_sections_own(path, section), -count, index)
 
 
 _LIVE: dict = {}  # id -> sandbox of the submissions being graded (for close_all_sandboxes)
@@ -182,8 +171,8 @@ class WarmSandboxes:
 class _Graded:
     """One file of a submission, its learner process and what it defines."""
 
-    def __init__(self, index: int, submission: Submission, limits: Limits, root: Path, copies: list,
-                 warm: WarmSandboxes | None = None):
+    def __init__(self, index: int, submission: Submission, names: dict[str, str], limits: Limits, root: Path,
+                 copies: list, warm: WarmSandboxes | None = None):
         self.index, self.submission = index, submission
         self.warm, self.warm_key, self.files_state = warm, None, None
         kept = None
@@ -195,7 +184,9 @@ class _Graded:
         with _LIVE_LOCK:
             _LIVE[id(self.sandbox)] = self.sandbox
         self.defined: dict[str, str] = {}
-        self.present: set[str] = set()
+        self.static = statically_defined(submission, names)  # graded names its text defines
+        self.static_sections = {names[n].split(".")[0] for n in self.static}
+        self.present: set[str] = set(self.static)
         self.failure = ""  # the sandbox itself could not start
 
     def start(self, names) -> None:
@@ -212,7 +203,7 @@ class _Graded:
             self.defined = self.sandbox.defined(names)
         except (SubmissionTimeout, SubmissionCrashed, LearnerError) as err:
             self.failure = f"{type(err).__name__}: {err}"
-        self.present = set(self.defined) | statically_defined(self.submission, names)
+        self.present = set(self.defined) | self.static
 
     def finish(self) -> None:
         """Close the learner's process, or give it back to be kept."""
@@ -233,8 +224,8 @@ class _RoutedSandbox:
     """Stands for several learner processes in one pytest session: each test is routed to the
     process of its exercise's section (SubmissionPlugin calls set_exercise before each test)."""
 
-    def __init__(self, owners: dict[str, _Graded]):
-        self.owners = owners
+    def __init__(self, schedule: Schedule):
+        self.owners = schedule.owners  # filled as sections become ready
         self.current: _Graded | None = None
 
     def set_exercise(self, exercise_id: str) -> None:
@@ -260,21 +251,23 @@ class _RoutedProxy:
         return getattr(self._proxies[graded.index], name)
 
 
-def _start_all(files: list[_Graded], names, parallel: int) -> None:
-    """Run every file's cells, several learner processes at once (they are independent)."""
-    if parallel <= 1 or len(files) == 1:
-        for graded in files:
+def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, schedule: Schedule) -> ThreadPoolExecutor:
+    """In `parallel` threads, run every file's cells then its adapters, and tell the schedule
+    (each file has its own learner process: independent). The longest files start first (their
+    code's length as a guess of their time), so that the last one does not run alone at the end."""
+    def load(graded: _Graded) -> None:
+        try:
             graded.start(names)
-        return
-    # The longest files first (their code's length as a guess of their time), so that the last
-    # one started does not run alone at the end. Each file has its own process: order is neutral.
-    longest_first = sorted(files, key=lambda g: -sum(len(code) for _, code in g.submission.cells))
-    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="course-sandbox")
-    try:
-        for future in [pool.submit(graded.start, names) for graded in longest_first]:
-            future.result()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+            adapting.adapt(graded, names)
+        except BaseException as err:
+            schedule.file_failed(graded.index, err)
+            raise
+        schedule.file_ready(graded.index)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="course-sandbox")
+    for graded in sorted(files, key=lambda g: -sum(len(code) for _, code in g.submission.cells)):
+        pool.submit(load, graded)
+    return pool
 
 
 def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
@@ -283,8 +276,8 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
 
     Each file runs in its own learner process (their cells do not share a namespace); each
     section is graded on one file: the section's own notebook if present (``06_rope*.ipynb``),
-    else the file that defines most of its names. All hidden suites run in one pytest
-    session. A single file gives exactly ``grade_file``'s report. A folder among `paths` is
+    else the file that defines most of its names (course.grading.routing). All hidden suites
+    run in one pytest session, each section's as soon as its file is ready. A single file gives exactly ``grade_file``'s report. A folder among `paths` is
     the learner's own: its notebooks and modules are graded, and every file's process works in
     a copy of its visible files (helper modules, data); a file given alone is copied alone.
     `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
@@ -304,34 +297,25 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     if not submissions:
         why = unreadable[0][1] if single else "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
         return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
-    files = [_Graded(i, s, limits, root, copies, warm) for i, s in enumerate(submissions)]
+    files = [_Graded(i, s, names, limits, root, copies, warm) for i, s in enumerate(submissions)]
     parallel = max(1, min(len(files), os.cpu_count() or 1) if parallel is None else parallel)
+    adapting, schedule = Adapting(adapter, len(files)), Schedule(files, names, only)
+    pool = None
     try:
-        _start_all(files, names, parallel)
-        adapter_notes = adapt_files(files, names, adapter)  # the user's adapter, then known conventions
+        pool = _load_all(files, names, parallel, adapting, schedule)
+        router = _RoutedSandbox(schedule)
+        wanted = sorted({i.split(".")[0] for i in only}, key=SECTIONS.index) if only else SECTIONS
+        results = run_suites(wanted, router, _RoutedProxy(router), schedule, only=only,
+                             not_applicable=schedule.not_applicable)
+        pool.shutdown(wait=True)
+        if schedule.error is not None:
+            raise schedule.error
+        adapter_notes = adapting.notes()
+        exercise_ids, owners = schedule.plan.exercise_ids, schedule.plan.owners
         touched: dict[str, list[_Graded]] = {}
         for graded in files:
             for section in graded.sections(names):
                 touched.setdefault(section, []).append(graded)
-        if only:
-            exercise_ids = [i for i in EXERCISES if i in set(only)]
-        else:
-            exercise_ids = [e.id for s in SECTIONS if s in touched for e in section_exercises(s)]
-        sections = sorted({i.split(".")[0] for i in exercise_ids}, key=SECTIONS.index)
-        owners: dict[str, _Graded] = {}
-        for section in sections:
-            candidates = touched.get(section) or files
-            section_names = {e.name for e in section_exercises(section)}
-            owners[section] = min(candidates, key=lambda g: _owner_rank(
-                g.submission.path, section, len(section_names & g.present), g.index))
-        to_run = [i for i in exercise_ids if EXERCISES[i].name in owners[i.split(".")[0]].defined
-                  and not not_applicable(owners[i.split(".")[0]], i)]
-        results = {}
-        if to_run:
-            router = _RoutedSandbox(owners)
-            results = run_suites(sorted({i.split(".")[0] for i in to_run}, key=SECTIONS.index), router,
-                                 _RoutedProxy(router), only=to_run,
-                                 not_applicable=features_not_applicable(owners, to_run))
         exercises = []
         for exercise_id in exercise_ids:
             owner = owners[exercise_id.split(".")[0]]
@@ -355,11 +339,13 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         for section, owner in owners.items():
             others = [g.submission.path.name for g in touched.get(section, []) if g is not owner]
             if others:
-                why = ("its own file" if _is_sections_own(owner.submission.path, section)
+                why = ("its own file" if is_sections_own(owner.submission.path, section)
                        else "the file defining most of its names")
                 notes.append(f"{', '.join(others)} also define(s) {section} names, but {section} is graded on "
                              f"{owner.submission.path.name} ({why}) only")
     finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         for graded in files:
             graded.finish()
     report = {

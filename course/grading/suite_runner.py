@@ -61,13 +61,16 @@ def skip_reason(excinfo) -> str:
 
 
 class SubmissionPlugin:
-    """Provides the `submission` fixture's value and collects results by exercise."""
+    """Provides the `submission` fixture's value, runs the tests of each section the schedule
+    yields, and collects results by exercise."""
 
-    def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, only: set[str] | None = None,
+    def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, schedule, only: set[str] | None = None,
                  not_applicable: dict[str, dict[str, str]] | None = None):
-        self.sandbox, self.proxy, self.only = sandbox, proxy, only
-        self.not_applicable = not_applicable or {}  # exercise id -> {feature: why tests using it are not run}
+        self.sandbox, self.proxy, self.schedule, self.only = sandbox, proxy, schedule, only
+        self.not_applicable = {} if not_applicable is None else not_applicable  # exercise id -> {feature: why tests using it are not run}
         self.results: dict[str, list[TestResult]] = defaultdict(list)
+        self.missing: set[str] = set()  # sections without a suite file: an error only if one is needed
+        self.missing_needed = ""
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "exercise(id, weight=1): the graded exercise a test belongs to")
@@ -86,6 +89,24 @@ class SubmissionPlugin:
             if self.only is None or marker.args[0] in self.only:
                 kept.append(item)
         items[:] = kept
+
+    def pytest_runtestloop(self, session):
+        """pytest's own loop, over the items of each section as the schedule makes it ready."""
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+        for section, exercise_ids in self.schedule:
+            if exercise_ids and section in self.missing:
+                self.missing_needed = section
+                return True
+            items = [i for i in session.items if i.get_closest_marker("exercise").args[0] in set(exercise_ids)
+                     and i.get_closest_marker("exercise").args[0].split(".")[0] == section]
+            for n, item in enumerate(items):
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=items[n + 1] if n + 1 < len(items) else None)
+                if session.shouldfail:
+                    raise session.Failed(session.shouldfail)
+                if session.shouldstop:
+                    raise session.Interrupted(session.shouldstop)
+        return True
 
     def pytest_runtest_setup(self, item):
         exercise_id = item.get_closest_marker("exercise").args[0]
@@ -126,17 +147,26 @@ class _Registered:
 UNUSED_PLUGINS = ("cacheprovider", "randomly", "logging", "faulthandler", "threadexception", "unraisableexception")
 
 
-def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, only=None,
+def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, schedule, only=None,
                not_applicable: dict[str, dict[str, str]] | None = None) -> dict[str, list[TestResult]]:
-    """Run the suites of `sections`; results by exercise id. `not_applicable` maps an exercise id to
-    {feature: reason}: its tests marked as using such a feature are not run (recorded with the reason)."""
-    files = []
-    for section in sections:
-        path = suite_file(section)
-        if not path.is_file():
-            raise SuiteError(f"hidden suite {path} is missing")
-        files.append(str(path))
-    plugin = SubmissionPlugin(sandbox, proxy, set(only) if only else None, not_applicable)
+    """Collect the suites of `sections`, then run, section after section as `schedule` yields
+    (section, exercise ids) pairs, those exercises' tests; results by exercise id. The schedule
+    may block until a section is ready (course.grading.routing). `not_applicable` maps an
+    exercise id to {feature: reason}: its tests marked as using such a feature are not run
+    (recorded with the reason); it may be filled as the schedule goes."""
+    plugin = SubmissionPlugin(sandbox, proxy, schedule, set(only) if only else None, not_applicable)
+    files = [str(suite_file(s)) for s in sections if suite_file(s).is_file()]
+    plugin.missing = {s for s in sections if not suite_file(s).is_file()}
+    if files:  # (pytest given no file would collect its working directory)
+        _run_pytest(files, plugin)
+    else:
+        plugin.missing_needed = next((section for section, ids in schedule if ids), "")
+    if plugin.missing_needed:
+        raise SuiteError(f"hidden suite {suite_file(plugin.missing_needed)} is missing")
+    return plugin.results
+
+
+def _run_pytest(files: list[str], plugin: SubmissionPlugin) -> None:
     args = [*files, "-q", "--assert=plain", "-o", "addopts=", "--import-mode=importlib",
             "--rootdir", str(suites_dir()), "-W", "ignore"]
     for unused in UNUSED_PLUGINS:
@@ -146,4 +176,3 @@ def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, only=None,
         code = pytest.main(args, plugins=[_Registered(plugin)])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise SuiteError(f"the hidden suites could not run (pytest exit {int(code)}):\n{log.getvalue()[-3000:]}")
-    return plugin.results

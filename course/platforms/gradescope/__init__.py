@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     run_ = commands.add_parser("run", help="grade /autograder/submission (what run_autograder calls)")
     run_.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_ENV, "/autograder")),
                       help=f"Gradescope's /autograder (default ${ROOT_ENV} or /autograder)")
+    run_.add_argument("--started", type=float, metavar="EPOCH_SECONDS",
+                      help="when run_autograder started this run (the time limit counts from then, the "
+                           "grader's own start-up included; default: now)")
     return parser
 
 
@@ -79,7 +82,7 @@ def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.root.resolve())
+        return run(args.root.resolve(), started=args.started)
     sections = [s.strip() for item in args.sections or [",".join(SECTIONS)] for s in item.split(",") if s.strip()]
     try:
         config = Config(sections=sections, hidden_visibility=args.hidden_visibility,

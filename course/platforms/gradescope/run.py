@@ -48,9 +48,10 @@ class Run:
     """One run of the autograder: what is known so far, written once as results.json (by the
     grading thread when it finishes, or by the watchdog when the time limit comes first)."""
 
-    def __init__(self, root: Path, config: Config, problem: str = ""):
+    def __init__(self, root: Path, config: Config, problem: str = "", started: float | None = None):
         self.root, self.config, self.problem = root, config, problem
-        self.begin = time.monotonic()
+        # time.monotonic() of the run's start: `started` (wall-clock epoch, run_autograder's) if given
+        self.begin = time.monotonic() - (max(0.0, time.time() - started) if started is not None else 0.0)
         self.deadline = self.begin + config.time_limit
         self.out = root / "results" / "results.json"
         self.files: list[str] = []          # the learner's files, relative to the submission folder
@@ -58,6 +59,7 @@ class Run:
         self.report: dict | None = None
         self.visible: dict[str, dict] = {}  # section -> {"file", "present", "checks": [[exercise, title, passed, message]]}
         self.present: set[str] = set()      # sections whose names the submission defines
+        self.console = _own_stdout()        # the watchdog's messages: not captured by the suites' pytest session
         self.visible_problem: dict[str, str] = {}  # section -> why its visible checks did not run
         self.sandboxes: list = []           # open sandboxes of the visible checks (closed by the watchdog)
         self._lock = threading.Lock()
@@ -173,10 +175,19 @@ class Run:
                       else "exercises not graded by then score 0. Look for code that runs for a long time "
                            "(a loop that never ends, a large experiment) in your notebooks."))
         if self.write(self.results(stopped=stopped)):
-            print(f"time limit ({self.config.time_limit:g} s) reached: results written, stopping")
-            sys.stdout.flush()
+            print(f"time limit ({self.config.time_limit:g} s) reached: results written, stopping", file=self.console,
+                  flush=True)
             _close_everything(self.sandboxes)
             os._exit(0)
+
+
+def _own_stdout():
+    """A copy of this process's standard output: the hidden suites' pytest session, which may run
+    while the watchdog fires, redirects the original (sys.stdout and file descriptor 1)."""
+    try:
+        return os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    except (AttributeError, OSError, ValueError):
+        return sys.stdout
 
 
 def _close_everything(sandboxes) -> None:
@@ -292,16 +303,17 @@ def _static_sections(paths: list[Path]) -> set[str]:
     return found
 
 
-def run(root: Path) -> int:
-    """Grade REPO/submission into REPO/results/results.json (Gradescope's layout under REPO)."""
+def run(root: Path, started: float | None = None) -> int:
+    """Grade REPO/submission into REPO/results/results.json (Gradescope's layout under REPO).
+    `started`: when run_autograder started (epoch seconds); the time limit counts from then."""
     problem = ""
     try:
         config = Config.load(root / "source")
     except Exception as err:  # noqa: BLE001 - grade with the defaults rather than not at all
         config, problem = Config(), f"(The autograder's configuration could not be read: {err}; all sections are graded.)"
-    state = Run(root, config, problem)
+    state = Run(root, config, problem, started)
     (root / "results").mkdir(parents=True, exist_ok=True)
-    watchdog = threading.Timer(config.time_limit, state.on_time_limit)
+    watchdog = threading.Timer(max(0.0, state.deadline - time.monotonic()), state.on_time_limit)
     watchdog.daemon = True
     watchdog.start()
     try:
