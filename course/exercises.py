@@ -23,6 +23,11 @@ class Exercise:
         return self.id.split(".", 1)[1]
 
 
+# course.build tags every code cell of a lesson notebook that is not setup, solution or grade cell
+# (prose's timings, figures, experiments) with this; the grader may leave such a cell out when
+# nothing that grading runs uses what it defines (course.grading.submission).
+DEMO_TAG = "demo"
+
 NOTEBOOKS = {
     "intuition": "01_intuition",
     "setup": "02_setup",

@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from course.sandbox.cells import to_python, top_level_names
+from course.exercises import DEMO_TAG, graded_names
+from course.grading.conventions import lookup_names
+from course.sandbox.cells import skippable_demonstrations, to_python, top_level_names
 
 
 class UnreadableSubmission(Exception):
@@ -18,6 +20,7 @@ class UnreadableSubmission(Exception):
 class Submission:
     path: Path
     cells: list[tuple[str, str]]  # (label shown in feedback, Python source)
+    skipped: tuple[str, ...] = ()  # labels of demonstrations not run (see read_submission)
 
     def identity(self, root: Path) -> dict:
         """How the learner's process presents the code (course.sandbox.child): its file's place
@@ -50,13 +53,7 @@ def read_submission(path) -> Submission:
     suffix = path.suffix.lower()
     try:
         if suffix == ".ipynb":
-            cells = []
-            for index, cell in enumerate(_notebook_cells(path), start=1):
-                source = cell.get("source", "")
-                source = "".join(source) if isinstance(source, list) else str(source)
-                if cell.get("cell_type") == "code" and source.strip():
-                    cells.append((f"{index}", to_python(source)))
-            return Submission(path, cells)
+            return _notebook_submission(path)
         if suffix == ".py":
             try:
                 return Submission(path, [("module", importlib.util.decode_source(path.read_bytes()))])
@@ -71,6 +68,24 @@ def read_submission(path) -> Submission:
     except Exception as err:  # noqa: BLE001 - nbformat raises many kinds for a broken notebook
         raise UnreadableSubmission(f"{path.name} is not a readable notebook: {type(err).__name__}: {err}") from None
     raise UnreadableSubmission(f"{path.name}: expected a .ipynb notebook or a .py module")
+
+
+def _notebook_submission(path: Path) -> Submission:
+    """The notebook's code cells, less the course's demonstrations (cells tagged DEMO_TAG) that bind
+    no name grading or any cell that runs uses (course.sandbox.cells.skippable_demonstrations):
+    timings, figures and experiments change nothing graded, and were most of a grading's time."""
+    cells, demo = [], []
+    for index, cell in enumerate(_notebook_cells(path), start=1):
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if cell.get("cell_type") == "code" and source.strip():
+            cells.append((f"{index}", to_python(source)))
+            tags = (cell.get("metadata") or {}).get("tags") if isinstance(cell.get("metadata"), dict) else None
+            demo.append(isinstance(tags, list) and DEMO_TAG in tags)
+    skip = skippable_demonstrations([(code, d) for (_, code), d in zip(cells, demo)],
+                                    set(graded_names()) | lookup_names())
+    return Submission(path, [c for i, c in enumerate(cells) if i not in skip],
+                      tuple(cells[i][0] for i in sorted(skip)))
 
 
 def statically_defined(submission: Submission, names) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import symtable
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -85,3 +86,72 @@ def definitions_only(code: str) -> tuple[str, list[str]]:
     if not kept:
         return "", []
     return ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n", [n for node in kept for n in _names(node)]
+
+
+# Code that reaches the namespace by name at run time: which names it reads or binds is unknown.
+_DYNAMIC = {"exec", "eval", "globals", "vars", "locals", "__import__", "get_ipython"}
+
+
+def _scopes(code: str):
+    """The cell's symbol tables, module first (Python's own scope analysis), or None if it does not
+    compile or reaches names dynamically (exec, eval, globals(), a star import, an IPython magic)."""
+    try:
+        module = symtable.symtable(code, "<cell>", "exec")
+    except (SyntaxError, ValueError):
+        return None
+    tables, stack = [], [module]
+    while stack:
+        table = stack.pop()
+        tables.append(table)
+        stack += table.get_children()
+    if any(sym.get_name() in _DYNAMIC and sym.is_global() for t in tables for sym in t.get_symbols()) \
+            or re.search(r"\bimport\s+\*", code):
+        return None
+    return tables
+
+
+def names_used(code: str) -> set[str] | None:
+    """The global names the code reads or writes: at top level, and in function and class bodies
+    (their own locals and parameters excluded); None if that cannot be told (see _scopes)."""
+    tables = _scopes(code)
+    if tables is None:
+        return None
+    used = {sym.get_name() for sym in tables[0].get_symbols() if sym.is_referenced()}
+    return used | {sym.get_name() for t in tables[1:] for sym in t.get_symbols() if sym.is_global()}
+
+
+def names_bound(code: str) -> set[str] | None:
+    """The names running the code at top level may bind or delete (definitions, imports, assignments,
+    names a function declares global); None if that cannot be told (see _scopes)."""
+    tables = _scopes(code)
+    if tables is None:
+        return None
+    bound = {sym.get_name() for sym in tables[0].get_symbols()
+             if sym.is_assigned() or sym.is_imported() or sym.is_namespace()}
+    return bound | {sym.get_name() for t in tables[1:] for sym in t.get_symbols() if sym.is_declared_global()}
+
+
+def skippable_demonstrations(cells: list[tuple[str, bool]], used_by_grading: set[str]) -> set[int]:
+    """Indexes of the cells among `cells` ((source, is a demonstration)) that need not run for
+    grading: demonstrations binding no name that grading (`used_by_grading`) or any cell that
+    runs mentions, transitively. Nothing is skipped if a cell that runs reaches names dynamically;
+    a demonstration whose names cannot be told runs."""
+    bound = {i: names_bound(code) for i, (code, demo) in enumerate(cells) if demo}
+    skip = {i for i, names in bound.items() if names is not None}
+    used = set(used_by_grading)
+    for i, (code, _) in enumerate(cells):
+        if i not in skip:
+            names = names_used(code)
+            if names is None:
+                return set()
+            used |= names
+    needed = True
+    while needed:
+        needed = [i for i in skip if bound[i] & used]
+        for i in needed:
+            skip.discard(i)
+            names = names_used(cells[i][0])
+            if names is None:
+                return set()
+            used |= names
+    return skip
