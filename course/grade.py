@@ -1,24 +1,18 @@
 """Grade one submission: ``python -m course.grade PATH [--format text|json]`` (see --help).
 
 The learner's code runs in a separate, limited process (course.sandbox); the hidden suites
-run in this one (course.grading) and decide pass or fail on copies of what it returns.
+run in this one (course.grading) and decide pass or fail on copies of what it returns, or in
+this user's warm grader (course.grading.daemon), which gives the same report.
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # as a command: the fork server imports torch while this process does
-    from course.sandbox.zygote import start_in_background
-
-    start_in_background()
-
-import argparse  # noqa: E402 - after starting the fork server, on purpose
-import gc
+import argparse
 import json
+import os
 import sys
 
 from course.exercises import EXERCISES
-from course.grading.grader import grade_files, serve
-from course.grading.suite_runner import SuiteError
-from course.sandbox.learner_process import SandboxError
+from course.grading import daemon
 from course.sandbox.limits import add_limit_options, limits_from
 
 
@@ -58,13 +52,55 @@ def _parser() -> argparse.ArgumentParser:
                         help="a Python file run after the submission's code, defining the course's names (apply_rope, "
                              "alibi_slopes, ...) from functions written to other signatures; it may set "
                              "NOT_APPLICABLE = {feature or exercise id: why}")
+    warm = parser.add_mutually_exclusive_group()
+    warm.add_argument("--daemon", action="store_true",
+                      help="grade in this user's warm grader (course.grading.daemon), which an earlier call started and "
+                           "which leaves after 10 minutes unused or when the course's code changes: the same "
+                           "report, without the seconds of start-up; with none running, this call grades here "
+                           "and starts one for the next. Default when the output is a terminal; never with --serve")
+    warm.add_argument("--no-daemon", action="store_true",
+                      help=f"always grade in this process (also: {daemon.SWITCH_ENV}=0)")
+    parser.add_argument("--stop-daemon", action="store_true",
+                        help="stop this user's warm grader for this copy of the course, then exit")
     add_limit_options(parser)
     return parser
+
+
+def use_daemon(args) -> bool:
+    """The warm grader: for a person at a terminal, or when asked; never for --serve or when refused."""
+    switch = os.environ.get(daemon.SWITCH_ENV)
+    if args.serve or args.no_daemon or switch == "0":
+        return False
+    return args.daemon or switch == "1" or sys.stdout.isatty()
+
+
+def grade_here(args, limits):
+    """Grade in this process (starting its fork server first, so that torch loads on another core
+    while the grader loads here); the report, or None after printing why grading failed."""
+    from course.sandbox.zygote import start_in_background
+
+    start_in_background()
+    import gc
+
+    from course.grading.grader import grade_files
+    from course.grading.suite_runner import SuiteError
+    from course.sandbox.learner_process import SandboxError
+
+    gc.freeze()  # what is loaded by now lives until exit: keep the collector pytest runs off it
+    try:  # a folder stays a folder: its other files are copied for the learner's code (working_copy)
+        return grade_files(args.path, only=args.only, limits=limits, adapter=args.adapter)
+    except (SuiteError, SandboxError) as err:
+        print(f"grading failed: {err}", file=sys.stderr)
+        return None
 
 
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.stop_daemon:
+        stopped = daemon.stop_servers()
+        print(f"stopped the warm grader (pid {stopped[0]})" if stopped else "no warm grader was running")
+        return 0
     if not args.serve and not args.path:
         parser.error("give a PATH to grade (or --serve)")
     unknown = [i for i in args.only or [] if i not in EXERCISES]
@@ -72,15 +108,24 @@ def main(argv=None) -> int:
         print(f"unknown exercise id(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     limits = limits_from(args)
-    gc.freeze()  # what is loaded by now lives until exit: keep the collector pytest runs off it
     if args.serve:
+        import gc
+
+        from course.sandbox.zygote import start_in_background
+
+        start_in_background()
+        from course.grading.grader import serve
+
+        gc.freeze()
         serve(limits)
         return 0
-    try:  # a folder stays a folder: its other files are copied for the learner's code (working_copy)
-        report = grade_files(args.path, only=args.only, limits=limits, adapter=args.adapter)
-    except (SuiteError, SandboxError) as err:
-        print(f"grading failed: {err}", file=sys.stderr)
-        return 1
+    report = None
+    if use_daemon(args):
+        report = daemon.grade_remotely(args.path, only=args.only, limits=limits, adapter=args.adapter)
+    if report is None:
+        report = grade_here(args, limits)
+        if report is None:
+            return 1
     label = ", ".join(args.path)
     print(json.dumps(report, indent=2) if args.format == "json" else format_text(report, label))
     return 0

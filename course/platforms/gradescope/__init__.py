@@ -15,7 +15,7 @@ Schema). The zip holds:
   ``requirements.txt`` and ``gradescope_config.json`` (sections, visibility, limits). Never
   ``solutions/`` nor ``source_notebooks/``.
 
-``run`` grades the whole submission folder with course.grade.grade_files (the learner's code in
+``run`` grades the whole submission folder with course.grading.grader.grade_files (the learner's code in
 the sandbox, the hidden suites here), then runs each section's visible checks (what ``check()``
 shows in the notebook) in the learner's process. results.json maps them as follows:
 
