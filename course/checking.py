@@ -25,7 +25,13 @@ def left_padded_batch(pads, length: int, heads: int, d: int, d_v: int, seed: int
 
 
 def describe(value) -> str:
-    """A short description of an argument: shape and dtype for tensors, repr otherwise."""
+    """A short description of an argument: shape and dtype for tensors (also inside tuples, lists
+    and dicts: a cache), repr otherwise."""
+    if type(value) in (tuple, list):
+        inner = ", ".join(describe(v) for v in value)
+        return f"({inner}{',' if len(value) == 1 else ''})" if type(value) is tuple else f"[{inner}]"
+    if type(value) is dict:
+        return "{" + ", ".join(f"{k!r}: {describe(v)}" for k, v in value.items()) + "}"
     if isinstance(value, torch.Tensor):
         if value.numel() <= 8 and value.dim() <= 1 and value.device.type != "meta":
             return f"tensor({value.tolist()}, dtype={_dtype(value.dtype)})"

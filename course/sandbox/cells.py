@@ -32,9 +32,25 @@ def to_python(source: str) -> str:
     if magic and magic.group(1) in RUN_CELL_MAGICS:
         return "\n" * (first + 1) + to_python("\n".join(lines[first + 1:]))
     try:
+        # IPython's own steps (transform_cell); its token transforms (magics, !shell, help?) never
+        # apply to code that already parses as Python, and are most of its cost: skip them then.
+        lines = (source if source.endswith("\n") else source + "\n").splitlines(keepends=True)
+        for transform in _TRANSFORMER.cleanup_transforms + _TRANSFORMER.line_transforms:
+            lines = transform(lines)
+        cleaned = "".join(lines)
+        if _parses(cleaned):
+            return cleaned
         return _TRANSFORMER.transform_cell(source)
     except Exception:  # noqa: BLE001 - leave it; the cell will report its own SyntaxError
         return source
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 _PLAIN = (ast.Constant, ast.Name, ast.Attribute)
