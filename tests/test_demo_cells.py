@@ -11,7 +11,7 @@ import pytest
 
 from course.authoring.build import solution_segments
 from course.exercises import DEMO_TAG, NOTEBOOKS, SECTIONS
-from course.grading.grader import grade_file
+from course.grading.grader import grade_file, grade_files
 from course.grading.submission import read_submission
 from course.sandbox.cells import names_bound, names_used, skippable_demonstrations
 from course.sandbox.limits import Limits
@@ -130,3 +130,15 @@ def test_solved_notebooks_get_the_same_report_with_and_without_skipping(tmp_path
         with_skip, without = grade_file(tagged), grade_file(plain)
         assert with_skip["score"] == with_skip["max_score"] > 0, json.dumps(with_skip, indent=1)
         assert with_skip == without, section
+
+
+def test_names_an_adapter_reads_are_defined(tmp_path):
+    """`--adapter`: the adapter runs after the cells; a demonstration defining what it reads runs."""
+    mine = INV_FREQ.replace("def rope_inv_freq(", "def my_inv_freq(", 1)
+    path = notebook(tmp_path, [(mine, [DEMO_TAG]), (HANG, [DEMO_TAG])])
+    adapter = tmp_path / "adapter.py"
+    adapter.write_text("rope_inv_freq = my_inv_freq\n")
+    report = grade_files([path], only=["rope.rope_inv_freq"], limits=SMALL, adapter=adapter)
+    assert report["exercises"][0]["score"] == 1.0 and not any("did not finish" in n for n in report.get("notes", []))
+    assert read_submission(path, also_used=frozenset({"my_inv_freq"})).skipped == ("3",)
+    assert read_submission(path, also_used=None).skipped == ()   # an adapter whose names cannot be told

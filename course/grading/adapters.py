@@ -15,6 +15,7 @@ from pathlib import Path
 from course.exercises import EXERCISES, SECTIONS, section_exercises
 from course.grading.conventions import CONVENTIONS, Convention, lookup_names
 from course.grading.features import FEATURES
+from course.sandbox.cells import names_used
 from course.sandbox.learner_process import LearnerError, SubmissionCrashed, SubmissionTimeout
 from course.grading.submission import Submission, statically_defined
 
@@ -164,21 +165,26 @@ class Adapting:
     """The user's adapter (if any), then the conventions, run in each file's process once its
     cells have run (`adapt`, one call per file, from any thread); `notes` for the report."""
 
-    def __init__(self, adapter_path, files: int):
+    def __init__(self, adapter_path):
         self.adapter = read_adapter(adapter_path) if adapter_path else None
         self.usable = self.adapter is not None and not self.adapter.problem
-        self.single = files == 1
         self.failures: dict[int, str] = {}  # file index -> why the user's adapter failed there
         self.file_notes: dict[int, list[str]] = {}
         self.used = False
 
-    def adapt(self, graded, names: dict[str, str]) -> None:
-        """Set the file's `adaptations`; extend its `defined` and `present`."""
+    def names_used(self) -> frozenset[str] | None:
+        """The names the user's adapter reads from the learner's code; None if that cannot be told."""
+        if not self.usable:
+            return frozenset()
+        used = names_used(self.adapter.source)
+        return None if used is None else frozenset(used)
+
+    def adapt(self, graded, names: dict[str, str], where: str) -> None:
+        """Set the file's `adaptations`; extend its `defined` and `present`. `where` prefixes its notes."""
         graded.adaptations = []
         if graded.failure:
             return
         adapter = self.adapter
-        where = "" if self.single else f"{graded.submission.path.name}: "
         problem = _run(graded, adapter.label, adapter.source, f"your {adapter.label}") if self.usable else ""
         if problem:
             self.failures[graded.index] = where + problem

@@ -258,7 +258,7 @@ def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, sc
     def load(graded: _Graded) -> None:
         try:
             graded.start(names)
-            adapting.adapt(graded, names)
+            adapting.adapt(graded, names, "" if len(files) == 1 else f"{graded.submission.path.name}: ")
         except BaseException as err:
             schedule.file_failed(graded.index, err)
             raise
@@ -288,10 +288,11 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     paths = graded_files(paths)
     names = graded_names()
     single = len(paths) == 1
+    adapting = Adapting(adapter)
     unreadable, submissions = [], []
     for path in paths:
         try:
-            submissions.append(read_submission(path))
+            submissions.append(read_submission(path, also_used=adapting.names_used()))
         except UnreadableSubmission as err:
             unreadable.append((path, str(err)))
     if not submissions:
@@ -299,7 +300,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
     files = [_Graded(i, s, names, limits, root, copies, warm) for i, s in enumerate(submissions)]
     parallel = max(1, min(len(files), os.cpu_count() or 1) if parallel is None else parallel)
-    adapting, schedule = Adapting(adapter, len(files)), Schedule(files, names, only)
+    schedule = Schedule(files, names, only)
     pool = None
     try:
         pool = _load_all(files, names, parallel, adapting, schedule)

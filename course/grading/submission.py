@@ -42,9 +42,10 @@ def _notebook_cells(path: Path) -> list:
     return nbformat.reads(json.dumps(data), as_version=4).cells
 
 
-def read_submission(path) -> Submission:
+def read_submission(path, also_used: frozenset[str] | None = frozenset()) -> Submission:
     """The code cells of a notebook, or a .py module as one cell decoded as Python decodes it
-    (a UTF-8 byte-order mark or a PEP 263 ``coding:`` line, any line endings)."""
+    (a UTF-8 byte-order mark or a PEP 263 ``coding:`` line, any line endings). `also_used`: names
+    that code run after the cells (an adapter) reads; None if they cannot be told (every cell runs)."""
     path = Path(path)
     if path.is_dir():
         raise UnreadableSubmission(f"{path} holds no notebook (.ipynb) or module (.py)")
@@ -53,7 +54,7 @@ def read_submission(path) -> Submission:
     suffix = path.suffix.lower()
     try:
         if suffix == ".ipynb":
-            return _notebook_submission(path)
+            return _notebook_submission(path, also_used)
         if suffix == ".py":
             try:
                 return Submission(path, [("module", importlib.util.decode_source(path.read_bytes()))])
@@ -70,7 +71,7 @@ def read_submission(path) -> Submission:
     raise UnreadableSubmission(f"{path.name}: expected a .ipynb notebook or a .py module")
 
 
-def _notebook_submission(path: Path) -> Submission:
+def _notebook_submission(path: Path, also_used: frozenset[str] | None) -> Submission:
     """The notebook's code cells, less the course's demonstrations (cells tagged DEMO_TAG) that bind
     no name grading or any cell that runs uses (course.sandbox.cells.skippable_demonstrations):
     timings, figures and experiments change nothing graded, and were most of a grading's time."""
@@ -82,8 +83,8 @@ def _notebook_submission(path: Path) -> Submission:
             cells.append((f"{index}", to_python(source)))
             tags = (cell.get("metadata") or {}).get("tags") if isinstance(cell.get("metadata"), dict) else None
             demo.append(isinstance(tags, list) and DEMO_TAG in tags)
-    skip = skippable_demonstrations([(code, d) for (_, code), d in zip(cells, demo)],
-                                    set(graded_names()) | lookup_names())
+    skip = set() if also_used is None else skippable_demonstrations(
+        [(code, d) for (_, code), d in zip(cells, demo)], set(graded_names()) | lookup_names() | also_used)
     return Submission(path, [c for i, c in enumerate(cells) if i not in skip],
                       tuple(cells[i][0] for i in sorted(skip)))
 
