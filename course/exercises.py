@@ -5,6 +5,7 @@ the feedback (which notebook section to reread). Ids follow ../shared/CONTRACT.m
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -24,9 +25,17 @@ class Exercise:
 
 
 # course.build tags every code cell of a lesson notebook that is not setup, solution or grade cell
-# (prose's timings, figures, experiments) with this; the grader may leave such a cell out when
-# nothing that grading runs uses what it defines (course.grading.submission).
+# (prose's timings, figures, experiments) with this, and records its source's fingerprint in the
+# cell's metadata (DEMO_KEY): the grader may leave such a cell out, unedited, when nothing that
+# grading runs uses what it defines (course.grading.submission).
 DEMO_TAG = "demo"
+DEMO_KEY = "course_demo"
+
+
+def demo_fingerprint(source: str) -> str:
+    """What DEMO_KEY holds for a demonstration cell whose source is `source`."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
 
 NOTEBOOKS = {
     "intuition": "01_intuition",

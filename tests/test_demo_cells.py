@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from course.authoring.build import solution_segments
-from course.exercises import DEMO_TAG, NOTEBOOKS, SECTIONS
+from course.exercises import DEMO_KEY, DEMO_TAG, NOTEBOOKS, SECTIONS, demo_fingerprint
 from course.grading.grader import grade_file, grade_files
 from course.grading.submission import read_submission
 from course.sandbox.cells import names_bound, names_used, skippable_demonstrations
@@ -24,10 +24,12 @@ HANG = "while True:\n    pass\n"
 
 
 def notebook(tmp_path, cells, name="06_rope.ipynb"):
-    """A notebook of (source, tags) code cells, the first the imports."""
+    """A notebook of (source, tags) code cells, the first the imports; demonstrations marked as
+    course.build marks them."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("\n".join(IMPORTS))] + [
-        nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)}) for source, tags in cells]
+        nbformat.v4.new_code_cell(source, metadata={"tags": list(tags), **(
+            {DEMO_KEY: demo_fingerprint(source)} if DEMO_TAG in tags else {})}) for source, tags in cells]
     path = tmp_path / name
     nbformat.write(nb, path)
     return path
@@ -45,6 +47,16 @@ def test_a_demonstration_that_hangs_is_not_run(tmp_path):
     assert inv_freq_score(path) == (1.0, [])
 
 
+def test_a_demonstration_the_learner_edited_runs(tmp_path):
+    path = notebook(tmp_path, [(INV_FREQ, ["solution:rope_inv_freq"]), (HANG, [DEMO_TAG]), ("x = 1", [DEMO_TAG])])
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].source = "import math\n" + HANG       # edited after the release: may do anything now
+    nbformat.write(nb, path)
+    assert read_submission(path).skipped == ("4",)
+    score, notes = inv_freq_score(path)
+    assert score == 1.0 and notes and "did not finish" in notes[0]
+
+
 def test_a_learners_own_cell_always_runs(tmp_path):
     path = notebook(tmp_path, [(INV_FREQ, ["solution:rope_inv_freq"]), (HANG, [])])
     score, notes = inv_freq_score(path)
@@ -57,6 +69,13 @@ def test_what_grading_uses_runs_transitively(tmp_path):
     path = notebook(tmp_path, [("def one():\n    return 1.0\n", [DEMO_TAG]), (HANG, [DEMO_TAG]),
                                ("SCALE = one()\n", [DEMO_TAG]), (uses_scale, ["solution:rope_inv_freq"])])
     assert read_submission(path).skipped == ("3",)
+    assert inv_freq_score(path) == (1.0, [])
+
+
+def test_a_learners_cell_updating_or_deleting_a_demonstrations_name_keeps_it(tmp_path):
+    path = notebook(tmp_path, [("calls = 0\nsaved = []", [DEMO_TAG]),
+                               ("calls += 1\ndel saved\n" + INV_FREQ, ["solution:rope_inv_freq"])])
+    assert read_submission(path).skipped == ()
     assert inv_freq_score(path) == (1.0, [])
 
 
@@ -92,6 +111,7 @@ def test_names_a_cell_binds(code, bound):
     ("class K:\n    a = 1\n    b = a + Q", {"Q"}),
     ("y = [w * d2 for w in range(n)]", {"d2", "range", "n"}),
     ("def outer():\n    y = 1\n    def inner():\n        return y + H\n    return inner", {"H"}),
+    ("calls += 1\ndel saved", {"calls", "saved"}),                    # they read the names too
 ])
 def test_names_a_cell_uses(code, used):
     assert names_used(code) == used
@@ -106,13 +126,14 @@ def test_skipping_is_decided_on_every_cell_that_runs():
     assert skippable_demonstrations(cells, {"f", "T"}) == {3}      # grading itself looks T up
 
 
-def test_every_code_cell_of_the_lesson_notebooks_is_tagged():
+def test_every_code_cell_of_the_lesson_notebooks_is_tagged_with_its_fingerprint():
     for section in SECTIONS:
         for cell in nbformat.read(source_notebook(section), as_version=4).cells:
             if cell.cell_type == "code":
                 tags = cell.metadata.get("tags", [])
                 assert DEMO_TAG in tags or any(t == "setup" or t.startswith(("solution:", "grade:")) for t in tags), \
                     (section, cell.source[:80])
+                assert (DEMO_TAG in tags) == (cell.metadata.get(DEMO_KEY) == demo_fingerprint(cell.source))
 
 
 def test_solved_notebooks_get_the_same_report_with_and_without_skipping(tmp_path):

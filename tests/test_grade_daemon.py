@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -315,3 +316,30 @@ def test_stop_daemon_stops_it(servers):
     assert not servers.files()["sock"].exists()
     again = subprocess.run(stop, cwd=ROOT, env=servers.env, capture_output=True, text=True, timeout=60)
     assert again.stdout.strip() == "no warm grader was running"
+
+
+def test_a_server_that_does_not_answer_in_time_is_told_to_stop(monkeypatch):
+    """The client gives up after the submission's limits plus a margin, grades in-process (None here),
+    and tells the stuck server to stop: it would compete with that grading and delay later calls."""
+    folder = Path(tempfile.mkdtemp(prefix="cgd-"))  # short: a socket's path has at most 107 bytes
+    monkeypatch.setenv(daemon.DIR_ENV, str(folder))
+    monkeypatch.setattr(daemon, "MARGIN_SECONDS", 1.0)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(daemon.files_of(folder, daemon.fingerprint())["sock"]))
+    listener.listen(4)
+    requests = []
+
+    def stuck_server():
+        held = []
+        for _ in range(2):
+            conn, _ = listener.accept()
+            requests.append(json.loads(conn.makefile().readline()))
+            held.append(conn)  # never answers
+    thread = threading.Thread(target=stuck_server, daemon=True)
+    thread.start()
+    limits = daemon.Limits(submission_seconds=1.0)
+    assert daemon.grade_remotely([str(ROOT / "solutions" / "rope.py")], limits=limits) is None
+    thread.join(10)
+    listener.close()
+    shutil.rmtree(folder, ignore_errors=True)
+    assert [r["op"] for r in requests] == ["grade", "stop"]

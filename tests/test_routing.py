@@ -11,7 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from course.exercises import graded_names, section_exercises
+from course.grading.grader import grade_file
 from course.grading.routing import Schedule, plan
+from tests.conftest import ROOT
+from tests.test_class_report import with_bug
 
 NAMES = graded_names()
 
@@ -136,3 +139,18 @@ def test_a_failed_file_stops_the_schedule():
     error = RuntimeError("the fork server did not start")
     schedule.file_failed(alibi.index, error)
     assert steps.next() == "done" and schedule.error is error and schedule.plan is None
+
+
+def test_an_unknown_exercise_id_in_only_grades_nothing_and_fails_nothing():
+    """(`serve` requests are not checked against the exercise table as the command line is.)"""
+    assert grade_file(ROOT / "solutions" / "rope.py", only=["nosuch.exercise"]) == \
+        {"score": 0, "max_score": 0.0, "exercises": []}
+
+
+def test_the_users_pytest_options_do_not_reach_the_hidden_suites(monkeypatch, tmp_path):
+    """PYTEST_ADDOPTS=-x would stop the suites' session at the first failing test."""
+    path = tmp_path / "rope.py"
+    path.write_text(with_bug("rope", "apply_swapped_conventions"))
+    plain = grade_file(path)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-x --maxfail=1")
+    assert grade_file(path) == plain and 0 < plain["score"] < plain["max_score"]

@@ -11,8 +11,9 @@ Authors tag cells; this fills them in, so each solution exists in exactly one pl
 - markdown cell tagged ``manual:ID:POINTS``: a written answer graded by hand; its
   source (the model answer) is replaced by a prompt in the release.
 - code cell tagged ``setup``: read-only; must contain every import the solutions use.
-- every other code cell (timings, figures, experiments) is tagged ``demo``: the grader may
-  leave it out when nothing grading runs uses what it defines (course.grading.submission).
+- every other code cell (timings, figures, experiments) is tagged ``demo`` with its source's
+  fingerprint in ``metadata.course_demo``: the grader may leave it out, unedited, when nothing
+  grading runs uses what it defines (course.grading.submission).
 
 ``python -m course.build`` rewrites the notebooks; ``--check`` only reports drift.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from course.exercises import DEMO_TAG, EXERCISES, NOTEBOOKS, section_exercises
+from course.exercises import DEMO_KEY, DEMO_TAG, EXERCISES, NOTEBOOKS, demo_fingerprint, section_exercises
 from course.locations import REPO
 
 SOURCE_DIR = REPO / "source_notebooks"
@@ -133,8 +134,10 @@ def build_notebook(section: str, nb) -> object:
             if absent:
                 raise BuildError(f"{section}: the setup cell lacks imports the solutions use: {absent}")
             cell.metadata.nbgrader = _nbgrader("setup", grade=False, solution=False, locked=True)
-        elif cell.cell_type == "code" and DEMO_TAG not in cell.metadata.get("tags", []):
-            cell.metadata.setdefault("tags", []).append(DEMO_TAG)
+        elif cell.cell_type == "code":
+            if DEMO_TAG not in cell.metadata.get("tags", []):
+                cell.metadata.setdefault("tags", []).append(DEMO_TAG)
+            cell.metadata[DEMO_KEY] = demo_fingerprint(cell.source)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     if graded - seen_solution:

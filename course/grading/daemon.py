@@ -265,6 +265,11 @@ def _grade_remotely(paths, only, limits: Limits, adapter) -> dict | None:
         return None
     except (OSError, ValueError, TimeoutError) as err:
         debug(f"warm grader failed ({type(err).__name__}: {err}); grading here")
+        if isinstance(err, TimeoutError):  # stuck: stop it, so that it neither competes with this grading
+            try:                            # nor keeps the next calls waiting
+                _ask(sock_path, {"op": "stop", "protocol": PROTOCOL}, 5.0)
+            except (OSError, ValueError, TimeoutError):
+                pass
         return None
     report = answer.get("report")
     if answer.get("ok") is not True or answer.get("fingerprint") != fp or not isinstance(report, dict):

@@ -19,7 +19,7 @@ from course.grading.remote import SubmissionProxy
 from course.grading.submission import (Submission, UnreadableSubmission, graded_files, read_submission,
                                        statically_defined, working_copy)
 from course.grading.routing import Schedule, is_sections_own
-from course.grading.suite_runner import TestResult, run_suites
+from course.grading.suite_runner import SuiteError, TestResult, run_suites
 from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
 
 MAX_FAILURES_SHOWN = 3
@@ -277,9 +277,10 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     Each file runs in its own learner process (their cells do not share a namespace); each
     section is graded on one file: the section's own notebook if present (``06_rope*.ipynb``),
     else the file that defines most of its names (course.grading.routing). All hidden suites
-    run in one pytest session, each section's as soon as its file is ready. A single file gives exactly ``grade_file``'s report. A folder among `paths` is
-    the learner's own: its notebooks and modules are graded, and every file's process works in
-    a copy of its visible files (helper modules, data); a file given alone is copied alone.
+    run in one pytest session, each section's as soon as its file is ready. A single file gives
+    exactly ``grade_file``'s report. A folder among `paths` is the learner's own: its notebooks
+    and modules are graded, and every file's process works in a copy of its visible files
+    (helper modules, data); a file given alone is copied alone.
     `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
     `warm` keeps the learner processes for the client's next request (see WarmSandboxes).
     """
@@ -305,12 +306,15 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     try:
         pool = _load_all(files, names, parallel, adapting, schedule)
         router = _RoutedSandbox(schedule)
-        wanted = sorted({i.split(".")[0] for i in only}, key=SECTIONS.index) if only else SECTIONS
+        wanted = (sorted({EXERCISES[i].section for i in only if i in EXERCISES}, key=SECTIONS.index) if only
+                  else SECTIONS)
         results = run_suites(wanted, router, _RoutedProxy(router), schedule, only=only,
                              not_applicable=schedule.not_applicable)
         pool.shutdown(wait=True)
         if schedule.error is not None:
             raise schedule.error
+        if schedule.plan is None:
+            raise SuiteError("the hidden suites' session ended before every section was graded")
         adapter_notes = adapting.notes()
         exercise_ids, owners = schedule.plan.exercise_ids, schedule.plan.owners
         touched: dict[str, list[_Graded]] = {}
@@ -345,8 +349,8 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
                 notes.append(f"{', '.join(others)} also define(s) {section} names, but {section} is graded on "
                              f"{owner.submission.path.name} ({why}) only")
     finally:
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:  # (on the way out of an error: files still loading end within their limits)
+            pool.shutdown(wait=True, cancel_futures=True)
         for graded in files:
             graded.finish()
     report = {

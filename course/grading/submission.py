@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from course.exercises import DEMO_TAG, graded_names
+from course.exercises import DEMO_KEY, DEMO_TAG, demo_fingerprint, graded_names
 from course.grading.conventions import lookup_names
 from course.sandbox.cells import skippable_demonstrations, to_python, top_level_names
 
@@ -72,17 +72,20 @@ def read_submission(path, also_used: frozenset[str] | None = frozenset()) -> Sub
 
 
 def _notebook_submission(path: Path, also_used: frozenset[str] | None) -> Submission:
-    """The notebook's code cells, less the course's demonstrations (cells tagged DEMO_TAG) that bind
-    no name grading or any cell that runs uses (course.sandbox.cells.skippable_demonstrations):
-    timings, figures and experiments change nothing graded, and were most of a grading's time."""
+    """The notebook's code cells, less the course's demonstrations (cells tagged DEMO_TAG, their
+    source as the course wrote it: an edited one always runs) that bind no name grading or any
+    cell that runs uses (course.sandbox.cells.skippable_demonstrations): timings, figures and
+    experiments change nothing graded, and were most of a grading's time."""
     cells, demo = [], []
     for index, cell in enumerate(_notebook_cells(path), start=1):
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         if cell.get("cell_type") == "code" and source.strip():
             cells.append((f"{index}", to_python(source)))
-            tags = (cell.get("metadata") or {}).get("tags") if isinstance(cell.get("metadata"), dict) else None
-            demo.append(isinstance(tags, list) and DEMO_TAG in tags)
+            metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+            tags = metadata.get("tags")
+            demo.append(isinstance(tags, list) and DEMO_TAG in tags
+                        and metadata.get(DEMO_KEY) == demo_fingerprint(source))
     skip = set() if also_used is None else skippable_demonstrations(
         [(code, d) for (_, code), d in zip(cells, demo)], set(graded_names()) | lookup_names() | also_used)
     return Submission(path, [c for i, c in enumerate(cells) if i not in skip],

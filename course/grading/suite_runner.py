@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,8 @@ class SubmissionPlugin:
     def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, schedule, only: set[str] | None = None,
                  not_applicable: dict[str, dict[str, str]] | None = None):
         self.sandbox, self.proxy, self.schedule, self.only = sandbox, proxy, schedule, only
-        self.not_applicable = {} if not_applicable is None else not_applicable  # exercise id -> {feature: why tests using it are not run}
+        # exercise id -> {feature: why tests using it are not run} (the caller may fill it later)
+        self.not_applicable = {} if not_applicable is None else not_applicable
         self.results: dict[str, list[TestResult]] = defaultdict(list)
         self.missing: set[str] = set()  # sections without a suite file: an error only if one is needed
         self.missing_needed = ""
@@ -166,13 +168,23 @@ def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, schedule, onl
     return plugin.results
 
 
+@contextlib.contextmanager
+def _without_user_options():
+    """Options a user's environment gives pytest (-x, plugins) are not the hidden suites'."""
+    saved = {name: os.environ.pop(name) for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS") if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def _run_pytest(files: list[str], plugin: SubmissionPlugin) -> None:
     args = [*files, "-q", "--assert=plain", "-o", "addopts=", "--import-mode=importlib",
             "--rootdir", str(suites_dir()), "-W", "ignore"]
     for unused in UNUSED_PLUGINS:
         args += ["-p", f"no:{unused}"]
     log = io.StringIO()
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), _without_user_options():
         code = pytest.main(args, plugins=[_Registered(plugin)])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise SuiteError(f"the hidden suites could not run (pytest exit {int(code)}):\n{log.getvalue()[-3000:]}")

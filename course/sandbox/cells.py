@@ -133,6 +133,11 @@ def names_used(code: str) -> set[str] | None:
     if tables is None:
         return None
     used = {sym.get_name() for sym in tables[0].get_symbols() if sym.is_referenced()}
+    for node in ast.walk(ast.parse(code)):  # `x += 1` and `del x` read x; the symbol table only says "assigned"
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            used.add(node.target.id)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
+            used.add(node.id)
     return used | {sym.get_name() for t in tables[1:] for sym in t.get_symbols() if sym.is_global()}
 
 

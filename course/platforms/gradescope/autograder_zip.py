@@ -77,9 +77,9 @@ started="$(date +%s.%N 2>/dev/null)"  # the grader's own time limit counts from 
 case "$started" in *N*|"") started="$(date +%s)" ;; esac
 if cd "$root/source"; then
   if command -v timeout >/dev/null 2>&1; then
-    timeout --kill-after=10 "$limit" "$python" -m course.gradescope run --root "$root" --started "$started" || status=$?
+    timeout --kill-after=10 "$limit" "$python" -m course.gradescope run --root "$root" ${started:+--started "$started"} || status=$?
   else
-    "$python" -m course.gradescope run --root "$root" --started "$started" || status=$?
+    "$python" -m course.gradescope run --root "$root" ${started:+--started "$started"} || status=$?
   fi
 else
   status=1
