@@ -316,11 +316,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         if schedule.plan is None:
             raise SuiteError("the hidden suites' session ended before every section was graded")
         adapter_notes = adapting.notes()
-        exercise_ids, owners = schedule.plan.exercise_ids, schedule.plan.owners
-        touched: dict[str, list[_Graded]] = {}
-        for graded in files:
-            for section in graded.sections(names):
-                touched.setdefault(section, []).append(graded)
+        exercise_ids, owners, touched = schedule.plan.exercise_ids, schedule.plan.owners, schedule.plan.touched
         exercises = []
         for exercise_id in exercise_ids:
             owner = owners[exercise_id.split(".")[0]]

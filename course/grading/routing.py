@@ -29,7 +29,7 @@ def is_sections_own(path: Path, section: str) -> bool:
     return stem.startswith(NOTEBOOKS[section]) or stem == section
 
 
-def _owner_rank(graded, section: str, names: dict[str, str]) -> tuple:
+def _owner_rank(graded, section: str) -> tuple:
     """The section's own notebook (by name) first, then the file defining most of its names, then the first file."""
     section_names = {e.name for e in section_exercises(section)}
     return (not is_sections_own(graded.submission.path, section), -len(section_names & graded.present), graded.index)
@@ -37,10 +37,11 @@ def _owner_rank(graded, section: str, names: dict[str, str]) -> tuple:
 
 @dataclass
 class Plan:
-    """What is graded, once every file is ready: exercise ids in report order, each section's file,
-    and the exercise ids whose tests run."""
+    """What is graded, once every file is ready: exercise ids in report order, the files defining
+    names of each section, each section's file, and the exercise ids whose tests run."""
 
     exercise_ids: list[str]
+    touched: dict                                   # section -> the files defining some of its names
     owners: dict = field(default_factory=dict)      # section -> its file (a grader._Graded)
     to_run: list[str] = field(default_factory=list)
 
@@ -54,9 +55,9 @@ def plan(files, names: dict[str, str], only) -> Plan:
         exercise_ids = [i for i in EXERCISES if i in set(only)]
     else:
         exercise_ids = [e.id for s in SECTIONS if s in touched for e in section_exercises(s)]
-    result = Plan(exercise_ids)
+    result = Plan(exercise_ids, touched)
     for section in sorted({i.split(".")[0] for i in exercise_ids}, key=SECTIONS.index):
-        result.owners[section] = min(touched.get(section) or files, key=lambda g: _owner_rank(g, section, names))
+        result.owners[section] = min(touched.get(section) or files, key=lambda g: _owner_rank(g, section))
     result.to_run = [i for i in exercise_ids if _runs(result.owners[i.split(".")[0]], i)]
     return result
 

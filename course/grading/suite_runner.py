@@ -100,8 +100,7 @@ class SubmissionPlugin:
             if exercise_ids and section in self.missing:
                 self.missing_needed = section
                 return True
-            items = [i for i in session.items if i.get_closest_marker("exercise").args[0] in set(exercise_ids)
-                     and i.get_closest_marker("exercise").args[0].split(".")[0] == section]
+            items = [i for i in session.items if i.get_closest_marker("exercise").args[0] in exercise_ids]
             for n, item in enumerate(items):
                 item.config.hook.pytest_runtest_protocol(item=item, nextitem=items[n + 1] if n + 1 < len(items) else None)
                 if session.shouldfail:
