@@ -132,4 +132,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # The report is out and every learner process closed: leave without tearing down torch and the
+    # grader's modules one by one (0.15 s). The fork server ends when this process's end of its
+    # channel closes.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -161,6 +161,7 @@ def isolation() -> dict:
     ("channel_garbage", "grading channel"),
     ("channel_close", "process running your code ended"),
     ("channel_forge", "grading channel"),
+    ("channel_inflate", "not plain data"),
     ("channel_drip", "did not finish"),
 ])
 def test_attack_costs_only_the_exercise_it_breaks(name, says, tmp_path):

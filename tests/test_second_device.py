@@ -1,5 +1,7 @@
 """The emulated second device behaves as a GPU would for device checks: code that keeps its work
 on the input's device passes whatever it does with the values; code that mixes devices fails."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,20 @@ def test_results_left_on_the_cpu_are_reported_there(fn):
     run = call_on_second_device(fn, (X, POSITIONS), {})
     assert run["devices"] == ["cpu"]
     torch.testing.assert_close(run["result"], fn(X, POSITIONS))
+
+
+def test_the_emulation_does_not_load_torch_compile():
+    """torch wraps a dispatch mode in torch._dynamo.disable unless the mode says not to; that
+    wrapper imports torch._dynamo (and sympy) on first use, 0.8 s of CPU in every learner process."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from course.sandbox.second_device import call_on_second_device\n"
+            "from tests.test_second_device import complex_and_scripted, X, POSITIONS, WithBuffers\n"
+            "call_on_second_device(complex_and_scripted, (X, POSITIONS), {})\n"
+            "call_on_second_device(WithBuffers(), (X,), {})\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', 'sympy')))[:3])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.stdout.strip() == "[]", done.stdout

@@ -323,7 +323,7 @@ def serve(sock: socket.socket, module: dict | None = None) -> None:
     builtins.display = lambda *values, **options: None  # a built-in in Jupyter: nothing to show here
     while True:
         try:
-            message = protocol.recv(sock)
+            message = protocol.recv(sock, trusted=True)  # the grader's
         except protocol.ChannelClosed:
             return
         seq = message.get("seq") if isinstance(message, dict) else None

@@ -422,8 +422,9 @@ class Sandbox:
     def _exchange(self, message: dict, timeout: float, deadline: float) -> dict | None:
         """Send `message` and read one reply by `deadline`: the reply, or None if it answers another request."""
         self._seq = secrets.randbits(62)  # unguessable: a reply cannot be forged ahead of its request
+        payload = protocol.dumps({**message, "seq": self._seq})  # (a value it cannot send is the grader's error)
         try:
-            protocol.send(self._sock, {**message, "seq": self._seq}, deadline)
+            protocol.send_bytes(self._sock, payload, deadline)
             reply = protocol.recv(self._sock, deadline)
         except (socket.timeout, TimeoutError):
             self._kill()

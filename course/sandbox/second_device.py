@@ -67,6 +67,13 @@ class EmulatedDevice(TorchDispatchMode):
     """While active, every op on Emulated tensors runs on their CPU values and returns Emulated
     tensors; factories asked for the emulated device build them; mixing raises as on CUDA."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's __torch_dispatch__ in torch._dynamo.disable unless told not to; the
+        # wrapper imports torch._dynamo (and sympy) on first use: 0.8 s of CPU in every learner
+        # process. Learner processes never compile (TORCH_COMPILE_DISABLE), so there is nothing to skip.
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = func._schema.name
