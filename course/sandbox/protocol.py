@@ -44,6 +44,8 @@ class FrameTooLarge(ChannelClosed):
 
 
 class _Writer:
+    """Turns a value into the JSON tree of ``dumps`` and the buffers that follow it."""
+
     def __init__(self):
         self.blobs: list = []  # buffers, in order
         self.size = 0
@@ -116,6 +118,8 @@ def dumps(obj) -> bytes:
 
 
 class _Reader:
+    """Rebuilds a value from a message, checking every part of it as it goes."""
+
     def __init__(self, data, trusted: bool):
         (n,) = _JSON_LENGTH.unpack_from(data)
         head = json.loads(bytes(data[_JSON_LENGTH.size:_JSON_LENGTH.size + n]))
