@@ -5,8 +5,11 @@ the feedback (which notebook section to reread). Ids follow ../shared/CONTRACT.m
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,21 @@ DEMO_KEY = "course_demo"
 def demo_fingerprint(source: str) -> str:
     """What DEMO_KEY holds for a demonstration cell whose source is `source`."""
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
+# Every lesson demonstration as a kernel runs it (course.build writes it; the nbgrader bridge,
+# which sees a kernel's executed cells without their notebook's metadata, recognises them by it).
+DEMONSTRATIONS_FILE = Path(__file__).with_name("demonstrations.json")
+
+
+@functools.cache
+def lesson_demonstrations() -> frozenset[str]:
+    """Fingerprints of the lesson's demonstration cells, each as the grader runs the code a kernel
+    ran for it (``demo_fingerprint(to_python(IPython's transform_cell(source)))``)."""
+    try:
+        return frozenset(json.loads(DEMONSTRATIONS_FILE.read_text()))
+    except (OSError, ValueError):
+        return frozenset()  # (then every cell runs)
 
 
 NOTEBOOKS = {

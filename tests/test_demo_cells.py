@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from course.authoring.build import solution_segments
-from course.exercises import DEMO_KEY, DEMO_TAG, NOTEBOOKS, SECTIONS, demo_fingerprint
+from course.exercises import DEMO_KEY, DEMO_TAG, NOTEBOOKS, SECTIONS, demo_fingerprint, section_exercises
 from course.grading.grader import grade_file, grade_files
 from course.grading.submission import read_submission
 from course.sandbox.cells import names_bound, names_used, skippable_demonstrations
@@ -163,3 +163,47 @@ def test_names_an_adapter_reads_are_defined(tmp_path):
     assert report["exercises"][0]["score"] == 1.0 and not any("did not finish" in n for n in report.get("notes", []))
     assert read_submission(path, also_used=frozenset({"my_inv_freq"})).skipped == ("3",)
     assert read_submission(path, also_used=None).skipped == ()   # an adapter whose names cannot be told
+
+
+def _kernel_history(section: str, edit=None) -> tuple[list[str], list[bool]]:
+    """The code cells of the solved notebook as a kernel's history holds them (IPython's transform
+    of each cell), and which of them are the lesson's demonstrations."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell
+    cells = [c for c in without_hidden_tests(source_notebook(section)).cells if c.cell_type == "code"]
+    history = [transform(edit(c.source) if edit and DEMO_TAG in c.metadata.get("tags", []) else c.source) for c in cells]
+    return history, [DEMO_TAG in c.metadata.get("tags", []) for c in cells]
+
+
+def test_the_nbgrader_bridge_recognises_the_lessons_demonstrations_in_a_kernels_history(tmp_path):
+    from course.platforms.nbgrader_bridge import scratch_submission
+
+    (tmp_path / "empty").mkdir()
+    for section in SECTIONS:
+        exercise = section_exercises(section)[0].id
+        for edit in (None, lambda source: source + "\nprint('mine')"):
+            history, demo = _kernel_history(section, edit)
+            folder = scratch_submission(history, exercise, tmp_path / section / str(bool(edit)), tmp_path / "empty")
+            cells = nbformat.read(folder / f"{NOTEBOOKS[section]}.ipynb", as_version=4).cells
+            marked = [DEMO_TAG in c.metadata.get("tags", []) for c in cells]
+            assert marked == (demo if edit is None else [False] * len(cells)), section  # an edited one runs
+
+
+def test_the_nbgrader_bridge_grades_a_kernels_history_as_its_notebook(tmp_path):
+    """Its demonstrations are left out as from the notebook itself, and the report is the same."""
+    from course.platforms.nbgrader_bridge import scratch_submission
+
+    (tmp_path / "empty").mkdir()
+    for section in ("learned", "scaling"):
+        history, _ = _kernel_history(section)
+        folder = scratch_submission(history, section_exercises(section)[0].id, tmp_path / section, tmp_path / "empty")
+        path = folder / f"{NOTEBOOKS[section]}.ipynb"
+        assert read_submission(path).skipped
+        plain = tmp_path / f"plain_{section}"
+        plain.mkdir()
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            cell.metadata = {}
+        nbformat.write(nb, plain / path.name)
+        assert grade_file(path) == grade_file(plain / path.name), section

@@ -13,7 +13,8 @@ Authors tag cells; this fills them in, so each solution exists in exactly one pl
 - code cell tagged ``setup``: read-only; must contain every import the solutions use.
 - every other code cell (timings, figures, experiments) is tagged ``demo`` with its source's
   fingerprint in ``metadata.course_demo``: the grader may leave it out, unedited, when nothing
-  grading runs uses what it defines (course.grading.submission).
+  grading runs uses what it defines (course.grading.submission); ``course/demonstrations.json``
+  lists them all (the nbgrader bridge recognises them in a kernel's history by it).
 
 ``python -m course.build`` rewrites the notebooks; ``--check`` only reports drift.
 """
@@ -21,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 from pathlib import Path
 
 import nbformat
 
-from course.exercises import DEMO_KEY, DEMO_TAG, EXERCISES, NOTEBOOKS, demo_fingerprint, section_exercises
+from course.exercises import (DEMO_KEY, DEMO_TAG, DEMONSTRATIONS_FILE, EXERCISES, NOTEBOOKS, demo_fingerprint,
+                              section_exercises)
 from course.locations import REPO
 
 SOURCE_DIR = REPO / "source_notebooks"
@@ -145,19 +148,43 @@ def build_notebook(section: str, nb) -> object:
     return nb
 
 
+def demonstrations(notebooks) -> str:
+    """The text of DEMONSTRATIONS_FILE for these built notebooks: each demonstration cell's
+    fingerprint as the grader runs what a kernel ran for it (a kernel's history holds IPython's
+    transform of the cell)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from course.sandbox.cells import to_python
+
+    transform = TransformerManager().transform_cell
+    fingerprints = {demo_fingerprint(to_python(transform(cell.source))) for nb in notebooks for cell in nb.cells
+                    if cell.cell_type == "code" and DEMO_KEY in cell.metadata}
+    return json.dumps(sorted(fingerprints), indent=0) + "\n"
+
+
 def build(sections=None, check: bool = False) -> list[str]:
-    """Build every source notebook that exists; return the paths that changed (or would)."""
-    changed = []
-    for section in sections or NOTEBOOKS:
+    """Build every source notebook that exists, and the list of their demonstrations; return
+    the paths that changed (or would)."""
+    changed, notebooks = [], []
+    for section in NOTEBOOKS:
         path = notebook_path(section)
         if not path.exists():
             continue
         original = nbformat.read(path, as_version=4)
+        if sections and section not in sections:
+            notebooks.append(original)
+            continue
         built = build_notebook(section, original)
+        notebooks.append(built)
         if nbformat.writes(built) != nbformat.writes(original):
             changed.append(str(path.relative_to(REPO)))
             if not check:
                 nbformat.write(built, path)
+    text = demonstrations(notebooks)
+    if not DEMONSTRATIONS_FILE.exists() or DEMONSTRATIONS_FILE.read_text() != text:
+        changed.append(str(DEMONSTRATIONS_FILE.relative_to(REPO)))
+        if not check:
+            DEMONSTRATIONS_FILE.write_text(text)
     return changed
 
 

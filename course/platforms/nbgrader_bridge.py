@@ -6,6 +6,8 @@ graded by ``python -m course.grade --serve`` (one grader per kernel, started on 
 and kept warm). The grader also keeps the learner process: a later call runs only the cells
 executed since, then grades in a snapshot of that process, so it answers in well under a
 second and grades exactly the kernel's current cells (course.grading.grader.WarmSandboxes).
+The lesson's demonstrations among them, recognised by their text (course/demonstrations.json),
+are marked as in the notebook, so the grader leaves out those grading does not need.
 When the kernel ends, the grader's stdin closes and it ends with every process it started.
 The points come back as the cell's value (nbgrader's partial credit); no
 points raises, so the failure shows in the feedback.
@@ -20,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from course.exercises import EXERCISES, NOTEBOOKS
+from course.exercises import DEMO_KEY, DEMO_TAG, EXERCISES, NOTEBOOKS, demo_fingerprint, lesson_demonstrations
 from course.learner.selfcheck import SANDBOX_ENV
 
 
@@ -35,6 +37,16 @@ def _executed_cells() -> list[str]:
     if shell is None:
         raise RuntimeError("grade_exercise() runs inside a notebook kernel")
     return [code for code in shell.user_ns.get("In", [])[1:] if code.strip()]
+
+
+def _metadata(code: str) -> dict:
+    """A cell the kernel ran: marked as the lesson's demonstration it is, unedited (the grader may
+    then leave it out, as from the notebook itself: course.grading.submission)."""
+    from course.sandbox.cells import to_python
+
+    if demo_fingerprint(to_python(code)) in lesson_demonstrations():
+        return {"tags": [DEMO_TAG], DEMO_KEY: demo_fingerprint(code)}
+    return {}
 
 
 def scratch_submission(cells: list[str], exercise_id: str, folder: Path, beside: Path) -> Path:
@@ -53,8 +65,8 @@ def scratch_submission(cells: list[str], exercise_id: str, folder: Path, beside:
             shutil.copyfile(source, target)
     notebook = {
         "nbformat": 4, "nbformat_minor": 5, "metadata": {},
-        "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [],
-                   "source": code} for i, code in enumerate(cells)],
+        "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": _metadata(code), "execution_count": None,
+                   "outputs": [], "source": code} for i, code in enumerate(cells)],
     }
     (folder / f"{NOTEBOOKS[EXERCISES[exercise_id].section]}.ipynb").write_text(json.dumps(notebook))
     return folder
