@@ -4,6 +4,7 @@ learner's process sends builds nothing but plain values and tensors inside the b
 import io
 import json
 import struct
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -30,6 +31,8 @@ def _values():
         "ints": [torch.tensor([-1, 2**40]), torch.tensor([7], dtype=torch.int8), torch.tensor([200], dtype=torch.uint8),
                  torch.tensor([3], dtype=torch.int16), torch.tensor([-3], dtype=torch.int32)],
         "grad": torch.ones(2, requires_grad=True),
+        "parameter": torch.nn.Parameter(torch.ones(2, 3)),
+        "ordered": OrderedDict([("b", torch.zeros(1)), ("a", 1)]),
         "nested": (1, [2, (3.5, None, True)], {"a": -0.0, 2: "b", (1, 2): [b"\x00x"]}),
         "dtypes": (torch.float64, torch.bfloat16, torch.bool),
         "size": torch.Size([2, 3]),
@@ -45,6 +48,8 @@ def _same(a, b, path="value"):
     assert type(a) is type(b), f"{path}: {type(a)} vs {type(b)}"
     if isinstance(a, torch.Tensor):
         assert (a.dtype, a.shape, a.stride(), a.requires_grad) == (b.dtype, b.shape, b.stride(), b.requires_grad), path
+        if not any(t.is_conj() or t.is_neg() for t in (a, b)):  # (lazy conjugation arrives resolved, as from torch.load)
+            assert a.storage_offset() == b.storage_offset() and b.device.type == "cpu", path
         raw = [torch.empty(t.shape, dtype=t.dtype).copy_(t).reshape(-1).view(torch.uint8) for t in (a, b)]
         assert torch.equal(*raw), f"{path}: {a} vs {b}"
     elif isinstance(a, (list, tuple)):
@@ -96,12 +101,14 @@ def _frame(tree, storages=(), data=b"") -> bytes:
 
 
 def _tensor(size, stride, offset=0, dtype="float32", storage=0, device="cpu"):
-    return {"T": [dtype, size, stride, offset, device, False, storage]}
+    return {"T": [dtype, size, stride, offset, device, False, storage, False]}
 
 
 @pytest.mark.parametrize("frame,why", [
     (_frame(_tensor([10**6, 10**6], [0, 0]), [(0, 8)], bytes(8)), "more than 134217728 bytes"),  # a stride-0 view
     (_frame({"t": [_tensor([2**22], [0], dtype="float64")] * 5}, [(0, 8)], bytes(8)), "more than 134217728 bytes"),
+    (_frame({"t": [_tensor([0], [1], storage=i) for i in range(4)]}, [(0, 8)] * 4, bytes(8)), "more than once"),
+    (_frame({"t": [{"b": [0, 8]}] * 4}, (), bytes(8)), "more than once"),
     (_frame(_tensor([4], [1]), [(0, 8)], bytes(8)), "beyond the bytes"),
     (_frame(_tensor([2], [1], offset=1), [(0, 8)], bytes(8)), "beyond the bytes"),
     (_frame(_tensor([1], [1]), [(4, 4)], bytes(4)), "beyond the message"),
@@ -149,3 +156,12 @@ def test_a_value_the_grader_cannot_send_is_the_graders_error_not_the_learners():
         assert sandbox.generation == generation  # the learner's process was not blamed and replaced
     finally:
         sandbox.close()
+
+
+def test_a_default_device_set_by_the_learners_code_changes_nothing_on_the_channel():
+    """torch.set_default_device("cuda") in a cell: the messages are still built on the CPU ("meta"
+    stands for a GPU here: any tensor made on it by mistake would fail)."""
+    with torch.device("meta"):
+        value = protocol.loads(protocol.dumps({"x": X}), trusted=True)
+        again = protocol.loads(protocol.dumps(value))
+    _same(again, {"x": X})

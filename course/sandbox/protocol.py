@@ -5,8 +5,10 @@ the bytes of the tensors' storages. The JSON holds plain values as themselves an
 else as a one-key object naming its kind (tuple, dict, tensor, dtype, ...), so reading a frame
 builds nothing but those kinds: nothing the learner sends can run code in the grader. What the
 learner sends is checked as it is read (``loads``): every tensor lies inside bytes that were
-sent, and the tensors of one message stand for at most MAX_FRAME bytes in all (so a few bytes
-and stride-0 views cannot become a value too large to compare). A frame larger than MAX_FRAME,
+sent, no more bytes are copied out of a message than it holds, and its tensors stand for at most
+MAX_FRAME bytes in all (so a small message cannot become a value too large to hold or compare,
+through many references to the same bytes or stride-0 views). Tensors are always built on the
+CPU, whatever default device the learner's code set. A frame larger than MAX_FRAME,
 or one that does not arrive completely before the deadline (however slowly the learner drips
 bytes), ends the exchange.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import select
+from collections import OrderedDict
 import socket
 import struct
 import time
@@ -56,7 +59,7 @@ class _Writer:
         storage = tensor.untyped_storage()
         key = (storage.data_ptr(), storage.nbytes())
         if key not in self.storages:
-            data = torch.empty(0, dtype=torch.uint8).set_(storage).numpy()
+            data = torch.empty(0, dtype=torch.uint8, device="cpu").set_(storage).numpy()
             self.storages[key] = len(self.spans)
             self.spans.append([self.size, data.nbytes])
             self.blobs.append(memoryview(data))
@@ -72,7 +75,8 @@ class _Writer:
         if data.device.type != "cpu":
             data = data.cpu()
         return {"T": [str(t.dtype).removeprefix("torch."), list(data.shape), list(data.stride()),
-                      data.storage_offset(), device, t.requires_grad, self.storage(data)]}
+                      data.storage_offset(), device, t.requires_grad, self.storage(data),
+                      type(t) is torch.nn.Parameter]}
 
     def value(self, v, depth: int = 0):
         kind = type(v)
@@ -85,7 +89,8 @@ class _Writer:
         if kind is tuple:
             return {"t": [self.value(x, depth + 1) for x in v]}
         if isinstance(v, dict):
-            return {"d": [[self.value(k, depth + 1), self.value(x, depth + 1)] for k, x in v.items()]}
+            return {"o" if kind is OrderedDict else "d":
+                    [[self.value(k, depth + 1), self.value(x, depth + 1)] for k, x in v.items()]}
         if isinstance(v, torch.Tensor):
             return self.tensor(v)
         if kind is torch.dtype:
@@ -129,13 +134,19 @@ class _Reader:
         self.head = head
         self.storages: dict[int, torch.Tensor] = {}
         self.claimed = 0  # bytes the tensors read so far stand for
+        self.copied = 0  # bytes copied out of the message so far
 
     def blob(self, span) -> memoryview:
+        """The bytes of `span`, to be copied: untrusted, no more bytes in all than the message holds
+        (each span is sent once; many references to one large span would multiply it)."""
         if type(span) is not list or len(span) != 2 or any(type(x) is not int or x < 0 for x in span):
             raise ValueError("a malformed span")
         start, length = self.base + span[0], span[1]
         if start + length > len(self.data):
             raise ValueError("a span beyond the message")
+        self.copied += length
+        if self.copied > len(self.data) - self.base and not self.trusted:
+            raise ValueError("bytes read more than once")
         return memoryview(self.data)[start:start + length]
 
     def storage(self, index) -> torch.Tensor:
@@ -143,21 +154,21 @@ class _Reader:
             raise ValueError("an unknown storage")
         if index not in self.storages:
             data = self.blob(self.head["st"][index])
-            copy = torch.empty(len(data), dtype=torch.uint8)  # aligned, writable, owned
+            copy = torch.empty(len(data), dtype=torch.uint8, device="cpu")  # aligned, writable, owned
             copy.numpy()[:] = numpy.frombuffer(data, dtype=numpy.uint8)
             self.storages[index] = copy
         return self.storages[index]
 
     def tensor(self, fields) -> torch.Tensor:
-        if type(fields) is not list or len(fields) != 7:
+        if type(fields) is not list or len(fields) != 8:
             raise ValueError("a malformed tensor")
-        dtype_name, size, stride, offset, device, requires_grad, index = fields
+        dtype_name, size, stride, offset, device, requires_grad, index, parameter = fields
         dtype = DTYPES.get(dtype_name) if type(dtype_name) is str else None
         if dtype is None:
             raise ValueError(f"a tensor of unknown dtype {str(dtype_name)[:40]!r}")
         if (type(size) is not list or type(stride) is not list or len(size) != len(stride) or len(size) > 64
                 or any(type(x) is not int or x < 0 for x in [*size, *stride, offset])
-                or type(requires_grad) is not bool or type(device) is not str):
+                or type(requires_grad) is not bool or type(parameter) is not bool or type(device) is not str):
             raise ValueError("a malformed tensor")
         storage = self.storage(index)
         item = dtype.itemsize
@@ -169,11 +180,13 @@ class _Reader:
         self.claimed += numel * item
         if self.claimed > MAX_FRAME and not self.trusted:
             raise ValueError(f"tensors standing for more than {MAX_FRAME} bytes in all")
-        t = torch.empty(0, dtype=dtype).set_(storage.untyped_storage(), offset, size, stride)
+        t = torch.empty(0, dtype=dtype, device="cpu").set_(storage.untyped_storage(), offset, size, stride)
         if device != "cpu":
             if device.split(":")[0] not in _DEVICES:
                 raise ValueError(f"a tensor on an unknown device {device[:40]!r}")
             t = t.to(torch.device(device))
+        if parameter:
+            return torch.nn.Parameter(t, requires_grad=requires_grad)
         return t.requires_grad_(requires_grad) if requires_grad else t
 
     def value(self, v, depth: int = 0):
@@ -186,14 +199,15 @@ class _Reader:
         if type(v) is not dict or len(v) != 1:
             raise ValueError("a malformed value")
         ((tag, body),) = v.items()
-        if tag in ("t", "s", "f", "d") and type(body) is not list:
+        if tag in ("t", "s", "f", "d", "o") and type(body) is not list:
             raise ValueError("a malformed value")
         if tag == "t":
             return tuple(self.value(x, depth + 1) for x in body)
-        if tag == "d":
+        if tag in ("d", "o"):
             if any(type(pair) is not list or len(pair) != 2 for pair in body):
                 raise ValueError("a malformed dict")
-            return {self.value(k, depth + 1): self.value(x, depth + 1) for k, x in body}
+            return (dict if tag == "d" else OrderedDict)(
+                (self.value(k, depth + 1), self.value(x, depth + 1)) for k, x in body)
         if tag == "T":
             return self.tensor(body)
         if tag == "y" and type(body) is str and body in DTYPES:

