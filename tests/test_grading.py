@@ -1,6 +1,7 @@
 """The grader's command-line contract, on solutions, other correct styles and odd submissions."""
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -196,3 +197,19 @@ def test_a_cell_whose_demo_hangs_or_crashes_keeps_its_definitions(tmp_path, demo
     full_marks(report, "rope")
     assert any("cell 1" in note and "kept its definitions (" in note and "apply_rope" in note
                for note in report["notes"]), report["notes"]
+
+
+def test_a_broken_hidden_suite_is_a_grader_error_that_says_where(tmp_path):
+    """Not the learner's fault: grading stops with the suite's own error and where it is."""
+    import os
+    import shutil
+
+    from course.locations import SUITES_ENV
+
+    suites = tmp_path / "suites"
+    shutil.copytree(ROOT / "grader_tests", suites)
+    (suites / "test_rope.py").write_text((suites / "test_rope.py").read_text() + "\nimport no_such_helper_module\n")
+    done = subprocess.run([sys.executable, "-m", "course.grade", "--no-daemon", str(ROOT / "solutions" / "rope.py")],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, SUITES_ENV: str(suites)})
+    assert done.returncode == 1 and "grading failed: the hidden suites could not run" in done.stderr, done.stderr
+    assert re.search(r"(?s)test_rope\.py.*No module named 'no_such_helper_module'", done.stderr), done.stderr
