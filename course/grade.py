@@ -74,19 +74,26 @@ def use_daemon(args) -> bool:
     return args.daemon or switch == "1" or sys.stdout.isatty()
 
 
-def grade_here(args, limits):
-    """Grade in this process (starting its fork server first, so that torch loads on another core
-    while the grader loads here); the report, or None after printing why grading failed."""
+def _load_grader():
+    """course.grading.grader, loaded after starting this process's fork server (torch then loads
+    on another core while the grader loads here)."""
+    import gc
+
     from course.sandbox.zygote import start_in_background
 
     start_in_background()
-    import gc
+    from course.grading import grader
 
-    from course.grading.grader import grade_files
+    gc.freeze()  # what is loaded by now lives until exit: keep the collector pytest runs off it
+    return grader
+
+
+def grade_here(args, limits):
+    """Grade in this process; the report, or None after printing why grading failed."""
+    grade_files = _load_grader().grade_files
     from course.grading.suite_runner import SuiteError
     from course.sandbox.learner_process import SandboxError
 
-    gc.freeze()  # what is loaded by now lives until exit: keep the collector pytest runs off it
     try:  # a folder stays a folder: its other files are copied for the learner's code (working_copy)
         return grade_files(args.path, only=args.only, limits=limits, adapter=args.adapter)
     except (SuiteError, SandboxError) as err:
@@ -109,15 +116,7 @@ def main(argv=None) -> int:
         return 2
     limits = limits_from(args)
     if args.serve:
-        import gc
-
-        from course.sandbox.zygote import start_in_background
-
-        start_in_background()
-        from course.grading.grader import serve
-
-        gc.freeze()
-        serve(limits)
+        _load_grader().serve(limits)
         return 0
     report = None
     if use_daemon(args):

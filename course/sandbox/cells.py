@@ -160,19 +160,13 @@ def skippable_demonstrations(cells: list[tuple[str, bool]], used_by_grading: set
     bound = {i: names_bound(code) for i, (code, demo) in enumerate(cells) if demo}
     skip = {i for i, names in bound.items() if names is not None}
     used = set(used_by_grading)
-    for i, (code, _) in enumerate(cells):
-        if i not in skip:
-            names = names_used(code)
-            if names is None:
-                return set()
-            used |= names
-    needed = True
-    while needed:
-        needed = [i for i in skip if bound[i] & used]
-        for i in needed:
-            skip.discard(i)
+    runs = [i for i in range(len(cells)) if i not in skip]
+    while runs:
+        for i in runs:
             names = names_used(cells[i][0])
             if names is None:
                 return set()
             used |= names
+        runs = [i for i in skip if bound[i] & used]
+        skip -= set(runs)
     return skip

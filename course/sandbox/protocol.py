@@ -18,6 +18,7 @@ the time, which each of the ~500 calls of a full grading paid on both sides.)
 from __future__ import annotations
 
 import json
+import math
 import select
 from collections import OrderedDict
 import socket
@@ -36,6 +37,10 @@ DTYPES = {name: getattr(torch, name) for name in (
     "float16", "bfloat16", "float32", "float64", "complex64", "complex128", "bool",
     "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64") if hasattr(torch, name)}
 _DEVICES = ("cpu", "cuda", "mps")
+
+
+def _known_device(text: str) -> bool:
+    return text.split(":")[0] in _DEVICES
 
 
 class ChannelClosed(EOFError):
@@ -172,9 +177,7 @@ class _Reader:
             raise ValueError("a malformed tensor")
         storage = self.storage(index)
         item = dtype.itemsize
-        numel = 1
-        for n in size:
-            numel *= n
+        numel = math.prod(size)
         if numel and (offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1) * item > storage.numel():
             raise ValueError("a tensor reaching beyond the bytes sent for it")
         self.claimed += numel * item
@@ -182,7 +185,7 @@ class _Reader:
             raise ValueError(f"tensors standing for more than {MAX_FRAME} bytes in all")
         t = torch.empty(0, dtype=dtype, device="cpu").set_(storage.untyped_storage(), offset, size, stride)
         if device != "cpu":
-            if device.split(":")[0] not in _DEVICES:
+            if not _known_device(device):
                 raise ValueError(f"a tensor on an unknown device {device[:40]!r}")
             t = t.to(torch.device(device))
         if parameter:
@@ -214,7 +217,7 @@ class _Reader:
             return DTYPES[body]
         if tag == "S" and type(body) is list and all(type(x) is int for x in body):
             return torch.Size(body)
-        if tag == "D" and type(body) is str and body.split(":")[0] in _DEVICES:
+        if tag == "D" and type(body) is str and _known_device(body):
             return torch.device(body)
         if tag == "c" and type(body) is list and len(body) == 2 and all(type(x) in (int, float) for x in body):
             return complex(*body)
@@ -226,8 +229,9 @@ class _Reader:
 
 
 def loads(data, trusted: bool = False):
-    """The message in `data`. Untrusted (what a learner's process sends): its tensors stand for at
-    most MAX_FRAME bytes in all, however few bytes they share (stride-0 views)."""
+    """The message in `data`. Untrusted (what a learner's process sends): no more bytes are copied
+    out than it holds, and its tensors stand for at most MAX_FRAME bytes in all, however few bytes
+    they share (stride-0 views)."""
     reader = _Reader(data, trusted)
     return reader.value(reader.head.get("v"))
 
