@@ -14,7 +14,7 @@ from course.exercises import graded_names, section_exercises
 from course.grading.grader import grade_file
 from course.grading.routing import Schedule, plan
 from tests.conftest import ROOT
-from tests.test_class_report import with_bug
+from tests.test_class_report import solution, with_bug
 
 NAMES = graded_names()
 
@@ -154,3 +154,57 @@ def test_the_users_pytest_options_do_not_reach_the_hidden_suites(monkeypatch, tm
     plain = grade_file(path)
     monkeypatch.setenv("PYTEST_ADDOPTS", "-x --maxfail=1")
     assert grade_file(path) == plain and 0 < plain["score"] < plain["max_score"]
+
+
+def dynamically(source: str) -> str:
+    """Code that defines what `source` defines only when it runs (no graded name in its text)."""
+    return f"exec(compile({source!r}, 'hidden', 'exec'))\n"
+
+
+@pytest.fixture
+def sessions(monkeypatch):
+    """Each hidden-suites session of the grading, as (sections it collected, sections it ran)."""
+    from course.grading import suite_runner
+
+    seen = []
+    original = suite_runner.SubmissionPlugin.collected_sections
+
+    def collected_sections(plugin):
+        seen.append((set(plugin.collected), []))
+        for section, ids in original(plugin):
+            seen[-1][1].append(section)
+            yield section, ids
+
+    monkeypatch.setattr(suite_runner.SubmissionPlugin, "collected_sections", collected_sections)
+    return seen
+
+
+def test_a_file_collects_only_the_suites_of_the_sections_its_text_defines(tmp_path, sessions):
+    path = tmp_path / "mywork.py"
+    path.write_text(solution("rope"))
+    report = grade_file(path)
+    assert {e["id"].split(".")[0] for e in report["exercises"]} == {"rope"}
+    assert report["score"] == report["max_score"] > 0
+    assert sessions == [({"rope"}, ["rope"])]
+
+
+@pytest.mark.parametrize("dynamic_section", ["sinusoidal", "alibi"])
+def test_a_section_defined_only_as_the_cells_run_is_graded_in_a_second_session(tmp_path, sessions, dynamic_section):
+    """Its suite was not collected; the second session collects every suite and carries on from
+    that section, so the course's order holds (sinusoidal comes before rope, alibi after)."""
+    path = tmp_path / "mywork.py"
+    path.write_text(solution("rope") + "\n" + dynamically(solution(dynamic_section)))
+    report = grade_file(path)
+    order = [s for s in ("sinusoidal", "rope", "alibi") if s in {"rope", dynamic_section}]
+    assert [e["id"] for e in report["exercises"]] == [e.id for s in order for e in section_exercises(s)]
+    assert report["score"] == report["max_score"] > 0, [e["feedback"] for e in report["exercises"] if e["score"] < e["max_score"]]
+    assert [ran for _, ran in sessions] == ([[], order] if dynamic_section == "sinusoidal" else [["rope"], ["alibi"]])
+    assert sessions[0][0] == {"rope"} and {"sinusoidal", "rope", "alibi"} <= sessions[1][0]
+
+
+def test_a_mistake_defined_only_as_the_cells_run_loses_points_in_its_own_exercise(tmp_path):
+    path = tmp_path / "mywork.py"
+    path.write_text(solution("rope") + "\n" + dynamically(with_bug("alibi", "slopes_power_of_two_formula")))
+    scores = {e["id"]: (e["score"], e["max_score"]) for e in grade_file(path)["exercises"]}
+    assert scores["alibi.alibi_slopes"][0] < scores["alibi.alibi_slopes"][1]
+    assert all(got == best for i, (got, best) in scores.items() if i != "alibi.alibi_slopes")

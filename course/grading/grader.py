@@ -251,6 +251,14 @@ class _RoutedProxy:
         return getattr(self._proxies[graded.index], name)
 
 
+def _likely_sections(files: list[_Graded]) -> set[str]:
+    """The sections a submission visibly holds: those its files' text defines names of, and those
+    whose own file (``06_rope*.ipynb``) it has. Others (names defined only as the cells run, or
+    through a convention) are graded too, after a second collection (course.grading.suite_runner)."""
+    return {s for g in files for s in g.static_sections} | {
+        s for g in files for s in SECTIONS if is_sections_own(g.submission.path, s)}
+
+
 def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, schedule: Schedule) -> ThreadPoolExecutor:
     """In `parallel` threads, run every file's cells then its adapters, and tell the schedule
     (each file has its own learner process: independent). The longest files start first (their
@@ -309,7 +317,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         wanted = (sorted({EXERCISES[i].section for i in only if i in EXERCISES}, key=SECTIONS.index) if only
                   else SECTIONS)
         results = run_suites(wanted, router, _RoutedProxy(router), schedule, only=only,
-                             not_applicable=schedule.not_applicable)
+                             not_applicable=schedule.not_applicable, likely=_likely_sections(files))
         pool.shutdown(wait=True)
         if schedule.error is not None:
             raise schedule.error
