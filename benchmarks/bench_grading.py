@@ -11,8 +11,9 @@
       - by a warm batch worker (course.platforms.batch_worker: what each further learner costs in a batch),
       - by `nbgrader autograde` on the same notebooks in a temporary course directory,
     and where the time goes in the warm grader (cells in the learner processes, hidden suites).
-(b) A class of N submissions through `python -m course.batch` with 1 and 2 workers: seconds
-    per submission, throughput, scaling.
+(b) A class of N submissions through `python -m course.batch`: 1 worker confined to one core,
+    then 1 and 2 workers on the whole machine: seconds per submission, throughput, and how it
+    scales with cores (1 core -> 2) and with workers.
 
 Every figure is a wall-clock time and the CPU time of the whole process tree (the grader,
 its fork server and learner processes, nbgrader's kernels): on a shared machine the wall
@@ -75,12 +76,13 @@ def load() -> str:
     return "load %.1f" % os.getloadavg()[0]
 
 
-def run_measured(cmd, cwd=ROOT, env=None) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(wall seconds, CPU seconds of the whole process tree, result)."""
+def run_measured(cmd, cwd=ROOT, env=None, cpus=None) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, CPU seconds of the whole process tree, result); `cpus`: confine the tree to them."""
     reap_descendants(1.0)
     before = children_cpu()
     begin = time.monotonic()
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    confine = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, preexec_fn=confine)
     wall = time.monotonic() - begin
     reap_descendants()
     return wall, children_cpu() - before, done
@@ -389,31 +391,37 @@ def bench_breakdown(submission: Path) -> None:
 
 # -- (b) a class ---------------------------------------------------------------------------
 
-def bench_class(size: int, kind: str, workers_list, keep: Path | None) -> dict:
+def bench_class(size: int, kind: str, runs, keep: Path | None) -> dict:
+    """`runs`: (workers, cores, pinned) triples; cores None is the whole machine, else the batch is
+    confined to that many cores; pinned False passes --no-pin. Results by triple."""
     root = Path(tempfile.mkdtemp(prefix="bench-class-"))
     try:
         write_class(root / "class", size, kind)
         results = {}
         sheets = {}
-        for workers in workers_list:
-            out = root / f"out-{workers}"
+        for workers, cores, pinned in runs:
+            out = root / f"out-{workers}-{cores}-{pinned}"
+            cpus = sorted(os.sched_getaffinity(0))[:cores] if cores else None
             wall, cpu, done = run_measured([sys.executable, "-m", "course.batch", str(root / "class"), "--out",
                                             str(out), "--workers", str(workers), "--no-progress",
-                                            "--summary", "json"])
+                                            "--summary", "json"] + ([] if pinned else ["--no-pin"]), cpus=cpus)
             if done.returncode:
                 raise RuntimeError(f"course.batch failed:\n{done.stderr[-2000:]}")
             summary = json.loads(done.stdout)
             grading = summary["seconds"] - (summary.get("worker_start_seconds") or 0.0)
-            results[workers] = {"wall": wall, "cpu": cpu, "grading": grading, "counts": summary["counts"]}
-            sheets[workers] = (out / "grades.csv").read_text()
-            print(f"  {workers} worker(s): {wall:7.2f} s wall in all ({grading:.2f} s after start-up), "
+            results[workers, cores, pinned] = {"wall": wall, "cpu": cpu, "grading": grading,
+                                               "counts": summary["counts"]}
+            sheets[workers, cores, pinned] = (out / "grades.csv").read_text()
+            where = f" on {cores} core{'s' * (cores > 1)}" if cores else ""
+            where += ", one core each" if summary.get("worker_cores") else ", not pinned" if not pinned else ""
+            print(f"  {workers} worker(s){where}: {wall:7.2f} s wall in all ({grading:.2f} s after start-up), "
                   f"{wall / size:.2f} s per submission, {size / wall * 60:.1f} submissions/min, "
                   f"{cpu:.1f} s CPU ({cpu / size:.2f} s per submission), cores obtained {cpu / wall:.2f}   "
                   f"[{load()}]  {summary['counts']}", flush=True)
         if len(set(sheets.values())) > 1:
-            print("  WARNING: the grade sheets differ between worker counts")
+            print("  WARNING: the grade sheets differ between runs")
         else:
-            print("  grade sheets identical for every worker count")
+            print("  grade sheets identical in every run")
         return results
     finally:
         if keep:
@@ -432,6 +440,8 @@ def main(argv=None) -> int:
     parser.add_argument("--class-kind", choices=("single", "full"), default="single",
                         help="single: each learner hands in one notebook (sections in turn); full: all eight")
     parser.add_argument("--workers", default="1,2", help="worker counts for (b), comma-separated")
+    parser.add_argument("--unpinned-too", action="store_true",
+                        help="(b): also run each worker count above 1 with --no-pin (no worker confined to a core)")
     parser.add_argument("--keep", type=Path, help="copy the generated course/class folders here")
     parser.add_argument("--breakdown-of", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -476,16 +486,30 @@ def main(argv=None) -> int:
         workers = [int(w) for w in args.workers.split(",") if w.strip()]
         print(f"\n(b) a class of {args.class_size} submissions ({args.class_kind}: solved, blank and one-bug "
               f"notebooks in turn) through python -m course.batch", flush=True)
-        results = bench_class(args.class_size, args.class_kind, workers, args.keep)
-        if 1 in results and len(results) > 1:
-            for w, r in results.items():
-                if w != 1:
-                    print(f"  scaling 1 -> {w} workers: throughput x{results[1]['wall'] / r['wall']:.2f} "
-                          f"overall, x{results[1]['grading'] / r['grading']:.2f} after start-up "
-                          f"(ideal x{min(w, os.cpu_count() or 1)}); cores obtained "
-                          f"{results[1]['cpu'] / results[1]['wall']:.2f} -> {r['cpu'] / r['wall']:.2f} "
-                          f"(on a shared machine the other tenants decide how many cores a batch gets)")
+        runs = [(1, 1, True)] if 1 in workers and len(os.sched_getaffinity(0)) > 1 else []
+        runs += [(w, None, True) for w in workers]
+        runs += [(w, None, False) for w in workers if args.unpinned_too and w > 1]
+        results = bench_class(args.class_size, args.class_kind, runs, args.keep)
+        print_scaling(results)
     return 0
+
+
+def print_scaling(results: dict) -> None:
+    """Throughput against cores (1 worker confined to one core -> N workers on N cores: the issue's
+    "linear in cores") and against workers on the whole machine (one worker already uses more than
+    one core: its suites run while its learner process still runs cells)."""
+    cores = len(os.sched_getaffinity(0))
+    pairs = []
+    for base, label in (((1, 1, True), "1 worker on 1 core -> {} workers on {} cores"),
+                        ((1, None, True), "1 -> {} workers on the whole machine ({} cores)")):
+        if base in results:
+            pairs += [(label.format(w, cores) + ("" if pinned else ", not pinned"), results[base], r, min(w, cores))
+                      for (w, c, pinned), r in results.items() if c is None and w > 1]
+    for label, base, r, ideal in pairs:
+        print(f"  scaling {label}: throughput x{base['grading'] / r['grading']:.2f} after start-up, "
+              f"x{base['wall'] / r['wall']:.2f} overall (ideal x{ideal}); cores obtained "
+              f"{base['cpu'] / base['wall']:.2f} -> {r['cpu'] / r['wall']:.2f} "
+              f"(on a shared machine the other tenants decide how many cores a batch gets)")
 
 
 if __name__ == "__main__":

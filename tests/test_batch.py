@@ -20,7 +20,9 @@ import nbformat
 import pytest
 from rich.console import Console
 
+from course.cores import pin_one_core_each
 from course.platforms.batch import discover, grade_sheet, run_batch
+from course.platforms.batch_worker import GraderWorker
 from course.exercises import EXERCISES, section_exercises
 from course.sandbox.limits import Limits
 from tests.conftest import ROOT, source_notebook
@@ -158,6 +160,7 @@ def test_every_learner_gets_a_result(graded):
     out, summary = graded
     assert summary["graded_now"] == 5 and summary["skipped"] == 0 and summary["nothing_to_grade"] == 1  # erin
     assert summary["counts"] == {"graded": 4, "error": 2, "grader-failed": 0}  # carol (unreadable) and erin
+    assert summary["worker_cores"] == [sorted(c) for c in pin_one_core_each(2) if c]
     results = summary_of(out)
     assert sorted(results) == sorted(EXPECTED)
     for student, (status, score, max_score) in EXPECTED.items():
@@ -266,6 +269,41 @@ def test_rerun_skips_unchanged_and_regrades_only_a_missing_result(graded, classr
                      dry_run=True)["graded_now"] == 5
 
 
+def test_workers_get_one_core_each_when_there_are_as_many_as_cores(monkeypatch):
+    from course import cores
+
+    monkeypatch.setattr(cores, "usable_cores", lambda: [3, 5])
+    assert cores.available_cpus() <= 2
+    monkeypatch.setattr(cores, "available_cpus", lambda: 2)
+    assert cores.pin_one_core_each(2) == [{3}, {5}]
+    assert cores.pin_one_core_each(1) == [None]  # alone, a worker's suites run while its cells run
+    assert cores.pin_one_core_each(3) == [None] * 3
+    monkeypatch.setattr(cores, "available_cpus", lambda: 1)  # a CPU quota of one core on two cores
+    assert cores.pin_one_core_each(2) == [None, None]
+
+
+def _cores_allowed(pid: int) -> str:
+    return re.search(r"Cpus_allowed_list:\s*(\S+)", Path(f"/proc/{pid}/status").read_text()).group(1)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this system")
+def test_a_pinned_worker_grades_on_its_core_and_so_do_the_processes_it_starts(tmp_path):
+    core = max(os.sched_getaffinity(0))
+    path = tmp_path / "rope.py"
+    path.write_text((ROOT / "solutions" / "rope.py").read_text())
+    worker = GraderWorker(LIMITS, cores={core})
+    try:
+        report = worker.grade("ana", [path])["report"]
+        assert report["score"] == report["max_score"] == points("rope")
+        started = [int(c) for t in Path(f"/proc/{worker._proc.pid}/task").iterdir()
+                   for c in (t / "children").read_text().split()]
+        assert started, "the worker's fork server is gone"
+        assert {_cores_allowed(p) for p in [worker._proc.pid, *started]} == {str(core)}
+    finally:
+        worker.stop()
+    assert _cores_allowed(os.getpid()) != str(core) or len(os.sched_getaffinity(0)) == 1  # ours is untouched
+
+
 def _batch_workers(marker: str) -> list[int]:
     """Pids of grading workers started with our unusual memory limit (the test's own)."""
     found = []
@@ -309,10 +347,13 @@ def test_sigkilled_batch_resumes_and_loses_nothing(tmp_path):
     # resume; meanwhile one learner who was graded changed their file: graded again
     changed = sorted(first)[0].replace(".json", ".py")
     shutil.copy(ROOT / "examples" / "rope_attempt.py", submissions / changed)
-    done = subprocess.run(cmd + ["--summary", "json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    # (with two workers, neither confined to a core: --no-pin)
+    done = subprocess.run(cmd + ["--summary", "json", "--workers", "2", "--no-pin"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
     assert summary["skipped"] == len(first) - 1 and summary["graded_now"] == 5 - len(first) + 1
+    assert summary["worker_cores"] == []
     final = {p.name: p.read_text() for p in (out / "students").glob("*.json")}
     assert len(final) == 5
     assert all(final[name] == text for name, text in first.items() if name != sorted(first)[0])

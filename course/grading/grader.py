@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from course.cores import available_cpus
 from course.exercises import EXERCISES, SECTIONS, graded_names, where_to_look
 from course.grading.adapters import Adapting, not_applicable
 from course.grading.remote import SubmissionProxy
@@ -284,11 +285,12 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
 
     Each file runs in its own learner process (their cells do not share a namespace); each
     section is graded on one file: the section's own notebook if present (``06_rope*.ipynb``),
-    else the file that defines most of its names (course.grading.routing). All hidden suites
-    run in one pytest session, each section's as soon as its file is ready. A single file gives
-    exactly ``grade_file``'s report. A folder among `paths` is the learner's own: its notebooks
-    and modules are graded, and every file's process works in a copy of its visible files
-    (helper modules, data); a file given alone is copied alone.
+    else the file that defines most of its names (course.grading.routing). The hidden suites run
+    in one pytest session (two if a section turns up only as the cells run), each section's as
+    soon as its file is ready. A single file gives exactly ``grade_file``'s report. A folder
+    among `paths` is the learner's own: its notebooks and modules are graded, and every file's
+    process works in a copy of its visible files (helper modules, data); a file given alone is
+    copied alone.
     `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
     `warm` keeps the learner processes for the client's next request (see WarmSandboxes).
     """
@@ -308,7 +310,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         why = unreadable[0][1] if single else "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
         return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
     files = [_Graded(i, s, names, limits, root, copies, warm) for i, s in enumerate(submissions)]
-    parallel = max(1, min(len(files), os.cpu_count() or 1) if parallel is None else parallel)
+    parallel = max(1, min(len(files), available_cpus()) if parallel is None else parallel)
     schedule = Schedule(files, names, only)
     pool = None
     try:

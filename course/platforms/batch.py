@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from course.cores import available_cpus, pin_one_core_each
 from course.exercises import EXERCISES
 from course.files import write_atomic
 from course.locations import REPO, suites_dir
@@ -284,10 +285,12 @@ class LocalRun:
     """A pool of `workers` threads, each driving one warm grading process."""
 
     def __init__(self, jobs: list[Job], limits: Limits, workers: int, only, out: Path, results: queue.Queue,
-                 retries: int = 1):
+                 retries: int = 1, pin: bool = True):
         self.stop = threading.Event()
         self.graders: list = []
-        self.threads = _local(jobs, limits, workers, only, out, results, self.stop, self.graders, retries)
+        count = max(1, min(workers, len(jobs)))
+        self.cores = pin_one_core_each(count) if pin else [None] * count  # each worker's core, if pinned
+        self.threads = _local(jobs, limits, self.cores, only, out, results, self.stop, self.graders, retries)
 
     def close(self, completed: bool) -> None:
         self.stop.set()
@@ -298,8 +301,9 @@ class LocalRun:
             thread.join(timeout=30)
 
 
-def _local(jobs: list[Job], limits: Limits, workers: int, only, out: Path, results: queue.Queue,
+def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, results: queue.Queue,
            stop: threading.Event, graders: list, retries: int) -> list[threading.Thread]:
+    """One thread per entry of `cores` (a worker's cores, or None), each driving a grading process."""
     from course.platforms.batch_worker import GraderWorker, grade_student
 
     todo: queue.Queue = queue.Queue()
@@ -309,7 +313,8 @@ def _local(jobs: list[Job], limits: Limits, workers: int, only, out: Path, resul
     logs.mkdir(parents=True, exist_ok=True)
 
     def run(index: int) -> None:
-        worker = GraderWorker(limits, name=f"worker-{index}", log_path=logs / f"worker-{index}.log")
+        worker = GraderWorker(limits, name=f"worker-{index}", log_path=logs / f"worker-{index}.log",
+                              cores=cores[index - 1])
         graders.append(worker)
         try:
             while not stop.is_set():
@@ -325,7 +330,7 @@ def _local(jobs: list[Job], limits: Limits, workers: int, only, out: Path, resul
             worker.stop()
 
     threads = [threading.Thread(target=run, args=(i + 1,), daemon=True, name=f"batch-worker-{i + 1}")
-               for i in range(max(1, min(workers, len(jobs))))]
+               for i in range(len(cores))]
     for thread in threads:
         thread.start()
     return threads
@@ -335,7 +340,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
               dask_address: str | None = None, formats=FORMATS, only=None, limits: Limits | None = None,
               force: bool = False, retry_errors: bool = False, assignments=None, progress: bool = True,
               student_seconds: float | None = None, retries: int = 1, dry_run: bool = False,
-              console=None, gradebook: bool = False) -> dict:
+              console=None, gradebook: bool = False, pin: bool = True) -> dict:
     """Grade every learner in `submissions` into `out`; returns a summary dict. With `dry_run`,
     only find out who would be graded (nothing is written). With `gradebook` (an nbgrader course),
     each submitted assignment is graded on its own and written into the course's gradebook and
@@ -344,7 +349,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
     out = Path(out).resolve()
     if not dry_run:
         out.mkdir(parents=True, exist_ok=True)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or available_cpus()
     if gradebook:
         from course.platforms.nbgrader_gradebook import gradebook_assignments
 
@@ -385,7 +390,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
 
             run = DaskRun(pending, limits, workers, only, results, address=dask_address, retries=retries)
         else:
-            run = LocalRun(pending, limits, workers, only, out, results, retries)
+            run = LocalRun(pending, limits, workers, only, out, results, retries, pin)
 
     bar = _Progress(len(students), len(students) - len(pending), progress, console)
     completed = False
@@ -420,6 +425,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
     return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
             "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
             "worker_start_seconds": None if start_up is None else round(start_up, 2),
+            "worker_cores": [sorted(c) for c in run.cores if c] if isinstance(run, LocalRun) else [],
             "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
             "ignored": [str(p) for p in ignored], "outputs": [str(p) for p in written], "out": str(out),
             "stale": stale_results(out, students), "gradebook": book}
@@ -482,8 +488,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("submissions", help="folder: one notebook/module or folder per learner, or an nbgrader "
                                             "course (its submitted/{student}/{assignment}/ tree)")
     parser.add_argument("--out", required=True, help="folder for students/*.json, grades.csv, gradescope/")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="grading processes in parallel (default: the number of cores)")
+    parser.add_argument("--workers", type=int, default=available_cpus(),
+                        help="grading processes in parallel (default: the cores this process may use)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not confine each worker to one core (done when there are as many workers as "
+                             "cores: faster, unless other programs keep some of those cores busy)")
     parser.add_argument("--scheduler", choices=("local", "dask"), default="local")
     parser.add_argument("--dask-address", help="an existing Dask scheduler (default: start a LocalCluster)")
     parser.add_argument("--format", action="append", metavar="FORMAT",
@@ -539,7 +548,7 @@ def main(argv=None) -> int:
                             force=args.force, retry_errors=args.retry_errors, assignments=args.assignment,
                             progress=not args.no_progress,
                             student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run,
-                            gradebook=args.gradebook)
+                            gradebook=args.gradebook, pin=not args.no_pin)
     except KeyboardInterrupt:
         print("interrupted: the results written so far are kept; run again to resume", file=sys.stderr)
         return 130

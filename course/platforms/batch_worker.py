@@ -1,7 +1,8 @@
 """Long-lived grading workers for course.batch.
 
-``python -m course.platforms.batch_worker LIMITS_JSON`` is one warm grader: it loads torch, pytest,
-the hidden suites and the sandbox fork server once, then grades one learner per request.
+``python -m course.platforms.batch_worker LIMITS_JSON [CORES]`` is one warm grader: it loads torch,
+pytest, the hidden suites and the sandbox fork server once, then grades one learner per request.
+With CORES (comma-separated), it and every process it starts run only on those cores.
 After ``{"ready": true}`` it answers as ``course.grade --serve`` does (course.grading.grader.serve:
 a JSON line per request). Its real stdout is kept for answers only: anything else the
 process writes goes to stderr.
@@ -62,7 +63,9 @@ def _stop(*_) -> None:
     os._exit(143)
 
 
-def _serve(limits_json: str) -> None:
+def _serve(limits_json: str, cores: str = "") -> None:
+    if cores:  # first: the fork server and the learner processes inherit it
+        os.sched_setaffinity(0, {int(core) for core in cores.split(",")})
     from course.grading.grader import serve, warm_up
     from course.sandbox.limits import Limits
 
@@ -83,8 +86,9 @@ def _serve(limits_json: str) -> None:
 class GraderWorker:
     """One `python -m course.platforms.batch_worker` process, started on first use and replaced when broken."""
 
-    def __init__(self, limits, name: str = "worker", log_path: Path | None = None):
+    def __init__(self, limits, name: str = "worker", log_path: Path | None = None, cores=None):
         self.limits, self.name, self.log_path = limits, name, log_path
+        self.cores = sorted(cores) if cores else []  # confine the grader (and what it starts) to these
         self._proc: subprocess.Popen | None = None
         self._buffer = b""
         self.started = 0  # how many processes this handle has started
@@ -96,7 +100,8 @@ class GraderWorker:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "course.platforms.batch_worker", json.dumps(asdict(self.limits))],
+                [sys.executable, "-m", "course.platforms.batch_worker", json.dumps(asdict(self.limits)),
+                 ",".join(map(str, self.cores))],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
                 cwd=REPO,
             )
@@ -227,4 +232,4 @@ def grade_student(worker: GraderWorker, student_id: str, paths, only, timeout: f
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1])
+    _serve(*sys.argv[1:3])

@@ -10,6 +10,7 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
+from course.cores import available_cpus
 from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises
 from course.files import write_atomic
 from course.sandbox.limits import Limits
@@ -24,24 +25,6 @@ def {VISIBLE_HELPER}(target):
     return [[o.title, bool(o.passed), str(o.message)[:1500]] for o in run_checks(target, globals())]
 '''
 VISIBLE_CELL_SECONDS = 10.0  # the visible checks run the learner's cells a second time: shorter limits
-
-
-def available_cpus() -> int:
-    """Cores this container may use (Gradescope gives half a core by default; cpu_count shows the host's)."""
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            count = min(count, int(quota) / int(period))
-    except (OSError, ValueError):
-        try:
-            quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-            period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
-            if quota > 0:
-                count = min(count, quota / period)
-        except (OSError, ValueError):
-            pass
-    return max(1, int(count))
 
 
 class Run:
