@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
@@ -389,20 +390,40 @@ def test_nbgrader_submitted_tree(tmp_path):
         make(folder / f"{assignment}.ipynb")
         (folder / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
     (course / "submitted" / "gina" / "07_alibi" / "helper.py").write_text("def alibi_slopes(n): return None")
+    # hana's notebook imports its code from a module she submitted beside it (as nbgrader autograde runs it)
+    module_notebook("from rope_parts import *\n", course / "submitted" / "hana" / "06_rope" / "06_rope.ipynb")
+    (course / "submitted" / "hana" / "06_rope" / "rope_parts.py").write_text((ROOT / "solutions" / "rope.py").read_text())
     students, layout, _ = discover(course)
     assert layout == "nbgrader"
     assert {s.id: s.names() for s in students} == {
-        "frank": ["06_rope/06_rope.ipynb"], "gina": ["06_rope/06_rope.ipynb", "07_alibi/07_alibi.ipynb"]}
+        "frank": ["06_rope/06_rope.ipynb"], "gina": ["06_rope/06_rope.ipynb", "07_alibi/07_alibi.ipynb"],
+        "hana": ["06_rope/06_rope.ipynb"]}
     assert discover(course / "submitted")[1] == "nbgrader"
     out = tmp_path / "out"
     summary = run_batch(course, out, workers=2, limits=LIMITS, progress=False, formats={"json", "csv"})
-    assert summary["layout"] == "nbgrader" and summary["graded_now"] == 2
+    assert summary["layout"] == "nbgrader" and summary["graded_now"] == 3
     results = summary_of(out)
     assert results["frank"][:3] == ("graded", 0.0, points("rope"))
     assert results["gina"][:3] == ("graded", points("rope") + points("alibi"), points("rope") + points("alibi"))
+    assert results["hana"][:3] == ("graded", points("rope"), points("rope"))
+    assert "file_sections" not in json.loads((out / "students" / "hana.json").read_text())  # one file graded
     assert (out / "grades.csv").exists() and not (out / "gradescope").exists()
     only_rope = {s.id: s.names() for s in discover(course, assignments=["06_rope"])[0]}
-    assert only_rope == {"frank": ["06_rope/06_rope.ipynb"], "gina": ["06_rope/06_rope.ipynb"]}
+    assert only_rope == {"frank": ["06_rope/06_rope.ipynb"], "gina": ["06_rope/06_rope.ipynb"],
+                         "hana": ["06_rope/06_rope.ipynb"]}
+    # a changed helper module is a changed submission: graded again (and so with --gradebook, by assignment)
+    (course / "submitted" / "hana" / "06_rope" / "rope_parts.py").write_text("")
+    assert run_batch(course, out, workers=1, limits=LIMITS, progress=False, dry_run=True)["to_grade"] == ["hana"]
+    by_assignment = {s.id: [f.name for f in s.context()] for s in discover(course, by_assignment=True)[0]}
+    assert by_assignment["hana.06_rope"] == ["06_rope.ipynb", "rope_parts.py"]
+
+    # the same on a Dask worker: the files travel with the request, the module beside the notebook
+    from course.platforms.batch_dask import grade_remote
+
+    files = [("06_rope/06_rope.ipynb", (course / "submitted" / "hana" / "06_rope" / "06_rope.ipynb").read_bytes(), True),
+             ("06_rope/rope_parts.py", (ROOT / "solutions" / "rope.py").read_bytes(), False)]
+    outcome = grade_remote("hana", files, asdict(LIMITS), None, 600.0, beside=["06_rope"])
+    assert outcome["status"] == "graded" and outcome["report"]["score"] == points("rope")
 
 
 @CLASS_GROUP

@@ -280,7 +280,7 @@ def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, sc
 
 
 def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
-                warm: WarmSandboxes | None = None) -> dict:
+                warm: WarmSandboxes | None = None, beside=()) -> dict:
     """Grade one learner's submission made of one or more notebooks/modules, as one report.
 
     Each file runs in its own learner process (their cells do not share a namespace); each
@@ -290,12 +290,13 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     soon as its file is ready. A single file gives exactly ``grade_file``'s report. A folder
     among `paths` is the learner's own: its notebooks and modules are graded, and every file's
     process works in a copy of its visible files (helper modules, data); a file given alone is
-    copied alone.
+    copied alone. `beside`: folders of the learner's whose visible files are copied too, without
+    being graded (an nbgrader assignment folder: the notebook's helper modules and data).
     `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
     `warm` keeps the learner processes for the client's next request (see WarmSandboxes).
     """
     limits = limits or Limits()
-    root, copies = working_copy(paths, limits.file_mb)
+    root, copies = working_copy([*paths, *beside], limits.file_mb)
     paths = graded_files(paths)
     names = graded_names()
     single = len(paths) == 1
@@ -389,7 +390,7 @@ def warm_up(limits: Limits | None = None) -> None:
 
 def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
     """Grade requests until `requests` ends. A request is a JSON line {"id"?, "path" or "paths",
-    "only"?, "keep"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
+    "only"?, "keep"?, "beside"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
     course.nbgrader_bridge (one warm grader per kernel, "keep": its learner process is kept for the
     next request, see WarmSandboxes) and course.batch_worker (one per worker)."""
     warm = WarmSandboxes()
@@ -408,7 +409,8 @@ def _serve(limits: Limits, requests, replies, warm: WarmSandboxes) -> None:
             request = json.loads(line)
             paths = request["paths"] if "paths" in request else [request["path"]]
             report, failed = grade_files(paths, only=request.get("only"), limits=limits,
-                                         warm=warm if request.get("keep") else None), False
+                                         warm=warm if request.get("keep") else None,
+                                         beside=request.get("beside") or ()), False
         except Exception as err:  # noqa: BLE001 - the grader's own failure: report it, keep serving
             report = {"score": 0.0, "max_score": 0.0, "exercises": [],
                       "error": f"grading failed: {type(err).__name__}: {err}"}

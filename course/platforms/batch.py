@@ -60,6 +60,8 @@ class Student:
     assignment: str = ""         # nbgrader tree graded by assignment: submitted/{root.name}/{assignment}/
     folder: Path | None = None   # the learner's own folder: its other files (helper modules, data) are
     #                              beside the code while it is graded (folder layout)
+    beside: list[Path] = field(default_factory=list)  # nbgrader layout: the assignment folders; their
+    #                              other files are beside the notebooks while graded, not graded
     hash: str = field(default="", repr=False)
 
     def names(self) -> list[str]:
@@ -72,9 +74,10 @@ class Student:
 
     def context(self) -> list[Path]:
         """Every file the learner's code may read while graded (graded files first)."""
-        if not self.folder:
+        folders = [self.folder] if self.folder else self.beside
+        if not folders:
             return list(self.files)
-        root, copies = working_copy([self.folder], FILE_MB_FOR_HASH)
+        root, copies = working_copy(folders, FILE_MB_FOR_HASH)
         return list(self.files) + [f for _, f in copies if f not in self.files]
 
 
@@ -125,19 +128,22 @@ def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[lis
             if not entry.is_dir():
                 ignored.append(entry)
                 continue
-            files = []
+            files, beside = [], []
             for assignment in sorted(p for p in entry.iterdir() if p.is_dir() and visible(p.name)):
                 if assignments and assignment.name not in assignments:
                     continue
                 notebooks = [f for f in submission_files(assignment) if f.suffix == ".ipynb"]
+                # (as under nbgrader autograde, a notebook finds the other files of its folder beside it)
                 if by_assignment:
                     students.append(Student(_safe_id(f"{entry.name}.{assignment.name}"), notebooks, entry,
-                                            "" if notebooks else "no notebook submitted", assignment=assignment.name))
+                                            "" if notebooks else "no notebook submitted", assignment=assignment.name,
+                                            beside=[assignment] if notebooks else []))
                 files += notebooks
+                beside += [assignment] if notebooks else []
             if by_assignment:
                 continue
             problem = "" if files else "no notebook submitted" + (f" for {', '.join(assignments)}" if assignments else "")
-            students.append(Student(_safe_id(entry.name), files, entry, problem))
+            students.append(Student(_safe_id(entry.name), files, entry, problem, beside=beside))
         return _unique(students), "nbgrader", ignored
     for entry in sorted(p for p in folder.iterdir() if visible(p.name)):
         if entry.is_dir():
@@ -322,7 +328,8 @@ def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, result
                     job = todo.get_nowait()
                 except queue.Empty:
                     return
-                outcome = grade_student(worker, job.student.id, job.student.paths(), only, job.timeout, retries)
+                outcome = grade_student(worker, job.student.id, job.student.paths(), only, job.timeout, retries,
+                                        beside=job.student.beside)
                 results.put((job.student, outcome, worker.name))
         except BaseException as err:  # noqa: BLE001 - never leave the main loop waiting
             results.put((None, err, worker.name))

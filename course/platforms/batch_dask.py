@@ -31,9 +31,11 @@ def _grader(limits: dict):
 
 
 def grade_remote(student_id: str, files: list, limits: dict, only, timeout: float, retries: int = 1,
-                 as_folder: bool = False) -> dict:
+                 as_folder: bool = False, beside=()) -> dict:
     """Runs on a Dask worker: materialise the learner's files, grade them (`as_folder`: the whole
-    folder, as the learner's own, its other files beside the code), return the outcome."""
+    folder, as the learner's own, its other files beside the code; else the files named in
+    `files` with a flag, and the folders named in `beside` are copied beside them), return the
+    outcome. `files`: (relative name, bytes or None if unreadable, graded?) triples."""
     from course.platforms.batch_worker import grade_student
 
     try:
@@ -43,19 +45,24 @@ def grade_remote(student_id: str, files: list, limits: dict, only, timeout: floa
     except (ImportError, ValueError):
         where = "dask"
     with tempfile.TemporaryDirectory(prefix="course-batch-") as folder:
-        paths = []
-        for name, data in files:
+        def inside(name: str) -> Path:
             relative = PurePosixPath(name)
             if relative.is_absolute() or ".." in relative.parts:
                 raise ValueError(f"refusing file name {name!r}")
-            path = Path(folder, *relative.parts)
+            return Path(folder, *relative.parts)
+
+        paths = []
+        for name, data, graded in files:
+            path = inside(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             if data is not None:  # None: the batch could not read it; the grader says so
                 path.write_bytes(data)
-            paths.append(path)
+            if graded:
+                paths.append(path)
         if as_folder:
             paths = [Path(folder)]
-        outcome = grade_student(_grader(limits), student_id, paths, only, timeout, retries)
+        outcome = grade_student(_grader(limits), student_id, paths, only, timeout, retries,
+                                beside=[inside(name) for name in beside])
     outcome["worker"] = where
     return outcome
 
@@ -85,11 +92,13 @@ class DaskRun:
             for path in job.student.context():
                 name = path.relative_to(base).as_posix()
                 try:
-                    files.append((name, path.read_bytes()))
+                    data = path.read_bytes()
                 except OSError:
-                    files.append((name, None))
+                    data = None
+                files.append((name, data, path in job.student.files))
+            beside = [folder.relative_to(base).as_posix() for folder in job.student.beside]
             future = self.client.submit(
-                grade_remote, job.student.id, files, asdict(limits), only, job.timeout, retries, as_folder,
+                grade_remote, job.student.id, files, asdict(limits), only, job.timeout, retries, as_folder, beside,
                 key=f"course-grade-{job.student.id}-{job.student.hash[:16]}", pure=False,
                 retries=1,  # Dask's own: the task again if its Dask worker died
             )
