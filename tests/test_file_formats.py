@@ -351,6 +351,18 @@ def test_several_files_given_see_each_other_as_batch_grading_gives_them(tmp_path
     graded_like_the_solution(grade_files([notebook, helper]))
 
 
+def test_a_file_graded_alone_that_imports_a_module_beside_it_is_told_to_give_their_folder(tmp_path):
+    (tmp_path / "rope_parts.py").write_text(ROPE)
+    notebook = write_notebook(tmp_path / "06_rope.ipynb", [code_cell(lines("from rope_parts import *"))])
+    notes = grade_file(notebook).get("notes", [])
+    assert any("No module named 'rope_parts'" in n and "rope_parts.py is beside 06_rope.ipynb" in n
+               and "give their folder" in n for n in notes), notes
+    graded_like_the_solution(grade_files([tmp_path]))
+    (tmp_path / "other").mkdir()
+    missing = write_notebook(tmp_path / "other" / "06_rope.ipynb", [code_cell(lines("from nowhere_parts import *"))])
+    assert not any("is beside" in n for n in grade_file(missing).get("notes", []))
+
+
 def test_a_file_graded_alone_sees_none_of_the_files_beside_it(tmp_path):
     (tmp_path / "bob.py").write_text(ROPE)
     (tmp_path / "carol").mkdir()

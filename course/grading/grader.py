@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -252,6 +253,22 @@ class _RoutedProxy:
         return getattr(self._proxies[graded.index], name)
 
 
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '(\w+)")
+
+
+def _left_behind(error: str, path: Path, copies) -> str:
+    """What to do when the code imports a module of its own that is beside its file but was not
+    copied with it (a file given alone is graded alone: the files beside it may be others' work)."""
+    found = _NO_MODULE.search(error)
+    copied = {file for _, file in copies}
+    folder = Path(os.path.abspath(path)).parent
+    for module in (folder / f"{found.group(1)}.py", folder / found.group(1)) if found else ():
+        if module.exists() and module not in copied:
+            return (f" ({module.name} is beside {path.name}, but a file given alone is graded alone: "
+                    f"give their folder to grade them together)")
+    return ""
+
+
 def _likely_sections(files: list[_Graded]) -> set[str]:
     """The sections a submission visibly holds: those its files' text defines names of, and those
     whose own file (``06_rope*.ipynb``) it has. Others (names defined only as the cells run, or
@@ -344,7 +361,8 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
             where = "" if single else f"{graded.submission.path.name}: "
             if graded.failure:
                 notes.append(f"{where}your code could not be run: {graded.failure}")
-            notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
+            notes += [(f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}")
+                      + _left_behind(o.error, graded.submission.path, copies)
                       for o in graded.sandbox.outcomes if o.error]
         notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
         notes += adapter_notes
