@@ -7,6 +7,7 @@ References are independent of solutions/:
   transformers' T5Attention._relative_position_bucket (float32) on every input graded here.
 - Shaw scores and attention in float64 NumPy with the offset table index written out.
 """
+import bisect
 import math
 from functools import lru_cache
 
@@ -43,16 +44,16 @@ def ref_side_bucket(a, n, max_distance, e):
     """Bucket of distance a >= 0 within a side of n buckets: exact below e, then log buckets capped at n-1."""
     if a < e:
         return a
-    return e + sum(a >= edge for edge in ref_log_edges(n, max_distance, e))
+    return e + bisect.bisect_right(ref_log_edges(n, max_distance, e), a)  # edges <= a (they ascend)
 
 
 def ref_bucket(relative_position, bidirectional=True, num_buckets=32, max_distance=128, *,
                halve=True, zero_upper=False, cap=True, exact_shift=0):
     """T5 buckets of key - query offsets, as int64. The keyword knobs reproduce learner mistakes."""
     rel = np.asarray(relative_position, dtype=np.int64)
-    out = np.empty(rel.shape, dtype=np.int64)
-    for index, r in np.ndenumerate(rel):
-        r = int(r)
+    values, where = np.unique(rel, return_inverse=True)  # each distinct offset once
+    out = np.empty(values.shape, dtype=np.int64)
+    for index, r in enumerate(values.tolist()):
         if bidirectional:
             n = num_buckets // 2 if halve else num_buckets
             upper = r >= 0 if zero_upper else r > 0
@@ -64,7 +65,7 @@ def ref_bucket(relative_position, bidirectional=True, num_buckets=32, max_distan
         if not cap and a >= e:   # the formula without min(., n - 1): log-spaced on past max_distance
             bucket = e + int(math.log(a / e) / math.log(max_distance / e) * (n - e))
         out[index] = offset + bucket
-    return torch.from_numpy(out)
+    return torch.from_numpy(out[where.ravel()].reshape(rel.shape))
 
 
 def bucket_mistakes(rel, bidirectional=True, num_buckets=32, max_distance=128):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 import symtable
+from functools import lru_cache
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -20,6 +21,12 @@ _TRANSFORMER = TransformerManager()
 RUN_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 
 
+# What follows is read from each cell's source several times per grading, and a class's notebooks
+# share most of their cells: the parsed forms of the last CACHED sources are kept.
+CACHED = 512
+
+
+@lru_cache(maxsize=CACHED)
 def to_python(source: str) -> str:
     """IPython syntax becomes Python: a cell starting with a cell magic that runs its body
     (``%%time``, ``%%capture``, ...) becomes that body (line numbers kept); other magics and
@@ -45,12 +52,17 @@ def to_python(source: str) -> str:
         return source
 
 
-def _parses(code: str) -> bool:
+@lru_cache(maxsize=CACHED)
+def _tree(code: str) -> ast.Module | None:
+    """The code's syntax tree (shared: never change it), or None if it does not parse."""
     try:
-        ast.parse(code)
+        return ast.parse(code)
     except (SyntaxError, ValueError):
-        return False
-    return True
+        return None
+
+
+def _parses(code: str) -> bool:
+    return _tree(code) is not None
 
 
 _PLAIN = (ast.Constant, ast.Name, ast.Attribute)
@@ -85,10 +97,8 @@ def _names(node: ast.stmt) -> list[str]:
 
 
 def _statements(code: str) -> list[ast.stmt]:
-    try:
-        return ast.parse(code).body
-    except SyntaxError:
-        return []
+    tree = _tree(code)
+    return tree.body if tree is not None else []
 
 
 def top_level_names(code: str) -> set[str]:
@@ -108,6 +118,7 @@ def definitions_only(code: str) -> tuple[str, list[str]]:
 _DYNAMIC = {"exec", "eval", "globals", "vars", "locals", "__import__", "get_ipython"}
 
 
+@lru_cache(maxsize=CACHED)
 def _scopes(code: str):
     """The cell's symbol tables, module first (Python's own scope analysis), or None if it does not
     compile or reaches names dynamically (exec, eval, globals(), a star import, an IPython magic)."""
@@ -133,7 +144,7 @@ def names_used(code: str) -> set[str] | None:
     if tables is None:
         return None
     used = {sym.get_name() for sym in tables[0].get_symbols() if sym.is_referenced()}
-    for node in ast.walk(ast.parse(code)):  # `x += 1` and `del x` read x; the symbol table only says "assigned"
+    for node in ast.walk(_tree(code)):  # `x += 1` and `del x` read x; the symbol table only says "assigned"
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             used.add(node.target.id)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
