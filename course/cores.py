@@ -37,8 +37,8 @@ def pin_one_core_each(workers: int) -> list[frozenset[int] | None]:
     run on whatever core is free while its learner process still runs cells).
 
     Each worker's grader, fork server and learner processes pass every call between them; on one
-    core they do so without migrating or waking another core. A class of single notebooks on 2
-    cores: 1.95-1.98 times one core's throughput pinned, 1.82-1.86 not (benchmarks/README.md)."""
+    core they do so without migrating or waking another core. A class on 2 cores: 1.94-1.99 times
+    one core's throughput pinned, 1.80-1.87 times not (benchmarks/README.md, session 7)."""
     cores = usable_cores()
     if workers < 2 or workers != len(cores) or available_cpus() < len(cores):
         return [None] * workers
