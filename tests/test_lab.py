@@ -481,6 +481,20 @@ def test_only_definitions_run_and_unfinished_functions_fall_back(tmp_path):
     assert "08_scaling.ipynb not found" in lines[3]
 
 
+def test_a_function_in_a_cell_that_cannot_run_falls_back_and_the_line_names_that_cell(tmp_path):
+    notebook_with(tmp_path / "07_alibi" / "07_alibi.ipynb",
+                  "import math\nimport torch",
+                  "def alibi_slopes(n_heads):\n    return torch.tensor([2.0 ** (-8.0 * (i + 1) / n_heads) for i in range(n_heads)]",
+                  "import nosuch_package_here\ndef alibi_bias(slopes, q_pos, k_pos):\n    return slopes")
+    lines = []
+    fns = plug.learner_functions(near=tmp_path / "09_extrapolation_lab", names=("alibi_slopes", "alibi_bias"),
+                                 report=lines.append)
+    assert fns == {name: plug.LAB_OWN[name] for name in ("alibi_slopes", "alibi_bias")}
+    for line in lines:
+        assert "07_alibi.ipynb does not define it; cells skipped: cell 2: SyntaxError: " in line, lines
+        assert "(line 2)" in line and "cell 3: ModuleNotFoundError: No module named 'nosuch_package_here'" in line
+
+
 def test_a_fallback_names_the_unfinished_helper_a_finished_function_calls(tmp_path):
     notebook_with(tmp_path / "08_scaling" / "08_scaling.ipynb",
                   "import math\nimport torch",

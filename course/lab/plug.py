@@ -97,23 +97,32 @@ def find_notebook(name: str, near: Path | str | None = None) -> Path | None:
     return None
 
 
-def notebook_definitions(path: Path) -> dict:
-    """The namespace left by the definitions of every code cell of a notebook, in order.
+def notebook_definitions(path: Path) -> tuple[dict, list[str]]:
+    """The namespace left by the definitions of every code cell of a notebook, in order, and what
+    kept a cell from defining anything ("cell 5: SyntaxError: ...", numbered as the grader does).
 
-    A cell whose definitions fail (an import that is not installed, say) is skipped.
+    A cell that does not parse, or whose definitions fail (an import that is not installed, say),
+    is skipped: the other cells still define what they define.
     """
-    namespace = {"__name__": f"learner_{Path(path).stem}"}
-    for cell in nbformat.read(path, as_version=4).cells:
+    namespace, problems = {"__name__": f"learner_{Path(path).stem}"}, []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells, start=1):
         if cell.cell_type != "code":
             continue
-        code, _ = definitions_only(to_python(cell.source))
+        source = to_python(cell.source)
+        try:
+            compile(source, f"{Path(path).name}, cell {index}", "exec")
+        except (SyntaxError, ValueError) as err:
+            where = f" (line {err.lineno})" if getattr(err, "lineno", None) else ""
+            problems.append(f"cell {index}: {type(err).__name__}: {getattr(err, 'msg', err)}{where}")
+            continue
+        code, _ = definitions_only(source)
         if not code:
             continue
         try:
             exec(compile(code, f"{Path(path).name}", "exec"), namespace)  # noqa: S102 - the learner's own code
-        except Exception:  # noqa: BLE001 - keep what the other cells define
-            continue
-    return namespace
+        except Exception as err:  # noqa: BLE001 - keep what the other cells define
+            problems.append(f"cell {index}: {type(err).__name__}: {str(err)[:80]}")
+    return namespace, problems
 
 
 def learner_functions(near: Path | str | None = None, names=tuple(SOURCES), report: Callable = print) -> dict:
@@ -126,13 +135,14 @@ def learner_functions(near: Path | str | None = None, names=tuple(SOURCES), repo
         notebook = SOURCES[name]
         if notebook not in loaded:
             path = find_notebook(notebook, near)
-            loaded[notebook] = (path, notebook_definitions(path) if path else None)
-        path, namespace = loaded[notebook]
+            loaded[notebook] = (path, *(notebook_definitions(path) if path else (None, [])))
+        path, namespace, problems = loaded[notebook]
         fn = None if namespace is None else namespace.get(name)
         if path is None:
             why = f"{notebook}.ipynb not found next to this notebook"
         elif not callable(fn):
-            why = f"{path.name} does not define it"
+            why = f"{path.name} does not define it" + (f"; cells skipped: {'; '.join(problems)}"
+                                                       if problems else "")
         else:
             try:
                 _try(name, fn)
