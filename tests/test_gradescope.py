@@ -245,6 +245,16 @@ def test_the_time_limit_counts_from_run_autograders_start(tmp_path):
     assert seconds < 11, seconds  # 1 s was left of the 12 (plus this process's start-up); without --started, 12 s
 
 
+def test_a_wall_clock_that_jumped_since_run_autograder_started_does_not_use_up_the_time_limit(tmp_path):
+    from course.platforms.gradescope.run import STARTUP_SECONDS, Run
+
+    for started in (time.time() - 10 ** 6, time.time() + 10 ** 6):  # the clock jumped forward, or back
+        run = Run(tmp_path, Config(sections=["rope"], time_limit=600), started=started)
+        assert 600 - STARTUP_SECONDS - 5 < run.deadline - time.monotonic() <= 600
+    run = Run(tmp_path, Config(sections=["rope"], time_limit=600), started=time.time() - 30)
+    assert 565 < run.deadline - time.monotonic() <= 570
+
+
 def test_batch_writes_the_same_format():
     from course.platforms.batch import gradescope_results
 

@@ -25,6 +25,7 @@ def {VISIBLE_HELPER}(target):
     return [[o.title, bool(o.passed), str(o.message)[:1500]] for o in run_checks(target, globals())]
 '''
 VISIBLE_CELL_SECONDS = 10.0  # the visible checks run the learner's cells a second time: shorter limits
+STARTUP_SECONDS = 120.0  # run_autograder's start to this run's: seconds under load, never minutes
 
 
 class Run:
@@ -33,8 +34,10 @@ class Run:
 
     def __init__(self, root: Path, config: Config, problem: str = "", started: float | None = None):
         self.root, self.config, self.problem = root, config, problem
-        # time.monotonic() of the run's start: `started` (wall-clock epoch, run_autograder's) if given
-        self.begin = time.monotonic() - (max(0.0, time.time() - started) if started is not None else 0.0)
+        # time.monotonic() of the run's start: `started` (wall-clock epoch, run_autograder's) if given;
+        # a wall clock that jumped meanwhile must not use up the learner's time: STARTUP_SECONDS at most
+        since = min(max(0.0, time.time() - started), STARTUP_SECONDS) if started is not None else 0.0
+        self.begin = time.monotonic() - since
         self.deadline = self.begin + config.time_limit
         self.out = root / "results" / "results.json"
         self.files: list[str] = []          # the learner's files, relative to the submission folder
