@@ -40,6 +40,7 @@ def pin_one_core_each(workers: int) -> list[frozenset[int] | None]:
     core they do so without migrating or waking another core. A class on 2 cores: 1.94-1.99 times
     one core's throughput pinned, 1.80-1.87 times not (benchmarks/README.md, session 7)."""
     cores = usable_cores()
-    if workers < 2 or workers != len(cores) or available_cpus() < len(cores):
+    if (workers < 2 or workers != len(cores) or available_cpus() < len(cores)
+            or not hasattr(os, "sched_setaffinity")):  # (macOS has no CPU affinity)
         return [None] * workers
     return [frozenset({core}) for core in cores]

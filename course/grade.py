@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+from pathlib import Path
 
 from course.exercises import EXERCISES
 from course.grading import daemon
@@ -101,6 +103,24 @@ def grade_here(args, limits):
         return None
 
 
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '(\w+)'")
+
+
+def left_behind(report: dict, paths) -> dict:
+    """A file given alone is graded alone (in a class, the files beside it are others' work): when its
+    code misses a module of the user's that is beside it, the note says so and what to do."""
+    given = {Path(p).resolve() for p in paths}
+    folders = {p.parent for p in given if p.is_file()}
+    notes = []
+    for note in report.get("notes", []):
+        found = _NO_MODULE.search(note)
+        beside = [f / name for f in sorted(folders) for name in (f"{found.group(1)}.py", found.group(1))] if found else []
+        module = next((m for m in beside if m.exists() and m not in given), None)
+        notes.append(note + (f" ({module.name} is beside the file, but a file given alone is graded alone: "
+                             f"give their folder, or both files, to grade them together)" if module else ""))
+    return {**report, "notes": notes} if notes else report
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -126,6 +146,7 @@ def main(argv=None) -> int:
         if report is None:
             return 1
     label = ", ".join(args.path)
+    report = left_behind(report, args.path)
     print(json.dumps(report, indent=2) if args.format == "json" else format_text(report, label))
     return 0
 

@@ -281,6 +281,11 @@ def test_workers_get_one_core_each_when_there_are_as_many_as_cores(monkeypatch):
     assert cores.pin_one_core_each(3) == [None] * 3
     monkeypatch.setattr(cores, "available_cpus", lambda: 1)  # a CPU quota of one core on two cores
     assert cores.pin_one_core_each(2) == [None, None]
+    monkeypatch.setattr(cores, "available_cpus", lambda: 2)
+    monkeypatch.delattr(os, "sched_setaffinity", raising=False)  # macOS: no CPU affinity at all
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(cores, "usable_cores", lambda: [0, 1])
+    assert cores.pin_one_core_each(2) == [None, None]
 
 
 def _cores_allowed(pid: int) -> str:

@@ -207,3 +207,24 @@ def test_the_nbgrader_bridge_grades_a_kernels_history_as_its_notebook(tmp_path):
             cell.metadata = {}
         nbformat.write(nb, plain / path.name)
         assert grade_file(path) == grade_file(plain / path.name), section
+
+
+def test_reading_cells_keeps_no_syntax_tree_between_calls():
+    """A grader reads the same cells again and again (its answers are remembered), but a cell of
+    literals makes a syntax tree a hundred times its size: what is kept stays near the sources' size."""
+    import tracemalloc
+
+    from course.sandbox import cells
+
+    sources = [f"TABLE_{i} = {list(range(i, i + 9000))}\n" for i in range(20)]  # ~60 kB each
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for source in sources:
+            code = cells.to_python(source)
+            assert cells.top_level_names(code) == {f"TABLE_{sources.index(source)}"}
+            assert cells.names_bound(code) == cells.top_level_names(code) and cells.names_used(code) == set()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 10 * sum(map(len, sources)), f"{kept / 1e6:.1f} MB kept for {sum(map(len, sources)) / 1e6:.1f} MB of cells"

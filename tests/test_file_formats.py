@@ -351,16 +351,28 @@ def test_several_files_given_see_each_other_as_batch_grading_gives_them(tmp_path
     graded_like_the_solution(grade_files([notebook, helper]))
 
 
-def test_a_file_graded_alone_that_imports_a_module_beside_it_is_told_to_give_their_folder(tmp_path):
-    (tmp_path / "rope_parts.py").write_text(ROPE)
+@pytest.mark.parametrize("module", ["rope_parts.py", "rope_parts/__init__.py"])
+def test_course_grade_tells_a_file_given_alone_that_imports_a_module_beside_it_to_give_their_folder(tmp_path, module):
+    (tmp_path / module).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / module).write_text(ROPE)
     notebook = write_notebook(tmp_path / "06_rope.ipynb", [code_cell(lines("from rope_parts import *"))])
-    notes = grade_file(notebook).get("notes", [])
-    assert any("No module named 'rope_parts'" in n and "rope_parts.py is beside 06_rope.ipynb" in n
-               and "give their folder" in n for n in notes), notes
-    graded_like_the_solution(grade_files([tmp_path]))
+
+    def course_grade(*paths):
+        done = subprocess.run([sys.executable, "-m", "course.grade", "--no-daemon", "--format", "json", *map(str, paths)],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    notes = course_grade(notebook).get("notes", [])
+    name = module.split("/")[0]
+    assert any("No module named 'rope_parts'" in n and f"({name} is beside the file" in n and "give their folder" in n
+               for n in notes), notes
+    graded_like_the_solution(course_grade(tmp_path))
+    # grading as a library (a batch: the files beside may be other learners') says nothing of them
+    assert not any("is beside" in n for n in grade_file(notebook).get("notes", []))
     (tmp_path / "other").mkdir()
     missing = write_notebook(tmp_path / "other" / "06_rope.ipynb", [code_cell(lines("from nowhere_parts import *"))])
-    assert not any("is beside" in n for n in grade_file(missing).get("notes", []))
+    assert not any("is beside" in n for n in course_grade(missing).get("notes", []))
 
 
 def test_a_file_graded_alone_sees_none_of_the_files_beside_it(tmp_path):

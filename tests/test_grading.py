@@ -213,3 +213,11 @@ def test_a_broken_hidden_suite_is_a_grader_error_that_says_where(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, SUITES_ENV: str(suites)})
     assert done.returncode == 1 and "grading failed: the hidden suites could not run" in done.stderr, done.stderr
     assert re.search(r"(?s)test_rope\.py.*No module named 'no_such_helper_module'", done.stderr), done.stderr
+    # A grading collects only the suites it needs; a long-lived grader checks them all as it starts.
+    alibi = subprocess.run([sys.executable, "-m", "course.grade", "--no-daemon", str(ROOT / "solutions" / "alibi.py")],
+                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, SUITES_ENV: str(suites)})
+    assert alibi.returncode == 0 and "Total: " in alibi.stdout, alibi.stderr
+    worker = subprocess.run([sys.executable, "-c", "from course.grading.grader import warm_up; warm_up()"],
+                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, SUITES_ENV: str(suites)})
+    assert worker.returncode != 0 and "SuiteError" in worker.stderr, worker.stderr[-2000:]
+    assert re.search(r"(?s)test_rope\.py.*No module named 'no_such_helper_module'", worker.stderr), worker.stderr[-2000:]

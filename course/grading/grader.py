@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -21,7 +20,7 @@ from course.grading.remote import SubmissionProxy
 from course.grading.submission import (Submission, UnreadableSubmission, graded_files, read_submission,
                                        statically_defined, working_copy)
 from course.grading.routing import Schedule, is_sections_own
-from course.grading.suite_runner import SuiteError, TestResult, run_suites
+from course.grading.suite_runner import SuiteError, TestResult, check_suites, run_suites
 from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
 
 MAX_FAILURES_SHOWN = 3
@@ -253,22 +252,6 @@ class _RoutedProxy:
         return getattr(self._proxies[graded.index], name)
 
 
-_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '(\w+)")
-
-
-def _left_behind(error: str, path: Path, copies) -> str:
-    """What to do when the code imports a module of its own that is beside its file but was not
-    copied with it (a file given alone is graded alone: the files beside it may be others' work)."""
-    found = _NO_MODULE.search(error)
-    copied = {file for _, file in copies}
-    folder = Path(os.path.abspath(path)).parent
-    for module in (folder / f"{found.group(1)}.py", folder / found.group(1)) if found else ():
-        if module.exists() and module not in copied:
-            return (f" ({module.name} is beside {path.name}, but a file given alone is graded alone: "
-                    f"give their folder to grade them together)")
-    return ""
-
-
 def _likely_sections(files: list[_Graded]) -> set[str]:
     """The sections a submission visibly holds: those its files' text defines names of, and those
     whose own file (``06_rope*.ipynb``) it has. Others (names defined only as the cells run, or
@@ -361,8 +344,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
             where = "" if single else f"{graded.submission.path.name}: "
             if graded.failure:
                 notes.append(f"{where}your code could not be run: {graded.failure}")
-            notes += [(f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}")
-                      + _left_behind(o.error, graded.submission.path, copies)
+            notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
                       for o in graded.sandbox.outcomes if o.error]
         notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
         notes += adapter_notes
@@ -396,12 +378,14 @@ _WARM_UP = "def rope_inv_freq(d, base=10000.0):\n    raise NotImplementedError\n
 
 def warm_up(limits: Limits | None = None) -> None:
     """Pay the one-time costs before the first submission (a long-lived grader calls this once):
-    start the fork server, run pytest and a hidden suite once, then freeze the heap so the
-    garbage collector (pytest runs it several times per session) no longer walks these objects."""
+    start the fork server, run pytest and a hidden suite once, collect every suite (a broken one
+    fails here, not in the gradings that happen to need it), then freeze the heap so the garbage
+    collector (pytest runs it several times per session) no longer walks these objects."""
     with tempfile.TemporaryDirectory(prefix="course-warm-up-") as folder:
         path = Path(folder) / "warm_up.py"
         path.write_text(_WARM_UP)
         grade_files([path], only=["rope.rope_inv_freq"], limits=limits)
+    check_suites(SECTIONS)
     gc.collect()
     gc.freeze()
 

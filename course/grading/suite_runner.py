@@ -193,6 +193,13 @@ def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, schedule, onl
     return plugin.results
 
 
+def check_suites(sections) -> None:
+    """Collect the suites of `sections` without running any test: a broken one raises SuiteError
+    now. A grading collects only the suites it needs, so a long-lived grader checks them all as it
+    starts (it also imports them once)."""
+    run_suites(sections, None, None, iter(()))
+
+
 @contextlib.contextmanager
 def _without_user_options():
     """Options a user's environment gives pytest (-x, plugins) are not the hidden suites'."""

@@ -64,7 +64,7 @@ def _stop(*_) -> None:
 
 
 def _serve(limits_json: str, cores: str = "") -> None:
-    if cores:  # first: the fork server and the learner processes inherit it
+    if cores and hasattr(os, "sched_setaffinity"):  # first: the fork server and the learners inherit it
         os.sched_setaffinity(0, {int(core) for core in cores.split(",")})
     from course.grading.grader import serve, warm_up
     from course.sandbox.limits import Limits

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 import symtable
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -21,12 +21,21 @@ _TRANSFORMER = TransformerManager()
 RUN_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 
 
-# What follows is read from each cell's source several times per grading, and a class's notebooks
-# share most of their cells: the parsed forms of the last CACHED sources are kept.
-CACHED = 512
+def cached(function):
+    """`function` of a cell's source, remembered for the last 512 sources of up to 64 kB: a
+    grading reads each cell several times, and a class's notebooks share most of their cells.
+    Only small, immutable results are kept (strings, frozensets), never syntax trees (a cell of
+    literals makes one a hundred times its size)."""
+    remembered = lru_cache(maxsize=512)(function)
+
+    @wraps(function)
+    def read(code: str):
+        return remembered(code) if len(code) <= 65536 else function(code)
+
+    return read
 
 
-@lru_cache(maxsize=CACHED)
+@cached
 def to_python(source: str) -> str:
     """IPython syntax becomes Python: a cell starting with a cell magic that runs its body
     (``%%time``, ``%%capture``, ...) becomes that body (line numbers kept); other magics and
@@ -52,9 +61,8 @@ def to_python(source: str) -> str:
         return source
 
 
-@lru_cache(maxsize=CACHED)
 def _tree(code: str) -> ast.Module | None:
-    """The code's syntax tree (shared: never change it), or None if it does not parse."""
+    """The code's syntax tree, or None if it does not parse."""
     try:
         return ast.parse(code)
     except (SyntaxError, ValueError):
@@ -101,9 +109,10 @@ def _statements(code: str) -> list[ast.stmt]:
     return tree.body if tree is not None else []
 
 
-def top_level_names(code: str) -> set[str]:
+@cached
+def top_level_names(code: str) -> frozenset[str]:
     """Every name the code defines at top level (nothing if it does not parse)."""
-    return {name for node in _statements(code) for name in _names(node)}
+    return frozenset(name for node in _statements(code) for name in _names(node))
 
 
 def definitions_only(code: str) -> tuple[str, list[str]]:
@@ -118,7 +127,6 @@ def definitions_only(code: str) -> tuple[str, list[str]]:
 _DYNAMIC = {"exec", "eval", "globals", "vars", "locals", "__import__", "get_ipython"}
 
 
-@lru_cache(maxsize=CACHED)
 def _scopes(code: str):
     """The cell's symbol tables, module first (Python's own scope analysis), or None if it does not
     compile or reaches names dynamically (exec, eval, globals(), a star import, an IPython magic)."""
@@ -137,7 +145,8 @@ def _scopes(code: str):
     return tables
 
 
-def names_used(code: str) -> set[str] | None:
+@cached
+def names_used(code: str) -> frozenset[str] | None:
     """The global names the code reads or writes: at top level, and in function and class bodies
     (their own locals and parameters excluded); None if that cannot be told (see _scopes)."""
     tables = _scopes(code)
@@ -149,10 +158,11 @@ def names_used(code: str) -> set[str] | None:
             used.add(node.target.id)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
             used.add(node.id)
-    return used | {sym.get_name() for t in tables[1:] for sym in t.get_symbols() if sym.is_global()}
+    return frozenset(used | {sym.get_name() for t in tables[1:] for sym in t.get_symbols() if sym.is_global()})
 
 
-def names_bound(code: str) -> set[str] | None:
+@cached
+def names_bound(code: str) -> frozenset[str] | None:
     """The names running the code at top level may bind or delete (definitions, imports, assignments,
     names a function declares global); None if that cannot be told (see _scopes)."""
     tables = _scopes(code)
@@ -160,7 +170,8 @@ def names_bound(code: str) -> set[str] | None:
         return None
     bound = {sym.get_name() for sym in tables[0].get_symbols()
              if sym.is_assigned() or sym.is_imported() or sym.is_namespace()}
-    return bound | {sym.get_name() for t in tables[1:] for sym in t.get_symbols() if sym.is_declared_global()}
+    return frozenset(bound | {sym.get_name() for t in tables[1:] for sym in t.get_symbols()
+                              if sym.is_declared_global()})
 
 
 def skippable_demonstrations(cells: list[tuple[str, bool]], used_by_grading: set[str]) -> set[int]:
