@@ -431,6 +431,23 @@ def test_nbgrader_submitted_tree(tmp_path):
     assert outcome["status"] == "graded" and outcome["report"]["score"] == points("rope")
 
 
+def test_an_nbgrader_assignment_full_of_data_does_not_crowd_out_another_ones_files(tmp_path):
+    """A learner's assignment folders share one working copy (at most WORKSPACE_FILES files): they
+    take turns, so 600 files in one still leave room for the data file another's notebook reads."""
+    from course.grading.submission import WORKSPACE_FILES
+
+    ivy = tmp_path / "course" / "submitted" / "ivy"
+    module_notebook("x = 1\n", ivy / "04_learned" / "04_learned.ipynb")
+    for i in range(WORKSPACE_FILES + 100):
+        (ivy / "04_learned" / f"sample_{i:04}.txt").write_text("0")
+    module_notebook("assert float(open('base.txt').read()) == 10000.0\n" + (ROOT / "solutions" / "rope.py").read_text(),
+                    ivy / "06_rope" / "06_rope.ipynb")
+    (ivy / "06_rope" / "base.txt").write_text("10000.0")
+    run_batch(tmp_path / "course", tmp_path / "out", workers=1, limits=LIMITS, progress=False, formats={"json"})
+    record = json.loads((tmp_path / "out" / "students" / "ivy.json").read_text())
+    assert record["score"] == record["max_score"] == points("rope"), record.get("notes")
+
+
 @CLASS_GROUP
 def test_dask_local_cluster_gives_the_same_results(classroom, graded, tmp_path):
     pytest.importorskip("distributed")

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 from course.exercises import DEMO_KEY, DEMO_TAG, demo_fingerprint, graded_names
@@ -151,15 +152,16 @@ WORKSPACE_FILES = 500  # and at most this many files
 def working_copy(paths, file_mb: int) -> tuple[Path, list[tuple[str, Path]]]:
     """What the learner's code finds in its working directory, as (the folder the copy stands
     for, [(path in the copy, file)]): the files given, then the visible files of each folder
-    given (a learner's own folder), none over `file_mb` and at most WORKSPACE_MB and
-    WORKSPACE_FILES in all. A file graded alone is copied alone: the files beside it may be
-    other students' work."""
+    given (a learner's own folder; several folders take turns, so that one full of data cannot
+    crowd out another's), none over `file_mb` and at most WORKSPACE_MB and WORKSPACE_FILES in
+    all. A file graded alone is copied alone: the files beside it may be other students' work."""
     paths = [Path(os.path.abspath(p)) for p in paths]
     if not paths:
         return Path.cwd(), []
     root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
     folders = [p for p in paths if p.is_dir()]
-    candidates = graded_files(paths) + [f for folder in folders for f in _files_under(folder, WORKSPACE_FILES)]
+    turns = zip_longest(*(_files_under(folder, WORKSPACE_FILES) for folder in folders))
+    candidates = graded_files(paths) + [f for turn in turns for f in turn if f is not None]
     chosen: dict[Path, str] = {}
     total = 0
     for file in candidates:
