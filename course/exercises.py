@@ -89,7 +89,7 @@ _TABLE = [
     ("rope.rope_inv_freq", 1, "6.2 The frequency ladder"),
     ("rope.apply_rope", 4, "6.3 Rotating queries and keys"),
     ("rope.rope_matrix", 2, "6.4 RoPE as one matrix"),
-    ("rope.interleaved_to_half_split", 2, "6.4 Two ways to pair features"),
+    ("rope.interleaved_to_half_split", 2, "6.5 Two ways to pair features"),
     ("rope.RotaryEmbedding", 3, "6.8 A cached rotary module"),
     ("rope.cached_rope_attention", 4, "6.9.1 A padded batch, step by step"),
     ("alibi.alibi_slopes", 3, "7.2 Slopes per head"),

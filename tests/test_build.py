@@ -16,6 +16,21 @@ def test_every_section_has_a_notebook_and_solutions():
         assert (build.SOLUTIONS_DIR / f"{section}.py").exists(), section
 
 
+def _headings(section: str) -> set[str]:
+    """The markdown headings of a section's notebook, without their leading #s."""
+    notebook = nbformat.read(build.notebook_path(section), as_version=4)
+    return {line.lstrip("#").strip() for cell in notebook.cells if cell.cell_type == "markdown"
+            for line in cell.source.splitlines() if line.startswith("#")}
+
+
+def test_every_pointer_to_reread_names_a_heading_of_its_notebook():
+    """Feedback sends a learner to `Exercise.where`: it must be a heading they can find."""
+    for section in NOTEBOOKS:
+        headings = _headings(section)
+        missing = [e.id for e in section_exercises(section) if e.where not in headings]
+        assert not missing, f"{section}: no such heading for {missing}"
+
+
 def test_solution_segments_keep_the_closing_marker():
     defs, _ = build.solution_segments("rope")
     for name, segment in defs.items():
