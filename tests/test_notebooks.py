@@ -28,7 +28,9 @@ def images(nb):
 
 
 def text(nb):
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    """Printed text and the plain-text form of displayed objects (the self-check's table)."""
+    return "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") + "\n"
+                   for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
 @pytest.mark.parametrize("section", list(NOTEBOOKS))

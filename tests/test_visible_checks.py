@@ -105,3 +105,40 @@ def test_every_cell_importing_transformers_is_skipped_while_grading(section):
                                                                                      "from transformers"))]
         if imports:
             assert "not_while_grading()" in source.split(imports[0])[0], f"{section}: {source[:300]}"
+
+
+def test_the_table_is_html_for_jupyterlab_and_text_elsewhere():
+    """The same outcomes, escaped, with the pointer to reread and the summary, in both forms."""
+    from course.learner.selfcheck import CheckTable, Outcome
+
+    table = CheckTable([Outcome("rope.apply_rope", "keeps <lengths>", True),
+                        Outcome("rope.rope_matrix", "is orthogonal", False, "expected 1.0\ngot <2.0>")])
+    page = table._repr_html_()
+    assert "keeps &lt;lengths&gt;" in page and "got &lt;2.0&gt;" in page and "<lengths>" not in page
+    assert "white-space:pre-wrap" in page and "FAIL" in page and "pass" in page
+    assert "section 6.4 RoPE as one matrix" in page and "1 of 2 checks pass." in page
+    text = repr(table)
+    assert "got <2.0>" in text and "1 of 2 checks pass." in text and "<td" not in text
+
+
+def test_a_failing_grade_cell_ends_with_one_line_in_a_real_kernel(tmp_path):
+    """In Jupyter the grade cell shows the table (HTML and plain text) and then one line, not a
+    traceback into course/learner/selfcheck.py; the error keeps its type for nbgrader."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in (
+        "from course.selfcheck import check\ndef alibi_slopes(n_heads):\n    raise NotImplementedError()",
+        'check("alibi.alibi_slopes")',
+        'def alibi_slopes(n_heads):\n    import torch\n    return torch.ones(n_heads)\ncheck("alibi.alibi_slopes")',
+    )]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell, kind in ((nb.cells[1], "NotImplementedError"), (nb.cells[2], "AssertionError")):
+        shown = [o for o in cell.outputs if o.output_type == "display_data"]
+        assert shown and {"text/html", "text/plain"} <= set(shown[0].data), cell.outputs
+        assert "checks pass." in shown[0].data["text/plain"]
+        (error,) = [o for o in cell.outputs if o.output_type == "error"]
+        assert error.ename == kind and len(error.traceback) == 1, error.traceback
+        assert error.traceback[0].startswith(f"{kind}: alibi.alibi_slopes") and "selfcheck" not in error.traceback[0]

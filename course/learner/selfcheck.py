@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import inspect
 import io
 import os
@@ -72,15 +73,70 @@ def render(outcomes: list[Outcome], console: Console) -> None:
         status = "[green]pass[/green]" if o.passed else "[red]FAIL[/red]"
         table.add_row(o.exercise_id.split(".", 1)[1], escape(o.title), status, fix)
     console.print(table)
+    console.print(summary(outcomes))
+
+
+def summary(outcomes: list[Outcome]) -> str:
     failed = sum(not o.passed for o in outcomes)
-    console.print(f"{len(outcomes) - failed} of {len(outcomes)} checks pass." if outcomes else "No checks found.")
+    return f"{len(outcomes) - failed} of {len(outcomes)} checks pass." if outcomes else "No checks found."
+
+
+_CELL = "padding:2px 8px;text-align:left;vertical-align:top"
+
+
+class CheckTable:
+    """What ``check()`` shows: an HTML table in JupyterLab (colours, wrapped messages), the same
+    table as plain text in a terminal, in nbconvert's text output or without IPython."""
+
+    def __init__(self, outcomes: list[Outcome]):
+        self.outcomes = outcomes
+
+    def __repr__(self) -> str:
+        out = io.StringIO()
+        render(self.outcomes, Console(file=out, width=110, force_terminal=False, force_jupyter=False))
+        return out.getvalue().rstrip("\n")
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for o in self.outcomes:
+            status = ('<b style="color:#1a7f37">pass</b>' if o.passed else '<b style="color:#cf222e">FAIL</b>')
+            fix = "" if o.passed else (
+                f'<div style="white-space:pre-wrap;font-family:monospace">{html.escape(o.message)}</div>'
+                f'<div style="opacity:0.7">see {html.escape(where_to_look(o.exercise_id))}</div>')
+            rows.append(f'<tr><td style="{_CELL}"><code>{html.escape(o.exercise_id.split(".", 1)[1])}</code></td>'
+                        f'<td style="{_CELL}">{html.escape(o.title)}</td><td style="{_CELL}">{status}</td>'
+                        f'<td style="{_CELL}">{fix}</td></tr>')
+        head = "".join(f'<th style="{_CELL}">{h}</th>' for h in ("exercise", "check", "", "what to fix"))
+        return (f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead>'
+                f'<tbody>{"".join(rows)}</tbody></table><p>{html.escape(summary(self.outcomes))}</p>')
+
+
+def _show(table: CheckTable) -> None:
+    """Through IPython's display where a kernel or shell runs (JupyterLab picks the HTML), else print."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(table)
+    else:
+        print(repr(table))
+
+
+def _one_line(error: Exception) -> Exception:
+    """IPython shows this error as its one line instead of a traceback through the course's code
+    (IPython calls ``_render_traceback_`` when an exception has one); the type is unchanged, so
+    nbgrader and pytest see the same NotImplementedError or AssertionError."""
+    error._render_traceback_ = lambda: [f"{type(error).__name__}: {error}"]
+    return error
 
 
 def check(target: str, names: dict | None = None):
     """Run the visible checks for a section or one exercise of the calling notebook.
 
     For one exercise ('rope.apply_rope') a failure raises AssertionError, so a grade cell
-    fails visibly; for a whole section it only prints the table. Inside the grading
+    fails visibly; for a whole section it only shows the table. Inside the grading
     sandbox it does nothing.
     """
     if os.environ.get(SANDBOX_ENV):
@@ -88,12 +144,15 @@ def check(target: str, names: dict | None = None):
     if names is None:
         names = inspect.currentframe().f_back.f_globals
     outcomes = run_checks(target, names)
-    render(outcomes, Console(force_jupyter=False, width=110, file=None))
+    _show(CheckTable(outcomes))
     failures = [o for o in outcomes if not o.passed]
     if target in EXERCISES and failures:
         if all(o.message == NOT_IMPLEMENTED for o in failures):
-            raise NotImplementedError(f"{target} is {NOT_IMPLEMENTED}")
-        raise AssertionError(f"{target}: {failures[0].title}: {failures[0].message}")
+            raise _one_line(NotImplementedError(
+                f"{target} is {NOT_IMPLEMENTED}: write it above, run its cell, then run this cell again"))
+        raise _one_line(AssertionError(
+            f"{target}: {len(failures)} of {len(outcomes)} checks fail, first: {failures[0].title} "
+            f"(the table above says why; see {where_to_look(target)})"))
 
 
 def not_while_grading() -> None:
