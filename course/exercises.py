@@ -44,6 +44,10 @@ def demo_fingerprint(source: str) -> str:
 # which sees a kernel's executed cells without their notebook's metadata, recognises them by it).
 DEMONSTRATIONS_FILE = Path(__file__).with_name("demonstrations.json")
 
+# The written questions' model answers by id, for the self-study reveal (course.learner.reveal);
+# course.build writes it from the source notebooks' manual cells.
+MODEL_ANSWERS_FILE = Path(__file__).with_name("model_answers.json")
+
 
 @functools.cache
 def lesson_demonstrations() -> frozenset[str]:

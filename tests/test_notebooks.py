@@ -1,5 +1,6 @@
 """Every notebook runs top to bottom: with solutions cleanly, as released only failing with
 NotImplementedError (the exercises the learner has not done yet)."""
+import html
 import time
 
 import nbformat
@@ -7,6 +8,7 @@ import pytest
 from nbclient import NotebookClient
 
 from course.exercises import NOTEBOOKS
+from course.learner.selfcheck import BORROWED
 from tests.conftest import source_notebook, without_hidden_tests
 
 
@@ -54,3 +56,26 @@ def test_released_notebook_fails_only_as_unfinished(section, released, tmp_path)
     assert unexpected == [], f"errors other than NotImplementedError: {unexpected[:3]}"
     assert errors(nb), "an unsolved notebook should show NotImplementedError somewhere"
     assert "check" in text(nb) or images(nb) >= 1
+
+
+@pytest.mark.parametrize("section", list(NOTEBOOKS))
+def test_a_learner_who_uses_the_reference_for_everything_is_never_stuck(section, released, tmp_path):
+    """Released notebook, nothing written, `use_reference` after every solution cell: every cell
+    runs, and only the grade cells fail (the self-check knows the course's version is not yours)."""
+    nb = nbformat.read(released[section], as_version=4)
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        names = [t.split(":", 1)[1] for t in cell.metadata.get("tags", []) if t.startswith("solution:")]
+        if names:
+            cells.append(nbformat.v4.new_code_cell("from course.selfcheck import use_reference\n" + "\n".join(
+                f'use_reference("{section}.{name}")' for name in names)))
+    nb.cells = cells
+    run(nb, tmp_path)
+    grade_cells = {i for i, c in enumerate(nb.cells) if any(t.startswith("grade:") for t in c.metadata.get("tags", []))}
+    failing = {i for i, _, _ in errors(nb)}
+    assert failing - grade_cells == set(), [e for e in errors(nb) if e[0] not in grade_cells][:3]
+    assert {e[1] for e in errors(nb)} == {"AssertionError"} and failing == grade_cells
+    pages = [o.data.get("text/html", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if o.output_type == "display_data"]
+    assert any(html.escape(BORROWED) in page for page in pages)

@@ -10,6 +10,9 @@ Authors tag cells; this fills them in, so each solution exists in exactly one pl
   one is added right after the solution cell of NAME.
 - markdown cell tagged ``manual:ID:POINTS``: a written answer graded by hand; its
   source (the model answer) is replaced by a prompt in the release.
+- after each ``manual:ID:POINTS`` cell, a demonstration cell tagged ``reveal:ID`` that shows a self-study
+  learner the model answer once theirs is written (course.learner.reveal); the model answers of
+  every source notebook go to ``course/model_answers.json``.
 - code cell tagged ``setup``: read-only; must contain every import the solutions use.
 - every other code cell (timings, figures, experiments) is tagged ``demo`` with its source's
   fingerprint in ``metadata.course_demo``: the grader may leave it out, unedited, when nothing
@@ -28,8 +31,8 @@ from pathlib import Path
 
 import nbformat
 
-from course.exercises import (DEMO_KEY, DEMO_TAG, DEMONSTRATIONS_FILE, EXERCISES, NOTEBOOKS, demo_fingerprint,
-                              section_exercises)
+from course.exercises import (DEMO_KEY, DEMO_TAG, DEMONSTRATIONS_FILE, EXERCISES, MODEL_ANSWERS_FILE, NOTEBOOKS,
+                              demo_fingerprint, section_exercises)
 from course.locations import REPO
 
 SOURCE_DIR = REPO / "source_notebooks"
@@ -78,6 +81,13 @@ def grade_cell_source(exercise_id: str) -> str:
     )
 
 
+def reveal_cell_source(answer_id: str) -> str:
+    return ("# Written answers are graded by hand. Once yours is written and saved, compare it with the\n"
+            "# model answer and mark it yourself:\n"
+            "from course.selfcheck import reveal\n"
+            f'reveal("{answer_id}")')
+
+
 def _tagged(cell, prefix: str) -> list[str]:
     return [t[len(prefix):] for t in cell.metadata.get("tags", []) if t.startswith(prefix)]
 
@@ -100,18 +110,31 @@ def _add_grade_cells(nb, graded: set[str]) -> None:
     nb.cells = cells
 
 
+def _add_reveal_cells(nb) -> None:
+    """A written answer without a reveal cell gets one, right after it."""
+    present = {answer for cell in nb.cells for answer in _tagged(cell, "reveal:")}
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        cells += [nbformat.v4.new_code_cell(metadata={"tags": [f"reveal:{answer}"]})
+                  for answer in (m.rsplit(":", 1)[0] for m in _tagged(cell, "manual:")) if answer not in present]
+    nb.cells = cells
+
+
 def build_notebook(section: str, nb) -> object:
     """Return a copy of nb with tagged cells filled in; raise BuildError on a bad tag."""
     nb = nbformat.from_dict(nb)
     defs, imports = solution_segments(section)
     graded = {e.name for e in section_exercises(section)}
     _add_grade_cells(nb, graded)
+    _add_reveal_cells(nb)
     seen_solution = set()
     for cell in nb.cells:
         cell.metadata.pop("nbgrader", None)
         names = _tagged(cell, "solution:")
         grades = _tagged(cell, "grade:")
         manual = _tagged(cell, "manual:")
+        reveals = _tagged(cell, "reveal:")
         if names:
             missing = [n for n in names if n not in defs]
             if missing:
@@ -137,7 +160,9 @@ def build_notebook(section: str, nb) -> object:
             if absent:
                 raise BuildError(f"{section}: the setup cell lacks imports the solutions use: {absent}")
             cell.metadata.nbgrader = _nbgrader("setup", grade=False, solution=False, locked=True)
-        elif cell.cell_type == "code":
+        elif cell.cell_type == "code":  # a demonstration; a reveal cell is one too (grading skips it)
+            if reveals:
+                cell.source = reveal_cell_source(reveals[0])
             if DEMO_TAG not in cell.metadata.get("tags", []):
                 cell.metadata.setdefault("tags", []).append(DEMO_TAG)
             cell.metadata[DEMO_KEY] = demo_fingerprint(cell.source)
@@ -162,6 +187,24 @@ def demonstrations(notebooks) -> str:
     return json.dumps(sorted(fingerprints), indent=0) + "\n"
 
 
+def model_answers(notebooks) -> str:
+    """The text of MODEL_ANSWERS_FILE: each written question's points and model answer."""
+    answers = {}
+    for nb in notebooks:
+        for cell in nb.cells:
+            for tag in _tagged(cell, "manual:"):
+                answer_id, points = tag.rsplit(":", 1)
+                answers[answer_id] = {"points": float(points), "answer": cell.source}
+    return json.dumps(answers, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _write_derived(path: Path, text: str, check: bool, changed: list[str]) -> None:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        changed.append(str(path.relative_to(REPO)))
+        if not check:
+            path.write_text(text, encoding="utf-8")
+
+
 def build(sections=None, check: bool = False) -> list[str]:
     """Build every source notebook that exists, and the list of their demonstrations; return
     the paths that changed (or would)."""
@@ -180,11 +223,10 @@ def build(sections=None, check: bool = False) -> list[str]:
             changed.append(str(path.relative_to(REPO)))
             if not check:
                 nbformat.write(built, path)
-    text = demonstrations(notebooks)
-    if not DEMONSTRATIONS_FILE.exists() or DEMONSTRATIONS_FILE.read_text() != text:
-        changed.append(str(DEMONSTRATIONS_FILE.relative_to(REPO)))
-        if not check:
-            DEMONSTRATIONS_FILE.write_text(text)
+    _write_derived(DEMONSTRATIONS_FILE, demonstrations(notebooks), check, changed)
+    lab = [nbformat.read(path, as_version=4) for path in sorted(SOURCE_DIR.glob("*/*.ipynb"))
+           if path.parent.name not in NOTEBOOKS.values()]
+    _write_derived(MODEL_ANSWERS_FILE, model_answers(notebooks + lab), check, changed)
     return changed
 
 
