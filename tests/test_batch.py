@@ -519,3 +519,14 @@ def test_grade_sheet_marks_exercises_that_do_not_apply():
     header, row = grade_sheet([record]).splitlines()
     cells = dict(zip(header.split(","), row.split(",")))
     assert cells["rope.rope_inv_freq"] == "2" and cells["rope.rope_matrix"] == "n/a" and cells["total"] == "2"
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_grades_and_exported_sheets_are_not_committed_by_accident():
+    """Student data: a batch's output folder and exported grade sheets are git-ignored wherever they are."""
+    for path in ("grades/students/alice.json", "grades/grades.csv", "grades/report.html", "grades.csv",
+                 "course_runs/week3/grades/gradescope/bob/results.json", "somewhere/grades.csv"):
+        done = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)
+        assert done.returncode == 0, f"{path} is not git-ignored"
+    for path in ("course/platforms/batch.py", "tests/test_batch.py"):  # the code itself is not
+        assert subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT).returncode == 1
