@@ -530,3 +530,23 @@ def test_grades_and_exported_sheets_are_not_committed_by_accident():
         assert done.returncode == 0, f"{path} is not git-ignored"
     for path in ("course/platforms/batch.py", "tests/test_batch.py"):  # the code itself is not
         assert subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT).returncode == 1
+
+
+def test_grade_sheet_text_is_never_a_spreadsheet_formula(tmp_path):
+    """A learner's id or an error naming their file can start with = + - @ (or a tab, a carriage
+    return): every spreadsheet would run it as a formula. Such text cells start with ' instead;
+    numbers stay numbers."""
+    for name in ("@SUM(1+1).py", "+cmd.py", "-2+3.py"):
+        (tmp_path / name).write_text("")
+    ids = [s.id for s in discover(tmp_path)[0]]
+    records = [{"student": i, "score": 1.5, "status": "graded", "exercises": [
+        {"id": "rope.rope_inv_freq", "score": 1.5, "max_score": 2.0, "feedback": ""}]} for i in ids]
+    records += [{"student": "ana", "score": 0.0, "status": "error", "exercises": [], "error": error}
+                for error in ("=HYPERLINK(\"http://x\").ipynb: not a readable notebook", "\t=1+1", "\r=1+1")]
+    rows = list(csv.reader(io.StringIO(grade_sheet(records))))
+    text_cells = [cell for row in rows[1:] for cell in (row[0], row[-2], row[-1])]
+    assert not [cell for cell in text_cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], text_cells
+    assert {row[0] for row in rows[1:4]} == {"'" + i for i in ids}  # the text itself is kept after the '
+    assert rows[4][-1] == "'=HYPERLINK(\"http://x\").ipynb: not a readable notebook"
+    for row in rows[1:]:  # scores, the total and max_score are plain numbers
+        assert all(float(cell) >= 0 for cell in row[1:-2] if cell)

@@ -230,21 +230,30 @@ def stale_results(out: Path, students: list[Student]) -> list[str]:
 
 # -- grade sheet and Gradescope -------------------------------------------------------
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet cell a formula
+
+
+def _text_cell(text: str) -> str:
+    """Text as a spreadsheet shows it, never as a formula it runs (a learner's id or file name)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def grade_sheet(records: list[dict]) -> str:
-    """CSV: one row per learner; one column per exercise any learner was graded on (blank: the
+    """CSV (RFC 4180: a line break inside a cell is quoted): one row per learner; one column per exercise any learner was graded on (blank: the
     learner submitted nothing for its section; 0: submitted and scored 0; n/a: graded through a
     convention or adapter that cannot express the exercise); the total; and
-    max_score, the sheet's total (what all its columns can give), the same on every row."""
+    max_score, the sheet's total (what all its columns can give), the same on every row. Text cells
+    that would start a formula start with ' (_text_cell); numbers are plain numbers."""
     graded = {e["id"] for r in records for e in r.get("exercises", [])}
     columns = [i for i in EXERCISES if i in graded]
     max_total = sum(EXERCISES[i].points for i in columns)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["student", *columns, "total", "max_score", "status", "error"])
     for r in records:
         scores = {e["id"]: "n/a" if e.get("applicable") is False else f"{e['score']:g}" for e in r.get("exercises", [])}
-        writer.writerow([r["student"], *(scores.get(i, "") for i in columns), f"{r.get('score', 0.0):g}",
-                         f"{max_total:g}", r.get("status", ""), r.get("error", "")])
+        writer.writerow([_text_cell(r["student"]), *(scores.get(i, "") for i in columns), f"{r.get('score', 0.0):g}",
+                         f"{max_total:g}", _text_cell(r.get("status", "")), _text_cell(r.get("error", ""))])
     return out.getvalue()
 
 
