@@ -395,6 +395,7 @@ def test_nbgrader_submitted_tree(tmp_path):
         make(folder / f"{assignment}.ipynb")
         (folder / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
     (course / "submitted" / "gina" / "07_alibi" / "helper.py").write_text("def alibi_slopes(n): return None")
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")  # an nbgrader course
     # hana's notebook imports its code from a module she submitted beside it (as nbgrader autograde runs it)
     module_notebook("from rope_parts import *\n", course / "submitted" / "hana" / "06_rope" / "06_rope.ipynb")
     (course / "submitted" / "hana" / "06_rope" / "rope_parts.py").write_text((ROOT / "solutions" / "rope.py").read_text())
@@ -443,7 +444,8 @@ def test_an_nbgrader_assignment_full_of_data_does_not_crowd_out_another_ones_fil
     module_notebook("assert float(open('base.txt').read()) == 10000.0\n" + (ROOT / "solutions" / "rope.py").read_text(),
                     ivy / "06_rope" / "06_rope.ipynb")
     (ivy / "06_rope" / "base.txt").write_text("10000.0")
-    run_batch(tmp_path / "course", tmp_path / "out", workers=1, limits=LIMITS, progress=False, formats={"json"})
+    run_batch(tmp_path / "course", tmp_path / "out", workers=1, limits=LIMITS, progress=False, formats={"json"},
+              layout="nbgrader")
     record = json.loads((tmp_path / "out" / "students" / "ivy.json").read_text())
     assert record["score"] == record["max_score"] == points("rope"), record.get("notes")
 
@@ -486,7 +488,7 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
                       ([str(tmp_path), "--format", "pdf"], "unknown format"),
                       ([str(tmp_path), "--only", "rope.nope"], "unknown exercise"),
                       ([str(tmp_path), "--workers", "0"], "at least 1"),
-                      ([str(tmp_path), "--assignment", "06_rope"], "needs an nbgrader course"),
+                      ([str(tmp_path), "--assignment", "06_rope"], "needs the nbgrader layout"),
                       ([str(tmp_path), "--out", str(tmp_path / "a-file")], "is a file")):
         (tmp_path / "a-file").write_text("")
         with pytest.raises(SystemExit) as exit_:
@@ -550,3 +552,98 @@ def test_grade_sheet_text_is_never_a_spreadsheet_formula(tmp_path):
     assert rows[4][-1] == "'=HYPERLINK(\"http://x\").ipynb: not a readable notebook"
     for row in rows[1:]:  # scores, the total and max_score are plain numbers
         assert all(float(cell) >= 0 for cell in row[1:-2] if cell)
+
+
+def test_the_layout_comes_from_the_course_folder_never_from_a_learners_files(tmp_path):
+    # README's own example: a folder *named* submitted holding a module and a notebook
+    submitted = tmp_path / "submitted"
+    submitted.mkdir()
+    (submitted / "alice.py").write_text("")
+    module_notebook("x = 1\n", submitted / "bob.ipynb")
+    students, layout, ignored = discover(submitted)
+    assert layout == "folder" and [s.id for s in students] == ["alice", "bob"] and not ignored
+    # one learner's folder holding a subfolder (hidden or not) with a timestamp.txt changes nothing
+    for sub in (".nbgrader", "week1"):
+        klass = tmp_path / f"class{sub}"
+        (klass / "carl" / sub).mkdir(parents=True)
+        (klass / "carl" / sub / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
+        (klass / "carl" / "rope.py").write_text("")
+        (klass / "dina.py").write_text("")
+        students, layout, _ = discover(klass)
+        assert layout == "folder" and [s.id for s in students] == ["carl", "dina"], sub
+        assert students[0].names() == ["rope.py"]
+    # an nbgrader course: its submitted/ beside one of nbgrader's own files; its root or its submitted/
+    for marker in ("nbgrader_config.py", "gradebook.db", "source"):
+        course = tmp_path / f"course-{marker}"
+        module_notebook("x = 1\n", course / "submitted" / "eve" / "06_rope" / "06_rope.ipynb")
+        if marker == "source":
+            (course / marker).mkdir()
+        else:
+            (course / marker).write_text("")
+        for given in (course, course / "submitted"):
+            students, layout, _ = discover(given)
+            assert layout == "nbgrader" and {s.id: s.names() for s in students} == {"eve": ["06_rope/06_rope.ipynb"]}
+    # a submitted/{student}/{assignment}/ tree without them: only when asked
+    bare = tmp_path / "bare"
+    module_notebook("x = 1\n", bare / "submitted" / "eve" / "06_rope" / "06_rope.ipynb")
+    assert discover(bare)[1] == "folder"
+    for given in (bare, bare / "submitted"):
+        students, layout, _ = discover(given, layout="nbgrader")
+        assert layout == "nbgrader" and [s.id for s in students] == ["eve"]
+    students, layout, _ = discover(course, layout="folder")  # asked for: the course's own entries are learners
+    assert layout == "folder" and "submitted" in [s.id for s in students]
+
+
+def test_cli_prints_the_layout_and_fails_when_nobody_could_be_graded(tmp_path, capsys):
+    from course.platforms.batch import main
+
+    submitted = tmp_path / "submitted"
+    (submitted / "erin").mkdir(parents=True)  # an empty folder: nothing to grade
+    assert main([str(submitted), "--out", str(tmp_path / "out"), "--no-progress"]) == 3
+    captured = capsys.readouterr()
+    assert "layout: folder" in captured.err and "--layout nbgrader" in captured.err, captured.err
+    assert "nobody could be graded" in captured.err, captured.err
+    assert main([str(submitted), "--out", str(tmp_path / "out"), "--dry-run"]) == 3
+    assert "layout: folder" in capsys.readouterr().err
+    (submitted / "erin" / "rope.py").write_text("")  # one learner to grade: the dry run succeeds
+    assert main([str(submitted), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "erin" in captured.out
+    module_notebook("x = 1\n", tmp_path / "course" / "submitted" / "eve" / "06_rope" / "06_rope.ipynb")
+    assert main([str(tmp_path / "course"), "--out", str(tmp_path / "out2"), "--dry-run", "--layout", "nbgrader"]) == 0
+    assert "layout: nbgrader" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # --assignment: an nbgrader course only
+        main([str(submitted), "--out", str(tmp_path / "out"), "--assignment", "06_rope"])
+    assert exit_.value.code == 2 and "--layout nbgrader" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse names that are not UTF-8")
+def test_file_names_that_are_not_utf8_are_graded_like_any_other(tmp_path):
+    """What unzip leaves from an archive made on Windows: names in a legacy code page. Every
+    learner is graded, under an id and in reports that are valid text, distinct from each other."""
+    klass = os.fsencode(tmp_path / "class")
+    os.makedirs(klass)
+    rope = (ROOT / "solutions" / "rope.py").read_bytes()
+    for name in (b"caf\xe9.py", b"caf_.py", b"caf\xe8.py"):
+        Path(os.fsdecode(klass + b"/" + name)).write_bytes(rope)
+    folder = klass + b"/d\xfcrer"
+    os.makedirs(folder)
+    Path(os.fsdecode(folder + b"/06_r\xf6pe.py")).write_bytes(rope)
+    Path(os.fsdecode(folder + b"/n\xf6tes.txt")).write_bytes(b"beside the code")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"}  # a strict UTF-8 terminal
+    done = subprocess.run([sys.executable, "-m", "course.batch", os.fsdecode(klass), "--out", str(out), "--workers", "1",
+                           "--no-progress", *LIMIT_ARGS], cwd=ROOT, capture_output=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    assert done.stdout.decode("utf-8") and done.stderr.decode("utf-8") is not None
+    records = [json.loads(p.read_bytes().decode("utf-8")) for p in sorted((out / "students").glob("*.json"))]
+    ids = [r["student"] for r in records]
+    assert len(ids) == len(set(ids)) == 4 and "caf_" in ids, ids
+    for record in records:
+        assert record["status"] == "graded" and record["score"] == points("rope"), record
+        json.dumps(record, ensure_ascii=False).encode("utf-8")  # every text in it is valid
+    rows = list(csv.DictReader(io.StringIO((out / "grades.csv").read_bytes().decode("utf-8"))))
+    assert sorted(r["student"] for r in rows) == sorted(ids)
+    assert json.loads((out / "report.json").read_bytes().decode("utf-8"))["summary"]["learners"] == 4
+    for i in ids:
+        assert (out / "gradescope" / i / "results.json").is_file()

@@ -45,6 +45,7 @@ from course.sandbox.limits import Limits, add_limit_options, limits_from
 from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible, working_copy
 
 FORMATS = ("json", "csv", "gradescope")
+NOBODY_GRADED = 3  # exit status: no learner of the folder has a grade (1: another batch runs; 2: bad arguments)
 FILE_MB_FOR_HASH = Limits().file_mb  # files the grader would copy beside the code count in the resume hash
 RESULT_VERSION = 1
 
@@ -65,7 +66,7 @@ class Student:
     hash: str = field(default="", repr=False)
 
     def names(self) -> list[str]:
-        return [f.relative_to(self.root).as_posix() for f in self.files]
+        return [as_text(f.relative_to(self.root).as_posix()) for f in self.files]
 
     def paths(self) -> list[Path]:
         """What the grader is given: the learner's folder (its notebooks and modules are graded,
@@ -81,9 +82,33 @@ class Student:
         return list(self.files) + [f for _, f in copies if f not in self.files]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def as_text(name: str) -> str:
+    """A name from the file system as valid text: bytes that are not UTF-8 (what unzip leaves of a
+    Windows archive; Python holds them as lone surrogates) are written \\xNN, so they stay distinct."""
+    def escape(match) -> str:
+        code = ord(match.group())
+        return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+    return _SURROGATE.sub(escape, name)
+
+
+def _as_text_in(value):
+    """`value` (a report from the grader: dicts, lists, strings) with every string made valid text."""
+    if isinstance(value, str):
+        return as_text(value)
+    if isinstance(value, dict):
+        return {as_text(k) if isinstance(k, str) else k: _as_text_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text_in(v) for v in value]
+    return value
+
+
 def _safe_id(name: str) -> str:
     """The learner's name as a file name: letters of any script, digits and ._@+- are kept."""
-    safe = re.sub(r"[^\w.@+-]", "_", unicodedata.normalize("NFC", name)).lstrip(".") or "_"
+    safe = re.sub(r"[^\w.@+-]", "_", unicodedata.normalize("NFC", as_text(name))).lstrip(".") or "_"
     return safe[:120]
 
 
@@ -97,34 +122,62 @@ def _unique(students: list[Student]) -> list[Student]:
     taken: set[str] = set()
     for s in students:
         if s.id in taken:
-            s.id = f"{s.id}-{hashlib.sha256(str(s.files or s.root).encode()).hexdigest()[:8]}"
+            s.id = f"{s.id}-{hashlib.sha256(os.fsencode(str(s.files or s.root))).hexdigest()[:8]}"
         taken.add(s.id)
     return students
 
 
-def nbgrader_submitted(folder: Path) -> Path | None:
-    """The `submitted/` folder if `folder` is an nbgrader course (or its submitted folder)."""
-    if (folder / "submitted").is_dir():
-        return folder / "submitted"
-    if folder.name == "submitted":
-        return folder
-    for student in (p for p in folder.iterdir() if p.is_dir() and visible(p.name)):
-        for assignment in (p for p in student.iterdir() if p.is_dir()):
-            if (assignment / "timestamp.txt").is_file():
-                return folder
-    return None
+NBGRADER_MARKERS = ("nbgrader_config.py", "gradebook.db", "source")  # a course's own, never in a learner's folder
+LAYOUTS = ("folder", "nbgrader")
 
 
-def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[list[Student], str, list[Path]]:
-    """(learners, layout, ignored entries). Layout is 'nbgrader' or 'folder'. With `by_assignment`
-    (an nbgrader tree), each submitted/{student}/{assignment}/ is a learner of its own, `student.assignment`."""
+@dataclass
+class Layout:
+    """How a submissions folder is read, decided from the course folder's own structure or as asked,
+    never from what a learner's folder holds (a learner must not decide how the others are graded)."""
+    name: str        # 'folder': one learner per notebook, module or folder; 'nbgrader': submitted/{student}/{assignment}/
+    learners: Path   # the folder whose entries are the learners (nbgrader: the submitted/ folder)
+    why: str
+
+    @property
+    def course_root(self) -> Path:
+        return self.learners.parent
+
+
+def _course_marker(folder: Path) -> str:
+    return next((m for m in NBGRADER_MARKERS if (folder / m).exists()), "")
+
+
+def decide_layout(folder, asked: str | None = None) -> Layout:
+    """nbgrader when `asked`, or when `folder` (or the folder holding it, if it is `submitted/`) is
+    an nbgrader course: a submitted/ folder beside one of nbgrader's own files (NBGRADER_MARKERS)."""
+    folder = Path(folder).resolve()
+    tree = folder / "submitted" if (folder / "submitted").is_dir() else folder
+    if asked == "folder":
+        return Layout("folder", folder, "as asked (--layout folder)")
+    if asked == "nbgrader":
+        return Layout("nbgrader", tree, f"as asked: {as_text(str(tree))}/{{student}}/{{assignment}}/")
+    course = folder if tree != folder else folder.parent if folder.name == "submitted" else None
+    marker = _course_marker(course) if course else ""
+    if marker:
+        return Layout("nbgrader", tree, f"{as_text(str(course))} is an nbgrader course (submitted/ beside its {marker})")
+    return Layout("folder", folder, f"one learner per notebook, module or folder in {as_text(str(folder))} (not an nbgrader course: "
+                                    f"no {', '.join(NBGRADER_MARKERS)} beside a submitted/ folder; --layout nbgrader "
+                                    "reads it as submitted/{student}/{assignment}/)")
+
+
+def discover(folder, assignments=None, by_assignment: bool = False,
+             layout: str | None = None) -> tuple[list[Student], str, list[Path]]:
+    """(learners, layout, ignored entries). Layout is 'nbgrader' or 'folder', as `layout` asks or else
+    as decide_layout finds. With `by_assignment` (an nbgrader tree), each
+    submitted/{student}/{assignment}/ is a learner of its own, `student.assignment`."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
-    submitted = nbgrader_submitted(folder)
+    decided = decide_layout(folder, layout)
     students, ignored = [], []
-    if submitted is not None:
-        for entry in sorted(p for p in submitted.iterdir() if visible(p.name)):
+    if decided.name == "nbgrader":
+        for entry in sorted(p for p in decided.learners.iterdir() if visible(p.name)):
             if not entry.is_dir():
                 ignored.append(entry)
                 continue
@@ -161,7 +214,7 @@ def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[lis
 def content_hash(student: Student) -> str:
     digest = hashlib.sha256()
     for path in student.context():
-        digest.update(path.relative_to(student.root).as_posix().encode() + b"\0")
+        digest.update(os.fsencode(path.relative_to(student.root).as_posix()) + b"\0")
         try:
             data = path.read_bytes()
         except OSError as err:
@@ -202,7 +255,7 @@ def is_done(result: dict | None, student: Student, key: str, retry_errors: bool)
 
 
 def make_record(student: Student, key: str, outcome: dict, worker: str) -> dict:
-    report = outcome["report"]
+    report = _as_text_in(outcome["report"])  # it may quote file names that are not UTF-8
     record = {"student": student.id, "files": student.names(), "status": outcome["status"]}
     record.update(report)  # score, max_score, exercises (+ notes, error, files by section)
     if "files" in report:
@@ -356,22 +409,24 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
               dask_address: str | None = None, formats=FORMATS, only=None, limits: Limits | None = None,
               force: bool = False, retry_errors: bool = False, assignments=None, progress: bool = True,
               student_seconds: float | None = None, retries: int = 1, dry_run: bool = False,
-              console=None, gradebook: bool = False, pin: bool = True) -> dict:
+              console=None, gradebook: bool = False, pin: bool = True, layout: str | None = None) -> dict:
     """Grade every learner in `submissions` into `out`; returns a summary dict. With `dry_run`,
-    only find out who would be graded (nothing is written). With `gradebook` (an nbgrader course),
-    each submitted assignment is graded on its own and written into the course's gradebook and
-    autograded/ folder (course.platforms.nbgrader_gradebook)."""
+    only find out who would be graded (nothing is written). `layout`: 'folder' or 'nbgrader'
+    (default: decide_layout). With `gradebook` (an nbgrader course), each submitted assignment is
+    graded on its own and written into the course's gradebook and autograded/ folder
+    (course.platforms.nbgrader_gradebook)."""
     limits = limits or Limits()
     out = Path(out).resolve()
     if not dry_run:
         out.mkdir(parents=True, exist_ok=True)
     workers = workers or available_cpus()
+    decided = decide_layout(submissions, "nbgrader" if gradebook else layout)
+    course_root = decided.course_root
     if gradebook:
         from course.platforms.nbgrader_gradebook import gradebook_assignments
 
-        course_root = nbgrader_submitted(Path(submissions).resolve()).parent
         assignments = assignments or gradebook_assignments(course_root)
-    students, layout, ignored = discover(submissions, assignments, by_assignment=gradebook)
+    students, layout, ignored = discover(submissions, assignments, by_assignment=gradebook, layout=decided.name)
     key = grading_key(limits, only)
     for stale in (out / "students").glob(".*.tmp"):  # a write cut short by a killed run
         stale.unlink(missing_ok=True)
@@ -390,10 +445,11 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         else:
             pending.append(Job(student, student_timeout(limits, student, student_seconds)))
     if dry_run:
-        return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
-                "nothing_to_grade": problems, "to_grade": [job.student.id for job in pending],
-                "ignored": [str(p) for p in ignored],
-                "out": str(out), "dry_run": True}
+        return {"students": len(students), "layout": layout, "layout_why": decided.why, "graded_now": len(pending),
+                "skipped": skipped, "nothing_to_grade": problems, "to_grade": [job.student.id for job in pending],
+                "with_grade": len(pending) + sum(r.get("status") == "graded" for r in records.values()),
+                "ignored": [as_text(str(p)) for p in ignored],
+                "out": as_text(str(out)), "dry_run": True}
 
     lock = _lock(out)  # one batch at a time per output folder (released when this process ends)
     begin = time.monotonic()
@@ -438,12 +494,13 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         from course.platforms.nbgrader_gradebook import write_gradebook
 
         book = write_gradebook(course_root, [(s, records[s.id]) for s in students if s.id in records], out)
-    return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
-            "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
+    return {"students": len(students), "layout": layout, "layout_why": decided.why, "graded_now": len(pending),
+            "skipped": skipped, "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
+            "with_grade": sum(r.get("status") == "graded" for r in records.values()),
             "worker_start_seconds": None if start_up is None else round(start_up, 2),
             "worker_cores": [sorted(c) for c in run.cores if c] if isinstance(run, LocalRun) else [],
             "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
-            "ignored": [str(p) for p in ignored], "outputs": [str(p) for p in written], "out": str(out),
+            "ignored": [as_text(str(p)) for p in ignored], "outputs": [as_text(str(p)) for p in written], "out": as_text(str(out)),
             "stale": stale_results(out, students), "gradebook": book}
 
 
@@ -530,6 +587,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="only list who would be graded")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (on a terminal) nor a line per learner (otherwise)")
     parser.add_argument("--summary", choices=("text", "json"), default="text", help="what to print at the end")
+    # -- the layout (#22): decided from the course folder or as asked, never from a learner's files --
+    parser.add_argument("--layout", choices=LAYOUTS,
+                        help="folder: one notebook, module or folder per learner; nbgrader: submitted/{student}/"
+                             "{assignment}/ (default: nbgrader only for an nbgrader course, a submitted/ folder "
+                             f"beside {', '.join(NBGRADER_MARKERS)}, given as its root or its submitted/; "
+                             "--gradebook implies nbgrader)")
     add_limit_options(parser)
     return parser
 
@@ -552,10 +615,13 @@ def main(argv=None) -> int:
         parser.error(f"--out {args.out} is a file; give a folder for the results")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
-    if args.assignment and nbgrader_submitted(Path(args.submissions).resolve()) is None:
-        parser.error(f"--assignment needs an nbgrader course (a submitted/ tree); {args.submissions} is not one")
-    if args.gradebook and (nbgrader_submitted(Path(args.submissions).resolve()) is None or args.only):
-        parser.error("--gradebook needs an nbgrader course (a submitted/ tree) and grades whole assignments (no --only)")
+    # -- the layout (#22) --
+    if args.gradebook and (args.layout == "folder" or args.only):
+        parser.error("--gradebook grades whole assignments of an nbgrader course (no --only, no --layout folder)")
+    layout = decide_layout(args.submissions, "nbgrader" if args.gradebook else args.layout)
+    if args.assignment and layout.name != "nbgrader":
+        parser.error(f"--assignment needs the nbgrader layout; {layout.why}")
+    print(f"layout: {layout.name}: {layout.why}", file=sys.stderr)
     limits = limits_from(args)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: graders are closed
     try:
@@ -564,7 +630,7 @@ def main(argv=None) -> int:
                             force=args.force, retry_errors=args.retry_errors, assignments=args.assignment,
                             progress=not args.no_progress,
                             student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run,
-                            gradebook=args.gradebook, pin=not args.no_pin)
+                            gradebook=args.gradebook, pin=not args.no_pin, layout=layout.name)
     except KeyboardInterrupt:
         print("interrupted: the results written so far are kept; run again to resume", file=sys.stderr)
         return 130
@@ -606,6 +672,9 @@ def main(argv=None) -> int:
                 print(f"  not in the gradebook: {line}")
         if summary.get("report"):
             print(f"  report: {summary['report'][0]} (what to re-teach), {summary['report'][1]}")
+    if not summary["with_grade"]:  # (#22) a batch that grades nobody must not look like a success
+        print(f"nobody could be graded ({summary['layout']} layout: {summary['layout_why']})", file=sys.stderr)
+        return NOBODY_GRADED
     return 0
 
 
