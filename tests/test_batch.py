@@ -415,8 +415,8 @@ def test_nbgrader_submitted_tree(tmp_path):
     assert "file_sections" not in json.loads((out / "students" / "hana.json").read_text())  # one file graded
     assert (out / "grades.csv").exists() and not (out / "gradescope").exists()
     only_rope = {s.id: s.names() for s in discover(course, assignments=["06_rope"])[0]}
-    assert only_rope == {"frank": ["06_rope/06_rope.ipynb"], "gina": ["06_rope/06_rope.ipynb"],
-                         "hana": ["06_rope/06_rope.ipynb"]}
+    assert only_rope == {"frank.06_rope": ["06_rope/06_rope.ipynb"], "gina.06_rope": ["06_rope/06_rope.ipynb"],
+                         "hana.06_rope": ["06_rope/06_rope.ipynb"]}
     # a changed helper module is a changed submission: graded again (and so with --gradebook, by assignment)
     (course / "submitted" / "hana" / "06_rope" / "rope_parts.py").write_text("")
     assert run_batch(course, out, workers=1, limits=LIMITS, progress=False, dry_run=True)["to_grade"] == ["hana"]
@@ -647,3 +647,32 @@ def test_file_names_that_are_not_utf8_are_graded_like_any_other(tmp_path):
     assert json.loads((out / "report.json").read_bytes().decode("utf-8"))["summary"]["learners"] == 4
     for i in ids:
         assert (out / "gradescope" / i / "results.json").is_file()
+
+
+def test_grading_another_nbgrader_assignment_into_the_same_folder_keeps_the_first(tmp_path):
+    from course.platforms.class_report import write_class_report
+
+    course = tmp_path / "course"
+    (course / "submitted").mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")
+    for student in ("frank", "gina"):
+        for assignment, section in (("06_rope", "rope"), ("07_alibi", "alibi")):
+            module_notebook((ROOT / "solutions" / f"{section}.py").read_text(),
+                            course / "submitted" / student / assignment / f"{assignment}.ipynb")
+    out = tmp_path / "out"
+    run = dict(workers=1, limits=LIMITS, progress=False, formats={"json", "csv"})
+    assert run_batch(course, out, assignments=["06_rope"], **run)["graded_now"] == 2
+    second = run_batch(course, out, assignments=["07_alibi"], **run)
+    assert second["graded_now"] == 2 and second["stale"] == []
+    expected = {"frank.06_rope": points("rope"), "gina.06_rope": points("rope"),
+                "frank.07_alibi": points("alibi"), "gina.07_alibi": points("alibi")}
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert {r["student"]: float(r["total"]) for r in rows} == expected
+    html, report = write_class_report(out, exclude=second["stale"])
+    assert json.loads(report.read_text())["summary"]["learners"] == 4
+    # a learner who left the course: their results are kept on disk, named, and out of the sheet
+    shutil.rmtree(course / "submitted" / "gina")
+    third = run_batch(course, out, assignments=["07_alibi"], **run)
+    assert third["graded_now"] == 0 and third["stale"] == ["gina.06_rope", "gina.07_alibi"]
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert sorted(r["student"] for r in rows) == ["frank.06_rope", "frank.07_alibi"]

@@ -63,6 +63,7 @@ class Student:
     #                              beside the code while it is graded (folder layout)
     beside: list[Path] = field(default_factory=list)  # nbgrader layout: the assignment folders; their
     #                              other files are beside the notebooks while graded, not graded
+    assignments: list[str] | None = None  # nbgrader layout: the assignments graded (None: folder layout)
     hash: str = field(default="", repr=False)
 
     def names(self) -> list[str]:
@@ -190,13 +191,16 @@ def discover(folder, assignments=None, by_assignment: bool = False,
                 if by_assignment:
                     students.append(Student(_safe_id(f"{entry.name}.{assignment.name}"), notebooks, entry,
                                             "" if notebooks else "no notebook submitted", assignment=assignment.name,
-                                            beside=[assignment] if notebooks else []))
+                                            beside=[assignment] if notebooks else [], assignments=[assignment.name]))
                 files += notebooks
                 beside += [assignment] if notebooks else []
             if by_assignment:
                 continue
             problem = "" if files else "no notebook submitted" + (f" for {', '.join(assignments)}" if assignments else "")
-            students.append(Student(_safe_id(entry.name), files, entry, problem, beside=beside))
+            # graded by assignment, the id names them: another assignment's grades are not overwritten
+            chosen = sorted(set(assignments)) if assignments else [a.name for a in beside]
+            student_id = _safe_id(f"{entry.name}.{'+'.join(chosen)}" if assignments else entry.name)
+            students.append(Student(student_id, files, entry, problem, beside=beside, assignments=chosen))
         return _unique(students), "nbgrader", ignored
     for entry in sorted(p for p in folder.iterdir() if visible(p.name)):
         if entry.is_dir():
@@ -257,6 +261,8 @@ def is_done(result: dict | None, student: Student, key: str, retry_errors: bool)
 def make_record(student: Student, key: str, outcome: dict, worker: str) -> dict:
     report = _as_text_in(outcome["report"])  # it may quote file names that are not UTF-8
     record = {"student": student.id, "files": student.names(), "status": outcome["status"]}
+    if student.assignments is not None:  # nbgrader: whose submitted/{learner}/{assignment}/ folders
+        record.update(learner=as_text(student.root.name), assignments=student.assignments)
     record.update(report)  # score, max_score, exercises (+ notes, error, files by section)
     if "files" in report:
         record["files"] = student.names()
@@ -274,11 +280,24 @@ def problem_record(student: Student, key: str) -> dict:
     return make_record(student, key, outcome, "-")
 
 
-def stale_results(out: Path, students: list[Student]) -> list[str]:
-    """Learners with a result in `out` but no longer in the submissions folder: their files are
-    kept (a grade is never deleted), left out of grades.csv, and named in the summary."""
+def earlier_results(out: Path, students: list[Student], layout: Layout) -> tuple[list[dict], list[str]]:
+    """(kept, stale): the results in `out` of submissions this run does not grade. Another nbgrader
+    assignment of a learner still in submitted/ is kept (in grades.csv and the report, as graded);
+    the others are stale, of learners no longer in the folder: their files are kept (a grade is never
+    deleted), left out of grades.csv, and named in the summary."""
     current = {s.id for s in students}
-    return sorted(p.stem for p in (out / "students").glob("*.json") if p.stem not in current)
+    here = ({as_text(p.name) for p in layout.learners.iterdir() if p.is_dir()} if layout.name == "nbgrader"
+            else set())
+    kept, stale = [], []
+    for path in sorted((out / "students").glob("*.json")):
+        if path.stem in current:
+            continue
+        record = load_result(path)
+        if record and record.get("student") == path.stem and "assignments" in record and record.get("learner") in here:
+            kept.append(record)
+        else:
+            stale.append(path.stem)
+    return kept, stale
 
 
 # -- grade sheet and Gradescope -------------------------------------------------------
@@ -487,7 +506,8 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         lock.close()
     elapsed = time.monotonic() - begin
     start_up = max((g.startup_seconds for g in run.graders), default=0.0) if isinstance(run, LocalRun) else None
-    ordered = [records[s.id] for s in students if s.id in records]
+    kept, stale = earlier_results(out, students, decided)
+    ordered = [records[s.id] for s in students if s.id in records] + kept
     written = write_outputs(out, ordered, formats)
     book = None
     if gradebook:
@@ -501,7 +521,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
             "worker_cores": [sorted(c) for c in run.cores if c] if isinstance(run, LocalRun) else [],
             "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
             "ignored": [as_text(str(p)) for p in ignored], "outputs": [as_text(str(p)) for p in written], "out": as_text(str(out)),
-            "stale": stale_results(out, students), "gradebook": book}
+            "kept": [r["student"] for r in kept], "stale": stale, "gradebook": book}
 
 
 class BatchRunning(RuntimeError):
@@ -660,6 +680,9 @@ def main(argv=None) -> int:
               f"{c.get('grader-failed', 0)}")
         for path in summary["ignored"]:
             print(f"  ignored (not a notebook, module or folder): {path}")
+        if summary["kept"]:
+            print(f"  kept in grades.csv: {len(summary['kept'])} results of other assignments graded into {args.out} "
+                  f"earlier: {', '.join(summary['kept'])}")
         if summary["stale"]:
             print(f"  kept, not in grades.csv: results of learners no longer in {args.submissions}: "
                   f"{', '.join(summary['stale'])} (students/<id>.json, gradescope/<id>/)")
