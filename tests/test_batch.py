@@ -270,6 +270,19 @@ def test_rerun_skips_unchanged_and_regrades_only_a_missing_result(graded, classr
                      dry_run=True)["graded_now"] == 5
 
 
+def test_the_progress_bar_names_the_learners_being_graded():
+    from course.platforms.batch import _Progress
+
+    console = Console(file=io.StringIO(), force_terminal=True, color_system=None, width=160)
+    with _Progress(3, 0, True, console) as bar:
+        bar.started("ana")
+        bar.started("ben")
+        assert re.fullmatch(r"grading ana \(\d+ s\), ben \(\d+ s\)", bar.line()), bar.line()
+        bar.advance("ana: 2/2", "ana")
+        assert re.fullmatch(r"ana: 2/2 \| grading ben \(\d+ s\)", bar.line()), bar.line()
+    assert "grading ben" in console.file.getvalue()  # what the terminal showed
+
+
 def test_workers_get_one_core_each_when_there_are_as_many_as_cores(monkeypatch):
     from course import cores
 
@@ -369,15 +382,22 @@ def test_sigkilled_batch_resumes_and_loses_nothing(tmp_path):
     assert len(rows) == 5 and sum(float(r["total"]) == points("alibi") for r in rows) == 4
 
 
-def test_a_learner_who_keeps_the_grader_busy_is_cut_off_and_the_batch_goes_on(tmp_path):
+def test_a_learner_who_keeps_the_grader_busy_is_cut_off_and_the_batch_goes_on(tmp_path, monkeypatch):
+    from course.platforms import batch
+
     submissions = tmp_path / "class"
     submissions.mkdir()
     (submissions / "slow.py").write_text("import time\ntime.sleep(120)\n" + (ROOT / "solutions" / "alibi.py").read_text())
     shutil.copy(ROOT / "solutions" / "alibi.py", submissions / "zoe.py")
     generous = Limits(call_seconds=5.0, cell_seconds=300.0, exercise_seconds=6.0, submission_seconds=60.0)
-    summary = run_batch(submissions, tmp_path / "out", workers=2, limits=generous, progress=False,
+    monkeypatch.setattr(batch._Progress, "QUIET_SECONDS", 0.5)  # a log says who is still graded after this long
+    log = Console(file=io.StringIO(), width=160)
+    summary = run_batch(submissions, tmp_path / "out", workers=2, limits=generous, progress=True, console=log,
                         student_seconds=4, retries=0)
     assert summary["counts"] == {"graded": 1, "error": 1, "grader-failed": 0}
+    lines = log.file.getvalue().splitlines()
+    hanging = lines.index(next(line for line in lines if line.startswith("graded 2/2: slow")))
+    assert any(line.startswith("still grading: slow (") for line in lines[:hanging]), lines
     results = summary_of(tmp_path / "out")
     slow = json.loads((tmp_path / "out" / "students" / "slow.json").read_text())
     assert slow["status"] == "error" and "did not finish within 4 s" in slow["error"]

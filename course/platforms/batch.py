@@ -48,6 +48,7 @@ FORMATS = ("json", "csv", "gradescope")
 NOBODY_GRADED = 3  # exit status: no learner of the folder has a grade (1: another batch runs; 2: bad arguments)
 FILE_MB_FOR_HASH = Limits().file_mb  # files the grader would copy beside the code count in the resume hash
 RESULT_VERSION = 1
+STARTED = "started"  # on the results queue: (student, STARTED, worker) when a worker takes a learner
 
 
 # -- finding the learners -------------------------------------------------------------
@@ -409,6 +410,7 @@ def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, result
                     job = todo.get_nowait()
                 except queue.Empty:
                     return
+                results.put((job.student, STARTED, worker.name))
                 outcome = grade_student(worker, job.student.id, job.student.paths(), only, job.timeout, retries,
                                         beside=job.student.beside)
                 results.put((job.student, outcome, worker.name))
@@ -489,7 +491,14 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         with bar:
             done = 0
             while done < len(pending):
-                student, outcome, worker = results.get()
+                try:
+                    student, outcome, worker = results.get(timeout=1.0)
+                except queue.Empty:
+                    bar.tick()
+                    continue
+                if outcome is STARTED:
+                    bar.started(student.id)
+                    continue
                 if student is None:  # a pool thread or the Dask client failed: stop (a re-run resumes)
                     raise RuntimeError(f"the batch stopped: {worker}: {outcome!r}")
                 record = make_record(student, key, outcome, worker)
@@ -498,7 +507,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
                 counts[record["status"]] = counts.get(record["status"], 0) + 1
                 done += 1
                 bar.advance(f"{student.id}: {record['score']:g}/{record['max_score']:g}"
-                            + (f" ({record['status']})" if record["status"] != "graded" else ""))
+                            + (f" ({record['status']})" if record["status"] != "graded" else ""), student.id)
         completed = True
     finally:
         if run is not None:
@@ -543,10 +552,17 @@ def _lock(out: Path):
 
 
 class _Progress:
-    """A rich progress bar on a terminal; one line per learner otherwise (a log); or nothing."""
+    """A rich progress bar on a terminal; one line per learner otherwise (a log); or nothing. Both
+    name the learners being graded: the bar all along, the log after QUIET_SECONDS without a line
+    (one learner may hang while the others are done)."""
+
+    QUIET_SECONDS = 60.0
+    NAMED = 3  # learners named on the bar (then "+N")
 
     def __init__(self, total: int, already: int, enabled: bool, console=None):
         self.enabled, self.total, self.done = enabled, total, already
+        self.last, self.busy = "", {}  # the last result shown; learner id -> when its grading started
+        self.quiet_since = time.monotonic()
         if enabled:
             from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -555,7 +571,8 @@ class _Progress:
             self.console = console or Console(stderr=True)
             self.bar = self.console.is_terminal
             self._progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+                                      TimeElapsedColumn(), TimeRemainingColumn(),
+                                      TextColumn("{task.description}", markup=False),
                                       console=self.console, disable=not self.bar)
             self._task = self._progress.add_task("", total=total, completed=already)
 
@@ -568,12 +585,39 @@ class _Progress:
         if self.enabled:
             self._progress.__exit__(*exc)
 
-    def advance(self, text: str) -> None:
-        self.done += 1
+    def _grading(self) -> str:
+        now = time.monotonic()
+        longest = sorted(self.busy, key=self.busy.get)
+        named = [f"{i} ({now - self.busy[i]:.0f} s)" for i in longest[:self.NAMED]]
+        return ", ".join(named) + (f" +{len(longest) - self.NAMED}" if len(longest) > self.NAMED else "")
+
+    def line(self) -> str:
+        """The bar's text: the last result, and who is being graded (longest first, with for how long)."""
+        return " | ".join(filter(None, (self.last, f"grading {self._grading()}" if self.busy else "")))
+
+    def _show(self, advance: int = 0) -> None:
         if self.enabled:
-            self._progress.update(self._task, advance=1, description=text)
-            if not self.bar:
-                self.console.print(f"graded {self.done}/{self.total}: {text}", markup=False, highlight=False)
+            self._progress.update(self._task, advance=advance, description=self.line())
+
+    def started(self, student_id: str) -> None:
+        self.busy[student_id] = time.monotonic()
+        self._show()
+
+    def tick(self) -> None:
+        """Nothing finished for a while: keep the times on the bar current; the log says who is still graded."""
+        self._show()
+        if self.enabled and not self.bar and self.busy and time.monotonic() - self.quiet_since >= self.QUIET_SECONDS:
+            self.console.print(f"still grading: {self._grading()}", markup=False, highlight=False)
+            self.quiet_since = time.monotonic()
+
+    def advance(self, text: str, student_id: str = "") -> None:
+        self.done += 1
+        self.last = text
+        self.busy.pop(student_id, None)
+        self.quiet_since = time.monotonic()
+        self._show(advance=1)
+        if self.enabled and not self.bar:
+            self.console.print(f"graded {self.done}/{self.total}: {text}", markup=False, highlight=False)
 
 
 def _parser() -> argparse.ArgumentParser:
