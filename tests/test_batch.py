@@ -696,3 +696,45 @@ def test_grading_another_nbgrader_assignment_into_the_same_folder_keeps_the_firs
     assert third["graded_now"] == 0 and third["stale"] == ["gina.06_rope", "gina.07_alibi"]
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert sorted(r["student"] for r in rows) == ["frank.06_rope", "frank.07_alibi"]
+
+
+def test_a_module_that_does_not_parse_is_submitted_and_unreadable_not_missing(tmp_path):
+    """Its section is graded 0 with the reason (not left blank as if never submitted), in the
+    learner's JSON, grades.csv and the class report; a section another file of the learner does
+    define is still graded on that file."""
+    from course.platforms.class_report import write_class_report
+
+    klass = tmp_path / "class"
+    klass.mkdir()
+    broken_alibi = (ROOT / "solutions" / "alibi.py").read_text() + "\ndef oops(:\n    pass\n"
+    (klass / "nia").mkdir()
+    shutil.copy(ROOT / "solutions" / "rope.py", klass / "nia" / "rope_work.py")
+    (klass / "nia" / "07_alibi.py").write_text(broken_alibi)                 # its name and text say alibi
+    (klass / "oli.py").write_text("import torch\n\ndef rope_inv_freq(d, base=10000.0:\n    pass\n")  # its text: rope
+    (klass / "quin").mkdir()
+    (klass / "quin" / "06_rope.py").write_text("def rope_inv_freq(d:\n")     # rope by its name, but...
+    shutil.copy(ROOT / "solutions" / "rope.py", klass / "quin" / "work.py")  # ... rope is defined here
+    out = tmp_path / "out"
+    summary = run_batch(klass, out, workers=1, limits=LIMITS, progress=False, formats={"json", "csv"})
+    assert summary["counts"]["grader-failed"] == 0
+    record = {p.stem: json.loads(p.read_text()) for p in (out / "students").glob("*.json")}
+    nia = {e["id"]: e for e in record["nia"]["exercises"]}
+    alibi = [e.id for e in section_exercises("alibi")]
+    assert set(alibi) <= set(nia) and record["nia"]["max_score"] == points("rope") + points("alibi")
+    assert all(nia[i]["score"] == 0 and "07_alibi.py does not parse" in nia[i]["feedback"] for i in alibi)
+    assert record["nia"]["score"] == points("rope")
+    assert [(u["file"], u["error"].split(":")[0]) for u in record["nia"]["unparsed"]] == [("07_alibi.py", "SyntaxError")]
+    assert {f["file"]: f["sections"] for f in record["nia"]["file_sections"]}["07_alibi.py"] == ["alibi"]
+    oli = record["oli"]
+    assert oli["max_score"] == points("rope") and oli["score"] == 0
+    assert {e["id"] for e in oli["exercises"]} == {e.id for e in section_exercises("rope")}
+    assert record["quin"]["score"] == record["quin"]["max_score"] == points("rope")  # correct work keeps its points
+    assert [u["file"] for u in record["quin"]["unparsed"]] == ["06_rope.py"]
+    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    assert {rows["nia"][i] for i in alibi} == {"0"} and "07_alibi.py does not parse" in rows["nia"]["error"]
+    assert "oli.py does not parse" in rows["oli"]["error"]
+    report = json.loads(write_class_report(out)[1].read_text())
+    problems = {(p["student"], p["kind"]) for p in report["problems"]}
+    assert {("nia", "unreadable"), ("oli", "unreadable"), ("quin", "unreadable")} <= problems, report["problems"]
+    graded_on = {r["id"]: {s["student"] for s in r["scores"]} for r in report["exercises"]}
+    assert "nia" in graded_on["alibi.alibi_slopes"] and "oli" in graded_on["rope.rope_inv_freq"]

@@ -311,11 +311,18 @@ def _text_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def _problem(record: dict) -> str:
+    """The sheet's error cell: why nothing was graded, and the learner's modules that do not parse."""
+    unparsed = [f"{u['file']} does not parse: {u['error']}" for u in record.get("unparsed", [])]
+    return "; ".join(filter(None, [record.get("error", ""), *unparsed]))
+
+
 def grade_sheet(records: list[dict]) -> str:
     """CSV (RFC 4180: a line break inside a cell is quoted): one row per learner; one column per exercise any learner was graded on (blank: the
     learner submitted nothing for its section; 0: submitted and scored 0; n/a: graded through a
-    convention or adapter that cannot express the exercise); the total; and
-    max_score, the sheet's total (what all its columns can give), the same on every row. Text cells
+    convention or adapter that cannot express the exercise); the total; max_score, the sheet's total
+    (what all its columns can give), the same on every row; status; and error: why nothing was graded,
+    and the learner's modules that do not parse (their sections are 0, not blank). Text cells
     that would start a formula start with ' (_text_cell); numbers are plain numbers."""
     graded = {e["id"] for r in records for e in r.get("exercises", [])}
     columns = [i for i in EXERCISES if i in graded]
@@ -326,7 +333,7 @@ def grade_sheet(records: list[dict]) -> str:
     for r in records:
         scores = {e["id"]: "n/a" if e.get("applicable") is False else f"{e['score']:g}" for e in r.get("exercises", [])}
         writer.writerow([_text_cell(r["student"]), *(scores.get(i, "") for i in columns), f"{r.get('score', 0.0):g}",
-                         f"{max_total:g}", _text_cell(r.get("status", "")), _text_cell(r.get("error", ""))])
+                         f"{max_total:g}", _text_cell(r.get("status", "")), _text_cell(_problem(r))])
     return out.getvalue()
 
 
