@@ -2,8 +2,9 @@
 
 SUBMISSIONS_DIR holds one entry per learner: a notebook or module (``alice.ipynb``), or a
 folder (``bob/``) whose notebooks and modules are graded together as one submission (one
-report with every exercise). An nbgrader course (``submitted/{student}/{assignment}/``) is
-recognised: pass the course root or its ``submitted`` folder. With ``--gradebook`` each
+report with every exercise). An nbgrader course (``submitted/{student}/{assignment}/`` beside
+nbgrader's own files, decide_layout) is read as such: pass the course root or its ``submitted``
+folder, or ask with ``--layout nbgrader``; a learner's files never decide it. With ``--gradebook`` each
 submitted assignment is graded on its own and written into the course's nbgrader gradebook and
 ``autograded/`` folder, in place of ``nbgrader autograde`` (course.platforms.nbgrader_gradebook).
 
@@ -15,7 +16,8 @@ changed, so a killed run resumes where it stopped. A submission that cannot be r
 hangs or kills its grader, gets a report with an ``error``; the batch goes on.
 
 At the end (also of a resumed run) the grade sheet ``OUT_DIR/grades.csv`` and Gradescope's
-``OUT_DIR/gradescope/<id>/results.json`` are written from the per-learner results.
+``OUT_DIR/gradescope/<id>/results.json`` are written from the per-learner results (also those
+of other nbgrader assignments graded into OUT_DIR earlier). Exit status 3: nobody could be graded.
 """
 from __future__ import annotations
 
