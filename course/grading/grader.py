@@ -414,7 +414,8 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     if notes:
         report["notes"] = notes
     if any(g.syntax_error for g in files):
-        report["unparsed"] = [{"file": g.submission.path.name, "error": g.syntax_error} for g in files if g.syntax_error]
+        report["unparsed"] = [{"file": g.submission.path.name, "error": g.syntax_error}
+                              for g in files if g.syntax_error]
     if not single:
         report["files"] = [{"file": g.submission.path.name,
                             "sections": [s for s, o in owners.items() if o is g]} for g in files]

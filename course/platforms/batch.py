@@ -139,7 +139,7 @@ LAYOUTS = ("folder", "nbgrader")
 class Layout:
     """How a submissions folder is read, decided from the course folder's own structure or as asked,
     never from what a learner's folder holds (a learner must not decide how the others are graded)."""
-    name: str        # 'folder': one learner per notebook, module or folder; 'nbgrader': submitted/{student}/{assignment}/
+    name: str        # 'folder': a learner per notebook, module or folder; 'nbgrader': submitted/{student}/{assignment}/
     learners: Path   # the folder whose entries are the learners (nbgrader: the submitted/ folder)
     why: str
 
@@ -165,9 +165,9 @@ def decide_layout(folder, asked: str | None = None) -> Layout:
     marker = _course_marker(course) if course else ""
     if marker:
         return Layout("nbgrader", tree, f"{as_text(str(course))} is an nbgrader course (submitted/ beside its {marker})")
-    return Layout("folder", folder, f"one learner per notebook, module or folder in {as_text(str(folder))} (not an nbgrader course: "
-                                    f"no {', '.join(NBGRADER_MARKERS)} beside a submitted/ folder; --layout nbgrader "
-                                    "reads it as submitted/{student}/{assignment}/)")
+    return Layout("folder", folder, f"one learner per notebook, module or folder in {as_text(str(folder))} (not an "
+                                    f"nbgrader course: no {', '.join(NBGRADER_MARKERS)} beside a submitted/ folder; "
+                                    "--layout nbgrader reads it as submitted/{student}/{assignment}/)")
 
 
 def discover(folder, assignments=None, by_assignment: bool = False,
@@ -320,12 +320,13 @@ def _problem(record: dict) -> str:
 
 
 def grade_sheet(records: list[dict]) -> str:
-    """CSV (RFC 4180: a line break inside a cell is quoted): one row per learner; one column per exercise any learner was graded on (blank: the
-    learner submitted nothing for its section; 0: submitted and scored 0; n/a: graded through a
-    convention or adapter that cannot express the exercise); the total; max_score, the sheet's total
-    (what all its columns can give), the same on every row; status; and error: why nothing was graded,
-    and the learner's modules that do not parse (their sections are 0, not blank). Text cells
-    that would start a formula start with ' (_text_cell); numbers are plain numbers."""
+    """CSV (RFC 4180: a line break inside a cell is quoted): one row per learner; one column per
+    exercise any learner was graded on (blank: the learner submitted nothing for its section; 0:
+    submitted and scored 0; n/a: graded through a convention or adapter that cannot express the
+    exercise); the total; max_score, the sheet's total (what all its columns can give), the same on
+    every row; status; and error: why nothing was graded, and the learner's modules that do not
+    parse (their sections are 0, not blank). Text cells that would start a formula start with '
+    (_text_cell); numbers are plain numbers."""
     graded = {e["id"] for r in records for e in r.get("exercises", [])}
     columns = [i for i in EXERCISES if i in graded]
     max_total = sum(EXERCISES[i].points for i in columns)
@@ -538,7 +539,8 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
             "worker_start_seconds": None if start_up is None else round(start_up, 2),
             "worker_cores": [sorted(c) for c in run.cores if c] if isinstance(run, LocalRun) else [],
             "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
-            "ignored": [as_text(str(p)) for p in ignored], "outputs": [as_text(str(p)) for p in written], "out": as_text(str(out)),
+            "ignored": [as_text(str(p)) for p in ignored], "outputs": [as_text(str(p)) for p in written],
+            "out": as_text(str(out)),
             "kept": [r["student"] for r in kept], "stale": stale, "gradebook": book}
 
 
