@@ -509,6 +509,7 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
                       ([str(tmp_path), "--only", "rope.nope"], "unknown exercise"),
                       ([str(tmp_path), "--workers", "0"], "at least 1"),
                       ([str(tmp_path), "--assignment", "06_rope"], "needs the nbgrader layout"),
+                      ([str(tmp_path), "--gradebook"], "--gradebook needs an nbgrader course"),
                       ([str(tmp_path), "--out", str(tmp_path / "a-file")], "is a file")):
         (tmp_path / "a-file").write_text("")
         with pytest.raises(SystemExit) as exit_:

@@ -694,6 +694,8 @@ def main(argv=None) -> int:
     if args.gradebook and (args.layout == "folder" or args.only):
         parser.error("--gradebook grades whole assignments of an nbgrader course (no --only, no --layout folder)")
     layout = decide_layout(args.submissions, "nbgrader" if args.gradebook else args.layout)
+    if args.gradebook and layout.learners.name != "submitted":
+        parser.error(f"--gradebook needs an nbgrader course: its root or its submitted/ folder, not {args.submissions}")
     if args.assignment and layout.name != "nbgrader":
         parser.error(f"--assignment needs the nbgrader layout; {layout.why}")
     print(f"layout: {layout.name}: {layout.why}", file=sys.stderr)
