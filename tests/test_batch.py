@@ -270,6 +270,19 @@ def test_rerun_skips_unchanged_and_regrades_only_a_missing_result(graded, classr
                      dry_run=True)["graded_now"] == 5
 
 
+def test_the_progress_bar_names_the_learners_being_graded():
+    from course.platforms.batch import _Progress
+
+    console = Console(file=io.StringIO(), force_terminal=True, color_system=None, width=160)
+    with _Progress(3, 0, True, console) as bar:
+        bar.started("ana")
+        bar.started("ben")
+        assert re.fullmatch(r"grading ana \(\d+ s\), ben \(\d+ s\)", bar.line()), bar.line()
+        bar.advance("ana: 2/2", "ana")
+        assert re.fullmatch(r"ana: 2/2 \| grading ben \(\d+ s\)", bar.line()), bar.line()
+    assert "grading ben" in console.file.getvalue()  # what the terminal showed
+
+
 def test_workers_get_one_core_each_when_there_are_as_many_as_cores(monkeypatch):
     from course import cores
 
@@ -369,15 +382,22 @@ def test_sigkilled_batch_resumes_and_loses_nothing(tmp_path):
     assert len(rows) == 5 and sum(float(r["total"]) == points("alibi") for r in rows) == 4
 
 
-def test_a_learner_who_keeps_the_grader_busy_is_cut_off_and_the_batch_goes_on(tmp_path):
+def test_a_learner_who_keeps_the_grader_busy_is_cut_off_and_the_batch_goes_on(tmp_path, monkeypatch):
+    from course.platforms import batch
+
     submissions = tmp_path / "class"
     submissions.mkdir()
     (submissions / "slow.py").write_text("import time\ntime.sleep(120)\n" + (ROOT / "solutions" / "alibi.py").read_text())
     shutil.copy(ROOT / "solutions" / "alibi.py", submissions / "zoe.py")
     generous = Limits(call_seconds=5.0, cell_seconds=300.0, exercise_seconds=6.0, submission_seconds=60.0)
-    summary = run_batch(submissions, tmp_path / "out", workers=2, limits=generous, progress=False,
+    monkeypatch.setattr(batch._Progress, "QUIET_SECONDS", 0.5)  # a log says who is still graded after this long
+    log = Console(file=io.StringIO(), width=160)
+    summary = run_batch(submissions, tmp_path / "out", workers=2, limits=generous, progress=True, console=log,
                         student_seconds=4, retries=0)
     assert summary["counts"] == {"graded": 1, "error": 1, "grader-failed": 0}
+    lines = log.file.getvalue().splitlines()
+    hanging = lines.index(next(line for line in lines if line.startswith("graded 2/2: slow")))
+    assert any(line.startswith("still grading: slow (") for line in lines[:hanging]), lines
     results = summary_of(tmp_path / "out")
     slow = json.loads((tmp_path / "out" / "students" / "slow.json").read_text())
     assert slow["status"] == "error" and "did not finish within 4 s" in slow["error"]
@@ -395,6 +415,7 @@ def test_nbgrader_submitted_tree(tmp_path):
         make(folder / f"{assignment}.ipynb")
         (folder / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
     (course / "submitted" / "gina" / "07_alibi" / "helper.py").write_text("def alibi_slopes(n): return None")
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")  # an nbgrader course
     # hana's notebook imports its code from a module she submitted beside it (as nbgrader autograde runs it)
     module_notebook("from rope_parts import *\n", course / "submitted" / "hana" / "06_rope" / "06_rope.ipynb")
     (course / "submitted" / "hana" / "06_rope" / "rope_parts.py").write_text((ROOT / "solutions" / "rope.py").read_text())
@@ -414,8 +435,8 @@ def test_nbgrader_submitted_tree(tmp_path):
     assert "file_sections" not in json.loads((out / "students" / "hana.json").read_text())  # one file graded
     assert (out / "grades.csv").exists() and not (out / "gradescope").exists()
     only_rope = {s.id: s.names() for s in discover(course, assignments=["06_rope"])[0]}
-    assert only_rope == {"frank": ["06_rope/06_rope.ipynb"], "gina": ["06_rope/06_rope.ipynb"],
-                         "hana": ["06_rope/06_rope.ipynb"]}
+    assert only_rope == {"frank.06_rope": ["06_rope/06_rope.ipynb"], "gina.06_rope": ["06_rope/06_rope.ipynb"],
+                         "hana.06_rope": ["06_rope/06_rope.ipynb"]}
     # a changed helper module is a changed submission: graded again (and so with --gradebook, by assignment)
     (course / "submitted" / "hana" / "06_rope" / "rope_parts.py").write_text("")
     assert run_batch(course, out, workers=1, limits=LIMITS, progress=False, dry_run=True)["to_grade"] == ["hana"]
@@ -443,7 +464,8 @@ def test_an_nbgrader_assignment_full_of_data_does_not_crowd_out_another_ones_fil
     module_notebook("assert float(open('base.txt').read()) == 10000.0\n" + (ROOT / "solutions" / "rope.py").read_text(),
                     ivy / "06_rope" / "06_rope.ipynb")
     (ivy / "06_rope" / "base.txt").write_text("10000.0")
-    run_batch(tmp_path / "course", tmp_path / "out", workers=1, limits=LIMITS, progress=False, formats={"json"})
+    run_batch(tmp_path / "course", tmp_path / "out", workers=1, limits=LIMITS, progress=False, formats={"json"},
+              layout="nbgrader")
     record = json.loads((tmp_path / "out" / "students" / "ivy.json").read_text())
     assert record["score"] == record["max_score"] == points("rope"), record.get("notes")
 
@@ -486,7 +508,8 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
                       ([str(tmp_path), "--format", "pdf"], "unknown format"),
                       ([str(tmp_path), "--only", "rope.nope"], "unknown exercise"),
                       ([str(tmp_path), "--workers", "0"], "at least 1"),
-                      ([str(tmp_path), "--assignment", "06_rope"], "needs an nbgrader course"),
+                      ([str(tmp_path), "--assignment", "06_rope"], "needs the nbgrader layout"),
+                      ([str(tmp_path), "--gradebook"], "--gradebook needs an nbgrader course"),
                       ([str(tmp_path), "--out", str(tmp_path / "a-file")], "is a file")):
         (tmp_path / "a-file").write_text("")
         with pytest.raises(SystemExit) as exit_:
@@ -519,3 +542,200 @@ def test_grade_sheet_marks_exercises_that_do_not_apply():
     header, row = grade_sheet([record]).splitlines()
     cells = dict(zip(header.split(","), row.split(",")))
     assert cells["rope.rope_inv_freq"] == "2" and cells["rope.rope_matrix"] == "n/a" and cells["total"] == "2"
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_grades_and_exported_sheets_are_not_committed_by_accident():
+    """Student data: a batch's output folder and exported grade sheets are git-ignored wherever they are."""
+    for path in ("grades/students/alice.json", "grades/grades.csv", "grades/report.html", "grades.csv",
+                 "course_runs/week3/grades/gradescope/bob/results.json", "somewhere/grades.csv"):
+        done = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)
+        assert done.returncode == 0, f"{path} is not git-ignored"
+    for path in ("course/platforms/batch.py", "tests/test_batch.py"):  # the code itself is not
+        assert subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT).returncode == 1
+
+
+def test_grade_sheet_text_is_never_a_spreadsheet_formula(tmp_path):
+    """A learner's id or an error naming their file can start with = + - @ (or a tab, a carriage
+    return): every spreadsheet would run it as a formula. Such text cells start with ' instead;
+    numbers stay numbers."""
+    for name in ("@SUM(1+1).py", "+cmd.py", "-2+3.py"):
+        (tmp_path / name).write_text("")
+    ids = [s.id for s in discover(tmp_path)[0]]
+    records = [{"student": i, "score": 1.5, "status": "graded", "exercises": [
+        {"id": "rope.rope_inv_freq", "score": 1.5, "max_score": 2.0, "feedback": ""}]} for i in ids]
+    records += [{"student": "ana", "score": 0.0, "status": "error", "exercises": [], "error": error}
+                for error in ("=HYPERLINK(\"http://x\").ipynb: not a readable notebook", "\t=1+1", "\r=1+1")]
+    rows = list(csv.reader(io.StringIO(grade_sheet(records))))
+    text_cells = [cell for row in rows[1:] for cell in (row[0], row[-2], row[-1])]
+    assert not [cell for cell in text_cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], text_cells
+    assert {row[0] for row in rows[1:4]} == {"'" + i for i in ids}  # the text itself is kept after the '
+    assert rows[4][-1] == "'=HYPERLINK(\"http://x\").ipynb: not a readable notebook"
+    for row in rows[1:]:  # scores, the total and max_score are plain numbers
+        assert all(float(cell) >= 0 for cell in row[1:-2] if cell)
+
+
+def test_the_layout_comes_from_the_course_folder_never_from_a_learners_files(tmp_path):
+    # README's own example: a folder *named* submitted holding a module and a notebook
+    submitted = tmp_path / "submitted"
+    submitted.mkdir()
+    (submitted / "alice.py").write_text("")
+    module_notebook("x = 1\n", submitted / "bob.ipynb")
+    students, layout, ignored = discover(submitted)
+    assert layout == "folder" and [s.id for s in students] == ["alice", "bob"] and not ignored
+    # one learner's folder holding a subfolder (hidden or not) with a timestamp.txt changes nothing
+    for sub in (".nbgrader", "week1"):
+        klass = tmp_path / f"class{sub}"
+        (klass / "carl" / sub).mkdir(parents=True)
+        (klass / "carl" / sub / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
+        (klass / "carl" / "rope.py").write_text("")
+        (klass / "dina.py").write_text("")
+        students, layout, _ = discover(klass)
+        assert layout == "folder" and [s.id for s in students] == ["carl", "dina"], sub
+        assert students[0].names() == ["rope.py"]
+    # an nbgrader course: its submitted/ beside one of nbgrader's own files; its root or its submitted/
+    for marker in ("nbgrader_config.py", "gradebook.db", "source"):
+        course = tmp_path / f"course-{marker}"
+        module_notebook("x = 1\n", course / "submitted" / "eve" / "06_rope" / "06_rope.ipynb")
+        if marker == "source":
+            (course / marker).mkdir()
+        else:
+            (course / marker).write_text("")
+        for given in (course, course / "submitted"):
+            students, layout, _ = discover(given)
+            assert layout == "nbgrader" and {s.id: s.names() for s in students} == {"eve": ["06_rope/06_rope.ipynb"]}
+    # a submitted/{student}/{assignment}/ tree without them: only when asked
+    bare = tmp_path / "bare"
+    module_notebook("x = 1\n", bare / "submitted" / "eve" / "06_rope" / "06_rope.ipynb")
+    assert discover(bare)[1] == "folder"
+    for given in (bare, bare / "submitted"):
+        students, layout, _ = discover(given, layout="nbgrader")
+        assert layout == "nbgrader" and [s.id for s in students] == ["eve"]
+    students, layout, _ = discover(course, layout="folder")  # asked for: the course's own entries are learners
+    assert layout == "folder" and "submitted" in [s.id for s in students]
+
+
+def test_cli_prints_the_layout_and_fails_when_nobody_could_be_graded(tmp_path, capsys):
+    from course.platforms.batch import main
+
+    submitted = tmp_path / "submitted"
+    (submitted / "erin").mkdir(parents=True)  # an empty folder: nothing to grade
+    assert main([str(submitted), "--out", str(tmp_path / "out"), "--no-progress"]) == 3
+    captured = capsys.readouterr()
+    assert "layout: folder" in captured.err and "--layout nbgrader" in captured.err, captured.err
+    assert "nobody could be graded" in captured.err, captured.err
+    assert main([str(submitted), "--out", str(tmp_path / "out"), "--dry-run"]) == 3
+    assert "layout: folder" in capsys.readouterr().err
+    (submitted / "erin" / "rope.py").write_text("")  # one learner to grade: the dry run succeeds
+    assert main([str(submitted), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "erin" in captured.out
+    module_notebook("x = 1\n", tmp_path / "course" / "submitted" / "eve" / "06_rope" / "06_rope.ipynb")
+    assert main([str(tmp_path / "course"), "--out", str(tmp_path / "out2"), "--dry-run", "--layout", "nbgrader"]) == 0
+    assert "layout: nbgrader" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # --assignment: an nbgrader course only
+        main([str(submitted), "--out", str(tmp_path / "out"), "--assignment", "06_rope"])
+    assert exit_.value.code == 2 and "--layout nbgrader" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse names that are not UTF-8")
+def test_file_names_that_are_not_utf8_are_graded_like_any_other(tmp_path):
+    """What unzip leaves from an archive made on Windows: names in a legacy code page. Every
+    learner is graded, under an id and in reports that are valid text, distinct from each other."""
+    klass = os.fsencode(tmp_path / "class")
+    os.makedirs(klass)
+    rope = (ROOT / "solutions" / "rope.py").read_bytes()
+    for name in (b"caf\xe9.py", b"caf_.py", b"caf\xe8.py"):
+        Path(os.fsdecode(klass + b"/" + name)).write_bytes(rope)
+    folder = klass + b"/d\xfcrer"
+    os.makedirs(folder)
+    Path(os.fsdecode(folder + b"/06_r\xf6pe.py")).write_bytes(rope)
+    Path(os.fsdecode(folder + b"/n\xf6tes.txt")).write_bytes(b"beside the code")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"}  # a strict UTF-8 terminal
+    done = subprocess.run([sys.executable, "-m", "course.batch", os.fsdecode(klass), "--out", str(out), "--workers", "1",
+                           "--no-progress", *LIMIT_ARGS], cwd=ROOT, capture_output=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    assert done.stdout.decode("utf-8") and done.stderr.decode("utf-8") is not None
+    records = [json.loads(p.read_bytes().decode("utf-8")) for p in sorted((out / "students").glob("*.json"))]
+    ids = [r["student"] for r in records]
+    assert len(ids) == len(set(ids)) == 4 and "caf_" in ids, ids
+    for record in records:
+        assert record["status"] == "graded" and record["score"] == points("rope"), record
+        json.dumps(record, ensure_ascii=False).encode("utf-8")  # every text in it is valid
+    rows = list(csv.DictReader(io.StringIO((out / "grades.csv").read_bytes().decode("utf-8"))))
+    assert sorted(r["student"] for r in rows) == sorted(ids)
+    assert json.loads((out / "report.json").read_bytes().decode("utf-8"))["summary"]["learners"] == 4
+    for i in ids:
+        assert (out / "gradescope" / i / "results.json").is_file()
+
+
+def test_grading_another_nbgrader_assignment_into_the_same_folder_keeps_the_first(tmp_path):
+    from course.platforms.class_report import write_class_report
+
+    course = tmp_path / "course"
+    (course / "submitted").mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")
+    for student in ("frank", "gina"):
+        for assignment, section in (("06_rope", "rope"), ("07_alibi", "alibi")):
+            module_notebook((ROOT / "solutions" / f"{section}.py").read_text(),
+                            course / "submitted" / student / assignment / f"{assignment}.ipynb")
+    out = tmp_path / "out"
+    run = dict(workers=1, limits=LIMITS, progress=False, formats={"json", "csv"})
+    assert run_batch(course, out, assignments=["06_rope"], **run)["graded_now"] == 2
+    second = run_batch(course, out, assignments=["07_alibi"], **run)
+    assert second["graded_now"] == 2 and second["stale"] == []
+    expected = {"frank.06_rope": points("rope"), "gina.06_rope": points("rope"),
+                "frank.07_alibi": points("alibi"), "gina.07_alibi": points("alibi")}
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert {r["student"]: float(r["total"]) for r in rows} == expected
+    html, report = write_class_report(out, exclude=second["stale"])
+    assert json.loads(report.read_text())["summary"]["learners"] == 4
+    # a learner who left the course: their results are kept on disk, named, and out of the sheet
+    shutil.rmtree(course / "submitted" / "gina")
+    third = run_batch(course, out, assignments=["07_alibi"], **run)
+    assert third["graded_now"] == 0 and third["stale"] == ["gina.06_rope", "gina.07_alibi"]
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert sorted(r["student"] for r in rows) == ["frank.06_rope", "frank.07_alibi"]
+
+
+def test_a_module_that_does_not_parse_is_submitted_and_unreadable_not_missing(tmp_path):
+    """Its section is graded 0 with the reason (not left blank as if never submitted), in the
+    learner's JSON, grades.csv and the class report; a section another file of the learner does
+    define is still graded on that file."""
+    from course.platforms.class_report import write_class_report
+
+    klass = tmp_path / "class"
+    klass.mkdir()
+    broken_alibi = (ROOT / "solutions" / "alibi.py").read_text() + "\ndef oops(:\n    pass\n"
+    (klass / "nia").mkdir()
+    shutil.copy(ROOT / "solutions" / "rope.py", klass / "nia" / "rope_work.py")
+    (klass / "nia" / "07_alibi.py").write_text(broken_alibi)                 # its name and text say alibi
+    (klass / "oli.py").write_text("import torch\n\ndef rope_inv_freq(d, base=10000.0:\n    pass\n")  # its text: rope
+    (klass / "quin").mkdir()
+    (klass / "quin" / "06_rope.py").write_text("def rope_inv_freq(d:\n")     # rope by its name, but...
+    shutil.copy(ROOT / "solutions" / "rope.py", klass / "quin" / "work.py")  # ... rope is defined here
+    out = tmp_path / "out"
+    summary = run_batch(klass, out, workers=1, limits=LIMITS, progress=False, formats={"json", "csv"})
+    assert summary["counts"]["grader-failed"] == 0
+    record = {p.stem: json.loads(p.read_text()) for p in (out / "students").glob("*.json")}
+    nia = {e["id"]: e for e in record["nia"]["exercises"]}
+    alibi = [e.id for e in section_exercises("alibi")]
+    assert set(alibi) <= set(nia) and record["nia"]["max_score"] == points("rope") + points("alibi")
+    assert all(nia[i]["score"] == 0 and "07_alibi.py does not parse" in nia[i]["feedback"] for i in alibi)
+    assert record["nia"]["score"] == points("rope")
+    assert [(u["file"], u["error"].split(":")[0]) for u in record["nia"]["unparsed"]] == [("07_alibi.py", "SyntaxError")]
+    assert {f["file"]: f["sections"] for f in record["nia"]["file_sections"]}["07_alibi.py"] == ["alibi"]
+    oli = record["oli"]
+    assert oli["max_score"] == points("rope") and oli["score"] == 0
+    assert {e["id"] for e in oli["exercises"]} == {e.id for e in section_exercises("rope")}
+    assert record["quin"]["score"] == record["quin"]["max_score"] == points("rope")  # correct work keeps its points
+    assert [u["file"] for u in record["quin"]["unparsed"]] == ["06_rope.py"]
+    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    assert {rows["nia"][i] for i in alibi} == {"0"} and "07_alibi.py does not parse" in rows["nia"]["error"]
+    assert "oli.py does not parse" in rows["oli"]["error"]
+    report = json.loads(write_class_report(out)[1].read_text())
+    problems = {(p["student"], p["kind"]) for p in report["problems"]}
+    assert {("nia", "unreadable"), ("oli", "unreadable"), ("quin", "unreadable")} <= problems, report["problems"]
+    graded_on = {r["id"]: {s["student"] for s in r["scores"]} for r in report["exercises"]}
+    assert "nia" in graded_on["alibi.alibi_slopes"] and "oli" in graded_on["rope.rope_inv_freq"]

@@ -3,9 +3,11 @@ routed to one of them, the hidden suites run here on copies of what the learner'
 """
 from __future__ import annotations
 
+import ast
 import gc
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -14,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course.cores import available_cpus
-from course.exercises import EXERCISES, SECTIONS, graded_names, where_to_look
+from course.exercises import EXERCISES, SECTIONS, graded_names, section_exercises, where_to_look
 from course.grading.adapters import Adapting, not_applicable
 from course.grading.remote import SubmissionProxy
 from course.grading.submission import (Submission, UnreadableSubmission, graded_files, read_submission,
@@ -33,6 +35,36 @@ def _missing_feedback(name: str, submission: Submission, outcomes) -> str:
             where = "your module" if label == "module" else f"cell {label}"
             return f"{text} Its definition is in {where}, which failed: {outcome.error}"
     return text
+
+
+def _syntax_error(submission: Submission) -> str:
+    """Why a module (.py) does not parse, "" if it does: none of its code can run."""
+    if submission.path.suffix.lower() != ".py" or not submission.cells:
+        return ""
+    try:
+        compile(submission.cells[0][1], submission.path.name, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as err:
+        return f"{type(err).__name__}: {err.msg} (line {err.lineno})"
+    except (ValueError, MemoryError, RecursionError) as err:
+        return f"{type(err).__name__}: {err}"
+    return ""
+
+
+_DEFINITION = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.M)
+
+
+def _meant_for(graded, names) -> list[str]:
+    """The sections a module that does not parse was meant for: its name's (06_rope.py) and those
+    of the graded names its text defines. It is submitted work: graded 0 with the reason, not
+    left out as if never submitted."""
+    code = graded.submission.cells[0][1]
+    defined = {names[n].split(".")[0] for n in _DEFINITION.findall(code) if n in names}
+    return [s for s in SECTIONS if s in defined or is_sections_own(graded.submission.path, s)]
+
+
+def _unparsed_feedback(name: str, graded) -> str:
+    return (f"`{name}` could not be graded: {graded.submission.path.name} does not parse ({graded.syntax_error}), "
+            "so none of its code ran.")
 
 
 def _not_applicable(exercise_id: str, why: str) -> dict:
@@ -187,6 +219,7 @@ class _Graded:
         self.defined: dict[str, str] = {}
         self.static = statically_defined(submission, names)  # graded names its text defines
         self.static_sections = {names[n].split(".")[0] for n in self.static}
+        self.syntax_error = "" if self.static else _syntax_error(submission)
         self.present: set[str] = set(self.static)
         self.failure = ""  # the sandbox itself could not start
 
@@ -336,9 +369,22 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
                 exercises.append(_not_applicable(exercise_id, not_applicable(owner, exercise_id)))
             elif name not in owner.defined:
                 exercises.append({"id": exercise_id, "score": 0.0, "max_score": float(EXERCISES[exercise_id].points),
-                                  "feedback": _missing_feedback(name, owner.submission, owner.sandbox.outcomes)})
+                                  "feedback": _unparsed_feedback(name, owner) if owner.syntax_error
+                                  else _missing_feedback(name, owner.submission, owner.sandbox.outcomes)})
             else:
                 exercises.append(_score_exercise(exercise_id, results.get(exercise_id, [])))
+        unparsed = {}  # section -> the module that does not parse meant for it, when no other file has it
+        for graded in (g for g in files if g.syntax_error):
+            for section in _meant_for(graded, names):
+                if section not in owners:
+                    unparsed.setdefault(section, graded)
+        for section, graded in unparsed.items():
+            exercises += [{"id": e.id, "score": 0.0, "max_score": float(e.points),
+                           "feedback": _unparsed_feedback(e.name, graded)}
+                          for e in section_exercises(section) if not only or e.id in only]
+        order = list(EXERCISES)
+        exercises.sort(key=lambda e: order.index(e["id"]))
+        owners = {**owners, **unparsed}
         notes = []
         for graded in files:
             where = "" if single else f"{graded.submission.path.name}: "
@@ -367,6 +413,9 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     }
     if notes:
         report["notes"] = notes
+    if any(g.syntax_error for g in files):
+        report["unparsed"] = [{"file": g.submission.path.name, "error": g.syntax_error}
+                              for g in files if g.syntax_error]
     if not single:
         report["files"] = [{"file": g.submission.path.name,
                             "sections": [s for s, o in owners.items() if o is g]} for g in files]

@@ -2,8 +2,9 @@
 
 SUBMISSIONS_DIR holds one entry per learner: a notebook or module (``alice.ipynb``), or a
 folder (``bob/``) whose notebooks and modules are graded together as one submission (one
-report with every exercise). An nbgrader course (``submitted/{student}/{assignment}/``) is
-recognised: pass the course root or its ``submitted`` folder. With ``--gradebook`` each
+report with every exercise). An nbgrader course (``submitted/{student}/{assignment}/`` beside
+nbgrader's own files, decide_layout) is read as such: pass the course root or its ``submitted``
+folder, or ask with ``--layout nbgrader``; a learner's files never decide it. With ``--gradebook`` each
 submitted assignment is graded on its own and written into the course's nbgrader gradebook and
 ``autograded/`` folder, in place of ``nbgrader autograde`` (course.platforms.nbgrader_gradebook).
 
@@ -15,7 +16,8 @@ changed, so a killed run resumes where it stopped. A submission that cannot be r
 hangs or kills its grader, gets a report with an ``error``; the batch goes on.
 
 At the end (also of a resumed run) the grade sheet ``OUT_DIR/grades.csv`` and Gradescope's
-``OUT_DIR/gradescope/<id>/results.json`` are written from the per-learner results.
+``OUT_DIR/gradescope/<id>/results.json`` are written from the per-learner results (also those
+of other nbgrader assignments graded into OUT_DIR earlier). Exit status 3: nobody could be graded.
 """
 from __future__ import annotations
 
@@ -45,8 +47,10 @@ from course.sandbox.limits import Limits, add_limit_options, limits_from
 from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible, working_copy
 
 FORMATS = ("json", "csv", "gradescope")
+NOBODY_GRADED = 3  # exit status: no learner of the folder has a grade (1: another batch runs; 2: bad arguments)
 FILE_MB_FOR_HASH = Limits().file_mb  # files the grader would copy beside the code count in the resume hash
 RESULT_VERSION = 1
+STARTED = "started"  # on the results queue: (student, STARTED, worker) when a worker takes a learner
 
 
 # -- finding the learners -------------------------------------------------------------
@@ -62,10 +66,11 @@ class Student:
     #                              beside the code while it is graded (folder layout)
     beside: list[Path] = field(default_factory=list)  # nbgrader layout: the assignment folders; their
     #                              other files are beside the notebooks while graded, not graded
+    assignments: list[str] | None = None  # nbgrader layout: the assignments graded (None: folder layout)
     hash: str = field(default="", repr=False)
 
     def names(self) -> list[str]:
-        return [f.relative_to(self.root).as_posix() for f in self.files]
+        return [as_text(f.relative_to(self.root).as_posix()) for f in self.files]
 
     def paths(self) -> list[Path]:
         """What the grader is given: the learner's folder (its notebooks and modules are graded,
@@ -81,9 +86,33 @@ class Student:
         return list(self.files) + [f for _, f in copies if f not in self.files]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def as_text(name: str) -> str:
+    """A name from the file system as valid text: bytes that are not UTF-8 (what unzip leaves of a
+    Windows archive; Python holds them as lone surrogates) are written \\xNN, so they stay distinct."""
+    def escape(match) -> str:
+        code = ord(match.group())
+        return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+    return _SURROGATE.sub(escape, name)
+
+
+def _as_text_in(value):
+    """`value` (a report from the grader: dicts, lists, strings) with every string made valid text."""
+    if isinstance(value, str):
+        return as_text(value)
+    if isinstance(value, dict):
+        return {as_text(k) if isinstance(k, str) else k: _as_text_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text_in(v) for v in value]
+    return value
+
+
 def _safe_id(name: str) -> str:
     """The learner's name as a file name: letters of any script, digits and ._@+- are kept."""
-    safe = re.sub(r"[^\w.@+-]", "_", unicodedata.normalize("NFC", name)).lstrip(".") or "_"
+    safe = re.sub(r"[^\w.@+-]", "_", unicodedata.normalize("NFC", as_text(name))).lstrip(".") or "_"
     return safe[:120]
 
 
@@ -97,34 +126,62 @@ def _unique(students: list[Student]) -> list[Student]:
     taken: set[str] = set()
     for s in students:
         if s.id in taken:
-            s.id = f"{s.id}-{hashlib.sha256(str(s.files or s.root).encode()).hexdigest()[:8]}"
+            s.id = f"{s.id}-{hashlib.sha256(os.fsencode(str(s.files or s.root))).hexdigest()[:8]}"
         taken.add(s.id)
     return students
 
 
-def nbgrader_submitted(folder: Path) -> Path | None:
-    """The `submitted/` folder if `folder` is an nbgrader course (or its submitted folder)."""
-    if (folder / "submitted").is_dir():
-        return folder / "submitted"
-    if folder.name == "submitted":
-        return folder
-    for student in (p for p in folder.iterdir() if p.is_dir() and visible(p.name)):
-        for assignment in (p for p in student.iterdir() if p.is_dir()):
-            if (assignment / "timestamp.txt").is_file():
-                return folder
-    return None
+NBGRADER_MARKERS = ("nbgrader_config.py", "gradebook.db", "source")  # a course's own, never in a learner's folder
+LAYOUTS = ("folder", "nbgrader")
 
 
-def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[list[Student], str, list[Path]]:
-    """(learners, layout, ignored entries). Layout is 'nbgrader' or 'folder'. With `by_assignment`
-    (an nbgrader tree), each submitted/{student}/{assignment}/ is a learner of its own, `student.assignment`."""
+@dataclass
+class Layout:
+    """How a submissions folder is read, decided from the course folder's own structure or as asked,
+    never from what a learner's folder holds (a learner must not decide how the others are graded)."""
+    name: str        # 'folder': a learner per notebook, module or folder; 'nbgrader': submitted/{student}/{assignment}/
+    learners: Path   # the folder whose entries are the learners (nbgrader: the submitted/ folder)
+    why: str
+
+    @property
+    def course_root(self) -> Path:
+        return self.learners.parent
+
+
+def _course_marker(folder: Path) -> str:
+    return next((m for m in NBGRADER_MARKERS if (folder / m).exists()), "")
+
+
+def decide_layout(folder, asked: str | None = None) -> Layout:
+    """nbgrader when `asked`, or when `folder` (or the folder holding it, if it is `submitted/`) is
+    an nbgrader course: a submitted/ folder beside one of nbgrader's own files (NBGRADER_MARKERS)."""
+    folder = Path(folder).resolve()
+    tree = folder / "submitted" if (folder / "submitted").is_dir() else folder
+    if asked == "folder":
+        return Layout("folder", folder, "as asked (--layout folder)")
+    if asked == "nbgrader":
+        return Layout("nbgrader", tree, f"as asked: {as_text(str(tree))}/{{student}}/{{assignment}}/")
+    course = folder if tree != folder else folder.parent if folder.name == "submitted" else None
+    marker = _course_marker(course) if course else ""
+    if marker:
+        return Layout("nbgrader", tree, f"{as_text(str(course))} is an nbgrader course (submitted/ beside its {marker})")
+    return Layout("folder", folder, f"one learner per notebook, module or folder in {as_text(str(folder))} (not an "
+                                    f"nbgrader course: no {', '.join(NBGRADER_MARKERS)} beside a submitted/ folder; "
+                                    "--layout nbgrader reads it as submitted/{student}/{assignment}/)")
+
+
+def discover(folder, assignments=None, by_assignment: bool = False,
+             layout: str | None = None) -> tuple[list[Student], str, list[Path]]:
+    """(learners, layout, ignored entries). Layout is 'nbgrader' or 'folder', as `layout` asks or else
+    as decide_layout finds. With `by_assignment` (an nbgrader tree), each
+    submitted/{student}/{assignment}/ is a learner of its own, `student.assignment`."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
-    submitted = nbgrader_submitted(folder)
+    decided = decide_layout(folder, layout)
     students, ignored = [], []
-    if submitted is not None:
-        for entry in sorted(p for p in submitted.iterdir() if visible(p.name)):
+    if decided.name == "nbgrader":
+        for entry in sorted(p for p in decided.learners.iterdir() if visible(p.name)):
             if not entry.is_dir():
                 ignored.append(entry)
                 continue
@@ -137,13 +194,16 @@ def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[lis
                 if by_assignment:
                     students.append(Student(_safe_id(f"{entry.name}.{assignment.name}"), notebooks, entry,
                                             "" if notebooks else "no notebook submitted", assignment=assignment.name,
-                                            beside=[assignment] if notebooks else []))
+                                            beside=[assignment] if notebooks else [], assignments=[assignment.name]))
                 files += notebooks
                 beside += [assignment] if notebooks else []
             if by_assignment:
                 continue
             problem = "" if files else "no notebook submitted" + (f" for {', '.join(assignments)}" if assignments else "")
-            students.append(Student(_safe_id(entry.name), files, entry, problem, beside=beside))
+            # graded by assignment, the id names them: another assignment's grades are not overwritten
+            chosen = sorted(set(assignments)) if assignments else [a.name for a in beside]
+            student_id = _safe_id(f"{entry.name}.{'+'.join(chosen)}" if assignments else entry.name)
+            students.append(Student(student_id, files, entry, problem, beside=beside, assignments=chosen))
         return _unique(students), "nbgrader", ignored
     for entry in sorted(p for p in folder.iterdir() if visible(p.name)):
         if entry.is_dir():
@@ -161,7 +221,7 @@ def discover(folder, assignments=None, by_assignment: bool = False) -> tuple[lis
 def content_hash(student: Student) -> str:
     digest = hashlib.sha256()
     for path in student.context():
-        digest.update(path.relative_to(student.root).as_posix().encode() + b"\0")
+        digest.update(os.fsencode(path.relative_to(student.root).as_posix()) + b"\0")
         try:
             data = path.read_bytes()
         except OSError as err:
@@ -202,8 +262,10 @@ def is_done(result: dict | None, student: Student, key: str, retry_errors: bool)
 
 
 def make_record(student: Student, key: str, outcome: dict, worker: str) -> dict:
-    report = outcome["report"]
+    report = _as_text_in(outcome["report"])  # it may quote file names that are not UTF-8
     record = {"student": student.id, "files": student.names(), "status": outcome["status"]}
+    if student.assignments is not None:  # nbgrader: whose submitted/{learner}/{assignment}/ folders
+        record.update(learner=as_text(student.root.name), assignments=student.assignments)
     record.update(report)  # score, max_score, exercises (+ notes, error, files by section)
     if "files" in report:
         record["files"] = student.names()
@@ -221,30 +283,60 @@ def problem_record(student: Student, key: str) -> dict:
     return make_record(student, key, outcome, "-")
 
 
-def stale_results(out: Path, students: list[Student]) -> list[str]:
-    """Learners with a result in `out` but no longer in the submissions folder: their files are
-    kept (a grade is never deleted), left out of grades.csv, and named in the summary."""
+def earlier_results(out: Path, students: list[Student], layout: Layout) -> tuple[list[dict], list[str]]:
+    """(kept, stale): the results in `out` of submissions this run does not grade. Another nbgrader
+    assignment of a learner still in submitted/ is kept (in grades.csv and the report, as graded);
+    the others are stale, of learners no longer in the folder: their files are kept (a grade is never
+    deleted), left out of grades.csv, and named in the summary."""
     current = {s.id for s in students}
-    return sorted(p.stem for p in (out / "students").glob("*.json") if p.stem not in current)
+    here = ({as_text(p.name) for p in layout.learners.iterdir() if p.is_dir()} if layout.name == "nbgrader"
+            else set())
+    kept, stale = [], []
+    for path in sorted((out / "students").glob("*.json")):
+        if path.stem in current:
+            continue
+        record = load_result(path)
+        if record and record.get("student") == path.stem and "assignments" in record and record.get("learner") in here:
+            kept.append(record)
+        else:
+            stale.append(path.stem)
+    return kept, stale
 
 
 # -- grade sheet and Gradescope -------------------------------------------------------
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet cell a formula
+
+
+def _text_cell(text: str) -> str:
+    """Text as a spreadsheet shows it, never as a formula it runs (a learner's id or file name)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _problem(record: dict) -> str:
+    """The sheet's error cell: why nothing was graded, and the learner's modules that do not parse."""
+    unparsed = [f"{u['file']} does not parse: {u['error']}" for u in record.get("unparsed", [])]
+    return "; ".join(filter(None, [record.get("error", ""), *unparsed]))
+
+
 def grade_sheet(records: list[dict]) -> str:
-    """CSV: one row per learner; one column per exercise any learner was graded on (blank: the
-    learner submitted nothing for its section; 0: submitted and scored 0; n/a: graded through a
-    convention or adapter that cannot express the exercise); the total; and
-    max_score, the sheet's total (what all its columns can give), the same on every row."""
+    """CSV (RFC 4180: a line break inside a cell is quoted): one row per learner; one column per
+    exercise any learner was graded on (blank: the learner submitted nothing for its section; 0:
+    submitted and scored 0; n/a: graded through a convention or adapter that cannot express the
+    exercise); the total; max_score, the sheet's total (what all its columns can give), the same on
+    every row; status; and error: why nothing was graded, and the learner's modules that do not
+    parse (their sections are 0, not blank). Text cells that would start a formula start with '
+    (_text_cell); numbers are plain numbers."""
     graded = {e["id"] for r in records for e in r.get("exercises", [])}
     columns = [i for i in EXERCISES if i in graded]
     max_total = sum(EXERCISES[i].points for i in columns)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["student", *columns, "total", "max_score", "status", "error"])
     for r in records:
         scores = {e["id"]: "n/a" if e.get("applicable") is False else f"{e['score']:g}" for e in r.get("exercises", [])}
-        writer.writerow([r["student"], *(scores.get(i, "") for i in columns), f"{r.get('score', 0.0):g}",
-                         f"{max_total:g}", r.get("status", ""), r.get("error", "")])
+        writer.writerow([_text_cell(r["student"]), *(scores.get(i, "") for i in columns), f"{r.get('score', 0.0):g}",
+                         f"{max_total:g}", _text_cell(r.get("status", "")), _text_cell(_problem(r))])
     return out.getvalue()
 
 
@@ -328,6 +420,7 @@ def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, result
                     job = todo.get_nowait()
                 except queue.Empty:
                     return
+                results.put((job.student, STARTED, worker.name))
                 outcome = grade_student(worker, job.student.id, job.student.paths(), only, job.timeout, retries,
                                         beside=job.student.beside)
                 results.put((job.student, outcome, worker.name))
@@ -347,22 +440,24 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
               dask_address: str | None = None, formats=FORMATS, only=None, limits: Limits | None = None,
               force: bool = False, retry_errors: bool = False, assignments=None, progress: bool = True,
               student_seconds: float | None = None, retries: int = 1, dry_run: bool = False,
-              console=None, gradebook: bool = False, pin: bool = True) -> dict:
+              console=None, gradebook: bool = False, pin: bool = True, layout: str | None = None) -> dict:
     """Grade every learner in `submissions` into `out`; returns a summary dict. With `dry_run`,
-    only find out who would be graded (nothing is written). With `gradebook` (an nbgrader course),
-    each submitted assignment is graded on its own and written into the course's gradebook and
-    autograded/ folder (course.platforms.nbgrader_gradebook)."""
+    only find out who would be graded (nothing is written). `layout`: 'folder' or 'nbgrader'
+    (default: decide_layout). With `gradebook` (an nbgrader course), each submitted assignment is
+    graded on its own and written into the course's gradebook and autograded/ folder
+    (course.platforms.nbgrader_gradebook)."""
     limits = limits or Limits()
     out = Path(out).resolve()
     if not dry_run:
         out.mkdir(parents=True, exist_ok=True)
     workers = workers or available_cpus()
+    decided = decide_layout(submissions, "nbgrader" if gradebook else layout)
+    course_root = decided.course_root
     if gradebook:
         from course.platforms.nbgrader_gradebook import gradebook_assignments
 
-        course_root = nbgrader_submitted(Path(submissions).resolve()).parent
         assignments = assignments or gradebook_assignments(course_root)
-    students, layout, ignored = discover(submissions, assignments, by_assignment=gradebook)
+    students, layout, ignored = discover(submissions, assignments, by_assignment=gradebook, layout=decided.name)
     key = grading_key(limits, only)
     for stale in (out / "students").glob(".*.tmp"):  # a write cut short by a killed run
         stale.unlink(missing_ok=True)
@@ -381,10 +476,11 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         else:
             pending.append(Job(student, student_timeout(limits, student, student_seconds)))
     if dry_run:
-        return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
-                "nothing_to_grade": problems, "to_grade": [job.student.id for job in pending],
-                "ignored": [str(p) for p in ignored],
-                "out": str(out), "dry_run": True}
+        return {"students": len(students), "layout": layout, "layout_why": decided.why, "graded_now": len(pending),
+                "skipped": skipped, "nothing_to_grade": problems, "to_grade": [job.student.id for job in pending],
+                "with_grade": len(pending) + sum(r.get("status") == "graded" for r in records.values()),
+                "ignored": [as_text(str(p)) for p in ignored],
+                "out": as_text(str(out)), "dry_run": True}
 
     lock = _lock(out)  # one batch at a time per output folder (released when this process ends)
     begin = time.monotonic()
@@ -405,7 +501,14 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         with bar:
             done = 0
             while done < len(pending):
-                student, outcome, worker = results.get()
+                try:
+                    student, outcome, worker = results.get(timeout=1.0)
+                except queue.Empty:
+                    bar.tick()
+                    continue
+                if outcome is STARTED:
+                    bar.started(student.id)
+                    continue
                 if student is None:  # a pool thread or the Dask client failed: stop (a re-run resumes)
                     raise RuntimeError(f"the batch stopped: {worker}: {outcome!r}")
                 record = make_record(student, key, outcome, worker)
@@ -414,7 +517,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
                 counts[record["status"]] = counts.get(record["status"], 0) + 1
                 done += 1
                 bar.advance(f"{student.id}: {record['score']:g}/{record['max_score']:g}"
-                            + (f" ({record['status']})" if record["status"] != "graded" else ""))
+                            + (f" ({record['status']})" if record["status"] != "graded" else ""), student.id)
         completed = True
     finally:
         if run is not None:
@@ -422,20 +525,23 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         lock.close()
     elapsed = time.monotonic() - begin
     start_up = max((g.startup_seconds for g in run.graders), default=0.0) if isinstance(run, LocalRun) else None
-    ordered = [records[s.id] for s in students if s.id in records]
+    kept, stale = earlier_results(out, students, decided)
+    ordered = [records[s.id] for s in students if s.id in records] + kept
     written = write_outputs(out, ordered, formats)
     book = None
     if gradebook:
         from course.platforms.nbgrader_gradebook import write_gradebook
 
         book = write_gradebook(course_root, [(s, records[s.id]) for s in students if s.id in records], out)
-    return {"students": len(students), "layout": layout, "graded_now": len(pending), "skipped": skipped,
-            "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
+    return {"students": len(students), "layout": layout, "layout_why": decided.why, "graded_now": len(pending),
+            "skipped": skipped, "nothing_to_grade": problems, "counts": counts, "seconds": round(elapsed, 2),
+            "with_grade": sum(r.get("status") == "graded" for r in records.values()),
             "worker_start_seconds": None if start_up is None else round(start_up, 2),
             "worker_cores": [sorted(c) for c in run.cores if c] if isinstance(run, LocalRun) else [],
             "seconds_per_student": round(elapsed / len(pending), 3) if pending else None,
-            "ignored": [str(p) for p in ignored], "outputs": [str(p) for p in written], "out": str(out),
-            "stale": stale_results(out, students), "gradebook": book}
+            "ignored": [as_text(str(p)) for p in ignored], "outputs": [as_text(str(p)) for p in written],
+            "out": as_text(str(out)),
+            "kept": [r["student"] for r in kept], "stale": stale, "gradebook": book}
 
 
 class BatchRunning(RuntimeError):
@@ -457,10 +563,17 @@ def _lock(out: Path):
 
 
 class _Progress:
-    """A rich progress bar on a terminal; one line per learner otherwise (a log); or nothing."""
+    """A rich progress bar on a terminal; one line per learner otherwise (a log); or nothing. Both
+    name the learners being graded: the bar all along, the log after QUIET_SECONDS without a line
+    (one learner may hang while the others are done)."""
+
+    QUIET_SECONDS = 60.0
+    NAMED = 3  # learners named on the bar (then "+N")
 
     def __init__(self, total: int, already: int, enabled: bool, console=None):
         self.enabled, self.total, self.done = enabled, total, already
+        self.last, self.busy = "", {}  # the last result shown; learner id -> when its grading started
+        self.quiet_since = time.monotonic()
         if enabled:
             from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -469,7 +582,8 @@ class _Progress:
             self.console = console or Console(stderr=True)
             self.bar = self.console.is_terminal
             self._progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+                                      TimeElapsedColumn(), TimeRemainingColumn(),
+                                      TextColumn("{task.description}", markup=False),
                                       console=self.console, disable=not self.bar)
             self._task = self._progress.add_task("", total=total, completed=already)
 
@@ -482,12 +596,39 @@ class _Progress:
         if self.enabled:
             self._progress.__exit__(*exc)
 
-    def advance(self, text: str) -> None:
-        self.done += 1
+    def _grading(self) -> str:
+        now = time.monotonic()
+        longest = sorted(self.busy, key=self.busy.get)
+        named = [f"{i} ({now - self.busy[i]:.0f} s)" for i in longest[:self.NAMED]]
+        return ", ".join(named) + (f" +{len(longest) - self.NAMED}" if len(longest) > self.NAMED else "")
+
+    def line(self) -> str:
+        """The bar's text: the last result, and who is being graded (longest first, with for how long)."""
+        return " | ".join(filter(None, (self.last, f"grading {self._grading()}" if self.busy else "")))
+
+    def _show(self, advance: int = 0) -> None:
         if self.enabled:
-            self._progress.update(self._task, advance=1, description=text)
-            if not self.bar:
-                self.console.print(f"graded {self.done}/{self.total}: {text}", markup=False, highlight=False)
+            self._progress.update(self._task, advance=advance, description=self.line())
+
+    def started(self, student_id: str) -> None:
+        self.busy[student_id] = time.monotonic()
+        self._show()
+
+    def tick(self) -> None:
+        """Nothing finished for a while: keep the times on the bar current; the log says who is still graded."""
+        self._show()
+        if self.enabled and not self.bar and self.busy and time.monotonic() - self.quiet_since >= self.QUIET_SECONDS:
+            self.console.print(f"still grading: {self._grading()}", markup=False, highlight=False)
+            self.quiet_since = time.monotonic()
+
+    def advance(self, text: str, student_id: str = "") -> None:
+        self.done += 1
+        self.last = text
+        self.busy.pop(student_id, None)
+        self.quiet_since = time.monotonic()
+        self._show(advance=1)
+        if self.enabled and not self.bar:
+            self.console.print(f"graded {self.done}/{self.total}: {text}", markup=False, highlight=False)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -521,6 +662,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="only list who would be graded")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (on a terminal) nor a line per learner (otherwise)")
     parser.add_argument("--summary", choices=("text", "json"), default="text", help="what to print at the end")
+    # -- the layout (#22): decided from the course folder or as asked, never from a learner's files --
+    parser.add_argument("--layout", choices=LAYOUTS,
+                        help="folder: one notebook, module or folder per learner; nbgrader: submitted/{student}/"
+                             "{assignment}/ (default: nbgrader only for an nbgrader course, a submitted/ folder "
+                             f"beside {', '.join(NBGRADER_MARKERS)}, given as its root or its submitted/; "
+                             "--gradebook implies nbgrader)")
     add_limit_options(parser)
     return parser
 
@@ -543,10 +690,15 @@ def main(argv=None) -> int:
         parser.error(f"--out {args.out} is a file; give a folder for the results")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
-    if args.assignment and nbgrader_submitted(Path(args.submissions).resolve()) is None:
-        parser.error(f"--assignment needs an nbgrader course (a submitted/ tree); {args.submissions} is not one")
-    if args.gradebook and (nbgrader_submitted(Path(args.submissions).resolve()) is None or args.only):
-        parser.error("--gradebook needs an nbgrader course (a submitted/ tree) and grades whole assignments (no --only)")
+    # -- the layout (#22) --
+    if args.gradebook and (args.layout == "folder" or args.only):
+        parser.error("--gradebook grades whole assignments of an nbgrader course (no --only, no --layout folder)")
+    layout = decide_layout(args.submissions, "nbgrader" if args.gradebook else args.layout)
+    if args.gradebook and layout.learners.name != "submitted":
+        parser.error(f"--gradebook needs an nbgrader course: its root or its submitted/ folder, not {args.submissions}")
+    if args.assignment and layout.name != "nbgrader":
+        parser.error(f"--assignment needs the nbgrader layout; {layout.why}")
+    print(f"layout: {layout.name}: {layout.why}", file=sys.stderr)
     limits = limits_from(args)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: graders are closed
     try:
@@ -555,7 +707,7 @@ def main(argv=None) -> int:
                             force=args.force, retry_errors=args.retry_errors, assignments=args.assignment,
                             progress=not args.no_progress,
                             student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run,
-                            gradebook=args.gradebook, pin=not args.no_pin)
+                            gradebook=args.gradebook, pin=not args.no_pin, layout=layout.name)
     except KeyboardInterrupt:
         print("interrupted: the results written so far are kept; run again to resume", file=sys.stderr)
         return 130
@@ -585,6 +737,9 @@ def main(argv=None) -> int:
               f"{c.get('grader-failed', 0)}")
         for path in summary["ignored"]:
             print(f"  ignored (not a notebook, module or folder): {path}")
+        if summary["kept"]:
+            print(f"  kept in grades.csv: {len(summary['kept'])} results of other assignments graded into {args.out} "
+                  f"earlier: {', '.join(summary['kept'])}")
         if summary["stale"]:
             print(f"  kept, not in grades.csv: results of learners no longer in {args.submissions}: "
                   f"{', '.join(summary['stale'])} (students/<id>.json, gradescope/<id>/)")
@@ -597,6 +752,9 @@ def main(argv=None) -> int:
                 print(f"  not in the gradebook: {line}")
         if summary.get("report"):
             print(f"  report: {summary['report'][0]} (what to re-teach), {summary['report'][1]}")
+    if not summary["with_grade"]:  # (#22) a batch that grades nobody must not look like a success
+        print(f"nobody could be graded ({summary['layout']} layout: {summary['layout_why']})", file=sys.stderr)
+        return NOBODY_GRADED
     return 0
 
 

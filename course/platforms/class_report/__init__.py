@@ -16,7 +16,8 @@ script, no network: a Content-Security-Policy forbids both) and the same data as
   an X no phrase knows is kept as it is (key ``raw:X``). Then hints that name a mistake without
   "matches" (HINTS) and mistakes of form rather than idea (GENERIC: dtype, in place, argument
   checks, device);
-- learners whose submission could not be graded, hung, crashed or raised (the report's ``error``
+- learners whose submission could not be graded, hung, crashed or raised, or holds a module that
+  does not parse ("unreadable": its sections are graded 0, not left out) (the report's ``error``
   and ``notes``, feedback lines that ran out of time), or defined nothing of the course;
 - time per learner: a batch's ``seconds``, Gradescope's ``execution_time``; ``n/a`` when absent.
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from course.exercises import EXERCISES, where_to_look
 from course.files import write_atomic
-from course.platforms.class_report.misconceptions import (CELL_NOTE, CRASHED, HUNG, NOT_ATTEMPTED,
+from course.platforms.class_report.misconceptions import (CELL_NOTE, CRASHED, HUNG, NOT_ATTEMPTED, UNPARSED,
                                                           misconceptions_in, parse_feedback)
 from course.platforms.class_report.page import render_html
 from course.platforms.class_report.reading import Learner, read_class
@@ -62,7 +63,9 @@ def _problems(learner: Learner) -> list[dict]:
         elif cell:
             where = f"{cell['file']}: {cell['where']}" if cell["file"] else cell["where"]
             detail = cell["detail"]
-            add("hung" if HUNG.search(detail) else "crashed" if CRASHED.search(detail) else "raised", where, detail)
+            unparsed = cell["where"] == "your module" and UNPARSED.match(detail)
+            add("hung" if HUNG.search(detail) else "crashed" if CRASHED.search(detail)
+                else "unreadable" if unparsed else "raised", where, detail)
     for exercise in learner.exercises:
         fb = parse_feedback(exercise["feedback"])
         for kind, pattern in (("hung", HUNG), ("crashed", CRASHED)):

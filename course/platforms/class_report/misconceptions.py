@@ -142,6 +142,7 @@ GENERIC: dict[str, tuple[str, str]] = {
 MATCHES = re.compile(r"Your (?:output|value) matches (.+)", re.S)
 NOT_ATTEMPTED = re.compile(r"raised NotImplementedError")
 HUNG = re.compile(r"did not finish within|time limit for (?:this exercise|the whole submission)[^.]*is used up")
+UNPARSED = re.compile(r"(?:SyntaxError|IndentationError|TabError): ")  # a module's: none of its code ran
 CRASHED = re.compile(r"the Python process running your code ended|ended its process|tampered with the grading channel")
 MORE = re.compile(r"^- \.\.\. and (\d+) more$")
 HEADER = re.compile(r"^(\d+) of (\d+) checks(?: that apply)? fail:$")

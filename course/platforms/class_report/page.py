@@ -159,7 +159,7 @@ def render_html(report: dict, top: int = 6) -> str:
 <h2>Checks failed most often</h2>
 <table><colgroup><col style="width:58px"><col><col style="width:36%"></colgroup>
 <tr><th>#</th><th>check</th><th>exercise</th></tr>{checks}</table>{_more(report['checks'], top)}
-<h2>Submissions that errored, hung, crashed or raised</h2>
+<h2>Submissions that errored, hung, crashed, raised or do not parse</h2>
 <table><colgroup><col style="width:14%"><col style="width:64px"><col style="width:20%"><col></colgroup>
 <tr><th>learner</th><th>what</th><th>where</th><th>detail</th></tr>{problems}</table>
 {_more(report['problems'], top)}
