@@ -40,9 +40,12 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 
 # -- helpers -----------------------------------------------------------------------
-def attack(name: str, folder: Path, marker: str, suffix: str = ".py") -> tuple[Path, str, str]:
-    """(submission path, section, exercise the attack breaks): the section's solutions plus the attack."""
+def attack(name: str, folder: Path, marker: str, suffix: str = ".py", fill: dict | None = None) -> tuple[Path, str, str]:
+    """(submission path, section, exercise the attack breaks): the section's solutions plus the attack
+    (with the placeholders of `fill` replaced: one attack file, several variants)."""
     text = (ATTACKS / f"{name}.py").read_text()
+    for placeholder, value in (fill or {}).items():
+        text = text.replace(placeholder, value)
     header = re.match(r"# section: (\w+); breaks: ([\w.]+)", text)
     section, target = header.group(1), header.group(2)
     source = (ROOT / "solutions" / f"{section}.py").read_text()
@@ -122,10 +125,10 @@ def assert_only_target_loses(by_id: dict, target: str) -> None:
     assert not collateral, f"the attack also cost points in {collateral}"
 
 
-def grade_attack(name: str, tmp_path: Path, limits: Limits = FAST):
+def grade_attack(name: str, tmp_path: Path, limits: Limits = FAST, fill: dict | None = None):
     """Grade attack `name` in-process; check the general promises; return (exercises by id, target, watch, seconds)."""
     marker = new_marker()
-    path, section, target = attack(name, tmp_path, marker)
+    path, section, target = attack(name, tmp_path, marker, fill=fill)
     begin = time.monotonic()
     with Watch(marker) as watch:
         report = grade_file(path, limits=limits)
@@ -167,6 +170,13 @@ def isolation() -> dict:
 def test_attack_costs_only_the_exercise_it_breaks(name, says, tmp_path):
     by_id, target, _, _ = grade_attack(name, tmp_path)
     assert says in by_id[target]["feedback"]
+
+
+@pytest.mark.parametrize("payload,why", [("colliding_set", "share a hash"), ("colliding_dict", "share a hash"),
+                                         ("huge_head", "JSON head of"), ("deep", "recursion"), ("huge_int", "digits")])
+def test_replies_costly_to_decode_are_refused(payload, why, tmp_path):
+    by_id, target, _, _ = grade_attack("channel_decode", tmp_path, fill={"__PAYLOAD__": payload})
+    assert "not plain data" in by_id[target]["feedback"] and why in by_id[target]["feedback"], by_id[target]["feedback"]
 
 
 def test_memory_exhaustion_fails_the_call_not_the_grader(tmp_path):
