@@ -280,6 +280,34 @@ def test_top_level_attacks_in_cells_cost_only_their_cell(tmp_path):
     assert "cell 7:" not in notes
 
 
+def test_a_graded_file_too_large_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    """Parsed JSON takes up to ~25 times its size (24 MB of notebook: 0.6 GB): a file over the limit
+    is not parsed at all; one at the limit is."""
+    from course.grading import submission
+
+    limit = submission.MAX_FILE_MB * 2**20
+    small = _notebook(tmp_path / "small.ipynb", [(ROOT / "solutions" / "rope.py").read_text()])
+    padding = limit - small.stat().st_size
+    nb = json.loads(small.read_text())
+    nb["metadata"]["padding"] = "x" * (padding - len(',"padding":""'))  # (json.dumps without spaces below)
+    at_limit, over = tmp_path / "at_limit.ipynb", tmp_path / "over.ipynb"
+    at_limit.write_text(json.dumps(nb, separators=(",", ":")))
+    nb["metadata"]["padding"] += "x" * (limit + 1 - at_limit.stat().st_size)
+    over.write_text(json.dumps(nb, separators=(",", ":")))
+    module = tmp_path / "over.py"
+    module.write_bytes(b"#" * limit + b"\n")
+    assert at_limit.stat().st_size <= limit < over.stat().st_size
+    assert submission.read_submission(at_limit).cells
+    monkeypatch.setattr(submission, "_notebook_cells", lambda *a: pytest.fail("a notebook over the limit was parsed"))
+    monkeypatch.setattr(submission.importlib.util, "decode_source", lambda *a: pytest.fail("a module over the limit was read"))
+    for path in (over, module):
+        with pytest.raises(submission.UnreadableSubmission, match=f"larger than the {submission.MAX_FILE_MB} MB"):
+            submission.read_submission(path)
+    monkeypatch.undo()
+    report = grade_file(module, limits=FAST)
+    assert report["exercises"] == [] and f"larger than the {submission.MAX_FILE_MB} MB" in report["error"]
+
+
 def test_submission_limit_still_gives_a_valid_report(tmp_path):
     solution = (ROOT / "solutions" / "rope.py").read_text()
     path = _notebook(tmp_path / "slow.ipynb", ["import time", solution] + ["time.sleep(100)"] * 6)
