@@ -308,6 +308,18 @@ def test_a_graded_file_too_large_is_refused_before_it_is_parsed(tmp_path, monkey
     assert report["exercises"] == [] and f"larger than the {submission.MAX_FILE_MB} MB" in report["error"]
 
 
+def test_a_report_holds_a_bounded_number_of_notes(tmp_path):
+    """Thousands of cells that raise: the first MAX_NOTES are named, then how many more there were."""
+    from course.grading.grader import MAX_NOTES
+
+    cells = [(ROOT / "solutions" / "rope.py").read_text()] + [f"raise ValueError({i})" for i in range(3000)]
+    report = grade_file(_notebook(tmp_path / "noisy.ipynb", cells), limits=FAST)
+    by_id = assert_valid(report, "rope")
+    assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
+    assert report["notes"][:MAX_NOTES] == [f"cell {i + 2}: ValueError: {i}" for i in range(MAX_NOTES)]
+    assert report["notes"][MAX_NOTES:] == [f"... and {3000 - MAX_NOTES} more notes"]
+
+
 def test_submission_limit_still_gives_a_valid_report(tmp_path):
     solution = (ROOT / "solutions" / "rope.py").read_text()
     path = _notebook(tmp_path / "slow.ipynb", ["import time", solution] + ["time.sleep(100)"] * 6)
