@@ -80,13 +80,14 @@ class Watch:
     """Polls /proc while grading runs, to prove the attack's processes did exist."""
 
     def __init__(self, marker: str):
-        self.marker, self.most = marker, 0
+        self.marker, self.most, self.seen = marker, 0, set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
-            self.most = max(self.most, len(marked(self.marker)))
+            found = marked(self.marker)
+            self.most, self.seen = max(self.most, len(found)), self.seen | set(found)
             self._stop.wait(0.02)
 
     def __enter__(self):
@@ -177,6 +178,19 @@ def test_attack_costs_only_the_exercise_it_breaks(name, says, tmp_path):
 def test_replies_costly_to_decode_are_refused(payload, why, tmp_path):
     by_id, target, _, _ = grade_attack("channel_decode", tmp_path, fill={"__PAYLOAD__": payload})
     assert "not plain data" in by_id[target]["feedback"] and why in by_id[target]["feedback"], by_id[target]["feedback"]
+
+
+def test_a_process_that_ends_after_its_reply_costs_nobody(tmp_path):
+    """rope_inv_freq answers right, then its process ends: the calls after it (of its exercise and of the
+    next one) are answered by a fresh process, and no test fails."""
+    marker = new_marker()
+    path, section, _ = attack("exit_after_reply", tmp_path, marker)
+    with Watch(marker) as watch:
+        report = grade_file(path, limits=FAST)
+    by_id = assert_valid(report, section)
+    assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
+    assert len(watch.seen) >= 3, f"the attack ended too few processes to prove anything: {watch.seen}"
+    assert_nothing_survives(marker)
 
 
 def test_memory_exhaustion_fails_the_call_not_the_grader(tmp_path):

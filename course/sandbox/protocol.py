@@ -308,16 +308,28 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytearra
     return buffer
 
 
-def pending(sock: socket.socket) -> bool:
-    """Whether more bytes wait on the socket (after a complete frame: someone wrote out of turn)."""
+def _peek(sock: socket.socket) -> bytes | None:
+    """The next byte waiting on the socket, b"" if the other side closed it, None if neither."""
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     if not poller.poll(0):
-        return False
+        return None
     try:
-        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except (BlockingIOError, InterruptedError, OSError):
-        return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
+def pending(sock: socket.socket) -> bool:
+    """Whether more bytes wait on the socket (after a complete frame: someone wrote out of turn)."""
+    return bool(_peek(sock))
+
+
+def closed(sock: socket.socket) -> bool:
+    """Whether the other side closed the socket (every process holding its end has ended)."""
+    return _peek(sock) == b""
 
 
 def recv(sock: socket.socket, deadline: float | None = None, trusted: bool = False):
