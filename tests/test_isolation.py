@@ -193,6 +193,42 @@ def test_a_process_that_ends_after_its_reply_costs_nobody(tmp_path):
     assert_nothing_survives(marker)
 
 
+def test_a_process_found_ended_is_replaced_before_the_request_is_sent(monkeypatch):
+    """The check before each request: the call goes once, to a fresh process, not first to the ended one."""
+    from course.sandbox.learner_process import Sandbox
+
+    ending = ("import os, sys, threading, time\n"
+              "def replied():  # the main thread waits for the next request\n"
+              "    frame = sys._current_frames().get(threading.main_thread().ident)\n"
+              "    while frame is not None and frame.f_code.co_name != '_recv_exact':\n"
+              "        frame = frame.f_back\n"
+              "    return frame is not None\n"
+              "def end_after_reply():\n"
+              "    while not replied():\n"
+              "        time.sleep(0.001)\n"
+              "    os._exit(0)\n"
+              "def echo(x):\n"
+              "    return x\n")
+    sandbox = Sandbox([("1", ending)])
+    sent = []
+    exchange = Sandbox._exchange
+    monkeypatch.setattr(Sandbox, "_exchange", lambda self, message, *rest: (sent.append(message["op"]), exchange(self, message, *rest))[1])
+    try:
+        sandbox.start()
+        sandbox.request({"op": "exec", "label": "2", "code": "threading.Thread(target=end_after_reply).start()"})
+        pid, generation = sandbox._pid, sandbox.generation
+        deadline = time.monotonic() + 30
+        while not learner_process._process_ended(pid, sandbox._sock) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert learner_process._process_ended(pid, sandbox._sock), "the process did not end: the test proves nothing"
+        sent.clear()
+        call = {"op": "call", "target": {"__global__": "echo"}, "args": [7], "kwargs": {}}
+        assert sandbox.request(call)["result"] == 7
+        assert sent.count("call") == 1 and sandbox.generation == generation + 1, (sent, sandbox.generation)
+    finally:
+        sandbox.close()
+
+
 def test_memory_exhaustion_fails_the_call_not_the_grader(tmp_path):
     # time limits generous enough that the memory cap, not a busy machine's clock, stops it
     by_id, target, _, _ = grade_attack("memory", tmp_path, replace(FAST, memory_mb=1200, call_seconds=30.0,
