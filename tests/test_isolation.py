@@ -40,9 +40,12 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 
 # -- helpers -----------------------------------------------------------------------
-def attack(name: str, folder: Path, marker: str, suffix: str = ".py") -> tuple[Path, str, str]:
-    """(submission path, section, exercise the attack breaks): the section's solutions plus the attack."""
+def attack(name: str, folder: Path, marker: str, suffix: str = ".py", fill: dict | None = None) -> tuple[Path, str, str]:
+    """(submission path, section, exercise the attack breaks): the section's solutions plus the attack
+    (with the placeholders of `fill` replaced: one attack file, several variants)."""
     text = (ATTACKS / f"{name}.py").read_text()
+    for placeholder, value in (fill or {}).items():
+        text = text.replace(placeholder, value)
     header = re.match(r"# section: (\w+); breaks: ([\w.]+)", text)
     section, target = header.group(1), header.group(2)
     source = (ROOT / "solutions" / f"{section}.py").read_text()
@@ -77,13 +80,14 @@ class Watch:
     """Polls /proc while grading runs, to prove the attack's processes did exist."""
 
     def __init__(self, marker: str):
-        self.marker, self.most = marker, 0
+        self.marker, self.most, self.seen = marker, 0, set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
-            self.most = max(self.most, len(marked(self.marker)))
+            found = marked(self.marker)
+            self.most, self.seen = max(self.most, len(found)), self.seen | set(found)
             self._stop.wait(0.02)
 
     def __enter__(self):
@@ -122,10 +126,10 @@ def assert_only_target_loses(by_id: dict, target: str) -> None:
     assert not collateral, f"the attack also cost points in {collateral}"
 
 
-def grade_attack(name: str, tmp_path: Path, limits: Limits = FAST):
+def grade_attack(name: str, tmp_path: Path, limits: Limits = FAST, fill: dict | None = None):
     """Grade attack `name` in-process; check the general promises; return (exercises by id, target, watch, seconds)."""
     marker = new_marker()
-    path, section, target = attack(name, tmp_path, marker)
+    path, section, target = attack(name, tmp_path, marker, fill=fill)
     begin = time.monotonic()
     with Watch(marker) as watch:
         report = grade_file(path, limits=limits)
@@ -167,6 +171,62 @@ def isolation() -> dict:
 def test_attack_costs_only_the_exercise_it_breaks(name, says, tmp_path):
     by_id, target, _, _ = grade_attack(name, tmp_path)
     assert says in by_id[target]["feedback"]
+
+
+@pytest.mark.parametrize("payload,why", [("colliding_set", "share a hash"), ("colliding_dict", "share a hash"),
+                                         ("huge_head", "JSON head of"), ("deep", "recursion"), ("huge_int", "digits")])
+def test_replies_costly_to_decode_are_refused(payload, why, tmp_path):
+    by_id, target, _, _ = grade_attack("channel_decode", tmp_path, fill={"__PAYLOAD__": payload})
+    assert "not plain data" in by_id[target]["feedback"] and why in by_id[target]["feedback"], by_id[target]["feedback"]
+
+
+def test_a_process_that_ends_after_its_reply_costs_nobody(tmp_path):
+    """rope_inv_freq answers right, then its process ends: the calls after it (of its exercise and of the
+    next one) are answered by a fresh process, and no test fails."""
+    marker = new_marker()
+    path, section, _ = attack("exit_after_reply", tmp_path, marker)
+    with Watch(marker) as watch:
+        report = grade_file(path, limits=FAST)
+    by_id = assert_valid(report, section)
+    assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
+    assert len(watch.seen) >= 3, f"the attack ended too few processes to prove anything: {watch.seen}"
+    assert_nothing_survives(marker)
+
+
+def test_a_process_found_ended_is_replaced_before_the_request_is_sent(monkeypatch):
+    """The check before each request: the call goes once, to a fresh process, not first to the ended one."""
+    from course.sandbox.learner_process import Sandbox
+
+    ending = ("import os, sys, threading, time\n"
+              "def replied():  # the main thread waits for the next request\n"
+              "    frame = sys._current_frames().get(threading.main_thread().ident)\n"
+              "    while frame is not None and frame.f_code.co_name != '_recv_exact':\n"
+              "        frame = frame.f_back\n"
+              "    return frame is not None\n"
+              "def end_after_reply():\n"
+              "    while not replied():\n"
+              "        time.sleep(0.001)\n"
+              "    os._exit(0)\n"
+              "def echo(x):\n"
+              "    return x\n")
+    sandbox = Sandbox([("1", ending)])
+    sent = []
+    exchange = Sandbox._exchange
+    monkeypatch.setattr(Sandbox, "_exchange", lambda self, message, *rest: (sent.append(message["op"]), exchange(self, message, *rest))[1])
+    try:
+        sandbox.start()
+        sandbox.request({"op": "exec", "label": "2", "code": "threading.Thread(target=end_after_reply).start()"})
+        pid, generation = sandbox._pid, sandbox.generation
+        deadline = time.monotonic() + 30
+        while not learner_process._process_ended(pid, sandbox._sock) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert learner_process._process_ended(pid, sandbox._sock), "the process did not end: the test proves nothing"
+        sent.clear()
+        call = {"op": "call", "target": {"__global__": "echo"}, "args": [7], "kwargs": {}}
+        assert sandbox.request(call)["result"] == 7
+        assert sent.count("call") == 1 and sandbox.generation == generation + 1, (sent, sandbox.generation)
+    finally:
+        sandbox.close()
 
 
 def test_memory_exhaustion_fails_the_call_not_the_grader(tmp_path):
@@ -268,6 +328,46 @@ def test_top_level_attacks_in_cells_cost_only_their_cell(tmp_path):
     for cell in (3, 4, 5, 6):
         assert f"cell {cell}:" in notes
     assert "cell 7:" not in notes
+
+
+def test_a_graded_file_too_large_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    """Parsed JSON takes up to ~25 times its size (24 MB of notebook: 0.6 GB): a file over the limit
+    is not parsed at all; one at the limit is."""
+    from course.grading import submission
+
+    limit = submission.MAX_FILE_MB * 2**20
+    small = _notebook(tmp_path / "small.ipynb", [(ROOT / "solutions" / "rope.py").read_text()])
+    padding = limit - small.stat().st_size
+    nb = json.loads(small.read_text())
+    nb["metadata"]["padding"] = "x" * (padding - len(',"padding":""'))  # (json.dumps without spaces below)
+    at_limit, over = tmp_path / "at_limit.ipynb", tmp_path / "over.ipynb"
+    at_limit.write_text(json.dumps(nb, separators=(",", ":")))
+    nb["metadata"]["padding"] += "x" * (limit + 1 - at_limit.stat().st_size)
+    over.write_text(json.dumps(nb, separators=(",", ":")))
+    module = tmp_path / "over.py"
+    module.write_bytes(b"#" * limit + b"\n")
+    assert at_limit.stat().st_size <= limit < over.stat().st_size
+    assert submission.read_submission(at_limit).cells
+    monkeypatch.setattr(submission, "_notebook_cells", lambda *a: pytest.fail("a notebook over the limit was parsed"))
+    monkeypatch.setattr(submission.importlib.util, "decode_source", lambda *a: pytest.fail("a module over the limit was read"))
+    for path in (over, module):
+        with pytest.raises(submission.UnreadableSubmission, match=f"larger than the {submission.MAX_FILE_MB} MB"):
+            submission.read_submission(path)
+    monkeypatch.undo()
+    report = grade_file(module, limits=FAST)
+    assert report["exercises"] == [] and f"larger than the {submission.MAX_FILE_MB} MB" in report["error"]
+
+
+def test_a_report_holds_a_bounded_number_of_notes(tmp_path):
+    """Thousands of cells that raise: the first MAX_NOTES are named, then how many more there were."""
+    from course.grading.grader import MAX_NOTES
+
+    cells = [(ROOT / "solutions" / "rope.py").read_text()] + [f"raise ValueError({i})" for i in range(3000)]
+    report = grade_file(_notebook(tmp_path / "noisy.ipynb", cells), limits=FAST)
+    by_id = assert_valid(report, "rope")
+    assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
+    assert report["notes"][:MAX_NOTES] == [f"cell {i + 2}: ValueError: {i}" for i in range(MAX_NOTES)]
+    assert report["notes"][MAX_NOTES:] == [f"... and {3000 - MAX_NOTES} more notes"]
 
 
 def test_submission_limit_still_gives_a_valid_report(tmp_path):

@@ -3,7 +3,9 @@ learner's process exchange comes back as torch.save/torch.load would give it, an
 learner's process sends builds nothing but plain values and tensors inside the bytes sent."""
 import io
 import json
+import socket
 import struct
+import sys
 from collections import OrderedDict
 
 import pytest
@@ -12,6 +14,7 @@ import torch
 from course.sandbox import protocol
 
 X = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+_MODULUS = sys.hash_info.modulus  # hash(n) == hash(n + k * _MODULUS) for ints
 
 
 def _values():
@@ -39,7 +42,7 @@ def _values():
         "device": torch.device("cpu"),
         "numbers": (10**30, float("inf"), 1e-310, complex(1.5, -2.0)),
         "text": "ünïcode \ud800 and a lone surrogate",
-        "sets": ({1, 2}, frozenset({"x"})),
+        "sets": ({1, 2, -1, -2}, frozenset({"x"})),  # (hash(-1) == hash(-2))
         "buffers": (b"\x00\xff", bytearray(b"xy")),
     }
 
@@ -104,7 +107,7 @@ def _tensor(size, stride, offset=0, dtype="float32", storage=0, device="cpu"):
     return {"T": [dtype, size, stride, offset, device, False, storage, False]}
 
 
-@pytest.mark.parametrize("frame,why", [
+@pytest.mark.parametrize("frame,why", ids=lambda v: v if isinstance(v, str) else "", argvalues=[
     (_frame(_tensor([10**6, 10**6], [0, 0]), [(0, 8)], bytes(8)), "more than 134217728 bytes"),  # a stride-0 view
     (_frame({"t": [_tensor([2**22], [0], dtype="float64")] * 5}, [(0, 8)], bytes(8)), "more than 134217728 bytes"),
     (_frame({"t": [_tensor([0], [1], storage=i) for i in range(4)]}, [(0, 8)] * 4, bytes(8)), "more than once"),
@@ -123,10 +126,32 @@ def _tensor(size, stride, offset=0, dtype="float32", storage=0, device="cpu"):
     (_frame({"d": [[1]]}), "malformed"),
     (_frame({"y": "float128"}), "unknown kind"),
     (_frame(json.loads("[" * 150 + "]" * 150)), "too deeply"),
+    # Decoding is bounded: values chosen to share a hash (each would be compared with all the others),
+    # a JSON head or an integer too large to be a result, more values than a result holds.
+    (_frame({"s": [k * _MODULUS for k in range(1, 40)]}), "share a hash"),
+    (_frame({"f": [{"t": [k * _MODULUS]} for k in range(1, 40)]}), "share a hash"),
+    (_frame({"d": [[k * _MODULUS, k] for k in range(1, 40)]}), "share a hash"),
+    (_frame(-10**protocol.MAX_INT_DIGITS), "digits"),
+    (_frame([[0.5]] * (protocol.MAX_NODES // 2 + 1)), "values"),
+    (_frame("x" * protocol.MAX_HEAD), "head of"),
 ])
 def test_what_a_learner_sends_is_refused_unless_plain(frame, why):
     with pytest.raises(ValueError, match=why):
         protocol.loads(frame)
+
+
+def test_the_grader_sends_what_a_learner_may_not():
+    """The limits on decoding are for what a learner's process sends; the grader's own values pass."""
+    values = [10**protocol.MAX_INT_DIGITS, {k * _MODULUS for k in range(1, 40)}, [0] * (protocol.MAX_NODES + 1)]
+    for value in values:
+        assert protocol.loads(protocol.dumps(value), trusted=True) == value
+
+
+def test_decoding_stops_at_the_calls_deadline():
+    frame = _frame([[1, 2.5, "x"]] * 5000)
+    assert len(protocol.loads(frame, deadline=None)) == 5000
+    with pytest.raises(socket.timeout):
+        protocol.loads(frame, deadline=0.0)  # (time.monotonic() is past it)
 
 
 def test_views_of_a_few_bytes_are_read_up_to_the_frame_limit():
@@ -165,3 +190,16 @@ def test_a_default_device_set_by_the_learners_code_changes_nothing_on_the_channe
         value = protocol.loads(protocol.dumps({"x": X}), trusted=True)
         again = protocol.loads(protocol.dumps(value))
     _same(again, {"x": X})
+
+
+def test_a_long_error_message_is_the_learners_error_not_a_refused_reply():
+    """A message longer than the JSON of a reply may be is cut short in the learner's process."""
+    from course.sandbox.learner_process import Sandbox
+
+    sandbox = Sandbox([("1", f"raise ValueError('x' * {protocol.MAX_HEAD})")])
+    try:
+        sandbox.start()
+        (outcome,) = sandbox.outcomes
+        assert outcome.error.startswith("ValueError: xxx") and not outcome.fatal, outcome
+    finally:
+        sandbox.close()

@@ -26,6 +26,7 @@ from course.grading.suite_runner import SuiteError, TestResult, check_suites, ru
 from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
 
 MAX_FAILURES_SHOWN = 3
+MAX_NOTES = 100  # in a report (thousands of cells that raise must not make a report of unbounded size)
 
 
 def _missing_feedback(name: str, submission: Submission, outcomes) -> str:
@@ -411,6 +412,8 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         "max_score": float(sum(e["max_score"] for e in exercises)),
         "exercises": exercises,
     }
+    if len(notes) > MAX_NOTES:
+        notes = notes[:MAX_NOTES] + [f"... and {len(notes) - MAX_NOTES} more notes"]
     if notes:
         report["notes"] = notes
     if any(g.syntax_error for g in files):

@@ -3,7 +3,9 @@
 ``SubmissionProxy`` gives the learner's names as ``RemoteObject`` s living in the learner's
 process (course.sandbox.learner_process): calling one sends copies of the arguments and
 returns copies of the results. Nothing the learner's process says is trusted beyond "these
-are my values": pass or fail is decided in the grader, on copies.
+are my values": pass or fail is decided in the grader, on copies. The in-place and device
+verdicts rest on such values too (the arguments' state after a call, the devices of a result),
+which code patching the learner's process can forge (README, "Not guaranteed").
 """
 from __future__ import annotations
 
@@ -146,7 +148,8 @@ class SubmissionProxy:
         return self._sandbox.request({"op": "second_device"}, "choosing a second device")
 
     def mutated_inputs(self) -> list[str]:
-        """Arguments the last call changed in place, e.g. ['argument 1']."""
+        """Arguments the last call changed in place, e.g. ['argument 1']: the grader's copy of what it
+        sent against the state the learner's process reports after the call (missing: changed)."""
         return list(self._sandbox.last_mutated)
 
     def grads(self, module: RemoteObject, *args, upstream=None, **kwargs) -> dict:

@@ -17,6 +17,23 @@ class UnreadableSubmission(Exception):
     """The file cannot be read as a submission at all."""
 
 
+# A graded file larger than this is refused unread. Notebooks saved with their figures are a few MB
+# (PNG outputs, base64); 16 MB leaves room for several times that, while parsed JSON can take ~25
+# times its size in the grader's memory (0.4 GB at the limit), which has no memory cap of its own.
+MAX_FILE_MB = 16
+
+
+def _read_graded(path: Path) -> bytes:
+    """The bytes of a graded file, or UnreadableSubmission if it is larger than MAX_FILE_MB
+    (never more than that is read, however large the file or however fast it grows)."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE_MB * 2**20 + 1)
+    if len(data) > MAX_FILE_MB * 2**20:
+        raise UnreadableSubmission(f"{path.name} is larger than the {MAX_FILE_MB} MB a graded file may be "
+                                   "(a notebook: clear the outputs of its large figures and save it again)")
+    return data
+
+
 @dataclass
 class Submission:
     path: Path
@@ -30,10 +47,10 @@ class Submission:
                 "notebook": self.path.suffix.lower() == ".ipynb"}
 
 
-def _notebook_cells(path: Path) -> list:
+def _notebook_cells(text: bytes) -> list:
     """Cells of a v4 notebook read as JSON (fast; a byte-order mark is fine); older formats
     converted by nbformat."""
-    data = json.loads(path.read_bytes())
+    data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("the file is JSON but not a notebook")
     if data.get("nbformat") == 4 and isinstance(data.get("cells"), list):
@@ -55,10 +72,10 @@ def read_submission(path, also_used: frozenset[str] | None = frozenset()) -> Sub
     suffix = path.suffix.lower()
     try:
         if suffix == ".ipynb":
-            return _notebook_submission(path, also_used)
+            return _notebook_submission(path, _read_graded(path), also_used)
         if suffix == ".py":
             try:
-                return Submission(path, [("module", importlib.util.decode_source(path.read_bytes()))])
+                return Submission(path, [("module", importlib.util.decode_source(_read_graded(path)))])
             except SyntaxError as err:  # not UTF-8 and no (or a bad) coding line: Python cannot run it either
                 raise UnreadableSubmission(f"{path.name} cannot be read as Python source ({err.msg}); "
                                            "save it as UTF-8") from None
@@ -72,13 +89,13 @@ def read_submission(path, also_used: frozenset[str] | None = frozenset()) -> Sub
     raise UnreadableSubmission(f"{path.name}: expected a .ipynb notebook or a .py module")
 
 
-def _notebook_submission(path: Path, also_used: frozenset[str] | None) -> Submission:
+def _notebook_submission(path: Path, text: bytes, also_used: frozenset[str] | None) -> Submission:
     """The notebook's code cells, less the course's demonstrations (cells tagged DEMO_TAG, their
     source as the course wrote it: an edited one always runs) that bind no name grading or any
     cell that runs uses (course.sandbox.cells.skippable_demonstrations): timings, figures and
     experiments change nothing graded, and were most of a grading's time."""
     cells, demo = [], []
-    for index, cell in enumerate(_notebook_cells(path), start=1):
+    for index, cell in enumerate(_notebook_cells(text), start=1):
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         if cell.get("cell_type") == "code" and source.strip():

@@ -25,6 +25,7 @@ import torch
 from course.sandbox import protocol
 
 CELL_PREFIX = "<cell "
+MESSAGE_CHARS = 10_000  # of an error message or traceback sent (the grader shows 2,000; a reply's JSON is bounded)
 _HOME = ""  # the working directory (a copy of the learner's files): %%writefile writes only here
 
 
@@ -139,8 +140,8 @@ def error_payload(err: BaseException) -> dict:
             and issubclass(getattr(builtins, scripted[1]), Exception):
         kind = builtin = scripted[1]
         message = scripted[2].strip()
-    return {"ok": False, "error": {"type": kind, "builtin": builtin, "message": message,
-                                   "traceback": learner_traceback(err)}}
+    return {"ok": False, "error": {"type": kind, "builtin": builtin, "message": message[:MESSAGE_CHARS],
+                                   "traceback": learner_traceback(err)[:MESSAGE_CHARS]}}
 
 
 def _tensor_args(args, kwargs):

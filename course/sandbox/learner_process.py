@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ class SubmissionCrashed(Exception):
     """The learner's process exited while running their code."""
 
 
+class ProcessEnded(SubmissionCrashed):
+    """The learner's process ended before it answered (not that it answered wrongly)."""
+
+
 class SandboxError(RuntimeError):
     """The learner's process could not be started at all (a problem of the grader's machine)."""
 
@@ -73,6 +78,29 @@ def _learner_error_class(builtin_name: str) -> type:
 
 def _seconds(t: float) -> str:
     return f"{t:.1f}".rstrip("0").rstrip(".")
+
+
+def _process_ended(pid: int, sock: socket.socket) -> bool:
+    """Whether the learner's process has ended: a zombie or gone (Linux), or its end of the channel closed."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[-1].split()[:1] in ([b"Z"], [b"X"]):
+                    return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            pass
+    return protocol.closed(sock)
+
+
+def _holds_references(value) -> bool:
+    """Whether a request names objects living in the learner's process (gone with it)."""
+    if isinstance(value, dict):
+        return "__ref__" in value or any(_holds_references(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_references(v) for v in value)
+    return False
 
 
 def clip_text(value, limit: int = MAX_MESSAGE) -> str:
@@ -435,7 +463,7 @@ class Sandbox:
                                     f"or returned a value too large to copy ({err})") from None
         except (protocol.ChannelClosed, OSError, EOFError) as err:
             self._kill()
-            raise SubmissionCrashed("the Python process running your code ended") from err
+            raise ProcessEnded("the Python process running your code ended") from err
         except Exception as err:  # noqa: BLE001 - a reply the safe loader refused
             self._kill()
             raise SubmissionCrashed(f"your code sent back something that is not plain data ({clip_text(str(err), 300)})") from None
@@ -443,7 +471,7 @@ class Sandbox:
                 and reply.get("seq") == self._snapshot_of[0]):
             # The snapshot ended (crashed) and the process it was copied from says so: as if it had ended.
             self._kill()
-            raise SubmissionCrashed("the Python process running your code ended")
+            raise ProcessEnded("the Python process running your code ended")
         if (not isinstance(reply, dict) or type(reply.get("seq")) is not int or reply["seq"] != self._seq
                 or (reply.get("ok") is not True and reply.get("ok") is not False)):
             self._kill()
@@ -454,7 +482,14 @@ class Sandbox:
         self.exercise = exercise_id
 
     def request(self, message: dict, call: str = ""):
-        """Send one request within the call, exercise and submission time limits."""
+        """Send one request within the call, exercise and submission time limits.
+
+        A process that ended after its last reply (a thread of an earlier call may end it) is
+        replaced before the request, charging no one; a request whose process ends before it answers
+        is asked once more of a fresh process (the process may have been ending as it was sent),
+        unless it names objects that lived in the old one. Only if that one ends too is the call blamed."""
+        if self._pid is not None and _process_ended(self._pid, self._sock):
+            self._restart_quietly()
         left_submission = self._submission_left()
         left_exercise = self.limits.exercise_seconds - self._spent.get(self.exercise, 0.0)
         if left_submission <= 0:
@@ -463,8 +498,20 @@ class Sandbox:
             raise SubmissionTimeout(f"the time limit for this exercise ({self.limits.exercise_seconds:g} s) is used up")
         timeout = min(self.limits.call_seconds, left_exercise, left_submission)
         begin = time.monotonic()
+        uncharged = 0.0  # seconds spent replacing a process ended before this request was answered
         try:
-            return self._raw(message, timeout)
+            try:
+                return self._raw(message, timeout)
+            except ProcessEnded:
+                left = timeout - (time.monotonic() - begin)
+                if _holds_references(message) or left <= 0:
+                    raise
+                restart = time.monotonic()
+                self._restart()
+                restarted = time.monotonic() - restart
+                reply = self._raw(message, min(left, self._submission_left()))
+                uncharged = restarted  # (it answered: the process had not ended for this request)
+                return reply
         except LearnerError as err:
             err.call = call
             raise
@@ -476,7 +523,7 @@ class Sandbox:
                     if timeout == left_exercise else f" (all that was left of the {_seconds(self.limits.submission_seconds)} s for the whole submission)"
             raise type(err)(f"{call}: {text}" if call else text) from None
         finally:
-            self._spent[self.exercise] = self._spent.get(self.exercise, 0.0) + time.monotonic() - begin
+            self._spent[self.exercise] = self._spent.get(self.exercise, 0.0) + time.monotonic() - begin - uncharged
 
 
 def isolation_status(limits: Limits | None = None) -> dict:

@@ -7,10 +7,13 @@ builds nothing but those kinds: nothing the learner sends can run code in the gr
 learner sends is checked as it is read (``loads``): every tensor lies inside bytes that were
 sent, no more bytes are copied out of a message than it holds, and its tensors stand for at most
 MAX_FRAME bytes in all (so a small message cannot become a value too large to hold or compare,
-through many references to the same bytes or stride-0 views). Tensors are always built on the
-CPU, whatever default device the learner's code set. A frame larger than MAX_FRAME,
-or one that does not arrive completely before the deadline (however slowly the learner drips
-bytes), ends the exchange.
+through many references to the same bytes or stride-0 views). Decoding it is bounded too: its
+JSON head holds at most MAX_HEAD bytes (parsed JSON takes up to ~50 times its size in memory),
+MAX_NODES values, integers of at most MAX_INT_DIGITS digits, and no set or dict whose keys were
+chosen to share a hash (building one of n such keys takes n*n/2 comparisons); the call's deadline
+runs while it is decoded. Tensors are always built on the CPU, whatever default device the
+learner's code set. A frame larger than MAX_FRAME, or one that does not arrive completely before
+the deadline (however slowly the learner drips bytes), ends the exchange.
 
 (This replaced ``torch.save``/``torch.load(weights_only=True)``: the same values, a tenth of
 the time, which each of the ~500 calls of a full grading paid on both sides.)
@@ -32,6 +35,13 @@ MAX_FRAME = 128 * 1024 * 1024
 _HEADER = struct.Struct(">Q")
 _JSON_LENGTH = struct.Struct(">I")
 MAX_DEPTH = 100
+# Limits on what a learner's process sends, far above any result of the course (tensors travel as
+# bytes, not JSON; a result is a few values and tensors) and low enough to decode in milliseconds.
+MAX_HEAD = 4 * 1024 * 1024   # bytes of JSON: at most ~200 MB once parsed
+MAX_NODES = 100_000          # values (a tensor is one)
+MAX_INT_DIGITS = 64          # (a uint64 has 20)
+MAX_SAME_HASH = 8            # keys of one set or dict sharing a hash (hash(-1) == hash(-2): some do)
+_CHECK_DEADLINE_EVERY = 1024  # values decoded
 
 DTYPES = {name: getattr(torch, name) for name in (
     "float16", "bfloat16", "float32", "float64", "complex64", "complex128", "bool",
@@ -130,13 +140,18 @@ def dumps(obj) -> bytes:
 class _Reader:
     """Rebuilds a value from a message, checking every part of it as it goes."""
 
-    def __init__(self, data, trusted: bool):
+    def __init__(self, data, trusted: bool, deadline: float | None):
         (n,) = _JSON_LENGTH.unpack_from(data)
-        head = json.loads(bytes(data[_JSON_LENGTH.size:_JSON_LENGTH.size + n]))
+        if n > MAX_HEAD and not trusted:
+            raise ValueError(f"a JSON head of {n} bytes (at most {MAX_HEAD})")
+        _left(deadline)
+        head = json.loads(bytes(data[_JSON_LENGTH.size:_JSON_LENGTH.size + n]),
+                          parse_int=int if trusted else _bounded_int)
         if type(head) is not dict or type(head.get("st")) is not list:
             raise ValueError("not a message")
-        self.data, self.base, self.trusted = data, _JSON_LENGTH.size + n, trusted
+        self.data, self.base, self.trusted, self.deadline = data, _JSON_LENGTH.size + n, trusted, deadline
         self.head = head
+        self.nodes = 0  # values decoded so far
         self.storages: dict[int, torch.Tensor] = {}
         self.claimed = 0  # bytes the tensors read so far stand for
         self.copied = 0  # bytes copied out of the message so far
@@ -192,7 +207,23 @@ class _Reader:
             return torch.nn.Parameter(t, requires_grad=requires_grad)
         return t.requires_grad_(requires_grad) if requires_grad else t
 
+    def keys(self, keys: list) -> list:
+        """`keys`, unless (untrusted) more than MAX_SAME_HASH of them share a hash."""
+        if not self.trusted:
+            counts: dict[int, int] = {}  # (hashes of hashes collide at most a few times: ints below 2**64)
+            for key in keys:
+                h = hash(key)  # (TypeError if unhashable, as set() or dict() would raise)
+                counts[h] = counts.get(h, 0) + 1
+                if counts[h] > MAX_SAME_HASH:
+                    raise ValueError(f"more than {MAX_SAME_HASH} keys of a set or dict share a hash")
+        return keys
+
     def value(self, v, depth: int = 0):
+        self.nodes += 1
+        if self.nodes > MAX_NODES and not self.trusted:
+            raise ValueError(f"more than {MAX_NODES} values")
+        if self.nodes % _CHECK_DEADLINE_EVERY == 0:
+            _left(self.deadline)
         if v is None or type(v) in (bool, int, float, str):
             return v
         if depth > MAX_DEPTH:
@@ -209,8 +240,9 @@ class _Reader:
         if tag in ("d", "o"):
             if any(type(pair) is not list or len(pair) != 2 for pair in body):
                 raise ValueError("a malformed dict")
-            return (dict if tag == "d" else OrderedDict)(
-                (self.value(k, depth + 1), self.value(x, depth + 1)) for k, x in body)
+            pairs = [(self.value(k, depth + 1), self.value(x, depth + 1)) for k, x in body]
+            self.keys([k for k, _ in pairs])
+            return (dict if tag == "d" else OrderedDict)(pairs)
         if tag == "T":
             return self.tensor(body)
         if tag == "y" and type(body) is str and body in DTYPES:
@@ -222,17 +254,24 @@ class _Reader:
         if tag == "c" and type(body) is list and len(body) == 2 and all(type(x) in (int, float) for x in body):
             return complex(*body)
         if tag in ("s", "f"):
-            return (set if tag == "s" else frozenset)(self.value(x, depth + 1) for x in body)
+            return (set if tag == "s" else frozenset)(self.keys([self.value(x, depth + 1) for x in body]))
         if tag in ("b", "B"):
             return (bytes if tag == "b" else bytearray)(self.blob(body))
         raise ValueError(f"a value of unknown kind {tag[:20]!r}")
 
 
-def loads(data, trusted: bool = False):
-    """The message in `data`. Untrusted (what a learner's process sends): no more bytes are copied
-    out than it holds, and its tensors stand for at most MAX_FRAME bytes in all, however few bytes
-    they share (stride-0 views)."""
-    reader = _Reader(data, trusted)
+def _bounded_int(text: str) -> int:
+    if len(text) - text.startswith("-") > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def loads(data, trusted: bool = False, deadline: float | None = None):
+    """The message in `data`; socket.timeout once `deadline` (time.monotonic()) has passed. Untrusted
+    (what a learner's process sends): no more bytes are copied out than it holds, its tensors stand
+    for at most MAX_FRAME bytes in all, however few bytes they share (stride-0 views), and it is
+    decoded within the bounds above."""
+    reader = _Reader(data, trusted, deadline)
     return reader.value(reader.head.get("v"))
 
 
@@ -269,16 +308,28 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytearra
     return buffer
 
 
-def pending(sock: socket.socket) -> bool:
-    """Whether more bytes wait on the socket (after a complete frame: someone wrote out of turn)."""
+def _peek(sock: socket.socket) -> bytes | None:
+    """The next byte waiting on the socket, b"" if the other side closed it, None if neither."""
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     if not poller.poll(0):
-        return False
+        return None
     try:
-        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except (BlockingIOError, InterruptedError, OSError):
-        return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
+def pending(sock: socket.socket) -> bool:
+    """Whether more bytes wait on the socket (after a complete frame: someone wrote out of turn)."""
+    return bool(_peek(sock))
+
+
+def closed(sock: socket.socket) -> bool:
+    """Whether the other side closed the socket (every process holding its end has ended)."""
+    return _peek(sock) == b""
 
 
 def recv(sock: socket.socket, deadline: float | None = None, trusted: bool = False):
@@ -286,4 +337,4 @@ def recv(sock: socket.socket, deadline: float | None = None, trusted: bool = Fal
     (length,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size, deadline))
     if length > MAX_FRAME:
         raise FrameTooLarge(f"a frame of {length} bytes is larger than allowed ({MAX_FRAME} bytes)")
-    return loads(_recv_exact(sock, length, deadline), trusted)
+    return loads(_recv_exact(sock, length, deadline), trusted, deadline)
