@@ -367,7 +367,7 @@ def test_a_report_holds_a_bounded_number_of_notes(tmp_path):
     by_id = assert_valid(report, "rope")
     assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
     assert report["notes"][:MAX_NOTES] == [f"cell {i + 2}: ValueError: {i}" for i in range(MAX_NOTES)]
-    assert report["notes"][MAX_NOTES:] == [f"... and {3000 - MAX_NOTES} more notes"]
+    assert report["notes"][MAX_NOTES:] == [f"... and {3000 - MAX_NOTES} more cells that raised or hung"]
 
 
 def test_submission_limit_still_gives_a_valid_report(tmp_path):

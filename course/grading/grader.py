@@ -26,7 +26,8 @@ from course.grading.suite_runner import SuiteError, TestResult, check_suites, ru
 from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
 
 MAX_FAILURES_SHOWN = 3
-MAX_NOTES = 100  # in a report (thousands of cells that raise must not make a report of unbounded size)
+MAX_NOTES = 100  # cells that raised or hung, in a report: thousands of them must not make a report of unbounded
+#                  size; the other notes (a file's, a section's) are bounded by the files and always kept
 
 
 def _missing_feedback(name: str, submission: Submission, outcomes) -> str:
@@ -386,13 +387,16 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         order = list(EXERCISES)
         exercises.sort(key=lambda e: order.index(e["id"]))
         owners = {**owners, **unparsed}
-        notes = []
+        notes, cell_notes = [], []
         for graded in files:
             where = "" if single else f"{graded.submission.path.name}: "
             if graded.failure:
                 notes.append(f"{where}your code could not be run: {graded.failure}")
-            notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
-                      for o in graded.sandbox.outcomes if o.error]
+            cell_notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
+                           for o in graded.sandbox.outcomes if o.error]
+        if len(cell_notes) > MAX_NOTES:
+            cell_notes = cell_notes[:MAX_NOTES] + [f"... and {len(cell_notes) - MAX_NOTES} more cells that raised or hung"]
+        notes = cell_notes + notes
         notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
         notes += adapter_notes
         for section, owner in owners.items():
@@ -412,8 +416,6 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         "max_score": float(sum(e["max_score"] for e in exercises)),
         "exercises": exercises,
     }
-    if len(notes) > MAX_NOTES:
-        notes = notes[:MAX_NOTES] + [f"... and {len(notes) - MAX_NOTES} more notes"]
     if notes:
         report["notes"] = notes
     if any(g.syntax_error for g in files):
