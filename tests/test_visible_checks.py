@@ -142,3 +142,19 @@ def test_a_failing_grade_cell_ends_with_one_line_in_a_real_kernel(tmp_path):
         (error,) = [o for o in cell.outputs if o.output_type == "error"]
         assert error.ename == kind and len(error.traceback) == 1, error.traceback
         assert error.traceback[0].startswith(f"{kind}: alibi.alibi_slopes") and "selfcheck" not in error.traceback[0]
+
+
+def test_a_slopes_mistake_fails_only_the_slopes_check():
+    """As in grading, attention built on the learner's own alibi_slopes is judged with those slopes:
+    a wrong alibi_slopes is named by its own check, never blamed on the attention exercises."""
+    from tests.bank.alibi import BUGS
+
+    solution = (ROOT / "solutions" / "alibi.py").read_text()
+    bugs = [b for b in BUGS if b.exercise == "alibi.alibi_slopes" and not b.cascades]
+    assert len(bugs) >= 3
+    for bug in bugs:
+        names = namespace(ROOT / "solutions" / "alibi.py", solution + "\n" + bug.code)
+        assert any(not o.passed for o in run_checks("alibi.alibi_slopes", names)), bug.id
+        for target in ("alibi.alibi_attention", "alibi.cached_alibi_attention"):
+            failed = [(o.title, o.message[:200]) for o in run_checks(target, names) if not o.passed]
+            assert failed == [], (bug.id, failed)
