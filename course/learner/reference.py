@@ -16,11 +16,12 @@ import os
 
 from course.exercises import NOTEBOOKS
 from course.learner.selfcheck import REFERENCE_MARK, SANDBOX_ENV
-from course.locations import REPO
 
 
 @functools.cache
 def _solutions(section: str):
+    from course.locations import REPO  # (only here: a learner's confined process never imports it)
+
     path = REPO / "solutions" / f"{section}.py"
     if not path.is_file():
         return None
