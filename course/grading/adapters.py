@@ -70,8 +70,8 @@ def read_adapter(path) -> UserAdapter:
         where = f" at line {err.lineno}" if err.lineno else ""
         adapter.problem = f"your adapter {name} has a syntax error{where}: {err.msg}"
         return adapter
-    except ValueError as err:  # e.g. null bytes
-        adapter.problem = f"your adapter {name} cannot be compiled: {err}"
+    except (ValueError, RecursionError, MemoryError) as err:  # null bytes; code nested too deeply
+        adapter.problem = f"your adapter {name} cannot be compiled: {type(err).__name__}: {err}"
         return adapter
     _read_not_applicable(adapter, tree)
     return adapter
