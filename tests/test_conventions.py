@@ -272,3 +272,17 @@ def test_an_exercise_none_of_whose_checks_run_is_not_applicable():
     report = {"score": 0.0, "max_score": 0.0, "exercises": [entry]}
     lines = format_text(report, "x.py").splitlines()
     assert lines[1].split() == ["rope.rope_matrix", "n/a"] and lines[2].strip().startswith("Not applicable")
+
+
+# ---------------------------------------------------------------- the excuses go to what was adapted (issue 22, item 13)
+def test_rebinding_a_convention_name_does_not_pass_on_its_excuses(tmp_path):
+    """The convention's apply_rope is bound by reference when adapting: a learner's code that
+    rebinds the name later still has its convention functions (here wrong) graded, never its own."""
+    path = tmp_path / "rebinds.py"
+    path.write_text((ROOT / "tests" / "attacks" / "convention_rebind.py").read_text())
+    entry = {e["id"]: e for e in grade_file(path)["exercises"]}["rope.apply_rope"]
+    honest = tmp_path / "honest.py"  # the same wrong convention functions, without the rebinding
+    honest.write_text(path.read_text().replace('    globals()["apply_rope"] = _incomplete_apply_rope\n', ""))
+    expected = {e["id"]: e for e in grade_file(honest)["exercises"]}["rope.apply_rope"]
+    assert expected["score"] < expected["max_score"] / 2, expected
+    assert entry["score"] == expected["score"], (entry, expected)

@@ -195,6 +195,7 @@ class _Graded:
         with _LIVE_LOCK:
             _LIVE[id(self.sandbox)] = self.sandbox
         self.defined: dict[str, str] = {}
+        self.bound: dict = {}  # names an adapter made, tested by reference (course.grading.adapters.Bound)
         self.static, self.unanalysed = _static_names(submission, names)  # graded names its text defines
         self.static_sections = {names[n].split(".")[0] for n in self.static}
         self.present: set[str] = set(self.static)
@@ -258,7 +259,7 @@ class _RoutedProxy:
         if graded is None:
             raise AssertionError("no exercise is being graded")
         if graded.index not in self._proxies:
-            self._proxies[graded.index] = SubmissionProxy(graded.sandbox, graded.defined)
+            self._proxies[graded.index] = SubmissionProxy(graded.sandbox, graded.defined, graded.bound)
         return getattr(self._proxies[graded.index], name)
 
 
