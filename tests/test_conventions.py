@@ -286,3 +286,28 @@ def test_rebinding_a_convention_name_does_not_pass_on_its_excuses(tmp_path):
     expected = {e["id"]: e for e in grade_file(honest)["exercises"]}["rope.apply_rope"]
     assert expected["score"] < expected["max_score"] / 2, expected
     assert entry["score"] == expected["score"], (entry, expected)
+
+
+def test_a_convention_leaves_the_learners_own_names_alone(tmp_path):
+    """Convention functions (here wrong) and a rotary module beside the learner's own rope_inv_freq and
+    apply_rope: the convention makes RotaryEmbedding only, and the learner's own functions are graded."""
+    solution = (ROOT / "solutions" / "rope.py").read_text()
+    own = solution[solution.index("def rope_inv_freq"):solution.index("def rope_matrix")]
+    wrong_hf = (ROOT / "tests" / "attacks" / "convention_rebind.py").read_text()
+    wrong_hf = wrong_hf[:wrong_hf.index("def _incomplete_apply_rope")].replace(
+        '    globals()["apply_rope"] = _incomplete_apply_rope\n', "")
+    module = """class LlamaRotaryEmbedding(torch.nn.Module):
+    def __init__(self, dim, max_position_embeddings=2048, base=10000.0):
+        super().__init__()
+        self.inv_freq = base ** (-torch.arange(0, dim, 2).float() / dim)
+
+    def forward(self, x, position_ids):
+        freqs = position_ids[..., None].float() * self.inv_freq
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+"""
+    report = grade_file(write(tmp_path / "mixed.py", "import math", wrong_hf, own, module))
+    entries = {e["id"]: e for e in report["exercises"]}
+    for exercise_id in ("rope.rope_inv_freq", "rope.apply_rope"):
+        assert entries[exercise_id]["score"] == entries[exercise_id]["max_score"] > 0, entries[exercise_id]
+    assert any("RotaryEmbedding is your LlamaRotaryEmbedding" in note for note in report["notes"]), report["notes"]
