@@ -311,3 +311,40 @@ def test_a_convention_leaves_the_learners_own_names_alone(tmp_path):
     for exercise_id in ("rope.rope_inv_freq", "rope.apply_rope"):
         assert entries[exercise_id]["score"] == entries[exercise_id]["max_score"] > 0, entries[exercise_id]
     assert any("RotaryEmbedding is your LlamaRotaryEmbedding" in note for note in report["notes"]), report["notes"]
+
+
+# ---------------------------------------------------------------- a class: conventions only when the instructor asks
+def test_a_class_grades_conventions_only_when_the_instructor_turns_them_on(tmp_path):
+    """course.batch (and --gradebook, which grades through it): off by default; --conventions turns them on."""
+    from course.platforms.batch import main as batch
+
+    learners = tmp_path / "class"
+    learners.mkdir()
+    (learners / "ada.py").write_text((FOLDER / "huggingface" / "correct.py").read_text())
+    by_flag = {}
+    for flag in ([], ["--conventions"]):
+        out = tmp_path / f"out{len(flag)}"
+        assert batch([str(learners), "--out", str(out), "--workers", "1", "--no-progress", "--summary", "json",
+                      *flag]) == 0
+        by_flag[bool(flag)] = json.loads((out / "students" / "ada.json").read_text())
+    title, graded, _ = CONVENTIONS["huggingface"]
+    off, on = by_flag[False], by_flag[True]  # (a learner's record holds its report's fields)
+    assert not any(title in note for note in off.get("notes", [])), off
+    assert all(e["score"] == 0 for e in off["exercises"]), off
+    graded_through(on, title, graded, "rope")
+
+
+def test_gradescope_grades_conventions_only_when_built_to(tmp_path):
+    from course.platforms.gradescope import _parser
+    from course.platforms.gradescope.config import Config
+    from course.sandbox.limits import limits_from
+
+    assert Config().grading_limits().conventions is False
+    assert Config(limits={"call_seconds": 5.0}).grading_limits().conventions is False  # a config from before
+    assert limits_from(_parser().parse_args(["build", "--conventions"])).conventions is True
+    assert limits_from(_parser().parse_args(["build"])).conventions is False
+    path = FOLDER / "huggingface" / "correct.py"
+    report = grade_file(path, limits=Config().grading_limits())
+    assert report["score"] == 0 and not any("graded through" in n for n in report.get("notes", [])), report
+    title, graded, _ = CONVENTIONS["huggingface"]
+    graded_through(grade_file(path, limits=Config(limits={"conventions": True}).grading_limits()), title, graded, "rope")

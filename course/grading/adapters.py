@@ -198,8 +198,9 @@ class Adapting:
     """The user's adapter (if any), then the conventions, run in each file's process once its
     cells have run (`adapt`, one call per file, from any thread); `notes` for the report."""
 
-    def __init__(self, adapter_path):
+    def __init__(self, adapter_path, conventions: bool = True):
         self.adapter = read_adapter(adapter_path) if adapter_path else None
+        self.conventions = conventions  # recognise the built-in conventions (Limits.conventions)
         self.usable = self.adapter is not None and not self.adapter.problem
         self.failures: dict[int, str] = {}  # file index -> why the user's adapter failed there
         self.file_notes: dict[int, list[str]] = {}
@@ -232,7 +233,7 @@ class Adapting:
             self.used = self.used or bool(added)
         graded.defined.update({n: "callable" for n in names if n in available and n not in graded.defined})
         graded.present |= {n for n in names if n in available}
-        notes = _recognise(graded, available, where)
+        notes = _recognise(graded, available, where) if self.conventions else []
         self.file_notes[graded.index] = notes + [where + a.note() for a in graded.adaptations]
 
     def notes(self) -> list[str]:

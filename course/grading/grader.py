@@ -311,7 +311,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     paths = graded_files(paths)
     names = graded_names()
     single = len(paths) == 1
-    adapting = Adapting(adapter)
+    adapting = Adapting(adapter, conventions=limits.conventions)
     unreadable, submissions = [], []
     for path in paths:
         try:
