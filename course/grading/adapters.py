@@ -141,7 +141,9 @@ class Bound:
 
     def target(self, name: str) -> dict:
         """How the learner's process reaches `name` as the adapter made it (a reference)."""
-        while self.generation != self.sandbox.generation:
+        for _ in range(3):
+            if self.generation == self.sandbox.generation:
+                return self.refs[name]
             self.sandbox.request({"op": "exec", "label": self.label, "code": self.source}, f"running {self.label}")
             generation = self.sandbox.generation
             reply = self.sandbox.request({"op": "call", "target": {"__global__": "_course_bound"}, "args": [],
@@ -153,6 +155,8 @@ class Bound:
             if generation == self.sandbox.generation:  # (else the process was replaced meanwhile: again)
                 self.refs = {n: {"__ref__": r["__ref__"]} for n, r in zip(self.names, made)}
                 self.generation = generation
+        if self.generation != self.sandbox.generation:
+            raise SubmissionCrashed(f"{self.label}: the process running your code kept ending")
         return self.refs[name]
 
 
