@@ -205,6 +205,11 @@ def test_module_device(submission):
     """keeps the output on the input's device"""
     same_on_second_device(submission, build(submission, 8, 4), rand(2, 3, 4, seed=80),
                           hint="Create the default ids on the weight's (or x's) device.")
+
+
+@exercise(MODULE)
+def test_module_device_given_ids(submission):
+    """keeps the output on the input's device with position_ids given"""
     same_on_second_device(submission, build(submission, 8, 4), rand(2, 3, 4, seed=81), torch.tensor([5, 0, 7]),
                           hint="Index the table with ids on its own device.")
 

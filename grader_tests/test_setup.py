@@ -64,10 +64,15 @@ def test_relative_int64(submission):
 
 
 @exercise("setup.relative_positions")
-def test_relative_device_and_inputs(submission):
-    """keeps the result on the positions' device and leaves them unchanged"""
+def test_relative_device(submission):
+    """keeps the result on the positions' device"""
     same_on_second_device(submission, submission.relative_positions, torch.tensor([3, 1, 4]), torch.arange(4),
                           hint=ON_DEVICE)
+
+
+@exercise("setup.relative_positions")
+def test_relative_inputs(submission):
+    """leaves the positions unchanged"""
     submission.relative_positions(torch.arange(3), torch.arange(5))
     if submission.mutated_inputs():
         raise AssertionError(f"relative_positions changed its {', '.join(submission.mutated_inputs())} in place")
@@ -160,10 +165,15 @@ def test_ids_int32_mask(submission):
 
 
 @exercise("setup.position_ids_from_mask")
-def test_ids_device_and_inputs(submission):
-    """keeps the result on the mask's device and leaves the mask unchanged"""
+def test_ids_device(submission):
+    """keeps the result on the mask's device"""
     same_on_second_device(submission, submission.position_ids_from_mask, torch.tensor([[0, 1, 1], [1, 1, 0]]),
                           hint=ON_DEVICE)
+
+
+@exercise("setup.position_ids_from_mask")
+def test_ids_inputs(submission):
+    """leaves the mask unchanged"""
     submission.position_ids_from_mask(torch.tensor([[0, 1, 1], [1, 1, 0]]))
     if submission.mutated_inputs():
         raise AssertionError(f"position_ids_from_mask changed its {', '.join(submission.mutated_inputs())} in place")
@@ -222,10 +232,15 @@ def test_next_bool_and_empty(submission):
 
 
 @exercise("setup.next_position_ids")
-def test_next_device_and_inputs(submission):
-    """keeps the result on the mask's device and leaves the mask unchanged"""
+def test_next_device(submission):
+    """keeps the result on the mask's device"""
     same_on_second_device(submission, submission.next_position_ids, torch.tensor([[0, 1, 1], [1, 1, 0]]), 2,
                           hint=ON_DEVICE)
+
+
+@exercise("setup.next_position_ids")
+def test_next_inputs(submission):
+    """leaves the mask unchanged"""
     submission.next_position_ids(torch.tensor([[0, 1, 1], [1, 1, 0]]), 2)
     if submission.mutated_inputs():
         raise AssertionError(f"next_position_ids changed its {', '.join(submission.mutated_inputs())} in place")
@@ -386,10 +401,20 @@ def test_interp_any_shape_float64(submission):
 
 
 @exercise("setup.interpolated_positions")
-def test_interp_device_and_inputs(submission):
-    """keeps the result on the positions' device and leaves them unchanged"""
+def test_interp_device(submission):
+    """keeps the result on the positions' device (stretched float positions)"""
     same_on_second_device(submission, submission.interpolated_positions, torch.arange(5.0), 4, 8, hint=ON_DEVICE)
+
+
+@exercise("setup.interpolated_positions")
+def test_interp_device_unchanged(submission):
+    """keeps the result on the positions' device (integer positions left as they are)"""
     same_on_second_device(submission, submission.interpolated_positions, torch.arange(5), 8, 4, hint=ON_DEVICE)
+
+
+@exercise("setup.interpolated_positions")
+def test_interp_inputs(submission):
+    """leaves the positions unchanged"""
     submission.interpolated_positions(torch.arange(5.0), 4, 8)
     if submission.mutated_inputs():
         raise AssertionError(f"interpolated_positions changed its {', '.join(submission.mutated_inputs())} in place")

@@ -149,6 +149,11 @@ def test_encoding_device(submission):
     """keeps the output on the positions' device"""
     same_on_second_device(submission, submission.sinusoidal_encoding, torch.arange(3), 4,
                           hint="Create the frequencies on positions.device.")
+
+
+@exercise("sinusoidal.sinusoidal_encoding")
+def test_encoding_device_fractional(submission):
+    """keeps the output on the positions' device with fractional (B, T) positions"""
     same_on_second_device(submission, submission.sinusoidal_encoding, torch.tensor([[0.5, 7.0]]), 6,
                           hint="Create the frequencies on positions.device.")
 

@@ -272,3 +272,79 @@ def test_an_exercise_none_of_whose_checks_run_is_not_applicable():
     report = {"score": 0.0, "max_score": 0.0, "exercises": [entry]}
     lines = format_text(report, "x.py").splitlines()
     assert lines[1].split() == ["rope.rope_matrix", "n/a"] and lines[2].strip().startswith("Not applicable")
+
+
+# ---------------------------------------------------------------- the excuses go to what was adapted (issue 22, item 13)
+def test_rebinding_a_convention_name_does_not_pass_on_its_excuses(tmp_path):
+    """The convention's apply_rope is bound by reference when adapting: a learner's code that
+    rebinds the name later still has its convention functions (here wrong) graded, never its own."""
+    path = tmp_path / "rebinds.py"
+    path.write_text((ROOT / "tests" / "attacks" / "convention_rebind.py").read_text())
+    entry = {e["id"]: e for e in grade_file(path)["exercises"]}["rope.apply_rope"]
+    honest = tmp_path / "honest.py"  # the same wrong convention functions, without the rebinding
+    honest.write_text(path.read_text().replace('    globals()["apply_rope"] = _incomplete_apply_rope\n', ""))
+    expected = {e["id"]: e for e in grade_file(honest)["exercises"]}["rope.apply_rope"]
+    assert expected["score"] < expected["max_score"] / 2, expected
+    assert entry["score"] == expected["score"], (entry, expected)
+
+
+def test_a_convention_leaves_the_learners_own_names_alone(tmp_path):
+    """Convention functions (here wrong) and a rotary module beside the learner's own rope_inv_freq and
+    apply_rope: the convention makes RotaryEmbedding only, and the learner's own functions are graded."""
+    solution = (ROOT / "solutions" / "rope.py").read_text()
+    own = solution[solution.index("def rope_inv_freq"):solution.index("def rope_matrix")]
+    wrong_hf = (ROOT / "tests" / "attacks" / "convention_rebind.py").read_text()
+    wrong_hf = wrong_hf[:wrong_hf.index("def _incomplete_apply_rope")].replace(
+        '    globals()["apply_rope"] = _incomplete_apply_rope\n', "")
+    module = """class LlamaRotaryEmbedding(torch.nn.Module):
+    def __init__(self, dim, max_position_embeddings=2048, base=10000.0):
+        super().__init__()
+        self.inv_freq = base ** (-torch.arange(0, dim, 2).float() / dim)
+
+    def forward(self, x, position_ids):
+        freqs = position_ids[..., None].float() * self.inv_freq
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+"""
+    report = grade_file(write(tmp_path / "mixed.py", "import math", wrong_hf, own, module))
+    entries = {e["id"]: e for e in report["exercises"]}
+    for exercise_id in ("rope.rope_inv_freq", "rope.apply_rope"):
+        assert entries[exercise_id]["score"] == entries[exercise_id]["max_score"] > 0, entries[exercise_id]
+    assert any("RotaryEmbedding is your LlamaRotaryEmbedding" in note for note in report["notes"]), report["notes"]
+
+
+# ---------------------------------------------------------------- a class: conventions only when the instructor asks
+def test_a_class_grades_conventions_only_when_the_instructor_turns_them_on(tmp_path):
+    """course.batch (and --gradebook, which grades through it): off by default; --conventions turns them on."""
+    from course.platforms.batch import main as batch
+
+    learners = tmp_path / "class"
+    learners.mkdir()
+    (learners / "ada.py").write_text((FOLDER / "huggingface" / "correct.py").read_text())
+    by_flag = {}
+    for flag in ([], ["--conventions"]):
+        out = tmp_path / f"out{len(flag)}"
+        assert batch([str(learners), "--out", str(out), "--workers", "1", "--no-progress", "--summary", "json",
+                      *flag]) == 0
+        by_flag[bool(flag)] = json.loads((out / "students" / "ada.json").read_text())
+    title, graded, _ = CONVENTIONS["huggingface"]
+    off, on = by_flag[False], by_flag[True]  # (a learner's record holds its report's fields)
+    assert not any(title in note for note in off.get("notes", [])), off
+    assert all(e["score"] == 0 for e in off["exercises"]), off
+    graded_through(on, title, graded, "rope")
+
+
+def test_gradescope_grades_conventions_only_when_built_to(tmp_path):
+    from course.platforms.gradescope import _parser
+    from course.platforms.gradescope.config import Config
+    from course.sandbox.limits import limits_from
+
+    assert Config().grading_limits().conventions is False
+    assert Config(limits={"call_seconds": 5.0}).grading_limits().conventions is False  # a config from before
+    assert limits_from(_parser().parse_args(["build", "--conventions"])).conventions is True
+    assert limits_from(_parser().parse_args(["build"])).conventions is False
+    path = FOLDER / "huggingface" / "correct.py"
+    report = grade_file(path, limits=Config().grading_limits())
+    assert report["score"] == 0 and not any("graded through" in n for n in report.get("notes", [])), report
+    title, graded, _ = CONVENTIONS["huggingface"]
+    graded_through(grade_file(path, limits=Config(limits={"conventions": True}).grading_limits()), title, graded, "rope")

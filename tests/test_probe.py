@@ -247,3 +247,102 @@ def test_cli_factory_target_and_bad_target(capsys):
     assert "FAIL  cached decoding = full pass" in out and "(sandboxed)" in out
     assert main(["no_such_file.py:make"]) == 2
     assert "no file" in capsys.readouterr().err
+
+
+# ------------------------------------------------ factories that misdescribe themselves (issue 22, item 10)
+LIAR = '''
+import torch
+
+
+class Liar(torch.nn.Module):
+    """Runs, but every optional attribute lies: wrong types, absurd sizes, garbage shapes."""
+    position_scheme = ATTRIBUTES["position_scheme"]
+    train_len = ATTRIBUTES["train_len"]
+    head_dim = ATTRIBUTES["head_dim"]
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(50, 50)
+
+    def forward(self, input_ids, position_ids=None):
+        return self.emb(input_ids).cumsum(1)
+
+    def attention_scores(self, input_ids, position_ids=None):
+        return torch.zeros(ATTRIBUTES["scores_shape"])
+
+    def apply_rope(self, x, position_ids):
+        return x[..., :1]
+
+    def alibi_bias(self, T):
+        return torch.zeros(3)
+
+
+def build():
+    return Liar()
+
+
+def build_rebinding_the_description():
+    """The probe's own helper lives in this file's namespace: answer for it."""
+    globals()["_course_probe_describe"] = lambda model: DESCRIPTION
+    return Liar()
+'''
+
+LIES = {"position_scheme": ["rope"], "train_len": 10 ** 12, "head_dim": 10 ** 9, "scores_shape": (16, 16)}
+
+
+def liar(tmp_path, attributes=LIES, description=None) -> Path:
+    path = tmp_path / "liar.py"
+    path.write_text(f"ATTRIBUTES = {attributes!r}\nDESCRIPTION = {description!r}\n" + LIAR)
+    return path
+
+
+def probe_json(spec, capsys, *args) -> dict:
+    from course.probe.__main__ import main
+
+    assert main([spec, "--format", "json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_a_factory_that_lies_gets_a_report_with_reasons(tmp_path, capsys, in_process):
+    """train_len 10**12 is not allocated, head_dim 10**9 is not used, garbage shapes are failures with a reason."""
+    args = ("--in-process",) if in_process else ()
+    report = probe_json(f"{liar(tmp_path)}:build", capsys, *args, "--figures", str(tmp_path / "figures"))
+    capsys.readouterr()
+    probes = {p["probe"]: p for p in report["probes"]}
+    assert report["target"]["scheme"] is None and report["target"]["train_len"] == 10 ** 12
+    assert probes["length"]["status"] == NA and "train_len" in probes["length"]["detail"], probes["length"]
+    assert probes["shift"]["status"] == FAIL and "attention_scores" in probes["shift"]["detail"], probes["shift"]
+    assert probes["rope_norm"]["status"] == NA and "head_dim" in probes["rope_norm"]["detail"], probes["rope_norm"]
+    assert probes["alibi"]["status"] == FAIL and "alibi_bias" in probes["alibi"]["detail"], probes["alibi"]
+
+
+@pytest.mark.parametrize("description", [
+    "not a dict",
+    {"params": 5, "position_scheme": ["rope"], "train_len": 10 ** 12, "head_dim": "x", "has": "attention_scores"},
+    {"params": ["position_ids", 7], "position_scheme": "rope" * 1000, "train_len": -3, "head_dim": 8,
+     "has": ["apply_rope", None]},
+])
+def test_a_sandboxed_factory_that_forges_its_description_gets_a_report(tmp_path, capsys, description):
+    """The description comes from the learner's process: whatever it says, a report, and no size from it unbounded."""
+    report = probe_json(f"{liar(tmp_path, description=description)}:build_rebinding_the_description", capsys)
+    target = report["target"]
+    assert target["scheme"] in (None, "rope") and len(json.dumps(target)) < 2000, target
+    probes = {p["probe"]: p for p in report["probes"]}
+    assert set(probes) == set(probe.PROBES)
+    assert probes["length"]["status"] in (PASS, NA), probes["length"]
+    if not (isinstance(description, dict) and description.get("train_len", 0) > 0):
+        assert any("train_len" in note for note in target["notes"]), target["notes"]
+
+
+@pytest.mark.parametrize("body,says", [
+    ("return 'not a model'", "forward"),
+    ("raise TypeError('no model today')", "TypeError: no model today"),
+])
+def test_a_factory_whose_model_cannot_run_is_a_reason_not_a_traceback(tmp_path, capsys, body, says):
+    from course.probe.__main__ import main
+
+    (tmp_path / "broken.py").write_text(f"def build():\n    {body}\n")
+    assert main([f"{tmp_path / 'broken.py'}:build"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err, err

@@ -16,6 +16,7 @@ from course.exercises import EXERCISES, SECTIONS, section_exercises
 from course.grading.conventions import CONVENTIONS, Convention, lookup_names
 from course.grading.features import FEATURES
 from course.sandbox.cells import names_used
+from course.sandbox.child import CELL_PREFIX
 from course.sandbox.learner_process import LearnerError, SubmissionCrashed, SubmissionTimeout
 from course.grading.submission import Submission, statically_defined
 
@@ -70,8 +71,8 @@ def read_adapter(path) -> UserAdapter:
         where = f" at line {err.lineno}" if err.lineno else ""
         adapter.problem = f"your adapter {name} has a syntax error{where}: {err.msg}"
         return adapter
-    except ValueError as err:  # e.g. null bytes
-        adapter.problem = f"your adapter {name} cannot be compiled: {err}"
+    except (ValueError, RecursionError, MemoryError) as err:  # null bytes; code nested too deeply
+        adapter.problem = f"your adapter {name} cannot be compiled: {type(err).__name__}: {err}"
         return adapter
     _read_not_applicable(adapter, tree)
     return adapter
@@ -125,6 +126,40 @@ def _user_adapted(adapter: UserAdapter, added: set[str], names: dict[str, str]) 
             for section, made in by_section.items()]
 
 
+class Bound:
+    """Names an adapter made, reached by reference when tested. What is not applicable is granted
+    to what the adapter made: a learner's code that later rebinds such a name (say, to its own
+    incomplete function) must not be what is tested under those excuses. In each learner process
+    (a new one after every restart) the adapter is run once more and its objects are taken at
+    once, before any of the learner's code runs again; tests then call those objects."""
+
+    def __init__(self, sandbox, label: str, source: str, names):
+        self.sandbox, self.label, self.names = sandbox, label, list(names)
+        self.source = f"{source}\n_course_bound = (lambda _made: lambda: _made)(({', '.join(self.names)},))\n"
+        self.refs: dict[str, dict] = {}
+        self.generation = None
+
+    def target(self, name: str) -> dict:
+        """How the learner's process reaches `name` as the adapter made it (a reference)."""
+        for _ in range(3):
+            if self.generation == self.sandbox.generation:
+                return self.refs[name]
+            self.sandbox.request({"op": "exec", "label": self.label, "code": self.source}, f"running {self.label}")
+            generation = self.sandbox.generation
+            reply = self.sandbox.request({"op": "call", "target": {"__global__": "_course_bound"}, "args": [],
+                                          "kwargs": {}}, f"running {self.label}")
+            made = reply.get("result") if isinstance(reply, dict) else None
+            if not (isinstance(made, (list, tuple)) and len(made) == len(self.names)
+                    and all(isinstance(r, dict) and type(r.get("__ref__")) is int for r in made)):
+                raise SubmissionCrashed(f"{self.label}: your code tampered with the grading channel")
+            if generation == self.sandbox.generation:  # (else the process was replaced meanwhile: again)
+                self.refs = {n: {"__ref__": r["__ref__"]} for n, r in zip(self.names, made)}
+                self.generation = generation
+        if self.generation != self.sandbox.generation:
+            raise SubmissionCrashed(f"{self.label}: the process running your code kept ending")
+        return self.refs[name]
+
+
 def _convention_adapted(convention: Convention, graded, available: set[str]) -> Adapted | None:
     """The names `convention` can add to this file's section (only names the learner does not define)."""
     if not set(convention.names) <= available:
@@ -149,11 +184,13 @@ def _recognise(graded, available: set[str], where: str) -> list[str]:
             adapted = _convention_adapted(convention, graded, available)
             if adapted is None:
                 continue
-            problem = _run(graded, f"grader's adapter for {convention.title}", convention.adapter_source(),
-                           f"its adapter, on your {', '.join(convention.names)},")
+            label = f"grader's adapter for {convention.title}"
+            source = convention.adapter_source(list(adapted.names), f"{CELL_PREFIX}{label}>")
+            problem = _run(graded, label, source, f"its adapter, on your {', '.join(convention.names)},")
             if problem:
                 notes.append(f"{where}{section} could not be graded through {convention.title}: {problem}")
             else:
+                graded.bound.update(dict.fromkeys(adapted.names, Bound(graded.sandbox, label, source, adapted.names)))
                 graded.adaptations.append(adapted)
                 graded.defined.update({n: "class" if n[0].isupper() else "callable" for n in adapted.names})
                 graded.present |= set(adapted.names)
@@ -165,8 +202,9 @@ class Adapting:
     """The user's adapter (if any), then the conventions, run in each file's process once its
     cells have run (`adapt`, one call per file, from any thread); `notes` for the report."""
 
-    def __init__(self, adapter_path):
+    def __init__(self, adapter_path, conventions: bool = True):
         self.adapter = read_adapter(adapter_path) if adapter_path else None
+        self.conventions = conventions  # recognise the built-in conventions (Limits.conventions)
         self.usable = self.adapter is not None and not self.adapter.problem
         self.failures: dict[int, str] = {}  # file index -> why the user's adapter failed there
         self.file_notes: dict[int, list[str]] = {}
@@ -181,7 +219,7 @@ class Adapting:
 
     def adapt(self, graded, names: dict[str, str], where: str) -> None:
         """Set the file's `adaptations`; extend its `defined` and `present`. `where` prefixes its notes."""
-        graded.adaptations = []
+        graded.adaptations, graded.bound = [], {}
         if graded.failure:
             return
         adapter = self.adapter
@@ -193,10 +231,13 @@ class Adapting:
             mine = statically_defined(Submission(adapter.path, [("adapter", adapter.source)]), names)
             added = {n for n in names if n in available and (n in mine or n not in graded.defined)}
             graded.adaptations += _user_adapted(adapter, added, names)
+            if added:
+                bound = Bound(graded.sandbox, adapter.label, adapter.source, sorted(added))
+                graded.bound.update(dict.fromkeys(added, bound))
             self.used = self.used or bool(added)
         graded.defined.update({n: "callable" for n in names if n in available and n not in graded.defined})
         graded.present |= {n for n in names if n in available}
-        notes = _recognise(graded, available, where)
+        notes = _recognise(graded, available, where) if self.conventions else []
         self.file_notes[graded.index] = notes + [where + a.note() for a in graded.adaptations]
 
     def notes(self) -> list[str]:

@@ -30,10 +30,20 @@ MAX_NOTES = 100  # cells that raised or hung, in a report: thousands of them mus
 #                  size; the other notes (a file's, a section's) are bounded by the files and always kept
 
 
+def _static_names(submission: Submission, names) -> tuple[set[str], str]:
+    """(the graded names the code's text defines, '' or why its text could not be analysed): the
+    text is the learner's, so whatever the analysis trips on is a note about that file, never the
+    end of the grading (its names are then known only as its code runs)."""
+    try:
+        return statically_defined(submission, names), ""
+    except Exception as err:  # noqa: BLE001 - see the docstring
+        return set(), f"{type(err).__name__}: {err}"
+
+
 def _missing_feedback(name: str, submission: Submission, outcomes) -> str:
     text = f"`{name}` is not defined in your submission."
     for (label, code), outcome in zip(submission.cells, outcomes):
-        if outcome.error and name in statically_defined(Submission(submission.path, [(label, code)]), [name]):
+        if outcome.error and name in _static_names(Submission(submission.path, [(label, code)]), [name])[0]:
             where = "your module" if label == "module" else f"cell {label}"
             return f"{text} Its definition is in {where}, which failed: {outcome.error}"
     return text
@@ -219,7 +229,8 @@ class _Graded:
         with _LIVE_LOCK:
             _LIVE[id(self.sandbox)] = self.sandbox
         self.defined: dict[str, str] = {}
-        self.static = statically_defined(submission, names)  # graded names its text defines
+        self.bound: dict = {}  # names an adapter made, tested by reference (course.grading.adapters.Bound)
+        self.static, self.unanalysed = _static_names(submission, names)  # graded names its text defines
         self.static_sections = {names[n].split(".")[0] for n in self.static}
         self.syntax_error = "" if self.static else _syntax_error(submission)
         self.present: set[str] = set(self.static)
@@ -283,7 +294,7 @@ class _RoutedProxy:
         if graded is None:
             raise AssertionError("no exercise is being graded")
         if graded.index not in self._proxies:
-            self._proxies[graded.index] = SubmissionProxy(graded.sandbox, graded.defined)
+            self._proxies[graded.index] = SubmissionProxy(graded.sandbox, graded.defined, graded.bound)
         return getattr(self._proxies[graded.index], name)
 
 
@@ -335,7 +346,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     paths = graded_files(paths)
     names = graded_names()
     single = len(paths) == 1
-    adapting = Adapting(adapter)
+    adapting = Adapting(adapter, conventions=limits.conventions)
     unreadable, submissions = [], []
     for path in paths:
         try:
@@ -390,6 +401,9 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         notes, cell_notes = [], []
         for graded in files:
             where = "" if single else f"{graded.submission.path.name}: "
+            if graded.unanalysed:
+                notes.append(f"{where}the grader could not read which names your code defines "
+                             f"({graded.unanalysed}); they were taken from your code as it ran")
             if graded.failure:
                 notes.append(f"{where}your code could not be run: {graded.failure}")
             cell_notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"

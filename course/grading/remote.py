@@ -106,15 +106,17 @@ class RemoteObject:
 class SubmissionProxy:
     """The learner's submission as the hidden suites see it (the `submission` fixture)."""
 
-    def __init__(self, sandbox: Sandbox, defined: dict[str, str]):
-        self._sandbox, self._defined = sandbox, defined
+    def __init__(self, sandbox: Sandbox, defined: dict[str, str], bound: dict | None = None):
+        # bound: names an adapter made -> how to reach them by reference (course.grading.adapters.Bound)
+        self._sandbox, self._defined, self._bound = sandbox, defined, bound or {}
 
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
         if name not in self._defined:
             raise AssertionError(f"`{name}` is not defined in your submission")
-        return RemoteObject(self._sandbox, {"__global__": name}, name)
+        target = self._bound[name].target(name) if name in self._bound else {"__global__": name}
+        return RemoteObject(self._sandbox, target, name)
 
     def defines(self, name: str) -> bool:
         return name in self._defined

@@ -648,6 +648,10 @@ def _parser() -> argparse.ArgumentParser:
                              "(repeatable or comma-separated; default all)")
     parser.add_argument("--assignment", action="append", help="nbgrader tree: grade only this assignment (repeatable)")
     parser.add_argument("--only", action="append", metavar="EXERCISE_ID", help="grade only this exercise (repeatable)")
+    parser.add_argument("--conventions", action="store_true",
+                        help="grade code written to other conventions (Hugging Face, Meta, CS336, BLOOM, ...) through "
+                             "them, excusing what they cannot express; off by default, so that no learner chooses "
+                             "which checks apply to them")
     parser.add_argument("--gradebook", action="store_true",
                         help="nbgrader course: grade each submitted assignment in the sandbox and write the scores into "
                              "its gradebook.db and autograded/ (instead of nbgrader autograde; formgrader, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from course.probe import checks, lengths
 from course.probe.report import FAIL, NA, PASS, Result
+from course.probe.targets import Unusable
 
 PROBES = {**checks.PROBES, **lengths.PROBES}
 
@@ -23,6 +24,8 @@ def run(handle, only=None) -> list[Result]:
             continue
         try:
             results.append(probe(handle))
+        except Unusable as err:
+            results.append(Result(name, name, FAIL, f"the model's answer cannot be used: {err}"))
         except Exception as err:  # noqa: BLE001 - the model's error is the finding
             results.append(Result(name, name, FAIL, f"the model raised {type(err).__name__}: {str(err)[:200]}"))
     return results

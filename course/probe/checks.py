@@ -183,7 +183,8 @@ def rope_norm(handle) -> Result:
         return Result("rope_norm", title, NA, f"no RoPE ({handle.scheme})")
     seen = handle.rope_norms(_tokens(handle, 2, 16, 5))
     if seen is None:
-        why = "the rotary step cannot be reached" + (" (no apply_rope method)" if handle.sandboxed else "")
+        why = handle.unreachable.get("rope") or (
+            "the rotary step cannot be reached" + (" (no apply_rope method)" if handle.sandboxed else ""))
         return Result("rope_norm", title, NA, why)
     before, after = seen
     keep = before > 1e-6

@@ -21,6 +21,10 @@ The minimal interface (all but the first line optional; what is absent makes a p
     model.attention_scores(input_ids, position_ids=None) -> first-layer scores (B, H, T, T)
     model.apply_rope(x, position_ids)      # x (B, H, T, model.head_dim) -> rotated x
     model.alibi_bias(T) -> (H, T, T) bias added to scores, or model.alibi_slopes (H,)
+
+What the model says of itself is checked here, never trusted (read_description, _checked): in
+the sandbox even the helpers' answers are the learner's process's word. Every size it declares
+is bounded before anything is allocated for it.
 """
 from __future__ import annotations
 
@@ -29,12 +33,13 @@ from pathlib import Path
 
 import torch
 
-from course.probe.targets import Handle
+from course.probe.targets import Handle, Unusable
 
 HELPERS = '''
 def _course_probe_describe(model):
     import inspect
-    model.eval()
+    if callable(getattr(model, "eval", None)):
+        model.eval()
     try:
         params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
@@ -73,10 +78,10 @@ def _course_probe_cached(model, prompt, continuation):
             steps.append(logits[:, -1].float())
     return torch.stack(steps, 1)
 
-def _course_probe_rope(model, ids):
+def _course_probe_rope(model, ids, head_dim):
     import torch
     T = ids.shape[1]
-    x = torch.randn(2, 4, T, model.head_dim, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(2, 4, T, head_dim, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         y = model.apply_rope(x, torch.arange(T)[None].expand(2, T))
     return x.norm(dim=-1).flatten().double(), y.norm(dim=-1).flatten().double()
@@ -98,6 +103,8 @@ def _course_probe_scores(model, ids, position_ids=None):
 '''
 
 HELPER_NAMES = ("describe", "forward", "cached", "rope", "alibi", "scores")
+METHODS = ("attention_scores", "apply_rope", "alibi_bias", "alibi_slopes")
+MAX_HEAD_DIM = 4096  # the rotary probe makes (2, 4, T, head_dim) vectors with the model's head_dim
 WARNING = ("WARNING: running {spec} IN THIS PROCESS, without the sandbox: its code can do anything "
            "you can do. Use this only for code you trust.")
 
@@ -112,6 +119,15 @@ def parse(spec: str) -> tuple[Path, str]:
     return path, name
 
 
+class FactoryError(RuntimeError):
+    """The factory gives no model the probes can call (python -m course.probe: exit status 2, the reason)."""
+
+
+def _raised(err: Exception) -> str:
+    """'TypeError: message', for the model's own exceptions as for those re-raised from its sandbox."""
+    return f"{getattr(err, 'learner_type', type(err).__name__)}: {str(err)[:300]}"
+
+
 def factory_handle(spec: str, in_process: bool = False, limits=None) -> "FactoryHandle":
     path, name = parse(spec)
     source = path.read_text(encoding="utf-8")
@@ -123,7 +139,11 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
             raise ValueError(f"{path} defines no function {name!r}")
         exec(HELPERS, namespace)
         helpers = {h: namespace[f"_course_probe_{h}"] for h in HELPER_NAMES}
-        return FactoryHandle(spec, namespace[name](), helpers, closer=None, sandboxed=False)
+        try:
+            model = namespace[name]()
+        except Exception as err:  # noqa: BLE001 - the factory's failure is the reason given
+            raise FactoryError(f"{spec}() raised {_raised(err)}") from None
+        return FactoryHandle(spec, model, helpers, closer=None, sandboxed=False)
     from course.grading.remote import RemoteObject, SubmissionProxy
     from course.sandbox.learner_process import Sandbox
     from course.sandbox.limits import Limits
@@ -141,11 +161,64 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
         proxy.define("_course_probe_describe", HELPERS)  # defines every helper (replayed after a restart)
         helpers = {h: RemoteObject(sandbox, {"__global__": f"_course_probe_{h}"}, f"probe helper {h}")
                    for h in HELPER_NAMES}
-        model = getattr(proxy, name)()
+        try:
+            model = getattr(proxy, name)()
+        except Exception as err:  # noqa: BLE001 - the factory's failure (or its process's) is the reason given
+            raise FactoryError(f"{spec}() raised {_raised(err)}") from None
+        return FactoryHandle(spec, model, helpers, closer=sandbox.close, sandboxed=True)
     except BaseException:
         sandbox.close()
         raise
-    return FactoryHandle(spec, model, helpers, closer=sandbox.close, sandboxed=True)
+
+
+def _whole(value, low: int, high: float = float("inf")) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _names(value, allowed=None) -> set[str]:
+    """The strings of a list the model's process sent (among `allowed`)."""
+    names = {v for v in value if isinstance(v, str)} if isinstance(value, (list, tuple)) else set()
+    return names if allowed is None else names & set(allowed)
+
+
+def _said(value) -> str:
+    return repr(value)[:60]
+
+
+def read_description(info) -> tuple[dict, list[str]]:
+    """The model's description (see HELPERS) as the probes may use it, and a note for each thing that
+    could not be: in the sandbox it is the word of the learner's process (its helper can be rebound),
+    so every type is checked and every size bounded here."""
+    notes = []
+    if not isinstance(info, dict):
+        notes.append(f"its description could not be read (got {_said(info)})")
+        info = {}
+    scheme, train_len, head_dim = info.get("position_scheme"), info.get("train_len"), info.get("head_dim")
+    if scheme is not None and not (isinstance(scheme, str) and len(scheme) <= 40):
+        notes.append(f"position_scheme {_said(scheme)} is not a short string: taken as undeclared")
+        scheme = None
+    if train_len is None:
+        notes.append("no train_len attribute: nominal trained length 32")
+    elif not _whole(train_len, 1):
+        notes.append(f"train_len {_said(train_len)} is not a whole number of tokens: nominal trained length 32")
+        train_len = None
+    unreachable = {}
+    if head_dim is not None and not (_whole(head_dim, 2, MAX_HEAD_DIM) and head_dim % 2 == 0):
+        unreachable["rope"] = f"head_dim {_said(head_dim)} is not an even size up to {MAX_HEAD_DIM}"
+        head_dim = None
+    return {"params": _names(info.get("params")), "has": _names(info.get("has"), METHODS), "scheme": scheme,
+            "train_len": train_len or 32, "head_dim": head_dim, "unreachable": unreachable}, notes
+
+
+def _checked(value, what: str, shape: tuple):
+    """`value` if it is a floating tensor of `shape` (None: any size there), else Unusable saying what came back."""
+    fits = (isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim() == len(shape)
+            and all(want is None or got == want for got, want in zip(value.shape, shape)))
+    if not fits:
+        got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else _said(value)
+        want = ", ".join("any" if n is None else str(n) for n in shape)
+        raise Unusable(f"{what} returned {got}, not a floating tensor of shape ({want})")
+    return value
 
 
 class FactoryHandle(Handle):
@@ -153,43 +226,55 @@ class FactoryHandle(Handle):
 
     def __init__(self, spec, model, helpers, closer, sandboxed):
         self.model, self.h, self._closer = model, helpers, closer
-        info = helpers["describe"](model)
-        params, has = set(info["params"]), set(info["has"])
+        try:
+            info, notes = read_description(helpers["describe"](model))
+            logits = helpers["forward"](model, torch.ones(1, 2, dtype=torch.long))
+        except Exception as err:  # noqa: BLE001 - the model's failure is the reason given
+            raise FactoryError(f"its model cannot be probed: its forward on token ids (1, 2) raised {_raised(err)}") \
+                from None
+        try:
+            vocab = _checked(logits, "its forward on token ids (1, 2)", (1, 2, None)).shape[-1]
+        except Unusable as err:
+            raise FactoryError(f"its model cannot be probed: {err}") from None
+        params = info["params"]
         accepts = {k for k in ("position_ids", "attention_mask") if k in params or "**" in params}
         if {"past_key_values", "use_cache"} <= params or "**" in params:
             accepts.add("cache")
-        probe_ids = torch.ones(1, 2, dtype=torch.long)
-        vocab = int(helpers["forward"](model, probe_ids).shape[-1])
-        super().__init__(name=spec, vocab=vocab, train_len=info["train_len"] or 32, scheme=info["position_scheme"],
-                         accepts=accepts, sandboxed=sandboxed)
-        self.has, self.head_dim = has, info["head_dim"]
+        super().__init__(name=spec, vocab=vocab, train_len=info["train_len"], scheme=info["scheme"],
+                         accepts=accepts, sandboxed=sandboxed, notes=notes, unreachable=info["unreachable"])
+        self.has, self.head_dim = info["has"], info["head_dim"]
         self.attention_kind = "attention scores"
-        if not info["train_len"]:
-            self.notes.append("no train_len attribute: nominal trained length 32")
         if not sandboxed:
             self.notes.append("run IN PROCESS, not sandboxed")
 
     def logits(self, ids, position_ids=None, attention_mask=None):
         kw = {k: v for k, v in (("position_ids", position_ids), ("attention_mask", attention_mask)) if v is not None}
-        return self.h["forward"](self.model, ids, **kw)
+        return _checked(self.h["forward"](self.model, ids, **kw), "its forward", (*ids.shape, self.vocab))
 
     def attention(self, ids, position_ids=None):
         if "attention_scores" not in self.has:
             return None
-        return self.h["scores"](self.model, ids, position_ids)
+        B, T = ids.shape
+        return _checked(self.h["scores"](self.model, ids, position_ids), "its attention_scores", (B, None, T, T))
 
     def cached_logits(self, prompt, continuation):
-        return self.h["cached"](self.model, prompt, continuation) if "cache" in self.accepts else None
+        if "cache" not in self.accepts:
+            return None
+        return _checked(self.h["cached"](self.model, prompt, continuation), "its forward with the cache",
+                        (*continuation.shape, self.vocab))
 
     def rope_norms(self, ids):
         if "apply_rope" not in self.has or not self.head_dim:
             return None
-        return tuple(self.h["rope"](self.model, ids))
+        norms = self.h["rope"](self.model, ids, self.head_dim)
+        if not (isinstance(norms, (tuple, list)) and len(norms) == 2):
+            raise Unusable(f"the norms of its apply_rope came back as {_said(norms)}")
+        return tuple(_checked(n, "its apply_rope", (2 * 4 * ids.shape[1],)) for n in norms)
 
     def alibi_bias(self, T):
         if not {"alibi_bias", "alibi_slopes"} & self.has:
             return None
-        return self.h["alibi"](self.model, T)
+        return _checked(self.h["alibi"](self.model, T), "its alibi_bias (or alibi_slopes)", (None, T, T))
 
     def close(self):
         if self._closer is not None:

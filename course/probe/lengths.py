@@ -16,6 +16,7 @@ DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 LOSS_RATIO = 1.25      # trained chars model: bits/char at 4x may be at most 1.25 x those at 1x
 ACC_RATIO = 0.8        # trained recall model: accuracy at 4x at least 0.8 x that at 1x
 PASSKEY_MIN = 0.5      # passkey: at least half the needles found at every depth and length
+MAX_TOKENS = 8192      # longest sequence sent to a model of random weights: its train_len is its own word
 
 
 def length(handle) -> Result:
@@ -23,6 +24,9 @@ def length(handle) -> Result:
     if handle.trained and handle.task in ("recall", "chars"):
         return _trained_length(handle, title)
     L, g = handle.train_len, torch.Generator().manual_seed(6)
+    if MULTIPLES[-1] * L > MAX_TOKENS:
+        return Result("length", title, NA, f"train_len {L}: {MULTIPLES[-1]}x that is more than the {MAX_TOKENS} "
+                      "tokens the probe sends a model")
     curves, errors = {}, {}
     for m in MULTIPLES:
         ids = torch.randint(1, handle.vocab, (2, m * L), generator=g)

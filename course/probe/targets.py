@@ -26,6 +26,10 @@ class MissingExtra(RuntimeError):
     """transformers is not installed (it is the optional extra `probe`)."""
 
 
+class Unusable(Exception):
+    """The model answered, but not as its interface promises (a shape, a type): the probe fails, saying so."""
+
+
 @dataclass
 class Handle:
     """The interface every probe uses. Subclasses fill in what their model offers."""
@@ -39,6 +43,7 @@ class Handle:
     sandboxed: bool = False
     notes: list = field(default_factory=list)
     attention_kind: str = "attention weights"   # what attention() returns: weights or pre-softmax scores
+    unreachable: dict = field(default_factory=dict)  # "rope", "alibi" -> why the model's own says nothing usable
 
     def logits(self, ids, position_ids=None, attention_mask=None) -> torch.Tensor:
         raise NotImplementedError

@@ -13,12 +13,17 @@ import ast
 import re
 import symtable
 from functools import lru_cache, wraps
+from types import SimpleNamespace
 
 from IPython.core.inputtransformer2 import TransformerManager
 
 _TRANSFORMER = TransformerManager()
 # Cell magics that run their body as Python in the user's namespace: their definitions count.
 RUN_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+
+# What Python's parser and compiler raise for code they cannot read: besides syntax errors and null
+# bytes, code nested too deeply (`1+1+...` a million times, `-(-(-...))`): RecursionError, MemoryError.
+UNREADABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
 
 
 def cached(function):
@@ -54,7 +59,12 @@ def to_python(source: str) -> str:
         for transform in _TRANSFORMER.cleanup_transforms + _TRANSFORMER.line_transforms:
             lines = transform(lines)
         cleaned = "".join(lines)
-        if _parses(cleaned):
+        try:
+            ast.parse(cleaned)
+            return cleaned
+        except SyntaxError:  # perhaps IPython's syntax
+            pass
+        except UNREADABLE:  # too deep (or null bytes): no IPython transform makes it readable
             return cleaned
         return _TRANSFORMER.transform_cell(source)
     except Exception:  # noqa: BLE001 - leave it; the cell will report its own SyntaxError
@@ -62,26 +72,29 @@ def to_python(source: str) -> str:
 
 
 def _tree(code: str) -> ast.Module | None:
-    """The code's syntax tree, or None if it does not parse."""
+    """The code's syntax tree, or None if it cannot be read (see UNREADABLE)."""
     try:
         return ast.parse(code)
-    except (SyntaxError, ValueError):
+    except UNREADABLE:
         return None
-
-
-def _parses(code: str) -> bool:
-    return _tree(code) is not None
 
 
 _PLAIN = (ast.Constant, ast.Name, ast.Attribute)
 
 
 def _plain_value(node: ast.AST) -> bool:
-    if isinstance(node, (ast.Tuple, ast.List)):
-        return all(map(_plain_value, node.elts))
-    if isinstance(node, ast.UnaryOp):
-        return _plain_value(node.operand)
-    return isinstance(node, _PLAIN)
+    """Constants, names and attributes, negated or in tuples and lists (walked without recursion:
+    the nesting is the learner's)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Tuple, ast.List)):
+            stack += node.elts
+        elif isinstance(node, ast.UnaryOp):
+            stack.append(node.operand)
+        elif not isinstance(node, _PLAIN):
+            return False
+    return True
 
 
 def _is_definition(node: ast.stmt) -> bool:
@@ -115,12 +128,37 @@ def top_level_names(code: str) -> frozenset[str]:
     return frozenset(name for node in _statements(code) for name in _names(node))
 
 
+def _first(node: ast.stmt) -> ast.AST:
+    """Where a top-level statement's text starts: its first decorator's expression, or itself."""
+    return (getattr(node, "decorator_list", None) or [node])[0]
+
+
+def _text(code: str, node: ast.stmt) -> str:
+    """A top-level statement's own text, decorators included."""
+    first = _first(node)
+    span = SimpleNamespace(lineno=first.lineno, col_offset=first.col_offset,
+                           end_lineno=node.end_lineno, end_col_offset=node.end_col_offset)
+    return ("@" if first is not node else "") + ast.get_source_segment(code, span)
+
+
 def definitions_only(code: str) -> tuple[str, list[str]]:
-    """(the cell's definitions as source, the names they define); ("", []) if none or unparsable."""
+    """(the cell's definitions as source, the names they define); ("", []) if none or unreadable.
+    Their own text, on their own lines where it can (tracebacks keep their line numbers): never
+    regenerated from the syntax tree, whose depth is the learner's."""
     kept = [node for node in _statements(code) if _is_definition(node)]
     if not kept:
         return "", []
-    return ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n", [n for node in kept for n in _names(node)]
+    text, line = "", 1
+    for node in kept:
+        start = _first(node).lineno
+        if text and start == line:  # after a `;`: both are simple statements
+            text += "; "
+        elif text:
+            text, line = text + "\n", line + 1
+        text += "\n" * max(start - line, 0)
+        segment = _text(code, node)
+        text, line = text + segment, max(line, start) + segment.count("\n")
+    return text + "\n", [n for node in kept for n in _names(node)]
 
 
 # Code that reaches the namespace by name at run time: which names it reads or binds is unknown.
@@ -132,7 +170,7 @@ def _scopes(code: str):
     compile or reaches names dynamically (exec, eval, globals(), a star import, an IPython magic)."""
     try:
         module = symtable.symtable(code, "<cell>", "exec")
-    except (SyntaxError, ValueError):
+    except UNREADABLE:
         return None
     tables, stack = [], [module]
     while stack:
@@ -149,11 +187,11 @@ def _scopes(code: str):
 def names_used(code: str) -> frozenset[str] | None:
     """The global names the code reads or writes: at top level, and in function and class bodies
     (their own locals and parameters excluded); None if that cannot be told (see _scopes)."""
-    tables = _scopes(code)
-    if tables is None:
+    tables, tree = _scopes(code), _tree(code)
+    if tables is None or tree is None:
         return None
     used = {sym.get_name() for sym in tables[0].get_symbols() if sym.is_referenced()}
-    for node in ast.walk(_tree(code)):  # `x += 1` and `del x` read x; the symbol table only says "assigned"
+    for node in ast.walk(tree):  # `x += 1` and `del x` read x; the symbol table only says "assigned"
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             used.add(node.target.id)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):

@@ -20,15 +20,24 @@ class Limits:
     memory_mb: int = _limit(2048, "address space (MB) a learner process may add to the preloaded libraries")
     file_mb: int = _limit(64, "largest file (MB) it may write")
     processes: int = _limit(64, "its processes and threads (enforced when grading as root)")
+    # Not a limit but what the grade means, so it travels with them (to batch workers, into the batch's
+    # resume key, into Gradescope's config): recognise code written to other conventions and excuse
+    # what those cannot express (course.grading.conventions). On for `python -m course.grade`; a class
+    # (course.batch, Gradescope) has it off unless the instructor turns it on, so that no learner
+    # chooses which checks apply to them.
+    conventions: bool = True
 
 
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
     """--call-seconds, --memory-mb, ...: one option per limit."""
     group = parser.add_argument_group("limits of each learner process")
     for f in fields(Limits):
+        if isinstance(f.default, bool):
+            continue
         group.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
                            help=f"{f.metadata['help']} (default {f.default:g})")
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
-    return Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    """The limits the options give (`conventions` from a command's own --conventions, else its default)."""
+    return Limits(**{f.name: getattr(args, f.name, f.default) for f in fields(Limits)})

@@ -144,6 +144,20 @@ def second_device() -> dict:
     return {"device": EMULATED.type if device is None else device.type, "emulated": device is None}
 
 
+def learners_second_device() -> dict:
+    """second_device() as the grader knows it for its learners' processes, never from their word
+    (a process could claim the emulation, to have its errors skipped, or a GPU, to report results
+    it never computed there): a GPU this process sees, unless Landlock keeps learners from its
+    device files (``/dev/nvidia*``); otherwise the emulated device."""
+    from course.sandbox.isolation import landlock_abi
+    from course.sandbox.learner_process import LAYERS
+
+    device = real_second_device()
+    if device is None or (device.type == "cuda" and LAYERS["landlock"] and landlock_abi() > 0):
+        return {"device": EMULATED.type, "emulated": True}
+    return {"device": device.type, "emulated": False}
+
+
 def _device_label(value) -> str:
     return EMULATED.type if isinstance(value, Emulated) else value.device.type
 

@@ -31,9 +31,16 @@ class Convention:
     def looks_for(self) -> set[str]:
         return set(self.names) | set(self.optional)
 
-    def adapter_source(self) -> str:
+    def adapter_source(self, names, filename: str) -> str:
+        """Runs the adapter in a copy of the learner's namespace, so that it holds the learner's
+        functions as they are now (what they rebind later does not reach it), then publishes only
+        `names` there. `filename` names the code in tracebacks (the learner's process's ``<cell ...>``)."""
         lines = [f"{name} = {value!r}" for name, value in self.constants.items()]
-        return "\n".join([PRELUDE, *lines, self.source])
+        body = "\n".join([PRELUDE, *lines, self.source])
+        return (f"_course_scope = dict(globals())\n"
+                f"exec(compile({body!r}, {filename!r}, 'exec'), _course_scope)\n"
+                f"globals().update({{_n: _course_scope[_n] for _n in {tuple(names)!r}}})\n"
+                "del _course_scope\n")
 
 
 def _registry() -> list[Convention]:

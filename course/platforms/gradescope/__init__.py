@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
                              "by a minute")
     build_.add_argument("--no-visible-checks", action="store_true",
                         help="leave out the tests that run the notebook's visible checks")
+    build_.add_argument("--conventions", action="store_true",
+                        help="grade code written to other conventions (Hugging Face, Meta, ...) through them, "
+                             "excusing what they cannot express; off by default, so that no learner chooses "
+                             "which checks apply to them")
     add_limit_options(build_)
     run_ = commands.add_parser("run", help="grade /autograder/submission (what run_autograder calls)")
     run_.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_ENV, "/autograder")),

@@ -24,7 +24,7 @@ class Config:
     hidden_visibility: str = "after_published"
     visible_checks: bool = True
     time_limit: float = TIME_LIMIT
-    limits: dict = field(default_factory=lambda: asdict(Limits()))
+    limits: dict = field(default_factory=lambda: {**asdict(Limits()), "conventions": False})
     course_version: str = ""
 
     def __post_init__(self):
@@ -38,7 +38,7 @@ class Config:
         self.time_limit = float(self.time_limit)
         if not self.time_limit > 0:
             raise ValueError(f"the time limit must be positive, not {self.time_limit}")
-        self.limits = {**asdict(Limits()), **self.limits}
+        self.limits = {**asdict(Limits()), "conventions": False, **self.limits}  # a class: off unless asked
 
     @property
     def exercise_ids(self) -> list[str]:
