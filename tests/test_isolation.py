@@ -385,3 +385,47 @@ def test_grading_recovers_when_the_fork_server_is_gone():
     report = grade_file(ROOT / "solutions" / "rope.py", limits=FAST)
     assert report["score"] == report["max_score"] > 0
     assert shared_zygote().pid != zygote.pid
+
+
+# -- the kernel's less guarded doors (seccomp) -------------------------------------------
+DENIED_SYSCALLS = ("unshare_user", "unshare_net", "unshare_mount", "clone_user", "clone_pid", "setns", "keyctl",
+                   "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "personality_no_aslr")
+
+
+def _account(feedback: str, word: str) -> dict:
+    """The JSON an attack put after `word` in the message it raised."""
+    found = re.search(word + r" (\{.*?\})", feedback)
+    assert found, feedback
+    return json.loads(found.group(1))
+
+
+def test_namespaces_keyring_bpf_perf_and_personality_are_denied(isolation, tmp_path):
+    """Each call fails with EPERM (clone3, whose flags seccomp cannot read, with ENOSYS: glibc then
+    uses clone, whose flags it can), while threads, fork, subprocesses and torch's threads work and
+    every other exercise keeps its points."""
+    if isolation.get("seccomp") is not True:
+        pytest.skip("no seccomp filter on this platform")
+    by_id, target, _, _ = grade_attack("syscalls", tmp_path)
+    found = _account(by_id[target]["feedback"], "SYSCALLS")
+    assert {k: found[k] for k in DENIED_SYSCALLS} == dict.fromkeys(DENIED_SYSCALLS, "EPERM"), found
+    assert found["clone3_user"] == found["clone3_plain"] == "ENOSYS", found
+    assert found["personality_query"] == "ok", found
+    assert {k: found[k] for k in ("thread", "fork", "subprocess", "torch_threads")} == dict.fromkeys(
+        ("thread", "fork", "subprocess", "torch_threads"), "ok"), found
+
+
+def test_a_pinned_learner_cannot_widen_its_cpu_affinity(isolation, tmp_path):
+    """The grader runs on one core (as a pinned batch worker does): the learner's process asks for
+    every core and must still be on that one."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or isolation.get("seccomp") is not True:
+        pytest.skip("needs two cores and the seccomp filter")
+    path, section, target = attack("affinity", tmp_path, new_marker())
+    done = subprocess.run([sys.executable, "-m", "course.grade", str(path), "--format", "json", *CLI_FAST],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          preexec_fn=lambda: os.sched_setaffinity(0, {cores[-1]}))
+    assert done.returncode == 0, done.stderr[-3000:]
+    by_id = assert_valid(json.loads(done.stdout), section)
+    assert_only_target_loses(by_id, target)
+    found = _account(by_id[target]["feedback"], "AFFINITY")
+    assert found == {"asked": "PermissionError", "cores": str(cores[-1])}, found

@@ -22,7 +22,10 @@ fatal:
   outside its sandbox.
 - ``seccomp``: the learner cannot create sockets (so it cannot talk to a D-Bus,
   systemd, docker or X server socket on the machine) nor use io_uring (which could
-  bypass that).
+  bypass that); nor make or join namespaces (``unshare``, ``clone`` with namespace flags,
+  ``setns``; ``clone3`` answers ENOSYS, so glibc uses ``clone``), use the kernel keyring, eBPF,
+  perf events or userfaultfd, change its personality (e.g. turn off address randomisation)
+  or its CPU affinity (a pinned batch worker's learner stays on that worker's core).
 
 Process-tree cleanup is in course.sandbox.reaper; time limits are enforced by the grader.
 """
@@ -275,29 +278,90 @@ def probe_own_uid(uid: int, needed: list[str]) -> str:
 
 # -- seccomp -------------------------------------------------------------------------
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
-_SOCKET_NR = {"x86_64": 41, "aarch64": 198}
-_IO_URING = (425, 426, 427)
+# Denied outright (EPERM): sockets and io_uring (which could bypass that); joining namespaces;
+# the kernel keyring; eBPF; perf events; userfaultfd (stalls the kernel at will); moving the
+# process to other cores (a pinned batch worker's learner stays on its core: course.cores).
+_DENIED = {
+    "x86_64": {"socket": 41, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+               "setns": 308, "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321,
+               "perf_event_open": 298, "userfaultfd": 323, "sched_setaffinity": 203},
+    "aarch64": {"socket": 198, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                "setns": 268, "keyctl": 219, "add_key": 217, "request_key": 218, "bpf": 280,
+                "perf_event_open": 241, "userfaultfd": 282, "sched_setaffinity": 122},
+}
+_CLONE3 = 435  # its flags sit in a struct seccomp cannot read: ENOSYS, and glibc falls back to clone
+_CLONE = {"x86_64": 56, "aarch64": 220}
+_UNSHARE = {"x86_64": 272, "aarch64": 97}
+_PERSONALITY = {"x86_64": 135, "aarch64": 92}
+PERSONALITY_QUERY, PER_LINUX = 0xFFFFFFFF, 0  # the only personality() calls allowed: asking, and no change
+# CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (NEWTIME, 0x80, only for unshare:
+# in clone's flags that bit belongs to the exit signal)
+CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+CLONE_NEWTIME = 0x80
+
+_LD_ABS, _JA, _JEQ, _JGE, _JSET, _RET = 0x20, 0x05, 0x15, 0x35, 0x45, 0x06
+_ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
 
 
-def seccomp_no_sockets() -> bool:
-    """Make socket() and io_uring fail with EPERM (needs no_new_privs). False if unsupported."""
+def _bpf(rules: list, machine: str) -> list[tuple]:
+    """A classic BPF program: `rules` are (syscall nr, test) with test "deny", "enosys",
+    ("flags", mask): deny if the first argument has any bit of mask, or ("only", values): deny
+    unless the first argument is one of values. Jumps are counted by a tiny assembler."""
+    code: list = [("ld", 4), ("jeq", _AUDIT_ARCH[machine], 0, "deny"), ("ld", 0)]
+    if machine == "x86_64":  # the x32 ABI numbers its syscalls from 0x40000000
+        code.append(("jge", 0x40000000, "deny", 0))
+    for i, (nr, test) in enumerate(rules):
+        after = f"next{i}"
+        if test in ("deny", "enosys"):
+            code.append(("jeq", nr, test, 0))
+            continue
+        code.append(("jeq", nr, 0, after))
+        code.append(("ld", 16))  # the low 32 bits of the first argument (flags, personality)
+        if test[0] == "flags":
+            code += [("jset", test[1], "deny", 0), ("ja", "allow")]
+        else:
+            code += [("jeq", v, "allow", 0) for v in test[1]] + [("ja", "deny")]
+        code.append(("label", after))
+    code += [("label", "allow"), ("ret", _ALLOW), ("label", "deny"), ("ret", _ERRNO | errno.EPERM),
+             ("label", "enosys"), ("ret", _ERRNO | errno.ENOSYS)]
+    where, n = {}, 0
+    for ins in code:
+        if ins[0] == "label":
+            where[ins[1]] = n
+        else:
+            n += 1
+    prog, n = [], 0
+    for ins in code:
+        if ins[0] == "label":
+            continue
+        n += 1
+        jump = lambda target: 0 if target == 0 else where[target] - n  # noqa: E731 - forward, from the next
+        if ins[0] == "ld":
+            prog.append((_LD_ABS, 0, 0, ins[1]))
+        elif ins[0] == "ret":
+            prog.append((_RET, 0, 0, ins[1]))
+        elif ins[0] == "ja":
+            prog.append((_JA, 0, 0, jump(ins[1])))
+        else:
+            prog.append(({"jeq": _JEQ, "jge": _JGE, "jset": _JSET}[ins[0]], jump(ins[2]), jump(ins[3]), ins[1]))
+    assert all(0 <= jt < 256 and 0 <= jf < 256 for _, jt, jf, _ in prog)
+    return prog
+
+
+def seccomp_rules(machine: str) -> list:
+    denied = [(nr, "deny") for nr in _DENIED[machine].values()]
+    return [*denied, (_CLONE3, "enosys"), (_CLONE[machine], ("flags", CLONE_NAMESPACES)),
+            (_UNSHARE[machine], ("flags", CLONE_NAMESPACES | CLONE_NEWTIME)),
+            (_PERSONALITY[machine], ("only", (PERSONALITY_QUERY, PER_LINUX)))]
+
+
+def seccomp_confine() -> bool:
+    """Install the filter of seccomp_rules (needs no_new_privs): what it denies fails with EPERM,
+    clone3 with ENOSYS. False if this platform has no such filter."""
     machine = platform.machine()
     if not LINUX or machine not in _AUDIT_ARCH:
         return False
-    ld_w_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
-    denied = [_SOCKET_NR[machine], *_IO_URING]
-    # 0: arch; 1: wrong arch -> deny; 2: nr; 3: x32 ABI (x86_64) -> deny; then each denied nr
-    prog = [(ld_w_abs, 0, 0, 4)]
-    n_checks = len(denied)
-    tail = 1 + 1 + n_checks  # instructions after the arch jump before "ret allow"
-    prog.append((jeq, 0, tail + 1, _AUDIT_ARCH[machine]))  # mismatch: jump to deny
-    prog.append((ld_w_abs, 0, 0, 0))
-    prog.append((jge, n_checks + 1, 0, 0x40000000 if machine == "x86_64" else 0xFFFFFFFF))
-    for i, nr in enumerate(denied):
-        prog.append((jeq, n_checks - i, 0, nr))
-    prog.append((ret, 0, 0, allow))
-    prog.append((ret, 0, 0, deny))
+    prog = _bpf(seccomp_rules(machine), machine)
     raw = b"".join(struct.pack("=HBBI", *ins) for ins in prog)
     filters = ctypes.create_string_buffer(raw, len(raw))
 

@@ -185,7 +185,7 @@ def _become_learner(request: dict, fd: int) -> None:
             status["landlock"] = abi
             status["readable_protected"] = exposed
     if layers.get("seccomp", True) and status.get("no_new_privs"):
-        _apply(status, "seccomp", isolation.seccomp_no_sockets)
+        _apply(status, "seccomp", isolation.seccomp_confine)
     from course.sandbox import child, protocol
 
     channel = socket.socket(fileno=sock_fd)
