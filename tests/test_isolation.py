@@ -360,6 +360,9 @@ def test_confinement_keeps_what_learners_use(tmp_path):
         "assert out.stdout.strip() == '1', out",
         "import importlib.metadata\nassert importlib.metadata.version('torch')",
         "check('rope.apply_rope')",
+        "import importlib, pkgutil\nimport course.learner.visible_checks as checks\nimport course.nbgrader_bridge\n"
+        "for found in pkgutil.iter_modules(checks.__path__):\n"
+        "    importlib.import_module(f'course.learner.visible_checks.{found.name}')",
     ]
     report = grade_file(_notebook(tmp_path / "ordinary.ipynb", cells), limits=FAST)
     by_id = assert_valid(report, "rope")
@@ -429,3 +432,28 @@ def test_a_pinned_learner_cannot_widen_its_cpu_affinity(isolation, tmp_path):
     assert_only_target_loses(by_id, target)
     found = _account(by_id[target]["feedback"], "AFFINITY")
     assert found == {"asked": "PermissionError", "cores": str(cores[-1])}, found
+
+
+def test_the_course_own_implementations_cannot_be_wrapped(isolation, tmp_path):
+    """The lab's alibi_slopes, imported from course.lab and wrapped, earns nothing: with Landlock
+    the learner's process reads only its part of the course package."""
+    if not isolation.get("landlock"):
+        pytest.skip("without Landlock the learner's process can read the whole course package")
+    path, section, target = attack("wrap_lab", tmp_path, new_marker())
+    by_id = assert_valid(grade_file(path, limits=FAST), section)  # (the exercises calling it fail with it)
+    assert by_id[target]["score"] == 0, by_id[target]
+    assert "PermissionError" in by_id[target]["feedback"], by_id[target]["feedback"]
+
+
+def test_a_course_package_in_site_packages_is_opened_only_in_part(tmp_path):
+    """Installed (not editable), the course package sits in site-packages, which the learner's
+    process reads: site-packages is then opened entry by entry, all but the package."""
+    from course.sandbox.isolation import allowed_reads
+
+    site = tmp_path / "site-packages"
+    for folder in ("torch", "course/lab", "course/sandbox"):
+        (site / folder).mkdir(parents=True)
+    (site / "six.py").write_text("")
+    keep, exposed = allowed_reads([str(site), str(site / "course" / "sandbox")], [], None, [str(site / "course")])
+    assert sorted(keep) == sorted(str(p) for p in (site / "torch", site / "six.py", site / "course" / "sandbox"))
+    assert exposed == []

@@ -13,7 +13,8 @@ fatal:
   is what keeps it from reading the hidden files. Without root the learner keeps the
   grader's user.
 - ``landlock`` (Linux 5.13+): the learner may read only the Python installation, the
-  libraries it loaded, the ``course`` package, ``/usr``, ``/proc``, ``/sys`` and a few
+  libraries it loaded, the learner's part of the ``course`` package (``LEARNER_COURSE``; it
+  may list the package's folders), ``/usr``, ``/proc``, ``/sys`` and a few
   files of ``/etc`` and ``/dev``, and write only in its scratch directory. Hidden suites,
   solutions, source notebooks and the repository's ``.git`` are on no such path. Since
   Landlock ABI 4 it cannot open TCP connections; since ABI 6 it cannot signal processes
@@ -114,8 +115,10 @@ def _file_rights(abi: int) -> int:
     return (FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV) & _fs_rights(abi)
 
 
-def landlock_restrict(abi: int, read: list[str], write: list[str], write_files: list[str]) -> None:
-    """Confine this (single-threaded) process and its future children; irrevocable."""
+def landlock_restrict(abi: int, read: list[str], write: list[str], write_files: list[str],
+                      list_only: list[str] = ()) -> None:
+    """Confine this (single-threaded) process and its future children; irrevocable. `list_only`:
+    folders whose entries it may list (not read, unless `read` says so)."""
     handled = _fs_rights(abi)
     net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
     scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
@@ -125,7 +128,8 @@ def landlock_restrict(abi: int, read: list[str], write: list[str], write_files: 
                                     ctypes.c_uint32(0)), "landlock_create_ruleset")
     try:
         rules = [(p, READ_ONLY) for p in read] + [(p, handled) for p in write] + \
-                [(p, (FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE) & handled) for p in write_files]
+                [(p, (FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE) & handled) for p in write_files] + \
+                [(p, FS_READ_DIR) for p in list_only]
         for path, access in rules:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -159,9 +163,7 @@ def read_candidates() -> list[str]:
               os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
         paths.add(p)
     paths.update(p for p in sys.path if p and os.path.isabs(p))
-    import course
-
-    paths.update(course.__path__)
+    paths.update(course_reads())
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:  # the shared libraries the interpreter loaded
@@ -173,14 +175,65 @@ def read_candidates() -> list[str]:
     return sorted(p for p in paths if os.path.exists(p))
 
 
+# The part of the course package a learner's process reads: the sandbox's own modules, the
+# self-check with its visible checks and the exercise table, and what grade cells import. Never
+# the extrapolation lab, the probe nor the grader: learner code cannot wrap the course's own
+# working implementations (course.lab has several) for points.
+LEARNER_COURSE = ("sandbox", "learner", "checking.py", "exercises.py", "demonstrations.json", "selfcheck.py",
+                  "nbgrader_bridge.py", "platforms/__init__.py", "platforms/nbgrader_bridge.py")
+
+
+def course_packages() -> list[str]:
+    """The folders of the `course` package (one, unless it is split as a namespace package)."""
+    import course
+
+    return [os.path.realpath(p) for p in course.__path__]
+
+
+def course_reads() -> list[str]:
+    """The files and folders of LEARNER_COURSE in each course folder, with their compiled modules."""
+    import importlib.util
+
+    paths = []
+    for package in course_packages():
+        for relative in LEARNER_COURSE:
+            path = os.path.join(package, relative)
+            if os.path.exists(path):
+                paths.append(path)
+            if path.endswith(".py") and os.path.exists(importlib.util.cache_from_source(path)):
+                paths.append(importlib.util.cache_from_source(path))
+    return paths
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def allowed_reads(candidates: list[str], protect: list[str], repo: str | None) -> tuple[list[str], list[str]]:
-    """(candidates that expose none of `protect`, the protected paths still readable)."""
+def _around(folder: Path, hidden: Path) -> list[Path]:
+    """The entries of `folder` (an ancestor of `hidden`) but the one holding `hidden`, whose own
+    entries but the one holding it are taken in turn, and so on down to `hidden` itself."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    kept = []
+    for entry in entries:
+        real = Path(os.path.realpath(entry))
+        if real == hidden:
+            continue
+        kept += _around(real, hidden) if _inside(hidden, real) and real.is_dir() else [entry]
+    return kept
+
+
+def allowed_reads(candidates: list[str], protect: list[str], repo: str | None,
+                  narrowed: list[str] = ()) -> tuple[list[str], list[str]]:
+    """(candidates that expose none of `protect`, the protected paths still readable). A candidate
+    holding a folder of `narrowed` (the course package, when installed in site-packages) is
+    replaced by everything in it but that folder, so only the candidates naming its own parts
+    open it."""
     secrets = [Path(os.path.realpath(p)) for p in protect]
     fences = secrets + ([Path(os.path.realpath(repo))] if repo else [])
+    hidden = [Path(os.path.realpath(p)) for p in narrowed]
     keep, kept_real = [], []
     for c in candidates:
         real = Path(os.path.realpath(c))
@@ -188,8 +241,12 @@ def allowed_reads(candidates: list[str], protect: list[str], repo: str | None) -
             continue
         if any(_inside(f, real) for f in fences) or any(_inside(real, s) for s in secrets):
             continue  # an ancestor of the repository or of a secret, or inside a secret
-        keep.append(c)
-        kept_real.append(real)
+        parts = [real]
+        for h in hidden:
+            parts = [q for part in parts for q in (_around(part, h) if _inside(h, part) else [part])]
+        for part in parts:
+            keep.append(str(part))
+            kept_real.append(Path(os.path.realpath(part)))
     exposed = [str(s) for s in secrets if any(_inside(s, k) for k in kept_real)]
     return keep, exposed
 

@@ -89,7 +89,7 @@ def _allowed_reads(request: dict) -> tuple[list[str], list[str]]:
     """What a learner may read, given what the grader protects (cached: computed in the zygote)."""
     key = (tuple(request.get("protect", [])), request.get("repo"))
     if key not in _READS:
-        _READS[key] = isolation.allowed_reads(INFO.get("reads", []), list(key[0]), key[1])
+        _READS[key] = isolation.allowed_reads(INFO.get("reads", []), list(key[0]), key[1], isolation.course_packages())
     return _READS[key]
 
 
@@ -180,7 +180,8 @@ def _become_learner(request: dict, fd: int) -> None:
     abi = INFO.get("landlock_abi", 0)
     if abi and layers.get("landlock", True) and status.get("no_new_privs"):
         reads, exposed = _allowed_reads(request)
-        _apply(status, "landlock", lambda: isolation.landlock_restrict(abi, reads, [cwd], isolation.DEV_WRITE))
+        _apply(status, "landlock", lambda: isolation.landlock_restrict(abi, reads, [cwd], isolation.DEV_WRITE,
+                                                                       isolation.course_packages()))
         if status["landlock"]:
             status["landlock"] = abi
             status["readable_protected"] = exposed
