@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -457,3 +458,54 @@ def test_a_course_package_in_site_packages_is_opened_only_in_part(tmp_path):
     keep, exposed = allowed_reads([str(site), str(site / "course" / "sandbox")], [], None, [str(site / "course")])
     assert sorted(keep) == sorted(str(p) for p in (site / "torch", site / "six.py", site / "course" / "sandbox"))
     assert exposed == []
+
+
+# -- a class is graded only by code no learner could change --------------------------------
+def _unconfined(**extra) -> dict:
+    """The grader's environment on a platform without Landlock, as a user whose learners share its uid."""
+    from course.sandbox.zygote import WITHOUT_ENV
+
+    return {**os.environ, WITHOUT_ENV: "landlock,uid", **extra}
+
+
+def _batch(submissions: Path, out: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "course.batch", str(submissions), "--out", str(out), "--workers", "1",
+                           "--no-progress", *CLI_FAST, *args], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=env)
+
+
+def test_class_modes_refuse_to_grade_unconfined(tmp_path):
+    """course.batch and course.grade --serve grade nobody where a learner's process could write the
+    grader's files, unless told --allow-unconfined."""
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    (submissions / "alice.py").write_text((ROOT / "solutions" / "rope.py").read_text())
+    refused = _batch(submissions, tmp_path / "out", env=_unconfined())
+    assert refused.returncode == 3 and "--allow-unconfined" in refused.stderr, refused.stderr[-2000:]
+    assert not (tmp_path / "out" / "students" / "alice.json").exists()
+    request = json.dumps({"id": "alice", "path": str(submissions / "alice.py")}) + "\n"
+    served = subprocess.run([sys.executable, "-m", "course.grade", "--serve", *CLI_FAST], input=request,
+                            capture_output=True, text=True, timeout=300, cwd=ROOT, env=_unconfined())
+    assert served.returncode == 3 and served.stdout == "" and "--allow-unconfined" in served.stderr, served.stderr
+    allowed = _batch(submissions, tmp_path / "out", "--allow-unconfined", env=_unconfined())
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "students" / "alice.json").read_text())
+    assert record["status"] == "graded" and record["score"] == record["max_score"] > 0, record
+
+
+def test_a_learner_who_rewrites_the_suites_stops_the_batch(tmp_path):
+    """Unconfined (--allow-unconfined), the first learner appends to a hidden suite: their report
+    says grading stopped, the batch exits with 3, and the next learner is not graded with it."""
+    suites = tmp_path / "suites"
+    shutil.copytree(ROOT / "grader_tests", suites, ignore=shutil.ignore_patterns("__pycache__"))
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    path, _, _ = attack("rewrite_suites", tmp_path, new_marker())
+    (submissions / "a_tamperer.py").write_text(path.read_text().replace("__SUITES__", str(suites)))
+    (submissions / "b_honest.py").write_text((ROOT / "solutions" / "rope.py").read_text())
+    done = _batch(submissions, tmp_path / "out", "--allow-unconfined", env=_unconfined(COURSE_GRADER_TESTS=str(suites)))
+    assert "rewritten by a learner" in (suites / "test_rope.py").read_text()  # the attack did write
+    assert done.returncode == 3 and "changed while learners were graded" in done.stderr, done.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "students" / "a_tamperer.json").read_text())
+    assert record["status"] == "grader-failed" and "changed while learners were graded" in record["error"], record
+    assert not (tmp_path / "out" / "students" / "b_honest.json").exists()

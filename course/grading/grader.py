@@ -390,23 +390,28 @@ def warm_up(limits: Limits | None = None) -> None:
     gc.freeze()
 
 
-def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
+def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout, guard=None) -> str:
     """Grade requests until `requests` ends. A request is a JSON line {"id"?, "path" or "paths",
     "only"?, "keep"?, "beside"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
     course.nbgrader_bridge (one warm grader per kernel, "keep": its learner process is kept for the
-    next request, see WarmSandboxes) and course.batch_worker (one per worker)."""
+    next request, see WarmSandboxes) and course.batch_worker (one per worker). `guard`
+    (course.grading.integrity.CodeGuard) is checked after each learner: if the hidden suites or the
+    course package changed, that learner's answer is an error with "refused" and serving stops:
+    the reason is returned ("" when `requests` ended)."""
     warm = WarmSandboxes()
     try:
-        _serve(limits, requests, replies, warm)
+        return _serve(limits, requests, replies, warm, guard)
     finally:
         warm.close()
 
 
-def _serve(limits: Limits, requests, replies, warm: WarmSandboxes) -> None:
+def _serve(limits: Limits, requests, replies, warm: WarmSandboxes, guard=None) -> str:
+    from course.grading.integrity import GradingRefused
+
     for line in requests:
         if not line.strip():
             continue
-        begin, request = time.monotonic(), {}
+        begin, request, refused = time.monotonic(), {}, ""
         try:
             request = json.loads(line)
             paths = request["paths"] if "paths" in request else [request["path"]]
@@ -417,6 +422,16 @@ def _serve(limits: Limits, requests, replies, warm: WarmSandboxes) -> None:
             report = {"score": 0.0, "max_score": 0.0, "exercises": [],
                       "error": f"grading failed: {type(err).__name__}: {err}"}
             failed = True
-        replies.write(json.dumps({"id": request.get("id") if isinstance(request, dict) else None, "report": report,
-                                  "grader_failed": failed, "seconds": round(time.monotonic() - begin, 3)}) + "\n")
+        if guard is not None:
+            try:
+                guard.check()
+            except GradingRefused as err:
+                refused = str(err)
+                report, failed = {"score": 0.0, "max_score": 0.0, "exercises": [], "error": refused}, True
+        answer = {"id": request.get("id") if isinstance(request, dict) else None, "report": report,
+                  "grader_failed": failed, "seconds": round(time.monotonic() - begin, 3)}
+        replies.write(json.dumps({**answer, "refused": refused} if refused else answer) + "\n")
         replies.flush()
+        if refused:
+            return refused
+    return ""
