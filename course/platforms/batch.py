@@ -402,7 +402,8 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         if scheduler == "dask":
             from course.platforms.batch_dask import DaskRun
 
-            run = DaskRun(pending, limits, workers, only, results, address=dask_address, retries=retries)
+            run = DaskRun(pending, limits, workers, only, results, address=dask_address, retries=retries,
+                          trust=(digest, allow_unconfined))
         else:
             run = LocalRun(pending, limits, workers, only, out, results, retries, pin, (digest, allow_unconfined))
 
