@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 from course.locations import suites_dir
 
@@ -45,22 +44,34 @@ def require_confined(limits=None) -> dict:
     return status
 
 
-def code_files() -> list[tuple[str, Path]]:
+def _walk(root: str, prefix: str, suffixes) -> list[tuple[str, str]]:
+    """(name under `prefix`, path) of the files below `root` ending in `suffixes` (None: all),
+    compiled modules aside, in a fixed order."""
+    found = []
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            if entry.name != "__pycache__":
+                found += _walk(entry.path, f"{prefix}/{entry.name}", suffixes)
+        elif suffixes is None or entry.name.endswith(suffixes):
+            found.append((f"{prefix}/{entry.name}", entry.path))
+    return found
+
+
+def code_files() -> list[tuple[str, str]]:
     """(name, path) of what grading runs: every .py and .json of the course package (compiled
     modules aside) and every file of the hidden suites' folder."""
     import course
 
-    found = []
-    for index, package in enumerate(course.__path__):
-        for folder, dirs, files in os.walk(package):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            found += [(f"course{index}/{os.path.relpath(os.path.join(folder, f), package)}", Path(folder, f))
-                      for f in sorted(files) if f.endswith((".py", ".json"))]
-    suites = suites_dir()
-    for folder, dirs, files in os.walk(suites):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        found += [(f"suites/{os.path.relpath(os.path.join(folder, f), suites)}", Path(folder, f)) for f in sorted(files)]
-    return found
+    packages = dict.fromkeys(os.path.realpath(p) for p in course.__path__ if os.path.isdir(p))  # (no repeats)
+    found: dict[str, str] = {}
+    for package in packages:  # a file an earlier folder of a namespace package also has is never imported
+        for name, path in _walk(package, "course", (".py", ".json")):
+            found.setdefault(name, path)
+    return sorted(found.items()) + _walk(str(suites_dir()), "suites", None)
 
 
 def code_digest() -> str:
@@ -68,7 +79,8 @@ def code_digest() -> str:
     digest = hashlib.sha256()
     for name, path in code_files():
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as file:
+                data = file.read()
         except OSError as err:
             data = f"<unreadable: {err.strerror}>".encode()
         digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -81,7 +93,7 @@ def _stat_signature() -> tuple:
     signature = []
     for name, path in code_files():
         try:
-            info = path.stat()
+            info = os.stat(path)
             signature.append((name, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
         except OSError:
             signature.append((name,))
@@ -90,7 +102,7 @@ def _stat_signature() -> tuple:
 
 class CodeGuard:
     """The digest grading started with (or was given: a batch's workers get the batch's). Each
-    check compares the files' inodes first (about a millisecond) and reads them again only when
+    check compares the files' inodes first (a few milliseconds) and reads them again only when
     those changed (a hash of every file takes tens of milliseconds, a learner's grading about 100)."""
 
     def __init__(self, expected: str | None = None):
