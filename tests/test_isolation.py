@@ -509,3 +509,14 @@ def test_a_learner_who_rewrites_the_suites_stops_the_batch(tmp_path):
     record = json.loads((tmp_path / "out" / "students" / "a_tamperer.json").read_text())
     assert record["status"] == "grader-failed" and "changed while learners were graded" in record["error"], record
     assert not (tmp_path / "out" / "students" / "b_honest.json").exists()
+
+
+def test_a_graded_name_from_the_course_package_is_noted(tmp_path, monkeypatch):
+    """Without Landlock the lab's alibi_slopes can be imported as it is: the report notes that it
+    is not the learner's code (and nothing about the names the learner wrote)."""
+    monkeypatch.setattr(learner_process, "LAYERS", {"uid": True, "landlock": False, "seccomp": True})
+    path = tmp_path / "alibi.py"
+    path.write_text((ROOT / "solutions" / "alibi.py").read_text() + "\nfrom course.lab.model import alibi_slopes\n")
+    report = grade_file(path, only=["alibi.alibi_slopes", "alibi.alibi_bias"], limits=FAST)
+    noted = [n for n in report.get("notes", []) if "not from your own code" in n]
+    assert len(noted) == 1 and "`alibi_slopes`" in noted[0] and "course.lab.model" in noted[0], report.get("notes")

@@ -279,6 +279,40 @@ def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, sc
     return pool
 
 
+def _defined_elsewhere(exercise_ids, owners, single: bool) -> list[str]:
+    """Notes on graded names that are not the learner's own code: their `__module__` is a package of
+    the course or of the Python installation (torch, ...), e.g. `from course.lab.model import
+    alibi_slopes`. The learner's process could say otherwise: a note, never a score."""
+    import importlib.util
+
+    import course
+
+    # where the course package and the Python installation (standard library, site-packages) are
+    installed = {os.path.join(os.path.realpath(p), "") for p in
+                 [*course.__path__, sys.prefix, sys.base_prefix, sys.exec_prefix] if os.path.isdir(p)}
+    notes = []
+    for exercise_id in exercise_ids:
+        owner, name = owners[exercise_id.split(".")[0]], EXERCISES[exercise_id].name
+        if name not in owner.defined or not_applicable(owner, exercise_id):
+            continue
+        owner.sandbox.set_exercise(f"origin of {name}")
+        try:
+            module = owner.sandbox.request({"op": "getattr", "target": {"__global__": name}, "attr": "__module__"})
+        except (LearnerError, SubmissionTimeout, SubmissionCrashed):
+            continue
+        top = module.split(".")[0] if isinstance(module, str) else ""
+        try:
+            spec = importlib.util.find_spec(top) if top.isidentifier() and not top.startswith("__") else None
+        except (ImportError, ValueError):
+            spec = None
+        found = [spec.origin or "", *(spec.submodule_search_locations or [])] if spec else []
+        if any(os.path.join(os.path.realpath(f), "").startswith(root) for f in found if f for root in installed):
+            where = "" if single else f"{owner.submission.path.name}: "
+            notes.append(f"{where}`{name}` comes from `{module[:100]}`, not from your own code: it was graded "
+                         f"as submitted")
+    return notes
+
+
 def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
                 warm: WarmSandboxes | None = None, beside=()) -> dict:
     """Grade one learner's submission made of one or more notebooks/modules, as one report.
@@ -348,6 +382,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
                       for o in graded.sandbox.outcomes if o.error]
         notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
         notes += adapter_notes
+        notes += _defined_elsewhere(exercise_ids, owners, single)
         for section, owner in owners.items():
             others = [g.submission.path.name for g in touched.get(section, []) if g is not owner]
             if others:

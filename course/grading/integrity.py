@@ -62,16 +62,11 @@ def _walk(root: str, prefix: str, suffixes) -> list[tuple[str, str]]:
 
 
 def code_files() -> list[tuple[str, str]]:
-    """(name, path) of what grading runs: every .py and .json of the course package (compiled
-    modules aside) and every file of the hidden suites' folder."""
-    import course
-
-    packages = dict.fromkeys(os.path.realpath(p) for p in course.__path__ if os.path.isdir(p))  # (no repeats)
-    found: dict[str, str] = {}
-    for package in packages:  # a file an earlier folder of a namespace package also has is never imported
-        for name, path in _walk(package, "course", (".py", ".json")):
-            found.setdefault(name, path)
-    return sorted(found.items()) + _walk(str(suites_dir()), "suites", None)
+    """(name, path) of what grading runs: every .py and .json of this course package (compiled
+    modules aside; not other folders a namespace package `course` may also span, which a
+    sys.path entry can add at any time) and every file of the hidden suites' folder."""
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    return _walk(package, "course", (".py", ".json")) + _walk(str(suites_dir()), "suites", None)
 
 
 def code_digest() -> str:
