@@ -520,3 +520,13 @@ def test_a_graded_name_from_the_course_package_is_noted(tmp_path, monkeypatch):
     report = grade_file(path, only=["alibi.alibi_slopes", "alibi.alibi_bias"], limits=FAST)
     noted = [n for n in report.get("notes", []) if "not from your own code" in n]
     assert len(noted) == 1 and "`alibi_slopes`" in noted[0] and "course.lab.model" in noted[0], report.get("notes")
+
+
+def test_a_file_handle_does_not_open_a_hidden_suite(isolation, tmp_path):
+    """open_by_handle_at takes no path (and a learner graded as root may keep CAP_DAC_READ_SEARCH):
+    Landlock still refuses the hidden suite."""
+    if not isolation.get("landlock"):
+        pytest.skip("without Landlock the learner's process can read what its user can read")
+    by_id, target, _, _ = grade_attack("file_handle", tmp_path)
+    feedback = by_id[target]["feedback"]
+    assert "HANDLE " in feedback and "HANDLE READ" not in feedback, feedback
