@@ -279,10 +279,15 @@ def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, sc
     return pool
 
 
+_DEFINITION_TYPES = ("builtins.function", "builtins.builtin_function_or_method", "builtins.type", "abc.ABCMeta")
+
+
 def _defined_elsewhere(exercise_ids, owners, single: bool) -> list[str]:
-    """Notes on graded names that are not the learner's own code: their `__module__` is a package of
-    the course or of the Python installation (torch, ...), e.g. `from course.lab.model import
-    alibi_slopes`. The learner's process could say otherwise: a note, never a score."""
+    """Notes on graded names (of exercises that earned points) that are not the learner's own code:
+    a function or class whose `__module__` is a package of the course or of the Python installation
+    (torch, ...), e.g. `from course.lab.model import alibi_slopes`. (Other callables, such as a
+    functools.partial over the learner's own function, name their class's module: not asked.)
+    The learner's process could say otherwise: a note, never a score."""
     import importlib.util
 
     import course
@@ -296,8 +301,12 @@ def _defined_elsewhere(exercise_ids, owners, single: bool) -> list[str]:
         if name not in owner.defined or not_applicable(owner, exercise_id):
             continue
         owner.sandbox.set_exercise(f"origin of {name}")
+        target = {"__global__": name}
         try:
-            module = owner.sandbox.request({"op": "getattr", "target": {"__global__": name}, "attr": "__module__"})
+            kind = owner.sandbox.request({"op": "type_names", "target": target})
+            if not (isinstance(kind, list) and kind and kind[0] in _DEFINITION_TYPES):
+                continue
+            module = owner.sandbox.request({"op": "getattr", "target": target, "attr": "__module__"})
         except (LearnerError, SubmissionTimeout, SubmissionCrashed):
             continue
         top = module.split(".")[0] if isinstance(module, str) else ""
@@ -382,7 +391,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
                       for o in graded.sandbox.outcomes if o.error]
         notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
         notes += adapter_notes
-        notes += _defined_elsewhere(exercise_ids, owners, single)
+        notes += _defined_elsewhere([e["id"] for e in exercises if e["score"] > 0], owners, single)
         for section, owner in owners.items():
             others = [g.submission.path.name for g in touched.get(section, []) if g is not owner]
             if others:
