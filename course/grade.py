@@ -15,6 +15,7 @@ from pathlib import Path
 
 from course.exercises import EXERCISES
 from course.grading import daemon
+from course.grading.integrity import ALLOW_UNCONFINED_HELP, CodeGuard, GradingRefused, require_confined
 from course.sandbox.limits import add_limit_options, limits_from
 
 
@@ -65,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stop-daemon", action="store_true",
                         help="stop this user's warm grader for this copy of the course, then exit")
     add_limit_options(parser)
+    # A grader of many learners (--serve): what it requires of the platform (course.grading.integrity).
+    parser.add_argument("--allow-unconfined", action="store_true", help="with --serve: " + ALLOW_UNCONFINED_HELP)
     return parser
 
 
@@ -103,6 +106,23 @@ def grade_here(args, limits):
         return None
 
 
+def serve_class(limits, allow_unconfined: bool) -> int:
+    """--serve: grade requests until stdin ends (0), or refuse (3): unconfined learner processes
+    without --allow-unconfined, or the hidden suites or the course package changed meanwhile."""
+    grader = _load_grader()
+    guard = CodeGuard()
+    try:
+        if not allow_unconfined:
+            require_confined(limits)
+    except GradingRefused as err:
+        print(err, file=sys.stderr)
+        return 3
+    refused = grader.serve(limits, guard=guard)
+    if refused:
+        print(refused, file=sys.stderr)
+    return 3 if refused else 0
+
+
 _NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '(\w+)'")
 
 
@@ -136,8 +156,7 @@ def main(argv=None) -> int:
         return 2
     limits = limits_from(args)
     if args.serve:
-        _load_grader().serve(limits)
-        return 0
+        return serve_class(limits, args.allow_unconfined)
     report = None
     if use_daemon(args):
         report = daemon.grade_remotely(args.path, only=args.only, limits=limits, adapter=args.adapter)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -460,6 +461,9 @@ def test_confinement_keeps_what_learners_use(tmp_path):
         "assert out.stdout.strip() == '1', out",
         "import importlib.metadata\nassert importlib.metadata.version('torch')",
         "check('rope.apply_rope')",
+        "import importlib, pkgutil\nimport course.learner.visible_checks as checks\nimport course.nbgrader_bridge\n"
+        "for found in pkgutil.iter_modules(checks.__path__):\n"
+        "    importlib.import_module(f'course.learner.visible_checks.{found.name}')",
     ]
     report = grade_file(_notebook(tmp_path / "ordinary.ipynb", cells), limits=FAST)
     by_id = assert_valid(report, "rope")
@@ -485,3 +489,144 @@ def test_grading_recovers_when_the_fork_server_is_gone():
     report = grade_file(ROOT / "solutions" / "rope.py", limits=FAST)
     assert report["score"] == report["max_score"] > 0
     assert shared_zygote().pid != zygote.pid
+
+
+# -- the kernel's less guarded doors (seccomp) -------------------------------------------
+DENIED_SYSCALLS = ("unshare_user", "unshare_net", "unshare_mount", "clone_user", "clone_pid", "setns", "keyctl",
+                   "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "personality_no_aslr")
+
+
+def _account(feedback: str, word: str) -> dict:
+    """The JSON an attack put after `word` in the message it raised."""
+    found = re.search(word + r" (\{.*?\})", feedback)
+    assert found, feedback
+    return json.loads(found.group(1))
+
+
+def test_namespaces_keyring_bpf_perf_and_personality_are_denied(isolation, tmp_path):
+    """Each call fails with EPERM (clone3, whose flags seccomp cannot read, with ENOSYS: glibc then
+    uses clone, whose flags it can), while threads, fork, subprocesses and torch's threads work and
+    every other exercise keeps its points."""
+    if isolation.get("seccomp") is not True:
+        pytest.skip("no seccomp filter on this platform")
+    by_id, target, _, _ = grade_attack("syscalls", tmp_path)
+    found = _account(by_id[target]["feedback"], "SYSCALLS")
+    assert {k: found[k] for k in DENIED_SYSCALLS} == dict.fromkeys(DENIED_SYSCALLS, "EPERM"), found
+    assert found["clone3_user"] == found["clone3_plain"] == "ENOSYS", found
+    assert found["personality_query"] == "ok", found
+    assert {k: found[k] for k in ("thread", "fork", "subprocess", "torch_threads")} == dict.fromkeys(
+        ("thread", "fork", "subprocess", "torch_threads"), "ok"), found
+
+
+def test_a_pinned_learner_cannot_widen_its_cpu_affinity(isolation, tmp_path):
+    """The grader runs on one core (as a pinned batch worker does): the learner's process asks for
+    every core and must still be on that one."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or isolation.get("seccomp") is not True:
+        pytest.skip("needs two cores and the seccomp filter")
+    path, section, target = attack("affinity", tmp_path, new_marker())
+    done = subprocess.run([sys.executable, "-m", "course.grade", str(path), "--format", "json", *CLI_FAST],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          preexec_fn=lambda: os.sched_setaffinity(0, {cores[-1]}))
+    assert done.returncode == 0, done.stderr[-3000:]
+    by_id = assert_valid(json.loads(done.stdout), section)
+    assert_only_target_loses(by_id, target)
+    found = _account(by_id[target]["feedback"], "AFFINITY")
+    assert found == {"asked": "PermissionError", "cores": str(cores[-1])}, found
+
+
+def test_the_course_own_implementations_cannot_be_wrapped(isolation, tmp_path):
+    """The lab's alibi_slopes, imported from course.lab and wrapped, earns nothing: with Landlock
+    the learner's process reads only its part of the course package."""
+    if not isolation.get("landlock"):
+        pytest.skip("without Landlock the learner's process can read the whole course package")
+    path, section, target = attack("wrap_lab", tmp_path, new_marker())
+    by_id = assert_valid(grade_file(path, limits=FAST), section)  # (the exercises calling it fail with it)
+    assert by_id[target]["score"] == 0, by_id[target]
+    assert "PermissionError" in by_id[target]["feedback"], by_id[target]["feedback"]
+
+
+def test_a_course_package_in_site_packages_is_opened_only_in_part(tmp_path):
+    """Installed (not editable), the course package sits in site-packages, which the learner's
+    process reads: site-packages is then opened entry by entry, all but the package."""
+    from course.sandbox.isolation import allowed_reads
+
+    site = tmp_path / "site-packages"
+    for folder in ("torch", "course/lab", "course/sandbox"):
+        (site / folder).mkdir(parents=True)
+    (site / "six.py").write_text("")
+    keep, exposed = allowed_reads([str(site), str(site / "course" / "sandbox")], [], None, [str(site / "course")])
+    assert sorted(keep) == sorted(str(p) for p in (site / "torch", site / "six.py", site / "course" / "sandbox"))
+    assert exposed == []
+
+
+# -- a class is graded only by code no learner could change --------------------------------
+def _unconfined(**extra) -> dict:
+    """The grader's environment on a platform without Landlock, as a user whose learners share its uid."""
+    from course.sandbox.zygote import WITHOUT_ENV
+
+    return {**os.environ, WITHOUT_ENV: "landlock,uid", **extra}
+
+
+def _batch(submissions: Path, out: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "course.batch", str(submissions), "--out", str(out), "--workers", "1",
+                           "--no-progress", *CLI_FAST, *args], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=env)
+
+
+def test_class_modes_refuse_to_grade_unconfined(tmp_path):
+    """course.batch and course.grade --serve grade nobody where a learner's process could write the
+    grader's files, unless told --allow-unconfined."""
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    (submissions / "alice.py").write_text((ROOT / "solutions" / "rope.py").read_text())
+    refused = _batch(submissions, tmp_path / "out", env=_unconfined())
+    assert refused.returncode == 3 and "--allow-unconfined" in refused.stderr, refused.stderr[-2000:]
+    assert not (tmp_path / "out" / "students" / "alice.json").exists()
+    request = json.dumps({"id": "alice", "path": str(submissions / "alice.py")}) + "\n"
+    served = subprocess.run([sys.executable, "-m", "course.grade", "--serve", *CLI_FAST], input=request,
+                            capture_output=True, text=True, timeout=300, cwd=ROOT, env=_unconfined())
+    assert served.returncode == 3 and served.stdout == "" and "--allow-unconfined" in served.stderr, served.stderr
+    allowed = _batch(submissions, tmp_path / "out", "--allow-unconfined", env=_unconfined())
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "students" / "alice.json").read_text())
+    assert record["status"] == "graded" and record["score"] == record["max_score"] > 0, record
+
+
+def test_a_learner_who_rewrites_the_suites_stops_the_batch(tmp_path):
+    """Unconfined (--allow-unconfined), the first learner appends to a hidden suite: their report
+    says grading stopped, the batch exits with 3, and the next learner is not graded with it."""
+    suites = tmp_path / "suites"
+    shutil.copytree(ROOT / "grader_tests", suites, ignore=shutil.ignore_patterns("__pycache__"))
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    path, _, _ = attack("rewrite_suites", tmp_path, new_marker())
+    (submissions / "a_tamperer.py").write_text(path.read_text().replace("__SUITES__", str(suites)))
+    (submissions / "b_honest.py").write_text((ROOT / "solutions" / "rope.py").read_text())
+    done = _batch(submissions, tmp_path / "out", "--allow-unconfined", env=_unconfined(COURSE_GRADER_TESTS=str(suites)))
+    assert "rewritten by a learner" in (suites / "test_rope.py").read_text()  # the attack did write
+    assert done.returncode == 3 and "changed while learners were graded" in done.stderr, done.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "students" / "a_tamperer.json").read_text())
+    assert record["status"] == "grader-failed" and "changed while learners were graded" in record["error"], record
+    assert not (tmp_path / "out" / "students" / "b_honest.json").exists()
+
+
+def test_a_graded_name_from_the_course_package_is_noted(tmp_path, monkeypatch):
+    """Without Landlock the lab's alibi_slopes can be imported as it is: the report notes that it
+    is not the learner's code (and nothing about the names the learner wrote)."""
+    monkeypatch.setattr(learner_process, "LAYERS", {"uid": True, "landlock": False, "seccomp": True})
+    path = tmp_path / "alibi.py"
+    path.write_text((ROOT / "solutions" / "alibi.py").read_text() + "\nfrom course.lab.model import alibi_slopes\n")
+    report = grade_file(path, only=["alibi.alibi_slopes", "alibi.alibi_bias"], limits=FAST)
+    noted = [n for n in report.get("notes", []) if "not from your own code" in n]
+    assert len(noted) == 1 and "`alibi_slopes`" in noted[0] and "course.lab.model" in noted[0], report.get("notes")
+
+
+def test_a_file_handle_does_not_open_a_hidden_suite(isolation, tmp_path):
+    """open_by_handle_at takes no path (and a learner graded as root may keep CAP_DAC_READ_SEARCH):
+    Landlock still refuses the hidden suite."""
+    if not isolation.get("landlock"):
+        pytest.skip("without Landlock the learner's process can read what its user can read")
+    by_id, target, _, _ = grade_attack("file_handle", tmp_path)
+    feedback = by_id[target]["feedback"]
+    assert "HANDLE " in feedback and "HANDLE READ" not in feedback, feedback

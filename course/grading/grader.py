@@ -325,6 +325,49 @@ def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, sc
     return pool
 
 
+_DEFINITION_TYPES = ("builtins.function", "builtins.builtin_function_or_method", "builtins.type", "abc.ABCMeta")
+
+
+def _defined_elsewhere(exercise_ids, owners, single: bool) -> list[str]:
+    """Notes on graded names (of exercises that earned points) that are not the learner's own code:
+    a function or class whose `__module__` is a package of the course or of the Python installation
+    (torch, ...), e.g. `from course.lab.model import alibi_slopes`. (Other callables, such as a
+    functools.partial over the learner's own function, name their class's module: not asked.)
+    The learner's process could say otherwise: a note, never a score."""
+    import importlib.util
+
+    import course
+
+    # where the course package and the Python installation (standard library, site-packages) are
+    installed = {os.path.join(os.path.realpath(p), "") for p in
+                 [*course.__path__, sys.prefix, sys.base_prefix, sys.exec_prefix] if os.path.isdir(p)}
+    notes = []
+    for exercise_id in exercise_ids:
+        owner, name = owners[exercise_id.split(".")[0]], EXERCISES[exercise_id].name
+        if name not in owner.defined or not_applicable(owner, exercise_id):
+            continue
+        owner.sandbox.set_exercise(f"origin of {name}")
+        target = {"__global__": name}
+        try:
+            kind = owner.sandbox.request({"op": "type_names", "target": target})
+            if not (isinstance(kind, list) and kind and kind[0] in _DEFINITION_TYPES):
+                continue
+            module = owner.sandbox.request({"op": "getattr", "target": target, "attr": "__module__"})
+        except (LearnerError, SubmissionTimeout, SubmissionCrashed):
+            continue
+        top = module.split(".")[0] if isinstance(module, str) else ""
+        try:
+            spec = importlib.util.find_spec(top) if top.isidentifier() and not top.startswith("__") else None
+        except (ImportError, ValueError):
+            spec = None
+        found = [spec.origin or "", *(spec.submodule_search_locations or [])] if spec else []
+        if any(os.path.join(os.path.realpath(f), "").startswith(root) for f in found if f for root in installed):
+            where = "" if single else f"{owner.submission.path.name}: "
+            notes.append(f"{where}`{name}` comes from `{module[:100]}`, not from your own code: it was graded "
+                         f"as submitted")
+    return notes
+
+
 def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
                 warm: WarmSandboxes | None = None, beside=()) -> dict:
     """Grade one learner's submission made of one or more notebooks/modules, as one report.
@@ -413,6 +456,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
         notes = cell_notes + notes
         notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
         notes += adapter_notes
+        notes += _defined_elsewhere([e["id"] for e in exercises if e["score"] > 0], owners, single)
         for section, owner in owners.items():
             others = [g.submission.path.name for g in touched.get(section, []) if g is not owner]
             if others:
@@ -458,23 +502,28 @@ def warm_up(limits: Limits | None = None) -> None:
     gc.freeze()
 
 
-def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout) -> None:
+def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout, guard=None) -> str:
     """Grade requests until `requests` ends. A request is a JSON line {"id"?, "path" or "paths",
     "only"?, "keep"?, "beside"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
     course.nbgrader_bridge (one warm grader per kernel, "keep": its learner process is kept for the
-    next request, see WarmSandboxes) and course.batch_worker (one per worker)."""
+    next request, see WarmSandboxes) and course.batch_worker (one per worker). `guard`
+    (course.grading.integrity.CodeGuard) is checked after each learner: if the hidden suites or the
+    course package changed, that learner's answer is an error with "refused" and serving stops:
+    the reason is returned ("" when `requests` ended)."""
     warm = WarmSandboxes()
     try:
-        _serve(limits, requests, replies, warm)
+        return _serve(limits, requests, replies, warm, guard)
     finally:
         warm.close()
 
 
-def _serve(limits: Limits, requests, replies, warm: WarmSandboxes) -> None:
+def _serve(limits: Limits, requests, replies, warm: WarmSandboxes, guard=None) -> str:
+    from course.grading.integrity import GradingRefused
+
     for line in requests:
         if not line.strip():
             continue
-        begin, request = time.monotonic(), {}
+        begin, request, refused = time.monotonic(), {}, ""
         try:
             request = json.loads(line)
             paths = request["paths"] if "paths" in request else [request["path"]]
@@ -485,6 +534,16 @@ def _serve(limits: Limits, requests, replies, warm: WarmSandboxes) -> None:
             report = {"score": 0.0, "max_score": 0.0, "exercises": [],
                       "error": f"grading failed: {type(err).__name__}: {err}"}
             failed = True
-        replies.write(json.dumps({"id": request.get("id") if isinstance(request, dict) else None, "report": report,
-                                  "grader_failed": failed, "seconds": round(time.monotonic() - begin, 3)}) + "\n")
+        if guard is not None:
+            try:
+                guard.check()
+            except GradingRefused as err:
+                refused = str(err)
+                report, failed = {"score": 0.0, "max_score": 0.0, "exercises": [], "error": refused}, True
+        answer = {"id": request.get("id") if isinstance(request, dict) else None, "report": report,
+                  "grader_failed": failed, "seconds": round(time.monotonic() - begin, 3)}
+        replies.write(json.dumps({**answer, "refused": refused} if refused else answer) + "\n")
         replies.flush()
+        if refused:
+            return refused
+    return ""

@@ -44,6 +44,7 @@ from course.files import write_atomic
 from course.locations import REPO, suites_dir
 from course.platforms.gradescope.results import exercise_test, report_lines, results_document
 from course.sandbox.limits import Limits, add_limit_options, limits_from
+from course.grading.integrity import ALLOW_UNCONFINED_HELP, CodeGuard, GradingRefused
 from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible, working_copy
 
 FORMATS = ("json", "csv", "gradescope")
@@ -383,12 +384,12 @@ class LocalRun:
     """A pool of `workers` threads, each driving one warm grading process."""
 
     def __init__(self, jobs: list[Job], limits: Limits, workers: int, only, out: Path, results: queue.Queue,
-                 retries: int = 1, pin: bool = True):
+                 retries: int = 1, pin: bool = True, trust: tuple = ("", False)):
         self.stop = threading.Event()
         self.graders: list = []
         count = max(1, min(workers, len(jobs)))
         self.cores = pin_one_core_each(count) if pin else [None] * count  # each worker's core, if pinned
-        self.threads = _local(jobs, limits, self.cores, only, out, results, self.stop, self.graders, retries)
+        self.threads = _local(jobs, limits, self.cores, only, out, results, self.stop, self.graders, retries, trust)
 
     def close(self, completed: bool) -> None:
         self.stop.set()
@@ -400,8 +401,9 @@ class LocalRun:
 
 
 def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, results: queue.Queue,
-           stop: threading.Event, graders: list, retries: int) -> list[threading.Thread]:
-    """One thread per entry of `cores` (a worker's cores, or None), each driving a grading process."""
+           stop: threading.Event, graders: list, retries: int, trust: tuple = ("", False)) -> list[threading.Thread]:
+    """One thread per entry of `cores` (a worker's cores, or None), each driving a grading process.
+    `trust`: (the batch's code digest, allow_unconfined), see course.grading.integrity."""
     from course.platforms.batch_worker import GraderWorker, grade_student
 
     todo: queue.Queue = queue.Queue()
@@ -412,7 +414,7 @@ def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, result
 
     def run(index: int) -> None:
         worker = GraderWorker(limits, name=f"worker-{index}", log_path=logs / f"worker-{index}.log",
-                              cores=cores[index - 1])
+                              cores=cores[index - 1], digest=trust[0], allow_unconfined=trust[1])
         graders.append(worker)
         try:
             while not stop.is_set():
@@ -424,6 +426,8 @@ def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, result
                 outcome = grade_student(worker, job.student.id, job.student.paths(), only, job.timeout, retries,
                                         beside=job.student.beside)
                 results.put((job.student, outcome, worker.name))
+                if outcome.get("refused"):  # that worker has stopped; the batch stops too
+                    stop.set()
         except BaseException as err:  # noqa: BLE001 - never leave the main loop waiting
             results.put((None, err, worker.name))
         finally:
@@ -440,12 +444,15 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
               dask_address: str | None = None, formats=FORMATS, only=None, limits: Limits | None = None,
               force: bool = False, retry_errors: bool = False, assignments=None, progress: bool = True,
               student_seconds: float | None = None, retries: int = 1, dry_run: bool = False,
-              console=None, gradebook: bool = False, pin: bool = True, layout: str | None = None) -> dict:
+              console=None, gradebook: bool = False, pin: bool = True, layout: str | None = None,
+              allow_unconfined: bool = False) -> dict:
     """Grade every learner in `submissions` into `out`; returns a summary dict. With `dry_run`,
     only find out who would be graded (nothing is written). `layout`: 'folder' or 'nbgrader'
     (default: decide_layout). With `gradebook` (an nbgrader course), each submitted assignment is
     graded on its own and written into the course's gradebook and autograded/ folder
-    (course.platforms.nbgrader_gradebook)."""
+    (course.platforms.nbgrader_gradebook). Raises GradingRefused (results so far kept) if learners
+    would not be confined (unless `allow_unconfined`), or if the hidden suites or the course
+    package change while they are graded (course.grading.integrity)."""
     limits = limits or Limits()
     out = Path(out).resolve()
     if not dry_run:
@@ -482,6 +489,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
                 "ignored": [as_text(str(p)) for p in ignored],
                 "out": as_text(str(out)), "dry_run": True}
 
+    digest = CodeGuard().expected  # what the workers must grade with, also when one is restarted
     lock = _lock(out)  # one batch at a time per output folder (released when this process ends)
     begin = time.monotonic()
     counts = {"graded": 0, "error": problems, "grader-failed": 0}  # nothing to grade: an error record
@@ -491,9 +499,10 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         if scheduler == "dask":
             from course.platforms.batch_dask import DaskRun
 
-            run = DaskRun(pending, limits, workers, only, results, address=dask_address, retries=retries)
+            run = DaskRun(pending, limits, workers, only, results, address=dask_address, retries=retries,
+                          trust=(digest, allow_unconfined))
         else:
-            run = LocalRun(pending, limits, workers, only, out, results, retries, pin)
+            run = LocalRun(pending, limits, workers, only, out, results, retries, pin, (digest, allow_unconfined))
 
     bar = _Progress(len(students), len(students) - len(pending), progress, console)
     completed = False
@@ -509,6 +518,8 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
                 if outcome is STARTED:
                     bar.started(student.id)
                     continue
+                if isinstance(outcome, GradingRefused):
+                    raise outcome
                 if student is None:  # a pool thread or the Dask client failed: stop (a re-run resumes)
                     raise RuntimeError(f"the batch stopped: {worker}: {outcome!r}")
                 record = make_record(student, key, outcome, worker)
@@ -518,6 +529,8 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
                 done += 1
                 bar.advance(f"{student.id}: {record['score']:g}/{record['max_score']:g}"
                             + (f" ({record['status']})" if record["status"] != "graded" else ""), student.id)
+                if outcome.get("refused"):  # (this learner's record says so, and is graded again next run)
+                    raise GradingRefused(outcome["refused"])
         completed = True
     finally:
         if run is not None:
@@ -673,6 +686,8 @@ def _parser() -> argparse.ArgumentParser:
                              f"beside {', '.join(NBGRADER_MARKERS)}, given as its root or its submitted/; "
                              "--gradebook implies nbgrader)")
     add_limit_options(parser)
+    # What grading a class requires of the platform (course.grading.integrity).
+    parser.add_argument("--allow-unconfined", action="store_true", help=ALLOW_UNCONFINED_HELP)
     return parser
 
 
@@ -711,13 +726,17 @@ def main(argv=None) -> int:
                             force=args.force, retry_errors=args.retry_errors, assignments=args.assignment,
                             progress=not args.no_progress,
                             student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run,
-                            gradebook=args.gradebook, pin=not args.no_pin, layout=layout.name)
+                            gradebook=args.gradebook, pin=not args.no_pin, layout=layout.name,
+                            allow_unconfined=args.allow_unconfined)
     except KeyboardInterrupt:
         print("interrupted: the results written so far are kept; run again to resume", file=sys.stderr)
         return 130
     except BatchRunning as err:
         print(err, file=sys.stderr)
         return 1
+    except GradingRefused as err:
+        print(f"{err}\nthe results written so far are kept", file=sys.stderr)
+        return 3
     if not args.dry_run:  # what to re-teach (course.platforms.class_report); the grades stand without it
         try:
             from course.platforms.class_report import write_class_report

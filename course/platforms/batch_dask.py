@@ -19,19 +19,21 @@ _GRADERS: dict = {}
 _GRADERS_LOCK = threading.Lock()
 
 
-def _grader(limits: dict):
+def _grader(limits: dict, trust=("", False)):
+    """`trust`: (the batch's code digest, allow_unconfined), see course.grading.integrity."""
     from course.platforms.batch_worker import GraderWorker
     from course.sandbox.limits import Limits
 
-    key = (threading.get_ident(), json.dumps(limits, sort_keys=True))
+    key = (threading.get_ident(), json.dumps(limits, sort_keys=True), tuple(trust))
     with _GRADERS_LOCK:
         if key not in _GRADERS:
-            _GRADERS[key] = GraderWorker(Limits(**limits), name=f"dask-grader-{len(_GRADERS) + 1}")
+            _GRADERS[key] = GraderWorker(Limits(**limits), name=f"dask-grader-{len(_GRADERS) + 1}", digest=trust[0],
+                                         allow_unconfined=trust[1])
         return _GRADERS[key]
 
 
 def grade_remote(student_id: str, files: list, limits: dict, only, timeout: float, retries: int = 1,
-                 as_folder: bool = False, beside=()) -> dict:
+                 as_folder: bool = False, beside=(), trust=("", False)) -> dict:
     """Runs on a Dask worker: materialise the learner's files, grade them (`as_folder`: the whole
     folder, as the learner's own, its other files beside the code; else the files named in
     `files` with a flag, and the folders named in `beside` are copied beside them), return the
@@ -61,7 +63,7 @@ def grade_remote(student_id: str, files: list, limits: dict, only, timeout: floa
                 paths.append(path)
         if as_folder:
             paths = [Path(folder)]
-        outcome = grade_student(_grader(limits), student_id, paths, only, timeout, retries,
+        outcome = grade_student(_grader(limits, trust), student_id, paths, only, timeout, retries,
                                 beside=[inside(name) for name in beside])
     outcome["worker"] = where
     return outcome
@@ -71,7 +73,7 @@ class DaskRun:
     """Submit every job to a Dask cluster; put (student, outcome, worker) on `results`."""
 
     def __init__(self, jobs, limits, workers: int, only, results: queue.Queue, address: str | None = None,
-                 retries: int = 1):
+                 retries: int = 1, trust=("", False)):
         from dataclasses import asdict
 
         from distributed import Client, LocalCluster
@@ -99,6 +101,7 @@ class DaskRun:
             beside = [folder.relative_to(base).as_posix() for folder in job.student.beside]
             future = self.client.submit(
                 grade_remote, job.student.id, files, asdict(limits), only, job.timeout, retries, as_folder, beside,
+                tuple(trust),
                 key=f"course-grade-{job.student.id}-{job.student.hash[:16]}", pure=False,
                 retries=1,  # Dask's own: the task again if its Dask worker died
             )
@@ -109,6 +112,7 @@ class DaskRun:
     def _collect(self) -> None:
         from distributed import as_completed
 
+        from course.grading.integrity import GradingRefused
         from course.platforms.batch_worker import failure_report
 
         try:
@@ -116,6 +120,9 @@ class DaskRun:
                 job = self.futures[future]
                 try:
                     outcome = future.result()
+                except GradingRefused as err:  # a worker would not grade here: the batch stops
+                    self._results.put((None, err, "dask"))
+                    return
                 except Exception as err:  # noqa: BLE001 - the task itself failed on the cluster
                     outcome = {"status": "grader-failed", "seconds": 0.0,
                                "report": failure_report(f"grading failed on Dask: {type(err).__name__}: {err}")}

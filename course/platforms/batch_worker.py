@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from course.grading.integrity import GradingRefused
 from course.locations import REPO
 
 STARTUP_SECONDS = 600.0  # warm-up on a loaded machine: imports, fork server, one suite
@@ -63,10 +64,13 @@ def _stop(*_) -> None:
     os._exit(143)
 
 
-def _serve(limits_json: str, cores: str = "") -> None:
+def _serve(limits_json: str, cores: str = "", digest: str = "", allow_unconfined: str = "") -> None:
+    """`digest`: the batch's course.grading.integrity.code_digest when it started (checked now and
+    after each learner); `allow_unconfined`: "1" to grade where learners are not confined."""
     if cores and hasattr(os, "sched_setaffinity"):  # first: the fork server and the learners inherit it
         os.sched_setaffinity(0, {int(core) for core in cores.split(",")})
     from course.grading.grader import serve, warm_up
+    from course.grading.integrity import CodeGuard, GradingRefused, require_confined
     from course.sandbox.limits import Limits
 
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -75,10 +79,18 @@ def _serve(limits_json: str, cores: str = "") -> None:
     signal.signal(signal.SIGTERM, _stop)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     limits = Limits(**json.loads(limits_json))
+    try:
+        guard = CodeGuard(digest or None)
+        if allow_unconfined != "1":
+            require_confined(limits)
+    except GradingRefused as err:
+        answers.write(json.dumps({"ready": False, "refused": str(err)}) + "\n")
+        answers.flush()
+        sys.exit(3)
     warm_up(limits)
     answers.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     answers.flush()
-    serve(limits, sys.stdin, answers)
+    sys.exit(3 if serve(limits, sys.stdin, answers, guard) else 0)
 
 
 # -- the batch's side -----------------------------------------------------------------
@@ -86,9 +98,11 @@ def _serve(limits_json: str, cores: str = "") -> None:
 class GraderWorker:
     """One `python -m course.platforms.batch_worker` process, started on first use and replaced when broken."""
 
-    def __init__(self, limits, name: str = "worker", log_path: Path | None = None, cores=None):
+    def __init__(self, limits, name: str = "worker", log_path: Path | None = None, cores=None, digest: str = "",
+                 allow_unconfined: bool = False):
         self.limits, self.name, self.log_path = limits, name, log_path
         self.cores = sorted(cores) if cores else []  # confine the grader (and what it starts) to these
+        self.digest, self.allow_unconfined = digest, allow_unconfined  # see _serve
         self._proc: subprocess.Popen | None = None
         self._buffer = b""
         self.started = 0  # how many processes this handle has started
@@ -101,7 +115,7 @@ class GraderWorker:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "course.platforms.batch_worker", json.dumps(asdict(self.limits)),
-                 ",".join(map(str, self.cores))],
+                 ",".join(map(str, self.cores)), self.digest, "1" if self.allow_unconfined else ""],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
                 cwd=REPO,
             )
@@ -114,6 +128,9 @@ class GraderWorker:
             reply = self._read(time.monotonic() + STARTUP_SECONDS)
         except (TimeoutError, WorkerFailed) as err:
             reply = {"error": str(err) or "timed out"}
+        if reply.get("refused"):
+            self.kill()
+            raise GradingRefused(reply["refused"])
         if not reply.get("ready"):
             self.kill()
             where = f" (see {self.log_path})" if self.log_path else ""
@@ -227,12 +244,13 @@ def grade_student(worker: GraderWorker, student_id: str, paths, only, timeout: f
             continue
         report = reply["report"]
         status = "grader-failed" if reply.get("grader_failed") else "error" if report.get("error") else "graded"
-        return {"status": status, "report": report, "seconds": reply.get("seconds", 0.0),
-                "wall_seconds": round(time.monotonic() - begin, 3), "attempts": attempt + 1}
+        outcome = {"status": status, "report": report, "seconds": reply.get("seconds", 0.0),
+                   "wall_seconds": round(time.monotonic() - begin, 3), "attempts": attempt + 1}
+        return {**outcome, "refused": reply["refused"]} if reply.get("refused") else outcome
     spent = round(time.monotonic() - begin, 3)
     return {"status": "error", "report": failure_report(why), "seconds": spent, "wall_seconds": spent,
             "attempts": retries + 1}
 
 
 if __name__ == "__main__":
-    _serve(*sys.argv[1:3])
+    _serve(*sys.argv[1:5])

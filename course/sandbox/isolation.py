@@ -13,7 +13,8 @@ fatal:
   is what keeps it from reading the hidden files. Without root the learner keeps the
   grader's user.
 - ``landlock`` (Linux 5.13+): the learner may read only the Python installation, the
-  libraries it loaded, the ``course`` package, ``/usr``, ``/proc``, ``/sys`` and a few
+  libraries it loaded, the learner's part of the ``course`` package (``LEARNER_COURSE``; it
+  may list the package's folders), ``/usr``, ``/proc``, ``/sys`` and a few
   files of ``/etc`` and ``/dev``, and write only in its scratch directory. Hidden suites,
   solutions, source notebooks and the repository's ``.git`` are on no such path. Since
   Landlock ABI 4 it cannot open TCP connections; since ABI 6 it cannot signal processes
@@ -22,7 +23,10 @@ fatal:
   outside its sandbox.
 - ``seccomp``: the learner cannot create sockets (so it cannot talk to a D-Bus,
   systemd, docker or X server socket on the machine) nor use io_uring (which could
-  bypass that).
+  bypass that); nor make or join namespaces (``unshare``, ``clone`` with namespace flags,
+  ``setns``; ``clone3`` answers ENOSYS, so glibc uses ``clone``), use the kernel keyring, eBPF,
+  perf events or userfaultfd, change its personality (e.g. turn off address randomisation)
+  or its CPU affinity (a pinned batch worker's learner stays on that worker's core).
 
 Process-tree cleanup is in course.sandbox.reaper; time limits are enforced by the grader.
 """
@@ -111,8 +115,10 @@ def _file_rights(abi: int) -> int:
     return (FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV) & _fs_rights(abi)
 
 
-def landlock_restrict(abi: int, read: list[str], write: list[str], write_files: list[str]) -> None:
-    """Confine this (single-threaded) process and its future children; irrevocable."""
+def landlock_restrict(abi: int, read: list[str], write: list[str], write_files: list[str],
+                      list_only: list[str] = ()) -> None:
+    """Confine this (single-threaded) process and its future children; irrevocable. `list_only`:
+    folders whose entries it may list (not read, unless `read` says so)."""
     handled = _fs_rights(abi)
     net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
     scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
@@ -122,7 +128,8 @@ def landlock_restrict(abi: int, read: list[str], write: list[str], write_files: 
                                     ctypes.c_uint32(0)), "landlock_create_ruleset")
     try:
         rules = [(p, READ_ONLY) for p in read] + [(p, handled) for p in write] + \
-                [(p, (FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE) & handled) for p in write_files]
+                [(p, (FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE) & handled) for p in write_files] + \
+                [(p, FS_READ_DIR) for p in list_only]
         for path, access in rules:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -156,9 +163,7 @@ def read_candidates() -> list[str]:
               os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
         paths.add(p)
     paths.update(p for p in sys.path if p and os.path.isabs(p))
-    import course
-
-    paths.update(course.__path__)
+    paths.update(course_reads())
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:  # the shared libraries the interpreter loaded
@@ -170,14 +175,65 @@ def read_candidates() -> list[str]:
     return sorted(p for p in paths if os.path.exists(p))
 
 
+# The part of the course package a learner's process reads: the sandbox's own modules, the
+# self-check with its visible checks and the exercise table, and what grade cells import. Never
+# the extrapolation lab, the probe nor the grader: learner code cannot wrap the course's own
+# working implementations (course.lab has several) for points.
+LEARNER_COURSE = ("sandbox", "learner", "checking.py", "exercises.py", "demonstrations.json", "selfcheck.py",
+                  "nbgrader_bridge.py", "platforms/__init__.py", "platforms/nbgrader_bridge.py")
+
+
+def course_packages() -> list[str]:
+    """The folders of the `course` package (one, unless it is split as a namespace package)."""
+    import course
+
+    return [os.path.realpath(p) for p in course.__path__]
+
+
+def course_reads() -> list[str]:
+    """The files and folders of LEARNER_COURSE in each course folder, with their compiled modules."""
+    import importlib.util
+
+    paths = []
+    for package in course_packages():
+        for relative in LEARNER_COURSE:
+            path = os.path.join(package, relative)
+            if os.path.exists(path):
+                paths.append(path)
+            if path.endswith(".py") and os.path.exists(importlib.util.cache_from_source(path)):
+                paths.append(importlib.util.cache_from_source(path))
+    return paths
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def allowed_reads(candidates: list[str], protect: list[str], repo: str | None) -> tuple[list[str], list[str]]:
-    """(candidates that expose none of `protect`, the protected paths still readable)."""
+def _around(folder: Path, hidden: Path) -> list[Path]:
+    """The entries of `folder` (an ancestor of `hidden`) but the one holding `hidden`, whose own
+    entries but the one holding it are taken in turn, and so on down to `hidden` itself."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    kept = []
+    for entry in entries:
+        real = Path(os.path.realpath(entry))
+        if real == hidden:
+            continue
+        kept += _around(real, hidden) if _inside(hidden, real) and real.is_dir() else [entry]
+    return kept
+
+
+def allowed_reads(candidates: list[str], protect: list[str], repo: str | None,
+                  narrowed: list[str] = ()) -> tuple[list[str], list[str]]:
+    """(candidates that expose none of `protect`, the protected paths still readable). A candidate
+    holding a folder of `narrowed` (the course package, when installed in site-packages) is
+    replaced by everything in it but that folder, so only the candidates naming its own parts
+    open it."""
     secrets = [Path(os.path.realpath(p)) for p in protect]
     fences = secrets + ([Path(os.path.realpath(repo))] if repo else [])
+    hidden = [Path(os.path.realpath(p)) for p in narrowed]
     keep, kept_real = [], []
     for c in candidates:
         real = Path(os.path.realpath(c))
@@ -185,8 +241,12 @@ def allowed_reads(candidates: list[str], protect: list[str], repo: str | None) -
             continue
         if any(_inside(f, real) for f in fences) or any(_inside(real, s) for s in secrets):
             continue  # an ancestor of the repository or of a secret, or inside a secret
-        keep.append(c)
-        kept_real.append(real)
+        parts = [real]
+        for h in hidden:
+            parts = [q for part in parts for q in (_around(part, h) if _inside(h, part) else [part])]
+        for part in parts:
+            keep.append(str(part))
+            kept_real.append(Path(os.path.realpath(part)))
     exposed = [str(s) for s in secrets if any(_inside(s, k) for k in kept_real)]
     return keep, exposed
 
@@ -275,29 +335,90 @@ def probe_own_uid(uid: int, needed: list[str]) -> str:
 
 # -- seccomp -------------------------------------------------------------------------
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
-_SOCKET_NR = {"x86_64": 41, "aarch64": 198}
-_IO_URING = (425, 426, 427)
+# Denied outright (EPERM): sockets and io_uring (which could bypass that); joining namespaces;
+# the kernel keyring; eBPF; perf events; userfaultfd (stalls the kernel at will); moving the
+# process to other cores (a pinned batch worker's learner stays on its core: course.cores).
+_DENIED = {
+    "x86_64": {"socket": 41, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+               "setns": 308, "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321,
+               "perf_event_open": 298, "userfaultfd": 323, "sched_setaffinity": 203},
+    "aarch64": {"socket": 198, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                "setns": 268, "keyctl": 219, "add_key": 217, "request_key": 218, "bpf": 280,
+                "perf_event_open": 241, "userfaultfd": 282, "sched_setaffinity": 122},
+}
+_CLONE3 = 435  # its flags sit in a struct seccomp cannot read: ENOSYS, and glibc falls back to clone
+_CLONE = {"x86_64": 56, "aarch64": 220}
+_UNSHARE = {"x86_64": 272, "aarch64": 97}
+_PERSONALITY = {"x86_64": 135, "aarch64": 92}
+PERSONALITY_QUERY, PER_LINUX = 0xFFFFFFFF, 0  # the only personality() calls allowed: asking, and no change
+# CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (NEWTIME, 0x80, only for unshare:
+# in clone's flags that bit belongs to the exit signal)
+CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+CLONE_NEWTIME = 0x80
+
+_LD_ABS, _JA, _JEQ, _JGE, _JSET, _RET = 0x20, 0x05, 0x15, 0x35, 0x45, 0x06
+_ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
 
 
-def seccomp_no_sockets() -> bool:
-    """Make socket() and io_uring fail with EPERM (needs no_new_privs). False if unsupported."""
+def _bpf(rules: list, machine: str) -> list[tuple]:
+    """A classic BPF program: `rules` are (syscall nr, test) with test "deny", "enosys",
+    ("flags", mask): deny if the first argument has any bit of mask, or ("only", values): deny
+    unless the first argument is one of values. Jumps are counted by a tiny assembler."""
+    code: list = [("ld", 4), ("jeq", _AUDIT_ARCH[machine], 0, "deny"), ("ld", 0)]
+    if machine == "x86_64":  # the x32 ABI numbers its syscalls from 0x40000000
+        code.append(("jge", 0x40000000, "deny", 0))
+    for i, (nr, test) in enumerate(rules):
+        after = f"next{i}"
+        if test in ("deny", "enosys"):
+            code.append(("jeq", nr, test, 0))
+            continue
+        code.append(("jeq", nr, 0, after))
+        code.append(("ld", 16))  # the low 32 bits of the first argument (flags, personality)
+        if test[0] == "flags":
+            code += [("jset", test[1], "deny", 0), ("ja", "allow")]
+        else:
+            code += [("jeq", v, "allow", 0) for v in test[1]] + [("ja", "deny")]
+        code.append(("label", after))
+    code += [("label", "allow"), ("ret", _ALLOW), ("label", "deny"), ("ret", _ERRNO | errno.EPERM),
+             ("label", "enosys"), ("ret", _ERRNO | errno.ENOSYS)]
+    where, n = {}, 0
+    for ins in code:
+        if ins[0] == "label":
+            where[ins[1]] = n
+        else:
+            n += 1
+    prog, n = [], 0
+    for ins in code:
+        if ins[0] == "label":
+            continue
+        n += 1
+        jump = lambda target: 0 if target == 0 else where[target] - n  # noqa: E731 - forward, from the next
+        if ins[0] == "ld":
+            prog.append((_LD_ABS, 0, 0, ins[1]))
+        elif ins[0] == "ret":
+            prog.append((_RET, 0, 0, ins[1]))
+        elif ins[0] == "ja":
+            prog.append((_JA, 0, 0, jump(ins[1])))
+        else:
+            prog.append(({"jeq": _JEQ, "jge": _JGE, "jset": _JSET}[ins[0]], jump(ins[2]), jump(ins[3]), ins[1]))
+    assert all(0 <= jt < 256 and 0 <= jf < 256 for _, jt, jf, _ in prog)
+    return prog
+
+
+def seccomp_rules(machine: str) -> list:
+    denied = [(nr, "deny") for nr in _DENIED[machine].values()]
+    return [*denied, (_CLONE3, "enosys"), (_CLONE[machine], ("flags", CLONE_NAMESPACES)),
+            (_UNSHARE[machine], ("flags", CLONE_NAMESPACES | CLONE_NEWTIME)),
+            (_PERSONALITY[machine], ("only", (PERSONALITY_QUERY, PER_LINUX)))]
+
+
+def seccomp_confine() -> bool:
+    """Install the filter of seccomp_rules (needs no_new_privs): what it denies fails with EPERM,
+    clone3 with ENOSYS. False if this platform has no such filter."""
     machine = platform.machine()
     if not LINUX or machine not in _AUDIT_ARCH:
         return False
-    ld_w_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
-    denied = [_SOCKET_NR[machine], *_IO_URING]
-    # 0: arch; 1: wrong arch -> deny; 2: nr; 3: x32 ABI (x86_64) -> deny; then each denied nr
-    prog = [(ld_w_abs, 0, 0, 4)]
-    n_checks = len(denied)
-    tail = 1 + 1 + n_checks  # instructions after the arch jump before "ret allow"
-    prog.append((jeq, 0, tail + 1, _AUDIT_ARCH[machine]))  # mismatch: jump to deny
-    prog.append((ld_w_abs, 0, 0, 0))
-    prog.append((jge, n_checks + 1, 0, 0x40000000 if machine == "x86_64" else 0xFFFFFFFF))
-    for i, nr in enumerate(denied):
-        prog.append((jeq, n_checks - i, 0, nr))
-    prog.append((ret, 0, 0, allow))
-    prog.append((ret, 0, 0, deny))
+    prog = _bpf(seccomp_rules(machine), machine)
     raw = b"".join(struct.pack("=HBBI", *ins) for ins in prog)
     filters = ctypes.create_string_buffer(raw, len(raw))
 

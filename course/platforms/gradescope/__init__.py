@@ -44,6 +44,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from course.exercises import SECTIONS
+from course.grading.integrity import ALLOW_UNCONFINED_HELP
 from course.sandbox.limits import add_limit_options, limits_from
 from course.platforms.gradescope.autograder_zip import build, course_version
 from course.platforms.gradescope.config import ROOT_ENV, TIME_LIMIT, VISIBILITIES, Config
@@ -79,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     run_.add_argument("--started", type=float, metavar="EPOCH_SECONDS",
                       help="when run_autograder started this run (the time limit counts from then, the "
                            "grader's own start-up included; default: now)")
+    # What grading requires of the platform (course.grading.integrity).
+    run_.add_argument("--allow-unconfined", action="store_true", help=ALLOW_UNCONFINED_HELP)
     return parser
 
 
@@ -86,7 +89,7 @@ def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.root.resolve(), started=args.started)
+        return run(args.root.resolve(), started=args.started, allow_unconfined=args.allow_unconfined)
     sections = [s.strip() for item in args.sections or [",".join(SECTIONS)] for s in item.split(",") if s.strip()]
     try:
         config = Config(sections=sections, hidden_visibility=args.hidden_visibility,

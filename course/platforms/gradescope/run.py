@@ -289,9 +289,11 @@ def _static_sections(paths: list[Path]) -> set[str]:
     return found
 
 
-def run(root: Path, started: float | None = None) -> int:
+def run(root: Path, started: float | None = None, allow_unconfined: bool = False) -> int:
     """Grade REPO/submission into REPO/results/results.json (Gradescope's layout under REPO).
-    `started`: when run_autograder started (epoch seconds); the time limit counts from then."""
+    `started`: when run_autograder started (epoch seconds); the time limit counts from then.
+    Refuses (results.json says why) where the learner's processes would not be confined, unless
+    `allow_unconfined`, and when the hidden suites or the course package changed while grading."""
     problem = ""
     try:
         config = Config.load(root / "source")
@@ -319,10 +321,15 @@ def run(root: Path, started: float | None = None) -> int:
 
             start_in_background()  # torch loads in the fork server while this process imports the grader
             from course.grading.grader import grade_files
+            from course.grading.integrity import CodeGuard, require_confined
 
             print(f"grader: {Path(sys.modules[grade_files.__module__].__file__).parent}")
             limits = config.grading_limits()
+            guard = CodeGuard()
+            if not allow_unconfined:
+                require_confined(limits)
             report = grade_files([submission], only=config.exercise_ids, limits=limits, parallel=available_cpus())
+            guard.check()
             state.report = report
             print(f"graded in {time.monotonic() - state.begin:.1f} s: {report['score']:g} / {report['max_score']:g}"
                   + (f"; error: {report['error']}" if report.get("error") else ""))
