@@ -36,7 +36,7 @@ def submission(request):
     # As the grader runs it: a module is imported (not run as __main__), in a working copy.
     with snapshot([path], Limits().file_mb) as staged:
         if not staged.graded:
-            pytest.exit(staged.refused[0][1], 2)
+            pytest.exit(" ".join(map(str, staged.refused[0])), 2)
         learner = read_submission(staged.graded[0])
         sandbox = Sandbox(learner.cells, files=staged.copies, module=learner.identity(staged.root))
     request.addfinalizer(sandbox.close)

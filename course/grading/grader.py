@@ -306,7 +306,7 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
     names = graded_names()
     single = len(staged.graded) + len(staged.refused) == 1
     adapting = Adapting(adapter)
-    unreadable, submissions = list(staged.refused), []
+    unreadable, submissions = [(path, f"{path} {why}") for path, why in staged.refused], []
     for path in staged.graded:
         try:
             submissions.append(read_submission(path, also_used=adapting.names_used()))

@@ -26,6 +26,7 @@ WORKSPACE_FILES = 500  # and at most this many files
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO must not block the grader
 _FOLDER = _FILE | os.O_DIRECTORY
 _CHUNK = 1 << 20
+LINK = "is a symbolic link (not followed)"
 
 
 def visible(name: str) -> bool:
@@ -87,7 +88,7 @@ class Snapshot:
     folder: Path                                   # the private staging folder (mode 0700)
     root: Path = None
     graded: list[Path] = field(default_factory=list)                 # staged files to grade, in order
-    refused: list[tuple[Path, str]] = field(default_factory=list)    # (path given, why it is not graded)
+    refused: list[tuple[Path, str]] = field(default_factory=list)    # (learner's path, why not: "is not a file")
     copies: list[tuple[str, Path]] = field(default_factory=list)     # (path in the working copy, staged file)
     sources: dict[Path, Path] = field(default_factory=dict)          # staged file -> the learner's path
 
@@ -110,7 +111,7 @@ class _Stager:
         try:
             fd = open_below(self.fd, parts)
         except OSError as err:
-            return "is a symbolic link (not followed)" if err.errno in (errno.ELOOP, errno.ENOTDIR) else "is not a file"
+            return LINK if err.errno in (errno.ELOOP, errno.ENOTDIR) else "is not a file"
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
@@ -189,11 +190,11 @@ def _take(shot: Snapshot, paths: list[Path], extra: list[Path], file_mb: int) ->
                                key=lambda f: "/".join(f[len(parts):]))
                 graded += found
                 if not found:
-                    shot.refused.append((path, f"{path} holds no notebook (.ipynb) or module (.py)"))
+                    shot.refused.append((path, "holds no notebook (.ipynb) or module (.py)"))
             elif kinds[path] == "link":
-                shot.refused.append((path, f"{path} is a symbolic link (not followed)"))
+                shot.refused.append((path, LINK))
             elif kinds[path] == "missing":
-                shot.refused.append((path, f"{path} is not a file"))
+                shot.refused.append((path, "is not a file"))
             else:
                 graded.append(parts)
         for parts in graded:
@@ -201,7 +202,7 @@ def _take(shot: Snapshot, paths: list[Path], extra: list[Path], file_mb: int) ->
             if isinstance(staged, Path):
                 shot.graded.append(staged)
             else:
-                shot.refused.append((anchor.joinpath(*parts), f"{anchor.joinpath(*parts)} {staged}"))
+                shot.refused.append((anchor.joinpath(*parts), staged))
         turns = zip_longest(*(listed[p][:WORKSPACE_FILES] for p in everything if p in listed))
         _working_copy(shot, stager, graded + [f for turn in turns for f in turn if f is not None])
     finally:
