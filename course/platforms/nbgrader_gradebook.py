@@ -211,10 +211,11 @@ def write_submission(coursedir, config, student: str, assignment: str, record: d
     from one snapshot of the submitted folder (course.grading.staging: no link followed)."""
     source = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
     with snapshot([source], Limits().file_mb) as staged:
-        return _write_snapshot(coursedir, config, student, assignment, record, staged)
+        return _write_snapshot(coursedir, config, student, assignment, record, staged, source)
 
 
-def _write_snapshot(coursedir, config, student: str, assignment: str, record: dict, staged: Snapshot) -> dict:
+def _write_snapshot(coursedir, config, student: str, assignment: str, record: dict, staged: Snapshot,
+                    source: Path) -> dict:
     from nbgrader import utils
     from nbgrader.api import Gradebook
 
@@ -240,7 +241,7 @@ def _write_snapshot(coursedir, config, student: str, assignment: str, record: di
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
     notebooks_read = {p.relative_to(staged.root).as_posix(): p for p in staged.graded}
-    notebooks_read.update({p.name: f"{p.name} {why}" for p, why in staged.refused if p.parent == source})
+    notebooks_read.update({p.name: f"{p.name} {why}" for p, why in staged.refused if p.parent == source.absolute()})
     scores = {}
     for notebook in notebooks:
         if f"{notebook}.ipynb" in notebooks_read:
