@@ -145,3 +145,13 @@ def test_a_folder_flipping_between_its_own_and_links_never_snapshots_a_target(tm
         thread.join()
     assert set(seen) <= {STUB, LEAK, OWN}, [text[:100] for text in set(seen) - {STUB, LEAK, OWN}]
     assert STUB in seen and OWN in seen  # the learner's own files were snapshotted too
+
+
+def test_what_is_not_there_is_said_so(tmp_path):
+    """A missing file, one in a missing folder, an empty folder: each named in the report, never a crash."""
+    (tmp_path / "empty").mkdir()
+    for given, says in ((tmp_path / "gone.py", "is not a file"), (tmp_path / "nowhere" / "gone.py", "is not a file"),
+                        (tmp_path / "empty", "holds no notebook")):
+        with staging.snapshot([given], file_mb=64) as staged:
+            assert staged.graded == [] and [path for path, _ in staged.refused] == [given], staged
+            assert says in staged.refused[0][1]

@@ -174,7 +174,11 @@ def snapshot(paths, file_mb: int, beside=()):
 def _take(shot: Snapshot, paths: list[Path], extra: list[Path], file_mb: int) -> None:
     everything = paths + extra
     anchor = Path(os.path.commonpath([p.parent for p in everything]))  # the caller's folder: trusted
-    anchor_fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        anchor_fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        shot.root, shot.refused = shot.folder, [(p, "is not a file") for p in paths]
+        return
     try:
         stager = _Stager(anchor, anchor_fd, shot, file_mb)
         kinds = {p: _kind(anchor_fd, p.relative_to(anchor).parts) for p in everything}
