@@ -99,7 +99,7 @@ def grade_here(args, limits):
     from course.grading.suite_runner import SuiteError
     from course.sandbox.learner_process import SandboxError
 
-    try:  # a folder stays a folder: its other files are copied for the learner's code (working_copy)
+    try:  # a folder stays a folder: its other files are copied for the learner's code (course.grading.staging)
         return grade_files(args.path, only=args.only, limits=limits, adapter=args.adapter)
     except (SuiteError, SandboxError) as err:
         print(f"grading failed: {err}", file=sys.stderr)

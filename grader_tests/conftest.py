@@ -28,14 +28,17 @@ def submission(request):
         pytest.exit("run the hidden suites through `python -m course.grade`, or pass --submission FILE", 2)
     from course.exercises import graded_names
     from course.grading.remote import SubmissionProxy
-    from course.grading.submission import read_submission, working_copy
+    from course.grading.staging import snapshot
+    from course.grading.submission import read_submission
     from course.sandbox.learner_process import Sandbox
     from course.sandbox.limits import Limits
 
     # As the grader runs it: a module is imported (not run as __main__), in a working copy.
-    learner = read_submission(path)
-    root, copies = working_copy([path], Limits().file_mb)
-    sandbox = Sandbox(learner.cells, files=copies, module=learner.identity(root))
+    with snapshot([path], Limits().file_mb) as staged:
+        if not staged.graded:
+            pytest.exit(" ".join(map(str, staged.refused[0])), 2)
+        learner = read_submission(staged.graded[0])
+        sandbox = Sandbox(learner.cells, files=staged.copies, module=learner.identity(staged.root))
     request.addfinalizer(sandbox.close)
     sandbox.start()
     return SubmissionProxy(sandbox, sandbox.defined(graded_names()))

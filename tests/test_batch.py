@@ -440,7 +440,7 @@ def test_nbgrader_submitted_tree(tmp_path):
     # a changed helper module is a changed submission: graded again (and so with --gradebook, by assignment)
     (course / "submitted" / "hana" / "06_rope" / "rope_parts.py").write_text("")
     assert run_batch(course, out, workers=1, limits=LIMITS, progress=False, dry_run=True)["to_grade"] == ["hana"]
-    by_assignment = {s.id: [f.name for f in s.context()] for s in discover(course, by_assignment=True)[0]}
+    by_assignment = {s.id: [f.name for f, _ in s.context()] for s in discover(course, by_assignment=True)[0]}
     assert by_assignment["hana.06_rope"] == ["06_rope.ipynb", "rope_parts.py"]
 
     # the same on a Dask worker: the files travel with the request, the module beside the notebook
@@ -455,7 +455,7 @@ def test_nbgrader_submitted_tree(tmp_path):
 def test_an_nbgrader_assignment_full_of_data_does_not_crowd_out_another_ones_files(tmp_path):
     """A learner's assignment folders share one working copy (at most WORKSPACE_FILES files): they
     take turns, so 600 files in one still leave room for the data file another's notebook reads."""
-    from course.grading.submission import WORKSPACE_FILES
+    from course.grading.staging import WORKSPACE_FILES
 
     ivy = tmp_path / "course" / "submitted" / "ivy"
     module_notebook("x = 1\n", ivy / "04_learned" / "04_learned.ipynb")

@@ -402,7 +402,7 @@ def test_an_empty_folder_gives_an_error_report(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 def test_working_copy_lists_no_hidden_file_nor_link(tmp_path):
-    from course.grading.submission import working_copy
+    from course.grading.staging import snapshot
 
     (tmp_path / "bob" / "sub").mkdir(parents=True)
     (tmp_path / "bob" / "sub" / "data.csv").write_text("1,2\n")
@@ -410,9 +410,11 @@ def test_working_copy_lists_no_hidden_file_nor_link(tmp_path):
     (tmp_path / "bob" / ".ipynb_checkpoints").mkdir()
     (tmp_path / "bob" / ".ipynb_checkpoints" / "06_rope-checkpoint.ipynb").write_text("{}")
     (tmp_path / "bob" / "outside").symlink_to(tmp_path)
-    root, copies = working_copy([tmp_path / "bob"], file_mb=64)
-    assert root == tmp_path / "bob"
-    assert [relative for relative, _ in copies] == ["06_rope.ipynb", "sub/data.csv"]
+    with snapshot([tmp_path / "bob"], file_mb=64) as staged:
+        assert [relative for relative, _ in staged.copies] == ["06_rope.ipynb", "sub/data.csv"]
+        assert [staged.sources[f] for _, f in staged.copies] == [tmp_path / "bob" / "06_rope.ipynb",
+                                                                tmp_path / "bob" / "sub" / "data.csv"]
+        assert all(f.is_relative_to(staged.root) for _, f in staged.copies) and staged.root.name == "bob"
 
 
 def test_a_notebook_keeps_what_jupyter_gives_its_cells(tmp_path):

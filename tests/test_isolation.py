@@ -630,3 +630,33 @@ def test_a_file_handle_does_not_open_a_hidden_suite(isolation, tmp_path):
     by_id, target, _, _ = grade_attack("file_handle", tmp_path)
     feedback = by_id[target]["feedback"]
     assert "HANDLE " in feedback and "HANDLE READ" not in feedback, feedback
+
+
+@pytest.mark.parametrize("name,says", [("fill_disk", "more than 32 MB"), ("many_files", "more than 2000 files")])
+def test_filling_the_scratch_folder_costs_only_that_exercise(name, says, tmp_path):
+    """Files below --file-mb, or empty ones, until the folder holds more than --scratch-mb (32 here)
+    or 2000 files: the call fails (its process is killed, its folder reset to the learner's files),
+    and the other exercises, tested in a fresh process, keep their points."""
+    # time limits generous enough that the cap, not a busy machine's clock, stops it
+    by_id, target, _, _ = grade_attack(name, tmp_path, replace(FAST, scratch_mb=32, call_seconds=60.0,
+                                                               exercise_seconds=120.0))
+    assert says in by_id[target]["feedback"], by_id[target]["feedback"]
+
+
+def test_a_folder_over_the_cap_is_reset_to_the_learners_files(tmp_path):
+    """The cap holds after the request too (not only between polls), and the next process finds
+    the learner's files alone: the junk is gone from the disk."""
+    from course.sandbox.learner_process import Sandbox, SubmissionCrashed
+
+    (tmp_path / "data.txt").write_text("mine\n")
+    sandbox = Sandbox([("1", "x = 1")], replace(FAST, scratch_mb=8), files=[("data.txt", tmp_path / "data.txt")])
+    try:
+        sandbox.start()
+        write = "for i in range(3):\n    open(f'junk{i}', 'wb').write(b'x' * 2**22)\n"  # 12 MB, 4 MB a file
+        with pytest.raises(SubmissionCrashed, match="more than 8 MB"):
+            sandbox.request({"op": "exec", "label": "2", "code": write})
+        assert sandbox.request({"op": "exec", "label": "3", "code": "import os\nfound = sorted(os.listdir())"}) is None
+        names = {Path(path).name for path, *_ in sandbox.files_state()}
+        assert "data.txt" in names and not {n for n in names if n.startswith("junk")}, names
+    finally:
+        sandbox.close()

@@ -201,3 +201,31 @@ def test_broken_submissions_rerun_manual_grades_feedback_and_export(courses):
     assert "alibi.alibi_attention: 3.6 / 4 points" in feedback and "Create positions, slopes and masks" in feedback
     assert "def test_" not in feedback  # the hidden suites never reach the notebooks
     assert "did not finish within 4 s" in (course / "feedback" / "hanger" / NAME / f"{NAME}.html").read_text()
+
+
+def test_links_in_a_submitted_folder_are_not_followed(courses, tmp_path):
+    """A student's notebook and data file that are links to the course's solved notebook and a hidden
+    suite, or an assignment folder that is a link to the course's sources: autograded/ gets neither,
+    and nothing of them is graded as the student's."""
+    from course.platforms.nbgrader_gradebook import course_directory, write_submission
+
+    _, sandboxed, _, _ = courses
+    course = tmp_path / "course"
+    shutil.copytree(sandboxed, course, symlinks=True)
+    solved, hidden = course / "source_notebooks" / NAME / f"{NAME}.ipynb", ROOT / "grader_tests" / "test_alibi.py"
+    linker = course / "submitted" / "linker" / NAME
+    linker.mkdir(parents=True)
+    (linker / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
+    (linker / f"{NAME}.ipynb").symlink_to(solved)
+    (linker / "notes.txt").symlink_to(hidden)
+    (course / "submitted" / "mover").mkdir()
+    (course / "submitted" / "mover" / NAME).symlink_to(solved.parent)
+    coursedir, config = course_directory(course)
+    for student in ("linker", "mover"):
+        assert write_submission(coursedir, config, student, NAME, {"status": "graded", "exercises": []}) == \
+            {NAME: "not submitted"}
+        assert set(scores(course, student).values()) == {0.0}
+        written = course / "autograded" / student / NAME
+        texts = [p.read_text(errors="replace") for p in written.rglob("*") if p.is_file()]
+        assert not [t for t in texts if "BEGIN SOLUTION" in t or "Hidden suite" in t], texts
+    assert (course / "autograded" / "linker" / NAME / "timestamp.txt").is_file()

@@ -19,8 +19,8 @@ from course.cores import available_cpus
 from course.exercises import EXERCISES, SECTIONS, graded_names, section_exercises, where_to_look
 from course.grading.adapters import Adapting, not_applicable
 from course.grading.remote import SubmissionProxy
-from course.grading.submission import (Submission, UnreadableSubmission, graded_files, read_submission,
-                                       statically_defined, working_copy)
+from course.grading.staging import Snapshot, snapshot
+from course.grading.submission import Submission, UnreadableSubmission, read_submission, statically_defined
 from course.grading.routing import Schedule, is_sections_own
 from course.grading.suite_runner import SuiteError, TestResult, check_suites, run_suites
 from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
@@ -223,7 +223,7 @@ class _Graded:
         kept = None
         if warm is not None:
             kept, self.warm_key = warm.take(submission, limits, root, copies)
-        # The learner's code runs in a copy of their files (working_copy), as from its own file.
+        # The learner's code runs in a copy of their files (course.grading.staging), as from its own file.
         self.sandbox = kept or Sandbox(submission.cells, limits, files=copies, module=submission.identity(root))
         self.kept = kept is not None
         with _LIVE_LOCK:
@@ -385,13 +385,18 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
     `warm` keeps the learner processes for the client's next request (see WarmSandboxes).
     """
     limits = limits or Limits()
-    root, copies = working_copy([*paths, *beside], limits.file_mb)
-    paths = graded_files(paths)
+    with snapshot(paths, limits.file_mb, beside) as staged:  # the learner's files, read once, no link followed
+        return _grade_snapshot(staged, only, limits, parallel, adapter, warm)
+
+
+def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None, adapter,
+                    warm: WarmSandboxes | None) -> dict:
+    root, copies = staged.root, staged.copies
     names = graded_names()
-    single = len(paths) == 1
+    single = len(staged.graded) + len(staged.refused) == 1
     adapting = Adapting(adapter, conventions=limits.conventions)
-    unreadable, submissions = [], []
-    for path in paths:
+    unreadable, submissions = [(path, f"{path} {why}") for path, why in staged.refused], []
+    for path in staged.graded:
         try:
             submissions.append(read_submission(path, also_used=adapting.names_used()))
         except UnreadableSubmission as err:

@@ -5,11 +5,11 @@ import importlib.util
 import json
 import os
 from dataclasses import dataclass
-from itertools import zip_longest
 from pathlib import Path
 
 from course.exercises import DEMO_KEY, DEMO_TAG, demo_fingerprint, graded_names
 from course.grading.conventions import lookup_names
+from course.grading.staging import SUBMISSION_SUFFIXES, visible, visible_files  # noqa: F401 - visible: for callers
 from course.sandbox.cells import skippable_demonstrations, to_python, top_level_names
 
 
@@ -42,7 +42,7 @@ class Submission:
 
     def identity(self, root: Path) -> dict:
         """How the learner's process presents the code (course.sandbox.child): its file's place
-        in the working copy of `root` (see working_copy), and whether it is a notebook."""
+        in the working copy of `root` (course.grading.staging), and whether it is a notebook."""
         return {"file": Path(os.path.abspath(self.path)).relative_to(root).as_posix(),
                 "notebook": self.path.suffix.lower() == ".ipynb"}
 
@@ -115,42 +115,20 @@ def statically_defined(submission: Submission, names) -> set[str]:
     return {name for _, code in submission.cells for name in top_level_names(code)} & set(names)
 
 
-SUBMISSION_SUFFIXES = (".ipynb", ".py")
-
-
-def visible(name: str) -> bool:
-    """Not a hidden file or folder (``.ipynb_checkpoints`` included) nor ``__pycache__``."""
-    return not name.startswith(".") and name != "__pycache__"
-
-
-def _files_under(folder: Path, limit: int | None = None) -> list[Path]:
-    """Regular files in `folder` and its visible subfolders, shallowest first (at most `limit`);
-    hidden files and symbolic links (which may point at other students' work) are left out."""
-    found, level = [], [folder]
-    while level and (limit is None or len(found) < limit):
-        below = []
-        for directory in level:
-            try:
-                entries = sorted(os.scandir(directory), key=lambda e: e.name)
-            except OSError:
-                continue
-            for entry in entries:
-                if not visible(entry.name) or entry.is_symlink():
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    below.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    found.append(Path(entry.path))
-        level = below
-    return found[:limit]
-
-
 def submission_files(folder) -> list[Path]:
     """The notebooks and modules in a learner's folder (recursively), in a stable order;
-    hidden files, Jupyter checkpoints and symbolic links are left out."""
+    hidden files, Jupyter checkpoints and symbolic links are left out. A listing only: what is
+    graded is read from a snapshot (course.grading.staging)."""
     folder = Path(folder)
-    found = [p for p in _files_under(folder) if p.suffix.lower() in SUBMISSION_SUFFIXES]
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return []
+    try:
+        found = [p for p in visible_files(fd) if p[-1].lower().endswith(SUBMISSION_SUFFIXES)]
+    finally:
+        os.close(fd)
+    return [folder.joinpath(*p) for p in sorted(found, key="/".join)]
 
 
 def graded_files(paths) -> list[Path]:
@@ -160,35 +138,3 @@ def graded_files(paths) -> list[Path]:
     for path in map(Path, paths):
         found += (submission_files(path) or [path]) if path.is_dir() else [path]
     return found
-
-
-WORKSPACE_MB = 32      # at most this much of a learner's folder is copied for their code
-WORKSPACE_FILES = 500  # and at most this many files
-
-
-def working_copy(paths, file_mb: int) -> tuple[Path, list[tuple[str, Path]]]:
-    """What the learner's code finds in its working directory, as (the folder the copy stands
-    for, [(path in the copy, file)]): the files given, then the visible files of each folder
-    given (a learner's own folder; several folders take turns, so that one full of data cannot
-    crowd out another's), none over `file_mb` and at most WORKSPACE_MB and WORKSPACE_FILES in
-    all. A file graded alone is copied alone: the files beside it may be other students' work."""
-    paths = [Path(os.path.abspath(p)) for p in paths]
-    if not paths:
-        return Path.cwd(), []
-    root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
-    folders = [p for p in paths if p.is_dir()]
-    turns = zip_longest(*(_files_under(folder, WORKSPACE_FILES) for folder in folders))
-    candidates = graded_files(paths) + [f for turn in turns for f in turn if f is not None]
-    chosen: dict[Path, str] = {}
-    total = 0
-    for file in candidates:
-        try:
-            size = file.stat().st_size
-        except OSError:
-            continue
-        if (file in chosen or not file.is_file() or size > file_mb * 2**20 or total + size > WORKSPACE_MB * 2**20
-                or len(chosen) >= WORKSPACE_FILES):
-            continue
-        chosen[file] = file.relative_to(root).as_posix()
-        total += size
-    return root, [(relative, file) for file, relative in chosen.items()]

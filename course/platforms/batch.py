@@ -45,7 +45,8 @@ from course.locations import REPO, suites_dir
 from course.platforms.gradescope.results import exercise_test, report_lines, results_document
 from course.sandbox.limits import Limits, add_limit_options, limits_from
 from course.grading.integrity import ALLOW_UNCONFINED_HELP, CodeGuard, GradingRefused
-from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible, working_copy
+from course.grading.staging import snapshot
+from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible
 
 FORMATS = ("json", "csv", "gradescope")
 NOBODY_GRADED = 3  # exit status: no learner of the folder has a grade (1: another batch runs; 2: bad arguments)
@@ -78,13 +79,12 @@ class Student:
         its other files copied beside them), else the files themselves."""
         return [self.folder] if self.folder and self.files else list(self.files)
 
-    def context(self) -> list[Path]:
-        """Every file the learner's code may read while graded (graded files first)."""
-        folders = [self.folder] if self.folder else self.beside
-        if not folders:
-            return list(self.files)
-        root, copies = working_copy(folders, FILE_MB_FOR_HASH)
-        return list(self.files) + [f for _, f in copies if f not in self.files]
+    def context(self) -> list[tuple[Path, bytes | None]]:
+        """Every file the learner's code may read while graded (graded files first) and its content,
+        read once as grading reads it (course.grading.staging; None: it cannot be read)."""
+        with snapshot(self.paths(), FILE_MB_FOR_HASH, self.beside) as staged:
+            files = staged.graded + [f for _, f in staged.copies if f not in staged.graded]
+            return [(staged.sources[f], f.read_bytes()) for f in files] + [(p, None) for p, _ in staged.refused]
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -221,13 +221,9 @@ def discover(folder, assignments=None, by_assignment: bool = False,
 
 def content_hash(student: Student) -> str:
     digest = hashlib.sha256()
-    for path in student.context():
+    for path, data in student.context():
         digest.update(os.fsencode(path.relative_to(student.root).as_posix()) + b"\0")
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            data = f"<unreadable: {err}>".encode()
-        digest.update(hashlib.sha256(data).digest())
+        digest.update(hashlib.sha256(b"<unreadable>" if data is None else data).digest())
     digest.update(student.problem.encode())
     return digest.hexdigest()
 

@@ -91,13 +91,8 @@ class DaskRun:
             as_folder = job.student.paths() != job.student.files
             base = job.student.folder if as_folder else job.student.root
             files = []
-            for path in job.student.context():
-                name = path.relative_to(base).as_posix()
-                try:
-                    data = path.read_bytes()
-                except OSError:
-                    data = None
-                files.append((name, data, path in job.student.files))
+            for path, data in job.student.context():
+                files.append((path.relative_to(base).as_posix(), data, path in job.student.files))
             beside = [folder.relative_to(base).as_posix() for folder in job.student.beside]
             future = self.client.submit(
                 grade_remote, job.student.id, files, asdict(limits), only, job.timeout, retries, as_folder, beside,

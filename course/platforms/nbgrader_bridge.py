@@ -53,16 +53,16 @@ def scratch_submission(cells: list[str], exercise_id: str, folder: Path, beside:
     """`folder` made into what is graded: the kernel's cells as the exercise's own notebook, with
     copies of the other files of the notebook's folder `beside` (helper modules, data; notebooks
     left out, within the grader's size limits), as the notebook finds them in Jupyter."""
-    from course.grading.submission import working_copy
+    from course.grading.staging import snapshot
     from course.sandbox.limits import Limits
 
     folder.mkdir(parents=True, exist_ok=True)
-    _, files = working_copy([beside], Limits().file_mb)
-    for relative, source in files:
-        if source.suffix.lower() != ".ipynb":
-            target = folder / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+    with snapshot([], Limits().file_mb, beside=[beside]) as staged:  # read once, no link followed
+        for relative, source in staged.copies:
+            if source.suffix.lower() != ".ipynb":
+                target = folder / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
     notebook = {
         "nbformat": 4, "nbformat_minor": 5, "metadata": {},
         "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": _metadata(code), "execution_count": None,

@@ -36,6 +36,8 @@ from pathlib import Path
 
 from course.exercises import EXERCISES
 from course.files import write_atomic
+from course.grading.staging import Snapshot, snapshot
+from course.sandbox.limits import Limits
 
 GRADE_CALL = re.compile(r"""grade_exercise\(\s*["']([\w.]+)["']""")
 
@@ -115,15 +117,18 @@ def _grade_outputs(exercise_id: str, points: float, entry: dict | None, why: str
     return outputs, score
 
 
-def _read_or_placeholder(path: Path, release: Path) -> tuple[object, str]:
-    """(notebook, why it could not be read). An unreadable submission is replaced by the released
-    notebook (or an empty one) under a note, so the feedback and formgrader have something to show."""
+def _read_or_placeholder(submitted: Path | str, release: Path) -> tuple[object, str]:
+    """(notebook, why it could not be read). `submitted`: the notebook's snapshot, or why there is
+    none. An unreadable submission is replaced by the released notebook (or an empty one) under a
+    note, so the feedback and formgrader have something to show."""
     import nbformat
 
-    try:
-        return nbformat.reads(path.read_text(encoding="utf-8-sig"), as_version=4), ""
-    except Exception as err:  # noqa: BLE001 - any way a file fails to be a notebook
-        why = f"{path.name} cannot be read as a notebook ({type(err).__name__}: {str(err)[:300]})"
+    why = submitted
+    if isinstance(submitted, Path):
+        try:
+            return nbformat.reads(submitted.read_text(encoding="utf-8-sig"), as_version=4), ""
+        except Exception as err:  # noqa: BLE001 - any way a file fails to be a notebook
+            why = f"{submitted.name} cannot be read as a notebook ({type(err).__name__}: {str(err)[:300]})"
     try:
         nb = nbformat.read(release, as_version=4)
     except Exception:  # noqa: BLE001
@@ -134,15 +139,16 @@ def _read_or_placeholder(path: Path, release: Path) -> tuple[object, str]:
     return nb, why
 
 
-def autograde_notebook(coursedir, config, student: str, assignment: str, notebook: str, record: dict) -> dict:
+def autograde_notebook(coursedir, config, student: str, assignment: str, notebook: str, record: dict,
+                       submitted: Path | str) -> dict:
     """Write autograded/{student}/{assignment}/{notebook}.ipynb and its gradebook rows from the
-    batch's `record` for this submission. Returns {grade_id: auto_score}."""
+    batch's `record` for this submission and `submitted` (the notebook's snapshot, or why there is
+    none). Returns {grade_id: auto_score}."""
     import nbformat
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
                                         OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
-    submitted = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment)) / f"{notebook}.ipynb"
     release = Path(coursedir.format_path(coursedir.release_directory, ".", assignment)) / f"{notebook}.ipynb"
     nb, unreadable = _read_or_placeholder(submitted, release)
     resources = {"unique_key": notebook, "output_files_dir": f"{notebook}_files",
@@ -201,12 +207,19 @@ def autograde_notebook(coursedir, config, student: str, assignment: str, noteboo
 
 
 def write_submission(coursedir, config, student: str, assignment: str, record: dict) -> dict:
-    """The gradebook rows and autograded/ folder of one (student, assignment), as autograde writes them."""
+    """The gradebook rows and autograded/ folder of one (student, assignment), as autograde writes them,
+    from one snapshot of the submitted folder (course.grading.staging: no link followed)."""
+    source = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
+    with snapshot([source], Limits().file_mb) as staged:
+        return _write_snapshot(coursedir, config, student, assignment, record, staged, source)
+
+
+def _write_snapshot(coursedir, config, student: str, assignment: str, record: dict, staged: Snapshot,
+                    source: Path) -> dict:
     from nbgrader import utils
     from nbgrader.api import Gradebook
 
-    source = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
-    timestamp = coursedir.get_existing_timestamp(str(source))
+    timestamp = coursedir.get_existing_timestamp(str(staged.root))
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         gb.update_or_create_student(student)
         kwargs = {"timestamp": timestamp} if timestamp else {}
@@ -218,15 +231,22 @@ def write_submission(coursedir, config, student: str, assignment: str, record: d
     if destination.exists():
         shutil.rmtree(destination)
     destination.mkdir(parents=True)
-    # the other submitted files (timestamp.txt, data) go along, as autograde copies them
-    for path in utils.find_all_files(str(source), coursedir.ignore + ["*.ipynb"]):
-        target = destination / Path(path).relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
+    # the other submitted files (timestamp.txt, data) go along, as autograde copies them (within the
+    # grader's limits of a working copy)
+    ignore = coursedir.ignore + ["*.ipynb"]
+    for relative, path in staged.copies:
+        parts = Path(relative).parts
+        if not any(utils.is_ignored(str(staged.root.joinpath(*parts[:i])), ignore) for i in range(1, len(parts) + 1)):
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    notebooks_read = {p.relative_to(staged.root).as_posix(): p for p in staged.graded}
+    notebooks_read.update({p.name: f"{p.name} {why}" for p, why in staged.refused if p.parent == source.absolute()})
     scores = {}
     for notebook in notebooks:
-        if (source / f"{notebook}.ipynb").exists():
-            scores[notebook] = autograde_notebook(coursedir, config, student, assignment, notebook, record)
+        if f"{notebook}.ipynb" in notebooks_read:
+            scores[notebook] = autograde_notebook(coursedir, config, student, assignment, notebook, record,
+                                                  notebooks_read[f"{notebook}.ipynb"])
         else:  # as autograde does for a notebook that was not submitted
             with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
                 for grade in gb.find_submission_notebook(notebook, assignment, student).grades:

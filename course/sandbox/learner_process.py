@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from course.locations import REPO, suites_dir
 from course.sandbox import protocol, reaper
 from course.sandbox.limits import Limits
+from course.sandbox.scratch import ScratchWatch
 from course.sandbox.cells import definitions_only, top_level_names
 from course.sandbox.zygote import ZygoteGone, current_zygote, forget_zygote, scrubbed_env, shared_zygote
 
@@ -149,6 +150,7 @@ class Sandbox:
         self._cell_seconds = self.limits.cell_seconds
         self._cells_spent = 0.0  # seconds spent starting the process and running cells (start, extend)
         self._snapshot_of = None  # (seq of the snapshot request, generation, outcomes) while a snapshot answers
+        self._watch = ScratchWatch(self._scratch, self.limits.scratch_mb, self._stop_over_cap)
         self._copy_files()
 
     def _copy_files(self) -> None:
@@ -169,8 +171,40 @@ class Sandbox:
             except OSError:
                 pass  # gone or unreadable since it was listed: the code runs without it
 
+    # -- the scratch cap (course.sandbox.scratch) ---------------------------
+    def _stop_over_cap(self) -> None:
+        """(From the watch's thread.) Kill the learner's process: the request waiting for it sees it end."""
+        pid, zygote = self._pid, current_zygote()
+        if pid is not None and zygote is not None:
+            try:
+                zygote.kill(pid)
+            except ZygoteGone:
+                pass
+
+    def _reset_scratch(self) -> None:
+        """After the folder went over the cap: the learner's files alone (replayed cells write theirs again)."""
+        shutil.rmtree(self._scratch / "work", ignore_errors=True)
+        self._log.unlink(missing_ok=True)
+        self._copy_files()
+        self._watch.why = ""
+
+    def _capped_exchange(self, message: dict, timeout: float, deadline: float) -> dict | None:
+        """_exchange, failing when the folder is over the cap (during the request or after it)."""
+        try:
+            reply = self._exchange(message, timeout, deadline)
+        except SubmissionCrashed:
+            if self._watch.why:
+                raise SubmissionCrashed(self._watch.message()) from None
+            raise
+        if self._watch.check():
+            self._kill()
+            raise SubmissionCrashed(self._watch.message())
+        return reply
+
     # -- process lifetime -------------------------------------------------
     def _spawn(self) -> None:
+        if self._watch.why:
+            self._reset_scratch()
         parent, child = socket.socketpair()
         work = self._scratch / "work"
         work.mkdir(exist_ok=True)
@@ -200,6 +234,7 @@ class Sandbox:
             self._kill()
             raise SandboxError(f"the learner's process did not start ({type(err).__name__}: {err})") from None
         self.isolation = hello.get("hello") if isinstance(hello, dict) and isinstance(hello.get("hello"), dict) else {}
+        self._watch.start()
 
     def _kill(self, wait: bool = False) -> None:
         """Kill the learner's process and everything it started (daemons included); with
@@ -219,6 +254,7 @@ class Sandbox:
 
     def close(self) -> None:
         """Kill every process of the submission (they are gone from /proc a few ms later)."""
+        self._watch.close()
         self._kill()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
@@ -426,10 +462,10 @@ class Sandbox:
         if self._pid is None:
             self._restart()
         deadline = time.monotonic() + timeout
-        reply = self._exchange(message, timeout, deadline)
+        reply = self._capped_exchange(message, timeout, deadline)
         if reply is None:  # a reply to some other request: left over from earlier, or forged
             self._restart()  # so this request is asked once more, of a fresh process, before anyone is blamed
-            reply = self._exchange(message, timeout, deadline)
+            reply = self._capped_exchange(message, timeout, deadline)
             if reply is None:
                 self._kill()
                 raise SubmissionCrashed("your code tampered with the grading channel")

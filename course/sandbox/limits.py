@@ -19,6 +19,7 @@ class Limits:
     submission_seconds: float = _limit(300.0, "seconds for all calls and cells of one submission")
     memory_mb: int = _limit(2048, "address space (MB) a learner process may add to the preloaded libraries")
     file_mb: int = _limit(64, "largest file (MB) it may write")
+    scratch_mb: int = _limit(256, "MB its folder may hold, its copied files included (measured as it runs)")
     processes: int = _limit(64, "its processes and threads (enforced when grading as root)")
     # Not a limit but what the grade means, so it travels with them (to batch workers, into the batch's
     # resume key, into Gradescope's config): recognise code written to other conventions and excuse

@@ -210,12 +210,19 @@ def _protect(root: Path) -> None:
 def _visible_checks(run: Run, submission: Path, limits: Limits) -> None:
     """Each section's visible checks, run in a learner process of the file that section was graded
     on (what check() does in the notebook): informative, never scored."""
+    from course.grading.staging import snapshot
+
+    with snapshot([submission], limits.file_mb) as staged:  # read once, no link followed
+        _staged_visible_checks(run, staged, limits)
+
+
+def _staged_visible_checks(run: Run, staged, limits: Limits) -> None:
     from course.grading.remote import SubmissionProxy
     from course.sandbox.learner_process import LearnerError, Sandbox, SubmissionCrashed, SubmissionTimeout
-    from course.grading.submission import graded_files, read_submission, working_copy
+    from course.grading.submission import read_submission
 
     report = run.report or {}
-    paths = graded_files([submission])
+    paths = staged.graded
     owners: dict[Path, list[str]] = {}
     if len(paths) == 1:
         owners[paths[0]] = list(run.config.sections)
@@ -228,7 +235,7 @@ def _visible_checks(run: Run, submission: Path, limits: Limits) -> None:
             sections = [s for s in entry.get("sections", []) if s in run.config.sections]
             if path is not None and sections:
                 owners.setdefault(path, []).extend(sections)
-    root, copies = working_copy([submission], limits.file_mb)
+    root, copies = staged.root, staged.copies
     names = graded_names()
     for path, sections in owners.items():
         left = run.deadline - time.monotonic() - 5.0
@@ -243,7 +250,7 @@ def _visible_checks(run: Run, submission: Path, limits: Limits) -> None:
                                 "submission_seconds": min(limits.submission_seconds, left)})
         sandbox = Sandbox(submitted.cells, file_limits, files=copies, module=submitted.identity(root))
         run.sandboxes.append(sandbox)
-        label = path.relative_to(submission).as_posix()
+        label = path.relative_to(root).as_posix()
         try:
             sandbox.start()
             defined = sandbox.defined(names)
