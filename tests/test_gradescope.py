@@ -233,15 +233,17 @@ def test_the_time_limit_counts_from_run_autograders_start(tmp_path):
     root = unpack(zip_path, tmp_path / "autograder")
     (root / "submission" / "rope.py").write_text("def rope_inv_freq(d, base=10000.0):\n    return None\n\n"
                                                  "while True:\n    pass\n")
-    begin = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "course.gradescope", "run", "--root", str(root),
                            "--started", str(time.time() - 11)], cwd=root / "source", capture_output=True, text=True,
                           timeout=60)
-    seconds = time.monotonic() - begin
     results = json.loads((root / "results" / "results.json").read_text())
     assert done.returncode == 0 and "time limit (12 s) reached" in done.stdout, done.stdout + done.stderr
     assert "Grading stopped after 12 s" in results["output"] and results["execution_time"] >= 12
-    assert seconds < 11, seconds  # 1 s was left of the 12 (plus this process's start-up); without --started, 12 s
+    # The start-up counts: 11 s before this Run, 1 s is left (a deadline, not a stopwatch on a busy machine).
+    from course.platforms.gradescope.run import Run
+
+    run = Run(tmp_path, Config(sections=["rope"], time_limit=12), started=time.time() - 11)
+    assert run.deadline - time.monotonic() <= 1.0
 
 
 def test_a_wall_clock_that_jumped_since_run_autograder_started_does_not_use_up_the_time_limit(tmp_path):
@@ -424,13 +426,12 @@ def test_hanging_submission_stops_at_the_time_limit(tmp_path):
     zip_path = tmp_path / "quick.zip"
     build(zip_path, Config(sections=["rope"], time_limit=12))
     hang = "def rope_inv_freq(d, base=10000.0):\n    return None\n\nwhile True:\n    pass\n"
-    results, log, seconds = graded(tmp_path / "autograder", zip_path, {"rope.py": hang})
+    results, log, _ = graded(tmp_path / "autograder", zip_path, {"rope.py": hang})
     check_layout(results, sections=["rope"])
     assert results["score"] == 0.0 and results["extra_data"]["stopped"]
     assert "Grading stopped after 12 s" in results["output"]
     assert all("time limit (12 s)" in t["output"] for t in results["tests"])
-    assert seconds < 12 + 15, log  # stopped by the grader itself, well before run_autograder's own limit
-    assert "time limit (12 s) reached" in log
+    assert "time limit (12 s) reached" in log, log  # stopped by the grader itself, not run_autograder's limit
 
 
 @pytest.mark.parametrize("fake,why", [("exit 3", "exit status 3"), ("exec sleep 600", "ran out of time")])
