@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from course.exercises import MODEL_ANSWERS_FILE
-from course.learner.selfcheck import SANDBOX_ENV
+from course.learner.selfcheck import SANDBOX_ENV, show
 
 STUB = "YOUR ANSWER HERE"
 MIN_WORDS = 12  # "an attempt": a couple of sentences of one's own, not a placeholder
@@ -93,13 +93,7 @@ def reveal(answer_id: str) -> None:
     Does nothing while the notebook is graded."""
     if os.environ.get(SANDBOX_ENV):
         return
+    from IPython.display import Markdown  # (installed with ipykernel; imported only when shown)
+
     _, text = reveal_text(answer_id)
-    try:
-        from IPython import get_ipython
-        from IPython.display import Markdown, display
-    except ImportError:
-        get_ipython = None
-    if get_ipython is not None and get_ipython() is not None:
-        display(Markdown(text))
-    else:
-        print(text)
+    show(Markdown(text), text)

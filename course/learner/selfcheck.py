@@ -116,17 +116,18 @@ class CheckTable:
                 f'<tbody>{"".join(rows)}</tbody></table><p>{html.escape(summary(self.outcomes))}</p>')
 
 
-def _show(table: CheckTable) -> None:
-    """Through IPython's display where a kernel or shell runs (JupyterLab picks the HTML), else print."""
+def show(rich, text: str) -> None:
+    """`rich` through IPython's display where a kernel or shell runs (JupyterLab picks its HTML or
+    Markdown), else `text` printed."""
     try:
         from IPython import get_ipython
         from IPython.display import display
     except ImportError:
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
-        display(table)
+        display(rich)
     else:
-        print(repr(table))
+        print(text)
 
 
 def _one_line(error: Exception) -> Exception:
@@ -149,7 +150,8 @@ def check(target: str, names: dict | None = None):
     if names is None:
         names = inspect.currentframe().f_back.f_globals
     outcomes = run_checks(target, names)
-    _show(CheckTable(outcomes))
+    table = CheckTable(outcomes)
+    show(table, repr(table))
     failures = [o for o in outcomes if not o.passed]
     if target in EXERCISES and failures:
         if all(o.message == NOT_IMPLEMENTED for o in failures):
