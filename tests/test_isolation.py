@@ -660,3 +660,10 @@ def test_a_folder_over_the_cap_is_reset_to_the_learners_files(tmp_path):
         assert "data.txt" in names and not {n for n in names if n.startswith("junk")}, names
     finally:
         sandbox.close()
+
+
+def test_the_course_reference_is_never_graded_as_the_learners(tmp_path):
+    """use_reference binds the course's version for a notebook's demonstrations; inside the grader
+    it does nothing, so the learner's own (unwritten) function is what is graded."""
+    by_id, target, _, _ = grade_attack("use_reference", tmp_path)
+    assert by_id[target]["score"] == 0 and "NotImplementedError" in by_id[target]["feedback"], by_id[target]

@@ -1,16 +1,10 @@
 """use_reference: the course's version of an unfinished function for the demonstrations, never
 for the self-check or grading."""
-import re
-
 import pytest
 import torch
 
-from course.grading.grader import grade_file
 from course.learner.reference import reference_wrapper, use_reference
 from course.learner.selfcheck import BORROWED, run_checks
-from tests.conftest import ROOT
-
-STUB = re.compile(r"(def apply_rope\(.*?\n)(\s*)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
 
 
 def test_the_stand_in_computes_what_the_course_computes_and_the_self_check_refuses_it():
@@ -48,12 +42,4 @@ def test_nothing_changes_while_grading(monkeypatch):
     assert names == {}
 
 
-def test_grading_grades_the_learners_own_function(tmp_path):
-    """A module that leaves apply_rope unwritten and calls use_reference gets no points for it."""
-    source = STUB.sub(lambda m: f"{m.group(1)}{m.group(2)}raise NotImplementedError()", (ROOT / "solutions" / "rope.py").read_text())
-    assert "raise NotImplementedError()" in source
-    path = tmp_path / "rope_attempt.py"
-    path.write_text(source + '\nfrom course.selfcheck import use_reference\nuse_reference("rope.apply_rope")\n')
-    report = grade_file(path, only=["rope.apply_rope", "rope.rope_inv_freq"])
-    scores = {e["id"]: e["score"] for e in report["exercises"]}
-    assert scores["rope.apply_rope"] == 0 and scores["rope.rope_inv_freq"] == 1
+# Grading never sees the stand-in: tests/attacks/use_reference.py (test_isolation.py).
