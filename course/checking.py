@@ -1,8 +1,9 @@
 """Comparisons that fail with a message a learner can act on.
 
 Used by the visible self-checks and by the hidden suites alike. Every helper raises
-AssertionError whose text says what was called, on what input, what was expected and
-what came back, for one entry only (never a whole hidden table).
+AssertionError (a Mismatch) whose text says what was called, on what input, what was expected
+and what came back, for one entry only (never a whole hidden table); when the check recognised
+a known mistake, the Mismatch carries its key, so that the grader reports it as data.
 """
 from __future__ import annotations
 
@@ -10,6 +11,26 @@ import contextlib
 import re
 
 import torch
+
+
+class Mismatch(AssertionError):
+    """A failed check; `mistake`: the key of the known mistake it recognised
+    (course/grading/mistakes.py), or None."""
+
+    def __init__(self, message: str, mistake: str | None = None):
+        super().__init__(message)
+        self.mistake = mistake
+
+
+class Hint(str):
+    """closest_mistake's sentence for the learner, knowing the key of the mistake it names."""
+
+    mistake: str | None = None
+
+
+def failed(message: str, hint: str = "", mistake: str | None = None) -> Mismatch:
+    """The Mismatch of a check whose message ends with `hint` (a Hint names its mistake)."""
+    return Mismatch(message + (f" {hint}" if hint else ""), mistake or getattr(hint, "mistake", None))
 
 
 def seeded_randn(*shape, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
@@ -67,7 +88,7 @@ def expect_shape(got, shape, what: str) -> None:
 def expect_dtype(got, dtype, what: str) -> None:
     expect_tensor(got, what)
     if got.dtype != dtype:
-        raise AssertionError(f"{what} returned dtype {_dtype(got.dtype)}, expected {_dtype(dtype)}")
+        raise Mismatch(f"{what} returned dtype {_dtype(got.dtype)}, expected {_dtype(dtype)}", "wrong-dtype")
 
 
 def expect_close(got, expected, what: str, *, atol: float = 1e-5, rtol: float = 1e-5, hint: str = "") -> None:
@@ -86,7 +107,7 @@ def expect_close(got, expected, what: str, *, atol: float = 1e-5, rtol: float = 
         f"({int(bad.sum())} of {bad.numel()} entries off, largest difference {gap:.3g}, "
         f"tolerance {atol:g} + {rtol:g}*|expected|)."
     )
-    raise AssertionError(message + (f" {hint}" if hint else ""))
+    raise failed(message, hint)
 
 
 def expect_equal(got, expected, what: str, hint: str = "") -> None:
@@ -94,13 +115,13 @@ def expect_equal(got, expected, what: str, hint: str = "") -> None:
     expected = torch.as_tensor(expected)
     expect_shape(got, expected.shape, what)
     if got.dtype != expected.dtype:
-        raise AssertionError(f"{what} returned dtype {_dtype(got.dtype)}, expected {_dtype(expected.dtype)}")
+        raise Mismatch(f"{what} returned dtype {_dtype(got.dtype)}, expected {_dtype(expected.dtype)}", "wrong-dtype")
     diff = got.cpu() != expected.cpu()
     if bool(diff.any()):
         index = tuple(int(i) for i in diff.nonzero()[0])
         where = f"at index {list(index)}" if index else ""
         message = f"{what}: wrong value {where}: expected {expected[index].item()}, got {got[index].item()}."
-        raise AssertionError(message + (f" {hint}" if hint else ""))
+        raise failed(message, hint)
 
 
 def expect_value_error(fn, *args, mentions: str | tuple[str, ...], what: str, **kwargs) -> None:
@@ -118,23 +139,27 @@ def expect_value_error(fn, *args, mentions: str | tuple[str, ...], what: str, **
             raise ValueError(scripted[1].strip()) from None
     except ValueError as err:
         if not any(re.search(rf"\b{re.escape(n)}\b", str(err)) for n in names):
-            raise AssertionError(
-                f"{what} raised ValueError({str(err)!r}); its message should name the argument {naming}"
-            ) from None
+            raise Mismatch(f"{what} raised ValueError({str(err)!r}); its message should name the argument {naming}",
+                           "no-value-error") from None
         return
     except NotImplementedError:
         raise
     except Exception as err:  # noqa: BLE001 - any other type is the learner's mistake to report
-        raise AssertionError(f"{what} raised {type(err).__name__}({err}); expected a ValueError naming {naming}") from None
-    raise AssertionError(f"{what} returned normally; expected a ValueError naming {naming}")
+        raise Mismatch(f"{what} raised {type(err).__name__}({err}); expected a ValueError naming {naming}",
+                       "no-value-error") from None
+    raise Mismatch(f"{what} returned normally; expected a ValueError naming {naming}", "no-value-error")
 
 
-def closest_mistake(got, candidates: dict[str, torch.Tensor], atol: float = 1e-4) -> str:
-    """Name the known mistake whose output matches `got`, or return ''."""
+def closest_mistake(got, candidates: dict, atol: float = 1e-4) -> str:
+    """The Hint naming the first known mistake whose output matches `got`, or ''. `candidates`
+    maps (key, text) (course.grading.mistakes.mistake) to that mistake's output."""
     if not isinstance(got, torch.Tensor):
         return ""
-    for mistake, value in candidates.items():
+    for name, value in candidates.items():
+        key, text = name if isinstance(name, tuple) else (None, name)
         with contextlib.suppress(RuntimeError, TypeError):
             if got.shape == value.shape and torch.allclose(got.double(), value.double(), atol=atol, rtol=1e-4):
-                return f"Your output matches {mistake}."
+                hint = Hint(f"Your output matches {text}.")
+                hint.mistake = key
+                return hint
     return ""

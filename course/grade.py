@@ -9,36 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
 from course.exercises import EXERCISES
 from course.grading import daemon
+from course.grading.report import format_text
 from course.grading.integrity import ALLOW_UNCONFINED_HELP, CodeGuard, GradingRefused, require_confined
 from course.sandbox.limits import add_limit_options, limits_from
-
-
-def format_text(report: dict, path: str) -> str:
-    lines = [f"Grading {path}"]
-    if report.get("error"):
-        return "\n".join(lines + [f"Cannot grade: {report['error']}"])
-    if not report["exercises"]:
-        lines.append("No graded exercise found: define at least one function or class named in the course.")
-    for ex in report["exercises"]:
-        if ex.get("applicable") is False:
-            lines.append(f"{ex['id']:<40} {'n/a':>5}")
-        else:
-            lines.append(f"{ex['id']:<40} {ex['score']:>5g} / {ex['max_score']:g}")
-        if ex["score"] < ex["max_score"] or ex.get("applicable") is False or "Not run:" in ex["feedback"]:
-            lines += ["    " + line for line in ex["feedback"].splitlines()]
-    for note in report.get("notes", []):
-        lines.append(f"note: {note}")
-    for entry in report.get("files", []):
-        lines.append(f"file {entry['file']}: " + (f"graded for {', '.join(entry['sections'])}" if entry["sections"]
-                                                  else "no graded section"))
-    lines.append(f"Total: {report['score']:g} / {report['max_score']:g}")
-    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,22 +101,20 @@ def serve_class(limits, allow_unconfined: bool) -> int:
     return 3 if refused else 0
 
 
-_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '(\w+)'")
-
-
 def left_behind(report: dict, paths) -> dict:
     """A file given alone is graded alone (in a class, the files beside it are others' work): when its
     code misses a module of the user's that is beside it, the note says so and what to do."""
     given = {Path(p).resolve() for p in paths}
     folders = {p.parent for p in given if p.is_file()}
     notes = []
-    for note in report.get("notes", []):
-        found = _NO_MODULE.search(note)
-        beside = [f / name for f in sorted(folders) for name in (f"{found.group(1)}.py", found.group(1))] if found else []
+    for entry in report.get("notes", []):
+        beside = ([f / name for f in sorted(folders) for name in (f"{entry['module']}.py", entry["module"])]
+                  if entry["kind"] == "module_missing" else [])
         module = next((m for m in beside if m.exists() and m not in given), None)
-        notes.append(note + (f" ({module.name} is beside the file, but a file given alone is graded alone: "
-                             f"give their folder, or both files, to grade them together)" if module else ""))
-    return {**report, "notes": notes} if notes else report
+        notes.append({**entry, "detail": entry["detail"] + (
+            f" ({module.name} is beside the file, but a file given alone is graded alone: give their folder, or "
+            f"both files, to grade them together)" if module else "")})
+    return {**report, "notes": notes}
 
 
 def main(argv=None) -> int:

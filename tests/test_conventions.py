@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from course.exercises import EXERCISES, section_exercises
-from course.grade import format_text
+from course.grading.report import format_text
 from course.grading.grader import _score_exercise, grade_file, grade_files
 from course.sandbox.limits import Limits
 from course.grading.suite_runner import TestResult as Result

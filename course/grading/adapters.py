@@ -15,6 +15,7 @@ from pathlib import Path
 from course.exercises import EXERCISES, SECTIONS, section_exercises
 from course.grading.conventions import CONVENTIONS, Convention, lookup_names
 from course.grading.features import FEATURES
+from course.grading.report import note
 from course.sandbox.cells import names_used
 from course.sandbox.child import CELL_PREFIX
 from course.sandbox.learner_process import LearnerError, SubmissionCrashed, SubmissionTimeout
@@ -30,6 +31,7 @@ class Adapted:
     names: dict[str, str]                                     # contract name -> how it is made ('' if by the user)
     exercises: dict[str, str] = field(default_factory=dict)   # exercise id -> why it does not apply
     features: dict[str, str] = field(default_factory=dict)    # feature -> why tests using it do not apply
+    kind: str = "convention"                                  # or "adapter": the user's --adapter
 
     def note(self) -> str:
         made = ("; ".join(f"{name} is {how}" for name, how in self.names.items()) if any(self.names.values())
@@ -122,7 +124,7 @@ def _user_adapted(adapter: UserAdapter, added: set[str], names: dict[str, str]) 
     return [Adapted(section, f"your {adapter.label}", made,
                     {k: f"{why} (declared in your {adapter.label})" for k, why in declared.items()
                      if k in EXERCISES and EXERCISES[k].section == section},
-                    {k: why for k, why in declared.items() if k in FEATURES})
+                    {k: why for k, why in declared.items() if k in FEATURES}, kind="adapter")
             for section, made in by_section.items()]
 
 
@@ -176,7 +178,7 @@ def _convention_adapted(convention: Convention, graded, available: set[str]) -> 
     return Adapted(convention.section, convention.title, made, exercises, dict(convention.cannot))
 
 
-def _recognise(graded, available: set[str], where: str) -> list[str]:
+def _recognise(graded, available: set[str], where: str) -> list[dict]:
     """Add each section's first matching convention; notes on conventions that failed to load."""
     notes = []
     for section in SECTIONS:
@@ -188,7 +190,8 @@ def _recognise(graded, available: set[str], where: str) -> list[str]:
             source = convention.adapter_source(list(adapted.names), f"{CELL_PREFIX}{label}>")
             problem = _run(graded, label, source, f"its adapter, on your {', '.join(convention.names)},")
             if problem:
-                notes.append(f"{where}{section} could not be graded through {convention.title}: {problem}")
+                notes.append(note("convention", f"{section} could not be graded through {convention.title}: {problem}",
+                                  where))
             else:
                 graded.bound.update(dict.fromkeys(adapted.names, Bound(graded.sandbox, label, source, adapted.names)))
                 graded.adaptations.append(adapted)
@@ -206,8 +209,8 @@ class Adapting:
         self.adapter = read_adapter(adapter_path) if adapter_path else None
         self.conventions = conventions  # recognise the built-in conventions (Limits.conventions)
         self.usable = self.adapter is not None and not self.adapter.problem
-        self.failures: dict[int, str] = {}  # file index -> why the user's adapter failed there
-        self.file_notes: dict[int, list[str]] = {}
+        self.failures: dict[int, dict] = {}  # file index -> the note on why the user's adapter failed there
+        self.file_notes: dict[int, list[dict]] = {}
         self.used = False
 
     def names_used(self) -> frozenset[str] | None:
@@ -218,14 +221,14 @@ class Adapting:
         return None if used is None else frozenset(used)
 
     def adapt(self, graded, names: dict[str, str], where: str) -> None:
-        """Set the file's `adaptations`; extend its `defined` and `present`. `where` prefixes its notes."""
+        """Set the file's `adaptations`; extend its `defined` and `present`. `where`: the file, for its notes."""
         graded.adaptations, graded.bound = [], {}
         if graded.failure:
             return
         adapter = self.adapter
         problem = _run(graded, adapter.label, adapter.source, f"your {adapter.label}") if self.usable else ""
         if problem:
-            self.failures[graded.index] = where + problem
+            self.failures[graded.index] = note("adapter", f"{problem}; graded without it", where)
         available = set(graded.sandbox.defined(set(names) | lookup_names()))
         if self.usable and not problem:
             mine = statically_defined(Submission(adapter.path, [("adapter", adapter.source)]), names)
@@ -238,19 +241,19 @@ class Adapting:
         graded.defined.update({n: "callable" for n in names if n in available and n not in graded.defined})
         graded.present |= {n for n in names if n in available}
         notes = _recognise(graded, available, where) if self.conventions else []
-        self.file_notes[graded.index] = notes + [where + a.note() for a in graded.adaptations]
+        self.file_notes[graded.index] = notes + [note(a.kind, a.note(), where) for a in graded.adaptations]
 
-    def notes(self) -> list[str]:
+    def notes(self) -> list[dict]:
         adapter = self.adapter
-        notes = [f"{adapter.problem}; graded without it"] if adapter and adapter.problem else []
-        notes += [f"your {adapter.label}: {w}" for w in adapter.warnings] if adapter else []
+        notes = [note("adapter", f"{adapter.problem}; graded without it")] if adapter and adapter.problem else []
+        notes += [note("adapter", f"your {adapter.label}: {w}") for w in adapter.warnings] if adapter else []
         for index in sorted(self.file_notes):
             notes += self.file_notes[index]
         if self.usable and not self.used:
             failures = [self.failures[i] for i in sorted(self.failures)]
-            notes.append(f"{failures[0]}; graded without it" if failures else
-                         f"your {adapter.label} defines none of the course's names (e.g. apply_rope, alibi_slopes): "
-                         "nothing was graded through it")
+            notes.append(failures[0] if failures else note(
+                "adapter", f"your {adapter.label} defines none of the course's names (e.g. apply_rope, alibi_slopes): "
+                           "nothing was graded through it"))
         return notes
 
 

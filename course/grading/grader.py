@@ -17,7 +17,9 @@ from pathlib import Path
 
 from course.cores import available_cpus
 from course.exercises import EXERCISES, SECTIONS, graded_names, section_exercises, where_to_look
+from course.grading import scoring
 from course.grading.adapters import Adapting, not_applicable
+from course.grading.report import REPORT_VERSION, checked, failed_report, note
 from course.grading.remote import SubmissionProxy
 from course.grading.staging import Snapshot, snapshot
 from course.grading.submission import Submission, UnreadableSubmission, read_submission, statically_defined
@@ -25,7 +27,6 @@ from course.grading.routing import Schedule, is_sections_own
 from course.grading.suite_runner import SuiteError, TestResult, check_suites, run_suites
 from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
 
-MAX_FAILURES_SHOWN = 3
 MAX_NOTES = 100  # cells that raised or hung, in a report: thousands of them must not make a report of unbounded
 #                  size; the other notes (a file's, a section's) are bounded by the files and always kept
 
@@ -40,7 +41,7 @@ def _static_names(submission: Submission, names) -> tuple[set[str], str]:
         return set(), f"{type(err).__name__}: {err}"
 
 
-def _missing_feedback(name: str, submission: Submission, outcomes) -> str:
+def _missing_detail(name: str, submission: Submission, outcomes) -> str:
     text = f"`{name}` is not defined in your submission."
     for (label, code), outcome in zip(submission.cells, outcomes):
         if outcome.error and name in _static_names(Submission(submission.path, [(label, code)]), [name])[0]:
@@ -74,52 +75,9 @@ def _meant_for(graded, names) -> list[str]:
     return [s for s in SECTIONS if s in defined or is_sections_own(graded.submission.path, s)]
 
 
-def _unparsed_feedback(name: str, graded) -> str:
+def _unparsed_detail(name: str, graded) -> str:
     return (f"`{name}` could not be graded: {graded.submission.path.name} does not parse ({graded.syntax_error}), "
             "so none of its code ran.")
-
-
-def _not_applicable(exercise_id: str, why: str) -> dict:
-    """An exercise that does not apply (e.g. to the convention the code is written in): no points either way."""
-    return {"id": exercise_id, "score": 0.0, "max_score": 0.0, "feedback": f"Not applicable: {why}.",
-            "applicable": False}
-
-
-def _not_run(skipped: list[TestResult]) -> str:
-    """'2 checks (reason); 1 check (other reason)' for tests that did not run."""
-    counts: dict[str, int] = {}
-    for r in skipped:
-        counts[r.not_run] = counts.get(r.not_run, 0) + 1
-    return "; ".join(f"{n} check{'s' if n > 1 else ''} ({why})" for why, n in counts.items())
-
-
-def _score_exercise(exercise_id: str, results: list[TestResult]) -> dict:
-    """Points in proportion to the weight of the checks that pass; checks that did not run
-    (pytest.skip) are neither passed nor failed and weigh nothing."""
-    ex = EXERCISES[exercise_id]
-    skipped = [r for r in results if r.not_run]
-    ran = [r for r in results if not r.not_run]
-    if skipped and not ran:
-        return _not_applicable(exercise_id, f"none of its checks could run: {_not_run(skipped)}")
-    total = sum(r.weight for r in ran)
-    passed = sum(r.weight for r in ran if r.passed)
-    score = round(ex.points * passed / total, 2) if total else 0.0
-    failures = [r for r in ran if not r.passed]
-    that_apply = " that apply" if skipped else ""
-    not_run = [f"Not run: {_not_run(skipped)}."] if skipped else []
-    if not results:
-        feedback = "No hidden tests ran for this exercise (a problem with the grader, not your code)."
-    elif not failures:
-        feedback = "\n".join([f"All {len(ran)} checks{that_apply} pass.", *not_run])
-    else:
-        lines = [f"{len(failures)} of {len(ran)} checks{that_apply} fail:"]
-        lines += [f"- {r.title}: {r.message}" for r in failures[:MAX_FAILURES_SHOWN]]
-        if len(failures) > MAX_FAILURES_SHOWN:
-            lines.append(f"- ... and {len(failures) - MAX_FAILURES_SHOWN} more")
-        lines += not_run
-        lines.append(f"Reread {where_to_look(exercise_id)}.")
-        feedback = "\n".join(lines)
-    return {"id": exercise_id, "score": score, "max_score": float(ex.points), "feedback": feedback}
 
 
 def grade_file(path, only=None, limits: Limits | None = None) -> dict:
@@ -219,6 +177,7 @@ class _Graded:
     def __init__(self, index: int, submission: Submission, names: dict[str, str], limits: Limits, root: Path,
                  copies: list, warm: WarmSandboxes | None = None):
         self.index, self.submission = index, submission
+        self.file = submission.identity(root)["file"]  # its name in the report: relative to the submission's root
         self.warm, self.warm_key, self.files_state = warm, None, None
         kept = None
         if warm is not None:
@@ -313,7 +272,7 @@ def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, sc
     def load(graded: _Graded) -> None:
         try:
             graded.start(names)
-            adapting.adapt(graded, names, "" if len(files) == 1 else f"{graded.submission.path.name}: ")
+            adapting.adapt(graded, names, graded.file)
         except BaseException as err:
             schedule.file_failed(graded.index, err)
             raise
@@ -328,7 +287,7 @@ def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, sc
 _DEFINITION_TYPES = ("builtins.function", "builtins.builtin_function_or_method", "builtins.type", "abc.ABCMeta")
 
 
-def _defined_elsewhere(exercise_ids, owners, single: bool) -> list[str]:
+def _defined_elsewhere(exercise_ids, owners, root: Path) -> list[dict]:
     """Notes on graded names (of exercises that earned points) that are not the learner's own code:
     a function or class whose `__module__` is a package of the course or of the Python installation
     (torch, ...), e.g. `from course.lab.model import alibi_slopes`. (Other callables, such as a
@@ -362,9 +321,8 @@ def _defined_elsewhere(exercise_ids, owners, single: bool) -> list[str]:
             spec = None
         found = [spec.origin or "", *(spec.submodule_search_locations or [])] if spec else []
         if any(os.path.join(os.path.realpath(f), "").startswith(root) for f in found if f for root in installed):
-            where = "" if single else f"{owner.submission.path.name}: "
-            notes.append(f"{where}`{name}` comes from `{module[:100]}`, not from your own code: it was graded "
-                         f"as submitted")
+            notes.append(note("origin", f"`{name}` comes from `{module[:100]}`, not from your own code: it was "
+                                        f"graded as submitted", owner.file))
     return notes
 
 
@@ -403,7 +361,7 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
             unreadable.append((path, str(err)))
     if not submissions:
         why = unreadable[0][1] if single else "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
-        return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
+        return failed_report(why)
     files = [_Graded(i, s, names, limits, root, copies, warm) for i, s in enumerate(submissions)]
     parallel = max(1, min(len(files), available_cpus()) if parallel is None else parallel)
     schedule = Schedule(files, names, only)
@@ -427,67 +385,89 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
             owner = owners[exercise_id.split(".")[0]]
             name = EXERCISES[exercise_id].name
             if not_applicable(owner, exercise_id):
-                exercises.append(_not_applicable(exercise_id, not_applicable(owner, exercise_id)))
+                exercises.append(scoring.not_applicable(exercise_id, not_applicable(owner, exercise_id)))
             elif name not in owner.defined:
-                exercises.append({"id": exercise_id, "score": 0.0, "max_score": float(EXERCISES[exercise_id].points),
-                                  "feedback": _unparsed_feedback(name, owner) if owner.syntax_error
-                                  else _missing_feedback(name, owner.submission, owner.sandbox.outcomes)})
+                exercises.append(scoring.not_graded(exercise_id, "not_parsed", _unparsed_detail(name, owner))
+                                 if owner.syntax_error else scoring.not_graded(
+                                     exercise_id, "not_defined",
+                                     _missing_detail(name, owner.submission, owner.sandbox.outcomes)))
             else:
-                exercises.append(_score_exercise(exercise_id, results.get(exercise_id, [])))
+                exercises.append(scoring.scored(exercise_id, results.get(exercise_id, [])))
         unparsed = {}  # section -> the module that does not parse meant for it, when no other file has it
         for graded in (g for g in files if g.syntax_error):
             for section in _meant_for(graded, names):
                 if section not in owners:
                     unparsed.setdefault(section, graded)
         for section, graded in unparsed.items():
-            exercises += [{"id": e.id, "score": 0.0, "max_score": float(e.points),
-                           "feedback": _unparsed_feedback(e.name, graded)}
+            exercises += [scoring.not_graded(e.id, "not_parsed", _unparsed_detail(e.name, graded))
                           for e in section_exercises(section) if not only or e.id in only]
         order = list(EXERCISES)
         exercises.sort(key=lambda e: order.index(e["id"]))
         owners = {**owners, **unparsed}
-        notes, cell_notes = [], []
-        for graded in files:
-            where = "" if single else f"{graded.submission.path.name}: "
-            if graded.unanalysed:
-                notes.append(f"{where}the grader could not read which names your code defines "
-                             f"({graded.unanalysed}); they were taken from your code as it ran")
-            if graded.failure:
-                notes.append(f"{where}your code could not be run: {graded.failure}")
-            cell_notes += [f"{where}cell {o.label}: {o.error}" if o.label != "module" else f"{where}your module: {o.error}"
-                           for o in graded.sandbox.outcomes if o.error]
-        if len(cell_notes) > MAX_NOTES:
-            cell_notes = cell_notes[:MAX_NOTES] + [f"... and {len(cell_notes) - MAX_NOTES} more cells that raised or hung"]
-        notes = cell_notes + notes
-        notes += [f"{p.name}: cannot be graded: {e}" for p, e in unreadable]
+        notes = _file_notes(files, root)
+        notes += [note("not_a_submission", f"cannot be graded: {e}", _relative(p, root)) for p, e in unreadable]
         notes += adapter_notes
-        notes += _defined_elsewhere([e["id"] for e in exercises if e["score"] > 0], owners, single)
+        notes += _defined_elsewhere([e["id"] for e in exercises if e["score"] > 0], owners, root)
         for section, owner in owners.items():
-            others = [g.submission.path.name for g in touched.get(section, []) if g is not owner]
+            others = [g.file for g in touched.get(section, []) if g is not owner]
             if others:
                 why = ("its own file" if is_sections_own(owner.submission.path, section)
                        else "the file defining most of its names")
-                notes.append(f"{', '.join(others)} also define(s) {section} names, but {section} is graded on "
-                             f"{owner.submission.path.name} ({why}) only")
+                where = owner.file
+                notes.append(note("routing", f"{', '.join(others)} also define(s) {section} names, but {section} is "
+                                             f"graded on {where} ({why}) only", where))
     finally:
         if pool is not None:  # (on the way out of an error: files still loading end within their limits)
             pool.shutdown(wait=True, cancel_futures=True)
         for graded in files:
             graded.finish()
-    report = {
+    return checked({
+        "version": REPORT_VERSION,
         "score": round(sum(e["score"] for e in exercises), 2),
         "max_score": float(sum(e["max_score"] for e in exercises)),
         "exercises": exercises,
-    }
-    if notes:
-        report["notes"] = notes
-    if any(g.syntax_error for g in files):
-        report["unparsed"] = [{"file": g.submission.path.name, "error": g.syntax_error}
-                              for g in files if g.syntax_error]
-    if not single:
-        report["files"] = [{"file": g.submission.path.name,
-                            "sections": [s for s, o in owners.items() if o is g]} for g in files]
-    return report
+        "notes": notes,
+        "files": {g.file: {
+            "sections": [s for s, o in owners.items() if o is g],
+            "adapted_by": [a.by for a in getattr(g, "adaptations", [])]} for g in files},
+    })
+
+
+def _relative(path: Path, root: Path) -> str:
+    """A file's name in the report: its path relative to the submission's root."""
+    try:
+        return Path(os.path.abspath(path)).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _file_notes(files, root: Path) -> list[dict]:
+    """What happened to each file's code: cells that raised, hung or crashed (at most MAX_NOTES),
+    modules that do not parse, processes that could not start, names read as the code ran."""
+    cells, others = [], []
+    for graded in files:
+        where = graded.file
+        if graded.syntax_error:
+            others.append(note("unreadable", f"does not parse: {graded.syntax_error}", where))
+        if graded.unanalysed:
+            others.append(note("analysis", f"the grader could not read which names your code defines "
+                                           f"({graded.unanalysed}); they were taken from your code as it ran", where))
+        if graded.failure:
+            others.append(note("not_run", f"your code could not be run: {graded.failure}", where))
+        for outcome in graded.sandbox.outcomes:
+            if not outcome.error or (graded.syntax_error and outcome.label == "module"):
+                continue
+            missing = _NO_MODULE.match(outcome.error) if outcome.raised == "ModuleNotFoundError" else None
+            if missing:
+                cells.append(note("module_missing", outcome.error, where, outcome.label, module=missing[1]))
+            else:
+                cells.append(note(f"cell_{outcome.kind or 'raised'}", outcome.error, where, outcome.label))
+    if len(cells) > MAX_NOTES:
+        cells = cells[:MAX_NOTES] + [note("truncated", f"... and {len(cells) - MAX_NOTES} more cells that raised or hung")]
+    return cells + others
+
+
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 
 
 _WARM_UP = "def rope_inv_freq(d, base=10000.0):\n    raise NotImplementedError\n"
@@ -536,15 +516,14 @@ def _serve(limits: Limits, requests, replies, warm: WarmSandboxes, guard=None) -
                                          warm=warm if request.get("keep") else None,
                                          beside=request.get("beside") or ()), False
         except Exception as err:  # noqa: BLE001 - the grader's own failure: report it, keep serving
-            report = {"score": 0.0, "max_score": 0.0, "exercises": [],
-                      "error": f"grading failed: {type(err).__name__}: {err}"}
+            report = failed_report(f"grading failed: {type(err).__name__}: {err}")
             failed = True
         if guard is not None:
             try:
                 guard.check()
             except GradingRefused as err:
                 refused = str(err)
-                report, failed = {"score": 0.0, "max_score": 0.0, "exercises": [], "error": refused}, True
+                report, failed = failed_report(refused), True
         answer = {"id": request.get("id") if isinstance(request, dict) else None, "report": report,
                   "grader_failed": failed, "seconds": round(time.monotonic() - begin, 3)}
         replies.write(json.dumps({**answer, "refused": refused} if refused else answer) + "\n")

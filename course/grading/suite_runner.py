@@ -35,6 +35,24 @@ class TestResult:
     weight: float
     message: str = ""
     not_run: str = ""  # why the test did not run (pytest.skip): neither passed nor failed, not weighed
+    mistake: str | None = None  # the key of the known mistake the failure recognised (course.grading.mistakes)
+    raised: str | None = None   # the type of the exception the learner's code raised, if that is why it failed
+    halted: str | None = None   # "hung" or "crashed": the learner's process had to be stopped
+
+
+def failure_facts(excinfo) -> dict:
+    """What a failure says as data: the mistake it recognised, what the learner's code raised,
+    whether their process hung or crashed."""
+    err = excinfo.value
+    if isinstance(err, LearnerError):
+        return {"raised": err.learner_type}
+    if isinstance(err, SubmissionTimeout):
+        return {"halted": "hung"}
+    if isinstance(err, SubmissionCrashed):
+        return {"halted": "crashed"}
+    if isinstance(err, pytest.fail.Exception) and "DID NOT RAISE" in str(err):
+        return {"mistake": "no-value-error"}
+    return {"mistake": getattr(err, "mistake", None)} if isinstance(err, AssertionError) else {}
 
 
 def feedback_for(excinfo) -> str:
@@ -143,9 +161,10 @@ class SubmissionPlugin:
             weight = float(marker.kwargs.get("weight", 1))
             if report.skipped:
                 result = TestResult(doc, False, weight, not_run=skip_reason(call.excinfo))
+            elif call.excinfo is None:
+                result = TestResult(doc, True, weight)
             else:
-                result = TestResult(doc, call.excinfo is None, weight,
-                                    "" if call.excinfo is None else feedback_for(call.excinfo))
+                result = TestResult(doc, False, weight, feedback_for(call.excinfo), **failure_facts(call.excinfo))
             self.results[marker.args[0]].append(result)
 
 

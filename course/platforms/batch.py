@@ -45,6 +45,7 @@ from course.locations import REPO, suites_dir
 from course.platforms.gradescope.results import exercise_test, report_lines, results_document
 from course.sandbox.limits import Limits, add_limit_options, limits_from
 from course.grading.integrity import ALLOW_UNCONFINED_HELP, CodeGuard, GradingRefused
+from course.grading.report import failed_report
 from course.grading.staging import snapshot
 from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible
 
@@ -276,7 +277,7 @@ def make_record(student: Student, key: str, outcome: dict, worker: str) -> dict:
 
 def problem_record(student: Student, key: str) -> dict:
     outcome = {"status": "error", "seconds": 0.0,
-               "report": {"score": 0.0, "max_score": 0.0, "exercises": [], "error": student.problem}}
+               "report": failed_report(student.problem)}
     return make_record(student, key, outcome, "-")
 
 

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from course.grading.report import failed_report
 from course.grading.integrity import GradingRefused
 from course.locations import REPO
 
@@ -219,7 +220,7 @@ class GraderWorker:
 
 
 def failure_report(why: str) -> dict:
-    return {"score": 0.0, "max_score": 0.0, "exercises": [], "error": why}
+    return failed_report(why)
 
 
 def grade_student(worker: GraderWorker, student_id: str, paths, only, timeout: float, retries: int = 1,

@@ -124,6 +124,8 @@ class CellOutcome:
     error: str = ""     # what the learner's cell raised, if anything
     fatal: bool = False  # it hung or ended the process: only `kept` is replayed
     kept: str = ""       # after that, its definitions alone (course.sandbox.cells)
+    kind: str = ""       # with an error: "raised", "hung" or "crashed"
+    raised: str = ""     # "raised": the exception's type
 
 
 @dataclass
@@ -287,20 +289,20 @@ class Sandbox:
             outcome = CellOutcome(label)
             timeout = min(self._cell_seconds, self._submission_left())
             if timeout <= 0:
-                outcome.error, outcome.fatal = f"not run: {self._submission_used_up()}", True
+                outcome.error, outcome.fatal, outcome.kind = f"not run: {self._submission_used_up()}", True, "hung"
                 self.outcomes.append(outcome)
                 continue
             try:
                 self._raw({"op": "exec", "label": label, "code": code}, timeout)
             except LearnerError as err:
-                outcome.error = f"{err.learner_type}: {err}"
+                outcome.error, outcome.kind, outcome.raised = f"{err.learner_type}: {err}", "raised", err.learner_type
             except SubmissionTimeout:
-                outcome.error, outcome.fatal = f"did not finish within {_seconds(timeout)} s", True
+                outcome.error, outcome.fatal, outcome.kind = f"did not finish within {_seconds(timeout)} s", True, "hung"
                 # Later cells often call the function that hung (demos, plots): a short limit
                 # for them leaves the submission's time to the tests of the other exercises.
                 self._cell_seconds = min(self._cell_seconds, self.limits.cell_seconds_after_hang)
             except SubmissionCrashed as err:
-                outcome.error, outcome.fatal = str(err), True
+                outcome.error, outcome.fatal, outcome.kind = str(err), True, "crashed"
             self.outcomes.append(outcome)
             if outcome.fatal:
                 outcome.kept, names = definitions_only(code)
@@ -400,6 +402,7 @@ class Sandbox:
                 else:
                     outcome.fatal, (outcome.kept, _) = True, definitions_only(code)
                     outcome.error = outcome.error or f"when run again: {err}"
+                    outcome.kind = outcome.kind or ("hung" if isinstance(err, SubmissionTimeout) else "crashed")
                 return self._restart()
         for label, code in self.definitions:
             self._raw({"op": "exec", "label": label, "code": code}, self.limits.call_seconds)
@@ -428,7 +431,8 @@ class Sandbox:
                 problem = str(err)
             if not attempt:
                 self._kill()  # the next _raw starts a fresh process
-        self.outcomes.append(CellOutcome("module", f"after your code ran, its process could not list what it defines ({problem})"))
+        self.outcomes.append(CellOutcome("module", f"after your code ran, its process could not list what it "
+                                                   f"defines ({problem})", kind="crashed"))
         found = {name for _, code in self.cells for name in top_level_names(code)}
         return {name: "callable" for name in names if name in found}
 

@@ -1,0 +1,151 @@
+"""The grading report: its notes as data, its schema, and the text every page renders from it.
+
+A report is a dict (JSON) described by ``report.schema.json`` beside this file: per exercise its
+checks, outcomes and recognised mistakes (course.grading.scoring), typed notes, and the files
+graded. Text is made here and only here, from that data, for the pages that show text: the
+command line, an exercise's ``feedback``, Gradescope's output, nbgrader's feedback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import textwrap
+from pathlib import Path
+
+from course.exercises import where_to_look
+
+SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
+REPORT_VERSION = 2
+CHECK_ENV = "COURSE_CHECK_REPORTS"  # set (the test suite does): every report is checked against the schema
+
+# What a note is about. cell_*: a cell (or a module's whole code) that raised, hung or ended its
+# process; module_missing: one that imported a module the submission does not have; unreadable:
+# a module that does not parse; not_a_submission: a file that cannot be graded; not_run: a file
+# whose process could not start; analysis: names read as the code ran, not from its text;
+# adapter/convention: names graded through an adapter or a recognised convention; origin: a
+# graded name that comes from an installed package; routing: a section defined in several files.
+NOTE_KINDS = ("cell_raised", "cell_hung", "cell_crashed", "module_missing", "unreadable", "not_a_submission",
+              "not_run", "analysis", "adapter", "convention", "origin", "routing", "truncated")
+
+
+def note(kind: str, detail: str, file: str | None = None, cell: str | None = None, **extra) -> dict:
+    """One typed note; `file` is the path relative to the submission's root, `cell` a cell's label
+    ("module" for a .py file's whole code)."""
+    assert kind in NOTE_KINDS, kind
+    return {"kind": kind, "file": file, "cell": cell, "detail": detail, **extra}
+
+
+def failed_report(why: str) -> dict:
+    """The report of a submission nothing of which could be graded."""
+    return {"version": REPORT_VERSION, "score": 0.0, "max_score": 0.0, "exercises": [], "notes": [], "files": {},
+            "error": why}
+
+
+def note_text(entry: dict, single: bool = True) -> str:
+    """A note as one line; the file is named when the report has several."""
+    where = []
+    if entry.get("file") and not single:
+        where.append(entry["file"])
+    if entry.get("cell"):
+        where.append("your module" if entry["cell"] == "module" else f"cell {entry['cell']}")
+    return ": ".join([*where, entry["detail"]])
+
+
+def rendered_notes(report: dict) -> list[str]:
+    single = len(report.get("files") or {}) <= 1
+    return [note_text(n, single) for n in report.get("notes", [])]
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _not_run(checks: list[dict]) -> str:
+    """'2 checks (reason); 1 check (other reason)' for the checks that did not run."""
+    counts: dict[str, int] = {}
+    for check in checks:
+        if check["outcome"] == "not_run":
+            counts[check["reason"]] = counts.get(check["reason"], 0) + 1
+    return "; ".join(f"{_count(n, 'check')} ({why})" for why, n in counts.items())
+
+
+def feedback_text(exercise: dict) -> str:
+    """What a learner reads about one exercise: the recognised mistakes first, then every failing check."""
+    status, checks = exercise["status"], exercise["checks"]
+    not_run = _not_run(checks)
+    if status == "not_applicable":
+        return f"Not applicable: {exercise['detail']}" + (f": {not_run}." if not_run else ".")
+    if status in ("not_defined", "not_parsed", "no_checks"):
+        return exercise["detail"]
+    if status == "not_attempted":
+        return (f"Not implemented yet: `{exercise['title']}` raises NotImplementedError. "
+                f"Reread {where_to_look(exercise['id'])}.")
+    ran = [c for c in checks if c["outcome"] != "not_run"]
+    failed = [c for c in ran if c["outcome"] == "failed"]
+    that_apply = " that apply" if not_run else ""
+    lines = [f"Recognised mistake: {m['label']} (reread {m['where']})." for m in exercise["mistakes"]]
+    if failed:
+        lines.append(f"{len(failed)} of {_count(len(ran), 'check')}{that_apply} fail:")
+        lines += [f"- {c['title']}: {c['message']}" for c in failed]
+    else:
+        lines.append(f"All {_count(len(ran), 'check')}{that_apply} pass.")
+    if not_run:
+        lines.append(f"Not run: {not_run}.")
+    if failed:
+        lines.append(f"Reread {where_to_look(exercise['id'])}.")
+    return "\n".join(lines)
+
+
+def wrapped(text: str, width: int = 100) -> str:
+    """Text for a page that does not wrap lines (nbgrader's feedback, a terminal log)."""
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="    " if line.startswith("- ") else "",
+                                   break_long_words=False, break_on_hyphens=False) or line
+                     for line in text.splitlines())
+
+
+def format_text(report: dict, label: str) -> str:
+    """The command line's report."""
+    lines = [f"Grading {label}"]
+    if report.get("error"):
+        return "\n".join(lines + [f"Cannot grade: {report['error']}"])
+    if not report["exercises"]:
+        lines.append("No graded exercise found: define at least one function or class named in the course.")
+    for ex in report["exercises"]:
+        score = "n/a" if not ex["applicable"] else f"{ex['score']:g} / {ex['max_score']:g}"
+        lines.append(f"{ex['id']:<40} {score:>5}")
+        skipped = any(c["outcome"] == "not_run" for c in ex["checks"])
+        if ex["score"] < ex["max_score"] or not ex["applicable"] or skipped:
+            lines += ["    " + line for line in ex["feedback"].splitlines()]
+    lines += [f"note: {n}" for n in rendered_notes(report)]
+    files = report.get("files") or {}
+    if len(files) > 1:
+        for path, entry in files.items():
+            lines.append(f"file {path}: " + (f"graded for {', '.join(entry['sections'])}" if entry["sections"]
+                                             else "no graded section"))
+    lines.append(f"Total: {report['score']:g} / {report['max_score']:g}")
+    return "\n".join(lines)
+
+
+@functools.cache
+def _validator():
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_errors(report: dict) -> list[str]:
+    """Where `report` departs from the schema ([] if nowhere)."""
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+            for e in _validator().iter_errors(report)]
+
+
+def checked(report: dict) -> dict:
+    """The report, checked against the schema when CHECK_ENV is set (a mismatch is the grader's bug)."""
+    if os.environ.get(CHECK_ENV):
+        errors = schema_errors(report)
+        if errors:
+            raise AssertionError("the grader made a report outside its schema: " + "; ".join(errors[:5]))
+    return report

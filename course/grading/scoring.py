@@ -1,0 +1,62 @@
+"""An exercise's result as data: its score, every check with its outcome, the mistakes recognised.
+
+Points are in proportion to the weight of the checks that pass; checks that did not run
+(pytest.skip: a feature the code's convention lacks) are neither passed nor failed and weigh
+nothing. The text a learner reads is rendered from this (course.grading.report).
+"""
+from __future__ import annotations
+
+from course.exercises import EXERCISES
+from course.grading.mistakes import described
+from course.grading.report import feedback_text
+from course.grading.suite_runner import TestResult
+
+
+def _exercise(exercise_id: str, status: str, score: float = 0.0, checks=(), mistakes=(), detail: str = "") -> dict:
+    applicable = status != "not_applicable"
+    result = {"id": exercise_id, "title": EXERCISES[exercise_id].name, "status": status, "score": score,
+              "max_score": float(EXERCISES[exercise_id].points) if applicable else 0.0, "applicable": applicable,
+              "checks": list(checks), "mistakes": list(mistakes), "detail": detail}
+    result["feedback"] = feedback_text(result)
+    return result
+
+
+def not_applicable(exercise_id: str, why: str) -> dict:
+    """An exercise that does not apply (e.g. to the convention the code is written in): no points either way."""
+    return _exercise(exercise_id, "not_applicable", detail=why)
+
+
+def not_graded(exercise_id: str, status: str, why: str) -> dict:
+    """An exercise whose name is not defined ("not_defined") or whose file does not parse ("not_parsed"): 0."""
+    return _exercise(exercise_id, status, detail=why)
+
+
+def _check(result: TestResult) -> dict:
+    outcome = "not_run" if result.not_run else "passed" if result.passed else "failed"
+    return {"title": result.title, "outcome": outcome, "message": result.message, "reason": result.not_run or None,
+            "mistake": result.mistake, "raised": result.raised, "halted": result.halted, "weight": result.weight}
+
+
+def _mistakes(exercise_id: str, checks: list[dict]) -> list[dict]:
+    """The mistakes the failing checks recognised, the one most of them name first."""
+    counts: dict[str, int] = {}
+    for check in checks:
+        if check["outcome"] == "failed" and check["mistake"]:
+            counts[check["mistake"]] = counts.get(check["mistake"], 0) + 1
+    return [described(key, exercise_id) for key in sorted(counts, key=lambda k: -counts[k])]
+
+
+def scored(exercise_id: str, results: list[TestResult]) -> dict:
+    checks = [_check(r) for r in results]
+    ran = [c for c in checks if c["outcome"] != "not_run"]
+    if checks and not ran:
+        return not_applicable(exercise_id, "none of its checks could run")
+    if not checks:
+        return _exercise(exercise_id, "no_checks", detail="no hidden tests ran for this exercise (a problem with the "
+                                                          "grader, not your code)")
+    total = sum(c["weight"] for c in ran)
+    passed = sum(c["weight"] for c in ran if c["outcome"] == "passed")
+    score = round(EXERCISES[exercise_id].points * passed / total, 2) if total else 0.0
+    failed = [c for c in ran if c["outcome"] == "failed"]
+    stub = bool(failed) and all(c["raised"] == "NotImplementedError" for c in failed)
+    return _exercise(exercise_id, "not_attempted" if stub else "graded", score, checks, _mistakes(exercise_id, checks))
