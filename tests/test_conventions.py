@@ -16,6 +16,7 @@ from course.grading.report import format_text
 from course.grading.grader import _score_exercise, grade_file, grade_files
 from course.sandbox.limits import Limits
 from course.grading.suite_runner import TestResult as Result
+from course.grading.report import rendered_notes
 from tests.conftest import ROOT
 
 FOLDER = ROOT / "tests" / "conventions"
@@ -47,7 +48,7 @@ def graded_through(report, title, graded, section):
             assert entry["applicable"] is False and entry["score"] == entry["max_score"] == 0, entry
             assert entry["feedback"].startswith("Not applicable: "), entry
     assert report["score"] == report["max_score"] == sum(EXERCISES[i].points for i in graded)
-    assert any(f"{section} graded through {title}" in note for note in report["notes"]), report.get("notes")
+    assert any(f"{section} graded through {title}" in note for note in rendered_notes(report)), rendered_notes(report)
     return entries
 
 
@@ -96,7 +97,7 @@ def test_hugging_face_functions_without_a_rotary_module():
     entries = graded_through(report, "the Hugging Face convention", {"rope.apply_rope"}, "rope")
     for exercise_id in ("rope.rope_inv_freq", "rope.RotaryEmbedding"):
         assert "no rotary module" in entries[exercise_id]["feedback"]
-    assert "you define no rotary module" in " ".join(report["notes"])
+    assert "you define no rotary module" in " ".join(rendered_notes(report))
 
 
 @pytest.mark.parametrize("name", ["legacy_tables", "legacy_4d_tables"])
@@ -176,7 +177,7 @@ def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
     path = write(tmp_path / "rope.py", (ROOT / "solutions" / "rope.py").read_text(), wrong_helpers)
     report = grade_file(path)
     assert report["score"] == report["max_score"] == sum(e.points for e in section_exercises("rope"))
-    assert not any("graded through" in note for note in report.get("notes", []))
+    assert not any("graded through" in note for note in rendered_notes(report))
 
 
 @pytest.mark.parametrize("folder,crash", [
@@ -222,7 +223,7 @@ def test_the_adapter_example_through_the_command_line():
             assert entry["applicable"] is False and entry["max_score"] == 0, entry
             assert "(declared in your adapter model_rope_adapter.py)" in entry["feedback"]
     assert report["score"] == report["max_score"] == sum(EXERCISES[i].points for i in graded)
-    assert "rope graded through your adapter model_rope_adapter.py: rope_inv_freq, apply_rope" in report["notes"]
+    assert "rope graded through your adapter model_rope_adapter.py: rope_inv_freq, apply_rope" in rendered_notes(report)
     text = format_text(report, str(EXAMPLE))
     assert any(line.startswith("rope.rope_matrix") and line.endswith("n/a") for line in text.splitlines()), text
 
@@ -237,14 +238,14 @@ def test_the_adapter_example_through_the_command_line():
 def test_a_broken_adapter_gets_a_clear_note(adapter, expected):
     report = grade_files([EXAMPLE], adapter=FOLDER / "adapters" / adapter, limits=Limits(cell_seconds=3))
     assert "error" not in report and report["exercises"] == [], report
-    notes = "\n".join(report["notes"])
+    notes = "\n".join(rendered_notes(report))
     assert expected in notes, notes
     assert "Traceback" not in notes and 'File "' not in notes
 
 
 def test_an_adapter_with_a_misspelt_feature_is_warned_and_still_used():
     report = grade_files([EXAMPLE], adapter=FOLDER / "adapters" / "unknown_feature.py")
-    assert any("'interleavd' is neither a feature" in note for note in report["notes"]), report["notes"]
+    assert any("'interleavd' is neither a feature" in note for note in rendered_notes(report)), rendered_notes(report)
     entry = {e["id"]: e for e in report["exercises"]}["rope.rope_inv_freq"]
     assert entry["score"] == entry["max_score"] and "does not validate its arguments" in entry["feedback"]
 
@@ -310,7 +311,7 @@ def test_a_convention_leaves_the_learners_own_names_alone(tmp_path):
     entries = {e["id"]: e for e in report["exercises"]}
     for exercise_id in ("rope.rope_inv_freq", "rope.apply_rope"):
         assert entries[exercise_id]["score"] == entries[exercise_id]["max_score"] > 0, entries[exercise_id]
-    assert any("RotaryEmbedding is your LlamaRotaryEmbedding" in note for note in report["notes"]), report["notes"]
+    assert any("RotaryEmbedding is your LlamaRotaryEmbedding" in note for note in rendered_notes(report)), rendered_notes(report)
 
 
 # ---------------------------------------------------------------- a class: conventions only when the instructor asks
@@ -329,7 +330,7 @@ def test_a_class_grades_conventions_only_when_the_instructor_turns_them_on(tmp_p
         by_flag[bool(flag)] = json.loads((out / "students" / "ada.json").read_text())
     title, graded, _ = CONVENTIONS["huggingface"]
     off, on = by_flag[False], by_flag[True]  # (a learner's record holds its report's fields)
-    assert not any(title in note for note in off.get("notes", [])), off
+    assert not any(title in note for note in rendered_notes(off)), off
     assert all(e["score"] == 0 for e in off["exercises"]), off
     graded_through(on, title, graded, "rope")
 
@@ -345,6 +346,6 @@ def test_gradescope_grades_conventions_only_when_built_to(tmp_path):
     assert limits_from(_parser().parse_args(["build"])).conventions is False
     path = FOLDER / "huggingface" / "correct.py"
     report = grade_file(path, limits=Config().grading_limits())
-    assert report["score"] == 0 and not any("graded through" in n for n in report.get("notes", [])), report
+    assert report["score"] == 0 and not any("graded through" in n for n in rendered_notes(report)), report
     title, graded, _ = CONVENTIONS["huggingface"]
     graded_through(grade_file(path, limits=Config(limits={"conventions": True}).grading_limits()), title, graded, "rope")

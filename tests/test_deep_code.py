@@ -16,6 +16,7 @@ from course.exercises import section_exercises
 from course.grading import grader
 from course.grading.grader import grade_file, grade_files
 from course.sandbox import cells
+from course.grading.report import rendered_notes
 from tests.conftest import ROOT
 from tests.test_isolation import FAST, assert_valid
 
@@ -61,7 +62,7 @@ def test_a_deep_module_gets_a_report_with_a_note(name, tmp_path):
     # Submitted but unreadable (issue 22 item 19): its section scores 0 saying why, never left out.
     assert report["score"] == 0 and report["max_score"] == ROPE_POINTS, report
     assert all("does not parse" in e["feedback"] for e in report["exercises"]), report
-    assert any(note.startswith("your module: ") and TOO_DEEP.search(note) for note in report["notes"]), report
+    assert any(note.startswith("your module: ") and TOO_DEEP.search(note) for note in rendered_notes(report)), report
 
 
 def test_a_deep_file_beside_a_good_one_costs_nothing_but_a_note(tmp_path):
@@ -70,7 +71,7 @@ def test_a_deep_file_beside_a_good_one_costs_nothing_but_a_note(tmp_path):
     deep.write_text(deep_sources()["sum_of_a_million"])
     report = cli(good, deep)
     assert report["score"] == report["max_score"] == ROPE_POINTS, report
-    assert any(note.startswith("deep.py: your module: ") and TOO_DEEP.search(note) for note in report["notes"])
+    assert any(note.startswith("deep.py: your module: ") and TOO_DEEP.search(note) for note in rendered_notes(report))
 
 
 def test_a_deep_cell_costs_only_its_cell(tmp_path):
@@ -82,8 +83,8 @@ def test_a_deep_cell_costs_only_its_cell(tmp_path):
     by_id = assert_valid(report, "rope")
     assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
     for cell in (2, 3, 4):
-        assert any(note.startswith(f"cell {cell}: ") and TOO_DEEP.search(note) for note in report["notes"]), report
-    assert not any(note.startswith("cell 5:") for note in report["notes"])
+        assert any(note.startswith(f"cell {cell}: ") and TOO_DEEP.search(note) for note in rendered_notes(report)), report
+    assert not any(note.startswith("cell 5:") for note in rendered_notes(report))
 
 
 def test_a_crashed_modules_deep_definitions_are_replayed(tmp_path):
@@ -93,7 +94,7 @@ def test_a_crashed_modules_deep_definitions_are_replayed(tmp_path):
     report = grade_file(path, limits=FAST)
     by_id = assert_valid(report, "rope")
     assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
-    assert any("kept its definitions" in note and "deep_total" in note for note in report["notes"]), report
+    assert any("kept its definitions" in note and "deep_total" in note for note in rendered_notes(report)), report
 
 
 def test_kept_definitions_are_the_learners_own_text_on_their_own_lines():
@@ -121,4 +122,4 @@ def test_any_failure_to_analyse_a_file_is_a_note_about_it(tmp_path, monkeypatch)
     report = grade_files([good, odd], limits=FAST)
     assert report["score"] == report["max_score"] == ROPE_POINTS, report
     assert any(n.startswith("odd.py: the grader could not read") and "RuntimeError: tripped" in n
-               for n in report["notes"]), report
+               for n in rendered_notes(report)), report

@@ -15,6 +15,7 @@ from course.grading.grader import grade_file, grade_files
 from course.grading.submission import read_submission
 from course.sandbox.cells import names_bound, names_used, skippable_demonstrations
 from course.sandbox.limits import Limits
+from course.grading.report import rendered_notes
 from tests.conftest import source_notebook, without_hidden_tests
 
 SMALL = Limits(call_seconds=3, cell_seconds=4, cell_seconds_after_hang=2, exercise_seconds=10, submission_seconds=60)
@@ -37,7 +38,7 @@ def notebook(tmp_path, cells, name="06_rope.ipynb"):
 
 def inv_freq_score(path) -> tuple[float, list[str]]:
     report = grade_file(path, only=["rope.rope_inv_freq"], limits=SMALL)
-    return report["exercises"][0]["score"], report.get("notes", [])
+    return report["exercises"][0]["score"], rendered_notes(report)
 
 
 def test_a_demonstration_that_hangs_is_not_run(tmp_path):
@@ -160,7 +161,7 @@ def test_names_an_adapter_reads_are_defined(tmp_path):
     adapter = tmp_path / "adapter.py"
     adapter.write_text("rope_inv_freq = my_inv_freq\n")
     report = grade_files([path], only=["rope.rope_inv_freq"], limits=SMALL, adapter=adapter)
-    assert report["exercises"][0]["score"] == 1.0 and not any("did not finish" in n for n in report.get("notes", []))
+    assert report["exercises"][0]["score"] == 1.0 and not any("did not finish" in n for n in rendered_notes(report))
     assert read_submission(path, also_used=frozenset({"my_inv_freq"})).skipped == ("3",)
     assert read_submission(path, also_used=None).skipped == ()   # an adapter whose names cannot be told
 

@@ -12,6 +12,7 @@ import pytest
 from course.grading.grader import grade_file, grade_files
 from course.sandbox.limits import Limits
 from course.grading.submission import read_submission, statically_defined
+from course.grading.report import rendered_notes
 from tests.conftest import ROOT
 from tests.test_grading import full_marks
 
@@ -22,7 +23,7 @@ ROPE_NAMES = ["rope_inv_freq", "apply_rope", "rope_matrix", "interleaved_to_half
 def graded_like_the_solution(report, section="rope"):
     """Full marks on every exercise of `section`, and no cell or module that failed."""
     full_marks(report, section)
-    failed = [n for n in report.get("notes", []) if "cell" in n or "module" in n or "could not" in n]
+    failed = [n for n in rendered_notes(report) if "cell" in n or "module" in n or "could not" in n]
     assert not failed, failed
 
 
@@ -298,7 +299,7 @@ def test_writefile_then_import_or_run_works_inside_the_working_directory(tmp_pat
              code_cell(lines("%%writefile ../outside.py\nx = 1\n"))]
     report = grade_file(write_notebook(tmp_path / "writes.ipynb", cells))
     full_marks(report, "rope")
-    assert report["notes"] == ["cell 4: PermissionError: ../outside.py is outside the working directory"], report
+    assert rendered_notes(report) == ["cell 4: PermissionError: ../outside.py is outside the working directory"], report
     assert not (tmp_path / "outside.py").exists()
 
 
@@ -363,16 +364,16 @@ def test_course_grade_tells_a_file_given_alone_that_imports_a_module_beside_it_t
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    notes = course_grade(notebook).get("notes", [])
+    notes = rendered_notes(course_grade(notebook))
     name = module.split("/")[0]
     assert any("No module named 'rope_parts'" in n and f"({name} is beside the file" in n and "give their folder" in n
                for n in notes), notes
     graded_like_the_solution(course_grade(tmp_path))
     # grading as a library (a batch: the files beside may be other learners') says nothing of them
-    assert not any("is beside" in n for n in grade_file(notebook).get("notes", []))
+    assert not any("is beside" in n for n in rendered_notes(grade_file(notebook)))
     (tmp_path / "other").mkdir()
     missing = write_notebook(tmp_path / "other" / "06_rope.ipynb", [code_cell(lines("from nowhere_parts import *"))])
-    assert not any("is beside" in n for n in course_grade(missing).get("notes", []))
+    assert not any("is beside" in n for n in rendered_notes(course_grade(missing)))
 
 
 def test_a_file_graded_alone_sees_none_of_the_files_beside_it(tmp_path):
@@ -392,7 +393,7 @@ def test_files_over_the_size_cap_are_not_copied(tmp_path):
         code_cell(lines("import os\nassert os.path.exists('small.txt') and not os.path.exists('big.bin')\n" + ROPE))])
     report = grade_files([tmp_path / "bob"], only=["rope.rope_inv_freq"], limits=Limits(file_mb=1))
     assert [(e["id"], e["score"] == e["max_score"]) for e in report["exercises"]] == [("rope.rope_inv_freq", True)]
-    assert "notes" not in report, report["notes"]
+    assert not report["notes"], rendered_notes(report)
 
 
 def test_an_empty_folder_gives_an_error_report(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
 from course.grading.grader import grade_file
+from course.grading.report import rendered_notes
 from tests.conftest import ROOT, alternative_exercises, alternatives, source_notebook, without_hidden_tests
 
 SECTIONS = list(NOTEBOOKS)
@@ -110,8 +111,8 @@ def test_magics_and_shell_escapes_are_not_run_and_failing_cells_do_not_stop_late
     report = grade_file(path)
     assert not marker.exists(), "a shell escape was executed"
     full_marks(report, "rope")
-    assert any("my experiment broke" in note for note in report["notes"])
-    assert any("undefined_name" in note for note in report["notes"])
+    assert any("my experiment broke" in note for note in rendered_notes(report))
+    assert any("undefined_name" in note for note in rendered_notes(report))
 
 
 def test_nbformat_3_notebooks_are_read(tmp_path):
@@ -164,7 +165,7 @@ def test_a_folder_is_one_submission_and_each_section_is_graded_on_its_own_notebo
     assert {f["file"]: f["sections"] for f in report["files"]} == \
         {"06_rope.ipynb": ["rope"], "my_alibi.py": ["alibi"], "scratch.py": []}
     assert "scratch.py also define(s) rope names, but rope is graded on 06_rope.ipynb (its own file) only" \
-        in report["notes"], report.get("notes")
+        in rendered_notes(report), rendered_notes(report)
     code, text, _ = cli(folder)
     assert "file 06_rope.ipynb: graded for rope" in text and "file scratch.py: no graded section" in text
 
@@ -196,7 +197,7 @@ def test_a_cell_whose_demo_hangs_or_crashes_keeps_its_definitions(tmp_path, demo
     report = grade_file(path, limits=Limits(cell_seconds=4))
     full_marks(report, "rope")
     assert any("cell 1" in note and "kept its definitions (" in note and "apply_rope" in note
-               for note in report["notes"]), report["notes"]
+               for note in rendered_notes(report)), rendered_notes(report)
 
 
 def test_a_broken_hidden_suite_is_a_grader_error_that_says_where(tmp_path):

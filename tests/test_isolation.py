@@ -30,6 +30,7 @@ from course.grading.grader import grade_file
 from course.sandbox import learner_process
 from course.sandbox.learner_process import Limits, isolation_status
 from course.sandbox.zygote import shared_zygote
+from course.grading.report import rendered_notes
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTACKS = ROOT / "tests" / "attacks"
@@ -271,8 +272,8 @@ def test_cells_calling_a_hung_function_do_not_use_up_the_submission(tmp_path):
     by_id = {e["id"]: e for e in report["exercises"]}
     assert by_id["alibi.alibi_bias"]["score"] == by_id["alibi.alibi_bias"]["max_score"] > 0, by_id["alibi.alibi_bias"]
     assert by_id["alibi.alibi_slopes"]["score"] == 0, by_id["alibi.alibi_slopes"]
-    hung = [n for n in report.get("notes", []) if "did not finish" in n]
-    assert len(hung) == 8 and sum("0.5 s" in n for n in hung) == 7, report.get("notes")
+    hung = [n for n in rendered_notes(report) if "did not finish" in n]
+    assert len(hung) == 8 and sum("0.5 s" in n for n in hung) == 7, rendered_notes(report)
 
 
 def test_exercise_budget_caps_a_function_that_sleeps(tmp_path):
@@ -325,7 +326,7 @@ def test_top_level_attacks_in_cells_cost_only_their_cell(tmp_path):
     report = grade_file(path, limits=replace(FAST, cell_seconds=3.0))
     by_id = assert_valid(report, "rope")
     assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
-    notes = "\n".join(report["notes"])
+    notes = "\n".join(rendered_notes(report))
     for cell in (3, 4, 5, 6):
         assert f"cell {cell}:" in notes
     assert "cell 7:" not in notes
@@ -367,8 +368,9 @@ def test_a_report_holds_a_bounded_number_of_notes(tmp_path):
     report = grade_file(_notebook(tmp_path / "noisy.ipynb", cells), limits=FAST)
     by_id = assert_valid(report, "rope")
     assert all(e["score"] == e["max_score"] for e in by_id.values()), by_id
-    assert report["notes"][:MAX_NOTES] == [f"cell {i + 2}: ValueError: {i}" for i in range(MAX_NOTES)]
-    assert report["notes"][MAX_NOTES:] == [f"... and {3000 - MAX_NOTES} more cells that raised or hung"]
+    assert [(n["kind"], n["cell"], n["detail"]) for n in report["notes"][:MAX_NOTES]] == [
+        ("cell_raised", str(i + 2), f"ValueError: {i}") for i in range(MAX_NOTES)]
+    assert rendered_notes(report)[MAX_NOTES:] == [f"... and {3000 - MAX_NOTES} more cells that raised or hung"]
 
 
 def test_submission_limit_still_gives_a_valid_report(tmp_path):
@@ -381,7 +383,7 @@ def test_submission_limit_still_gives_a_valid_report(tmp_path):
     by_id = assert_valid(report, "rope")
     assert report["score"] < report["max_score"]
     assert any("whole submission (8 s) is used up" in e["feedback"] for e in by_id.values())
-    assert any("not run" in note for note in report["notes"])
+    assert any("not run" in note for note in rendered_notes(report))
 
 
 # -- the report cannot be forged; nothing secret can be read; the grader cannot be hit ------
@@ -467,7 +469,7 @@ def test_confinement_keeps_what_learners_use(tmp_path):
     ]
     report = grade_file(_notebook(tmp_path / "ordinary.ipynb", cells), limits=FAST)
     by_id = assert_valid(report, "rope")
-    assert not report.get("notes"), report.get("notes")
+    assert not rendered_notes(report), rendered_notes(report)
     assert all(e["score"] == e["max_score"] for e in by_id.values())
 
 
@@ -618,8 +620,8 @@ def test_a_graded_name_from_the_course_package_is_noted(tmp_path, monkeypatch):
     path = tmp_path / "alibi.py"
     path.write_text((ROOT / "solutions" / "alibi.py").read_text() + "\nfrom course.lab.model import alibi_slopes\n")
     report = grade_file(path, only=["alibi.alibi_slopes", "alibi.alibi_bias"], limits=FAST)
-    noted = [n for n in report.get("notes", []) if "not from your own code" in n]
-    assert len(noted) == 1 and "`alibi_slopes`" in noted[0] and "course.lab.model" in noted[0], report.get("notes")
+    noted = [n for n in rendered_notes(report) if "not from your own code" in n]
+    assert len(noted) == 1 and "`alibi_slopes`" in noted[0] and "course.lab.model" in noted[0], rendered_notes(report)
 
 
 def test_a_file_handle_does_not_open_a_hidden_suite(isolation, tmp_path):

@@ -18,6 +18,7 @@ import pytest
 from course.grading import grader, staging
 from course.grading.grader import grade_files
 from course.sandbox.learner_process import Limits
+from course.grading.report import rendered_notes
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "rope.py"
@@ -74,7 +75,7 @@ def test_files_swapped_for_links_before_they_are_read(tmp_path, monkeypatch):
     assert os.path.islink(bob / "rope.py")  # the swap did happen while grading
     assert_nothing_leaked(report)
     assert "rope.rope_inv_freq" in {e["id"] for e in report["exercises"]}  # the stub was graded, as it was listed
-    assert any("my own notes" in note for note in report["notes"]), report["notes"]  # leak.py read them
+    assert any("my own notes" in note for note in rendered_notes(report)), rendered_notes(report)  # leak.py read them
 
 
 @pytest.mark.parametrize("what", ["files", "folders"])
@@ -98,7 +99,7 @@ def test_swapped_between_listing_and_opening(what, tmp_path, monkeypatch):
     monkeypatch.setattr(staging, "visible_files", swapped_after)
     report = grade_files([bob], limits=FAST)
     assert_nothing_leaked(report)
-    notes = "\n".join(report.get("notes", []))
+    notes = "\n".join(rendered_notes(report))
     assert "rope.py is a symbolic link (not followed)" in notes and "FileNotFoundError" in notes, notes
 
 

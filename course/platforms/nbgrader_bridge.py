@@ -105,6 +105,8 @@ def grade_exercise(exercise_id: str):
     global _GRADER
     if os.environ.get(SANDBOX_ENV):
         return None
+    from course.grading.report import wrapped  # (not in the learner's process, which returned above)
+
     exercise = EXERCISES[exercise_id]
     if _GRADER is None or not _GRADER.alive():
         _GRADER = _Grader()
@@ -114,7 +116,7 @@ def grade_exercise(exercise_id: str):
         raise RuntimeError(f"the course grader failed: {report['error']}")
     entry = report["exercises"][0]
     print(f"{exercise_id}: {entry['score']:g} / {exercise.points:g} points")
-    print(entry["feedback"])
+    print(wrapped(entry["feedback"]))
     if entry["score"] <= 0:
-        raise GradingFailed(f"{exercise_id}: no points.\n{entry['feedback']}")
+        raise GradingFailed(f"{exercise_id}: no points.\n{wrapped(entry['feedback'])}")
     return entry["score"]

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from course.exercises import EXERCISES
 from course.files import write_atomic
+from course.grading.report import wrapped
 from course.grading.staging import Snapshot, snapshot
 from course.sandbox.limits import Limits
 
@@ -104,7 +105,7 @@ def _grade_outputs(exercise_id: str, points: float, entry: dict | None, why: str
     if entry is None:
         score, feedback = 0.0, f"Not graded: {why}"
     else:
-        score, feedback = min(float(entry["score"]), points), entry.get("feedback", "")
+        score, feedback = min(float(entry["score"]), points), wrapped(entry["feedback"])
     text = f"{exercise_id}: {score:g} / {points:g} points\n{feedback}".rstrip() + "\n"
     outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
     if score > 0:

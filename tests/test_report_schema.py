@@ -1,0 +1,57 @@
+"""The report is data with a documented schema: what every page renders from."""
+import json
+
+from course.grading import scoring
+from course.grading.grader import grade_files
+from course.grading.report import SCHEMA_FILE, failed_report, feedback_text, schema_errors
+from course.exercises import EXERCISES
+from course.grading.suite_runner import TestResult as Result
+from tests.conftest import ROOT
+
+
+def test_the_schema_is_a_valid_json_schema_and_rejects_a_report_without_its_checks():
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_FILE.read_text()))
+    report = grade_files([ROOT / "solutions" / "rope.py"], only=["rope.rope_inv_freq"])
+    assert schema_errors(report) == []
+    broken = json.loads(json.dumps(report))
+    del broken["exercises"][0]["checks"]
+    assert any("checks" in e for e in schema_errors(broken))
+    assert schema_errors(failed_report("no files")) == []
+
+
+def test_every_check_is_in_the_report_none_hidden_and_the_mistakes_come_first(tmp_path):
+    """Five failing checks: all five are data and all five are in the feedback (no '... and N more'),
+    after the recognised mistake."""
+    results = [Result(f"check {i}", False, 1.0, f"wrong {i}", mistake="wrong-dtype") for i in range(5)]
+    results.append(Result("fine", True, 1.0))
+    exercise = scoring.scored("rope.apply_rope", results)
+    assert schema_errors({"version": 2, "score": exercise["score"], "max_score": exercise["max_score"],
+                          "exercises": [exercise], "notes": [], "files": {}}) == []
+    assert [c["outcome"] for c in exercise["checks"]] == ["failed"] * 5 + ["passed"]
+    assert exercise["mistakes"][0]["key"] == "wrong-dtype"
+    lines = exercise["feedback"].splitlines()
+    assert lines[0].startswith("Recognised mistake: wrong output dtype")
+    assert all(f"- check {i}: wrong {i}" in lines for i in range(5)) and "more" not in exercise["feedback"]
+    assert exercise["score"] == round(EXERCISES["rope.apply_rope"].points / 6, 2)
+
+
+def test_a_stub_is_not_attempted_and_said_once():
+    results = [Result(f"check {i}", False, 1.0, "raised NotImplementedError", raised="NotImplementedError")
+               for i in range(3)]
+    exercise = scoring.scored("rope.apply_rope", results)
+    assert exercise["status"] == "not_attempted"
+    assert feedback_text(exercise).count("NotImplementedError") == 1
+
+
+def test_two_files_with_one_name_in_two_folders_are_told_apart(tmp_path):
+    """a/work.py (ALiBi) and b/work.py (sinusoidal): the report's files are keyed by their path in the
+    submission, so each section is graded on, and said to be graded on, its own file."""
+    for folder, section in (("a", "alibi"), ("b", "sinusoidal")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "work.py").write_text((ROOT / "solutions" / f"{section}.py").read_text())
+    report = grade_files([tmp_path])
+    assert report["score"] == report["max_score"] > 0, report
+    assert report["files"] == {"a/work.py": {"sections": ["alibi"], "adapted_by": []},
+                               "b/work.py": {"sections": ["sinusoidal"], "adapted_by": []}}
