@@ -173,8 +173,8 @@ def test_every_learner_gets_a_result(graded):
     # bob's two files were graded together: rope from the released notebook (zero), alibi in full
     bob = json.loads((out / "students" / "bob.json").read_text())
     assert {e["id"] for e in bob["exercises"]} == {e.id for s in ("rope", "alibi") for e in section_exercises(s)}
-    assert {f["file"]: f["sections"] for f in bob["file_sections"]} == {"06_rope.ipynb": ["rope"],
-                                                                          "07_alibi.py": ["alibi"]}
+    assert {f: e["sections"] for f, e in bob["file_sections"].items()} == {"06_rope.ipynb": ["rope"],
+                                                                             "07_alibi.py": ["alibi"]}
     assert all("NotImplementedError" in e["feedback"] for e in bob["exercises"] if e["id"].startswith("rope."))
     carol = json.loads((out / "students" / "carol.json").read_text())
     assert "not a readable notebook" in carol["error"]
@@ -432,7 +432,7 @@ def test_nbgrader_submitted_tree(tmp_path):
     assert results["frank"][:3] == ("graded", 0.0, points("rope"))
     assert results["gina"][:3] == ("graded", points("rope") + points("alibi"), points("rope") + points("alibi"))
     assert results["hana"][:3] == ("graded", points("rope"), points("rope"))
-    assert "file_sections" not in json.loads((out / "students" / "hana.json").read_text())  # one file graded
+    assert list(json.loads((out / "students" / "hana.json").read_text())["file_sections"]) == ["06_rope.ipynb"]
     assert (out / "grades.csv").exists() and not (out / "gradescope").exists()
     only_rope = {s.id: s.names() for s in discover(course, assignments=["06_rope"])[0]}
     assert only_rope == {"frank.06_rope": ["06_rope/06_rope.ipynb"], "gina.06_rope": ["06_rope/06_rope.ipynb"],
@@ -724,13 +724,14 @@ def test_a_module_that_does_not_parse_is_submitted_and_unreadable_not_missing(tm
     assert set(alibi) <= set(nia) and record["nia"]["max_score"] == points("rope") + points("alibi")
     assert all(nia[i]["score"] == 0 and "07_alibi.py does not parse" in nia[i]["feedback"] for i in alibi)
     assert record["nia"]["score"] == points("rope")
-    assert [(u["file"], u["error"].split(":")[0]) for u in record["nia"]["unparsed"]] == [("07_alibi.py", "SyntaxError")]
-    assert {f["file"]: f["sections"] for f in record["nia"]["file_sections"]}["07_alibi.py"] == ["alibi"]
+    assert [(n["file"], n["detail"].split(":")[1].strip()) for n in record["nia"]["notes"]
+            if n["kind"] == "unreadable"] == [("07_alibi.py", "SyntaxError")]
+    assert record["nia"]["file_sections"]["07_alibi.py"]["sections"] == ["alibi"]
     oli = record["oli"]
     assert oli["max_score"] == points("rope") and oli["score"] == 0
     assert {e["id"] for e in oli["exercises"]} == {e.id for e in section_exercises("rope")}
     assert record["quin"]["score"] == record["quin"]["max_score"] == points("rope")  # correct work keeps its points
-    assert [u["file"] for u in record["quin"]["unparsed"]] == ["06_rope.py"]
+    assert [n["file"] for n in record["quin"]["notes"] if n["kind"] == "unreadable"] == ["06_rope.py"]
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
     assert {rows["nia"][i] for i in alibi} == {"0"} and "07_alibi.py does not parse" in rows["nia"]["error"]
     assert "oli.py does not parse" in rows["oli"]["error"]

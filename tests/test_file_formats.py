@@ -323,7 +323,7 @@ def test_a_folder_submission_imports_its_helper_module_and_reads_its_data(tmp_pa
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     graded_like_the_solution(report)
-    assert {"file": "06_rope.ipynb", "sections": ["rope"]} in report["files"]
+    assert report["files"]["06_rope.ipynb"]["sections"] == ["rope"]
 
 
 def test_a_module_in_a_folder_finds_its_files_through___file__(tmp_path):

@@ -162,7 +162,7 @@ def test_a_folder_is_one_submission_and_each_section_is_graded_on_its_own_notebo
     full_marks({"exercises": [e for e in report["exercises"] if e["id"].startswith("rope.")]}, "rope")
     full_marks({"exercises": [e for e in report["exercises"] if e["id"].startswith("alibi.")]}, "alibi")
     assert len(report["exercises"]) == len(section_exercises("rope")) + len(section_exercises("alibi"))
-    assert {f["file"]: f["sections"] for f in report["files"]} == \
+    assert {f: e["sections"] for f, e in report["files"].items()} == \
         {"06_rope.ipynb": ["rope"], "my_alibi.py": ["alibi"], "scratch.py": []}
     assert "scratch.py also define(s) rope names, but rope is graded on 06_rope.ipynb (its own file) only" \
         in rendered_notes(report), rendered_notes(report)

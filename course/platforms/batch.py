@@ -264,10 +264,8 @@ def make_record(student: Student, key: str, outcome: dict, worker: str) -> dict:
     record = {"student": student.id, "files": student.names(), "status": outcome["status"]}
     if student.assignments is not None:  # nbgrader: whose submitted/{learner}/{assignment}/ folders
         record.update(learner=as_text(student.root.name), assignments=student.assignments)
-    record.update(report)  # score, max_score, exercises (+ notes, error, files by section)
-    if "files" in report:
-        record["files"] = student.names()
-        record["file_sections"] = report["files"]
+    record.update(report)  # score, max_score, exercises, notes, error?
+    record.update(files=student.names(), file_sections=report.get("files", {}))  # (the report's: files by section)
     record.update({"submission_hash": student.hash, "grading_key": key, "seconds": outcome["seconds"],
                    "wall_seconds": outcome.get("wall_seconds", outcome["seconds"]),
                    "attempts": outcome.get("attempts", 1), "worker": worker,
@@ -313,7 +311,7 @@ def _text_cell(text: str) -> str:
 
 def _problem(record: dict) -> str:
     """The sheet's error cell: why nothing was graded, and the learner's modules that do not parse."""
-    unparsed = [f"{u['file']} does not parse: {u['error']}" for u in record.get("unparsed", [])]
+    unparsed = [f"{n['file']} {n['detail']}" for n in record.get("notes", []) if n["kind"] == "unreadable"]
     return "; ".join(filter(None, [record.get("error", ""), *unparsed]))
 
 
