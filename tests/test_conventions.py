@@ -215,7 +215,7 @@ def test_the_adapter_example_through_the_command_line():
     graded = {"rope.rope_inv_freq", "rope.apply_rope", "alibi.alibi_slopes"}
     assert sorted(entries) == sorted(e.id for s in ("rope", "alibi") for e in section_exercises(s))
     for exercise_id, entry in entries.items():
-        assert set(entry) <= {"id", "score", "max_score", "feedback", "applicable"}
+        assert {"id", "score", "max_score", "feedback", "applicable"} <= set(entry)
         if exercise_id in graded:
             assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
             assert "Not run: " in entry["feedback"] and "does not validate its arguments" in entry["feedback"]

@@ -415,7 +415,7 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
                        else "the file defining most of its names")
                 where = owner.file
                 notes.append(note("routing", f"{', '.join(others)} also define(s) {section} names, but {section} is "
-                                             f"graded on {where} ({why}) only", where))
+                                             f"graded on {where} ({why}) only"))
     finally:
         if pool is not None:  # (on the way out of an error: files still loading end within their limits)
             pool.shutdown(wait=True, cancel_futures=True)
@@ -448,7 +448,7 @@ def _file_notes(files, root: Path) -> list[dict]:
     for graded in files:
         where = graded.file
         if graded.syntax_error:
-            others.append(note("unreadable", f"does not parse: {graded.syntax_error}", where))
+            others.append(note("unreadable", graded.syntax_error, where, "module"))
         if graded.unanalysed:
             others.append(note("analysis", f"the grader could not read which names your code defines "
                                            f"({graded.unanalysed}); they were taken from your code as it ran", where))

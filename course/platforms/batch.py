@@ -311,7 +311,7 @@ def _text_cell(text: str) -> str:
 
 def _problem(record: dict) -> str:
     """The sheet's error cell: why nothing was graded, and the learner's modules that do not parse."""
-    unparsed = [f"{n['file']} {n['detail']}" for n in record.get("notes", []) if n["kind"] == "unreadable"]
+    unparsed = [f"{n['file']} does not parse: {n['detail']}" for n in record.get("notes", []) if n["kind"] == "unreadable"]
     return "; ".join(filter(None, [record.get("error", ""), *unparsed]))
 
 
