@@ -12,7 +12,7 @@ import torch
 
 from course.checking import seeded_randn as rand
 from course.checking import (Hint, Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
-                             expect_shape, expect_value_error)
+                             expect_shape, expect_value_error, failed)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 from course.grading.mistakes import mistake
 
@@ -295,16 +295,16 @@ def check_gap(submission, kind, q, k, positions, shift, atol=1e-4):
     expected = float(ref_gap(kind, q, k, positions, shift))
     if abs(got - expected) <= atol + 1e-4 * abs(expected):
         return
-    hint, key = "", None
+    hint = ""
     for reduce, text in (("signed_max", "the largest signed difference: take the absolute value first"),
                          ("mean", "the mean absolute difference; the gap is the largest one"),
                          ("max_diff", "max(shifted scores) - max(scores); the gap compares the scores entry by entry")):
         if abs(got - ref_gap(kind, q, k, positions, shift, reduce)) <= atol:
-            hint, key = f" Your value matches {text}.", "gap-reduction"
+            hint = Hint(f"Your value matches {text}.", "gap-reduction")
     if not hint and abs(got - ref_gap(kind, q, k, positions, shift, shift_keys=False)) <= atol:
-        hint = " Your value matches shifting the query positions only: shift both q_pos and k_pos."
-        key = "gap-queries-only"
-    raise Mismatch(f"{what} returned {got:.6g}, expected {expected:.6g}.{hint}", key)
+        hint = Hint("Your value matches shifting the query positions only: shift both q_pos and k_pos.",
+                    "gap-queries-only")
+    raise failed(f"{what} returned {got:.6g}, expected {expected:.6g}.", hint)
 
 
 @exercise("intuition.shift_gap", weight=2)
