@@ -23,9 +23,14 @@ class Mismatch(AssertionError):
 
 
 class Hint(str):
-    """closest_mistake's sentence for the learner, knowing the key of the mistake it names."""
+    """A sentence for the learner that knows the key of the mistake it names (or None): what
+    closest_mistake returns, or a check's own hint, e.g. Hint("Row p should be PE(p + k).",
+    "offset-direction")."""
 
-    mistake: str | None = None
+    def __new__(cls, text: str = "", mistake: str | None = None):
+        hint = super().__new__(cls, text)
+        hint.mistake = mistake
+        return hint
 
 
 def failed(message: str, hint: str = "", mistake: str | None = None) -> Mismatch:
@@ -150,16 +155,14 @@ def expect_value_error(fn, *args, mentions: str | tuple[str, ...], what: str, **
     raise Mismatch(f"{what} returned normally; expected a ValueError naming {naming}", "no-value-error")
 
 
-def closest_mistake(got, candidates: dict, atol: float = 1e-4) -> str:
-    """The Hint naming the first known mistake whose output matches `got`, or ''. `candidates`
-    maps (key, text) (course.grading.mistakes.mistake) to that mistake's output."""
-    if not isinstance(got, torch.Tensor):
-        return ""
-    for name, value in candidates.items():
-        key, text = name if isinstance(name, tuple) else (None, name)
-        with contextlib.suppress(RuntimeError, TypeError):
-            if got.shape == value.shape and torch.allclose(got.double(), value.double(), atol=atol, rtol=1e-4):
-                hint = Hint(f"Your output matches {text}.")
-                hint.mistake = key
-                return hint
-    return ""
+def closest_mistake(got, candidates: dict, atol: float = 1e-4) -> Hint:
+    """The Hint naming the first known mistake whose output matches `got`, or an empty Hint.
+    `candidates` maps (key, text) to that mistake's output: course.grading.mistakes.mistake(key,
+    text) in the hidden suites, a plain tuple in the visible checks (which run where
+    course.grading is not readable)."""
+    if isinstance(got, torch.Tensor):
+        for (key, text), value in candidates.items():
+            with contextlib.suppress(RuntimeError, TypeError):
+                if got.shape == value.shape and torch.allclose(got.double(), value.double(), atol=atol, rtol=1e-4):
+                    return Hint(f"Your output matches {text}.", key)
+    return Hint()

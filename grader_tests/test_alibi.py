@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from course.checking import seeded_randn as rand
-from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
+from course.checking import (Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
                              expect_value_error)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 from course.grading.decode_loop import (LENGTH, PADS, PROMPT, expect_cache_grows, expect_inputs_kept,
                                        expect_loop, expect_mask_length_checked, left_padded_batch, loop_text,
                                        run_loop)
+from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-5, rtol=1e-4)
@@ -71,10 +72,12 @@ def test_slopes_other_counts(submission, n):
     """follows the paper's rule for head counts that are not a power of two"""
     got = submission.alibi_slopes(n)
     hint = closest_mistake(got, {
-        "the power-of-two formula 2^(-8i/n) applied to every n; for other counts the paper takes the slopes of "
-        "the largest power of two below n, then every other slope of the next power of two": torch.from_numpy(naive_slopes(n)),
-        "the right slopes in sorted order; the paper's order (power-of-two block first, then the extra ones) is what "
-        "trained models such as BLOOM use": torch.from_numpy(np.sort(ref_slopes(n))[::-1].copy()),
+        mistake("alibi-power-of-two", "the power-of-two formula 2^(-8i/n) applied to every n; for other counts the "
+                "paper takes the slopes of the largest power of two below n, then every other slope of the next "
+                "power of two"): torch.from_numpy(naive_slopes(n)),
+        mistake("alibi-sorted", "the right slopes in sorted order; the paper's order (power-of-two block first, "
+                "then the extra ones) is what trained models such as BLOOM use"):
+            torch.from_numpy(np.sort(ref_slopes(n))[::-1].copy()),
     }, atol=1e-6)
     expect_close(got, torch.from_numpy(ref_slopes(n)), f"alibi_slopes({n})", atol=1e-7, rtol=1e-6, hint=hint)
 
@@ -104,9 +107,10 @@ def test_bias_small(submission):
     got = submission.alibi_bias(slopes, pos, pos)
     signed = -slopes.double()[:, None, None] * (pos[:, None] - pos[None, :]).double()
     hint = closest_mistake(got, {
-        "a positive bias: far keys must be penalised, so the bias is -slope * distance": -ref_bias(slopes, pos, pos),
-        "a signed distance (i - j) without the absolute value": signed,
-        "the signed distance (j - i)": -signed,
+        mistake("alibi-bias-sign", "a positive bias: far keys must be penalised, so the bias is -slope * distance"):
+            -ref_bias(slopes, pos, pos),
+        mistake("alibi-signed-distance", "a signed distance (i - j) without the absolute value"): signed,
+        mistake("alibi-signed-distance", "the signed distance (j - i)"): -signed,
     })
     expect_close(got, ref_bias(slopes, pos, pos), what, **F32, hint=hint)
 
@@ -134,20 +138,21 @@ def test_bias_not_in_place(submission):
     """leaves its inputs unchanged"""
     submission.alibi_bias(torch.tensor([0.5, 0.25]), torch.arange(3), torch.arange(3))
     if submission.mutated_inputs():
-        raise AssertionError(f"alibi_bias changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"alibi_bias changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
 
 
 # ---------------------------------------------------------------- alibi_attention
 def attention_mistakes(q, k, v, causal):
     return {
-        "no causal mask: the symmetric bias -m|i-j| alone still lets queries see later keys; apply the mask "
-        "separately": ref_attention(q, k, v, causal=causal, mask=False),
-        "a bias with the wrong sign (+m * distance)": ref_attention(q, k, v, causal=causal, sign=1.0),
-        "scores not divided by sqrt(d)": ref_attention(q, k, v, causal=causal, scale=False),
-        "the power-of-two slope formula used for every head count":
+        mistake("alibi-no-mask", "no causal mask: the symmetric bias -m|i-j| alone still lets queries see later "
+                "keys; apply the mask separately"): ref_attention(q, k, v, causal=causal, mask=False),
+        mistake("alibi-bias-sign", "a bias with the wrong sign (+m * distance)"):
+            ref_attention(q, k, v, causal=causal, sign=1.0),
+        mistake("not-scaled", "scores not divided by sqrt(d)"): ref_attention(q, k, v, causal=causal, scale=False),
+        mistake("alibi-power-of-two", "the power-of-two slope formula used for every head count"):
             ref_attention(q, k, v, causal=causal, slopes=naive_slopes(q.shape[-3])),
-        "queries placed at the first positions; with fewer queries than keys they are the last T_q positions":
-            ref_attention(q, k, v, causal=causal, aligned_end=False),
+        mistake("queries-at-start", "queries placed at the first positions; with fewer queries than keys they are "
+                "the last T_q positions"): ref_attention(q, k, v, causal=causal, aligned_end=False),
     }
 
 
@@ -219,7 +224,7 @@ def test_attention_inputs(submission):
     """leaves inputs unchanged"""
     submission.alibi_attention(rand(2, 3, 4), rand(2, 3, 4), rand(2, 3, 4))
     if submission.mutated_inputs():
-        raise AssertionError(f"alibi_attention changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"alibi_attention changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
 
 
 @exercise("alibi.alibi_attention")
@@ -271,15 +276,18 @@ def simulate_alibi_loop(q, k, v, mask, chunks, q_numbering="real", k_numbering="
 def alibi_loop_mistakes(q, k, v, mask, chunks):
     run = lambda **knobs: simulate_alibi_loop(q, k, v, mask, chunks, **knobs)  # noqa: E731
     return {
-        "the new queries placed at position 0 in every call: a generated token's position continues from the "
-        "real tokens before it": run(q_numbering="restart"),
-        "key positions counting the padding (0 .. T_past + T_new - 1) while query positions count only real "
-        "tokens; count the padding for both or for neither": run(k_numbering="columns"),
-        "padding keys not masked: the attention_mask must remove padding from every query's keys": run(mask_padding=False),
-        "the causal mask aligned to the start: with a cache, new query i sits at column T_past + i":
-            run(causal_from_end=False),
-        "a bias with the wrong sign (+m * distance)": run(sign=1.0),
-        "the power-of-two slope formula used for every head count": run(slopes=naive_slopes(q.shape[1])),
+        mistake("positions-restart", "the new queries placed at position 0 in every call: a generated token's "
+                "position continues from the real tokens before it"): run(q_numbering="restart"),
+        mistake("positions-inconsistent", "key positions counting the padding (0 .. T_past + T_new - 1) while query "
+                "positions count only real tokens; count the padding for both or for neither"):
+            run(k_numbering="columns"),
+        mistake("padding-not-masked", "padding keys not masked: the attention_mask must remove padding from every "
+                "query's keys"): run(mask_padding=False),
+        mistake("queries-at-start", "the causal mask aligned to the start: with a cache, new query i sits at column "
+                "T_past + i"): run(causal_from_end=False),
+        mistake("alibi-bias-sign", "a bias with the wrong sign (+m * distance)"): run(sign=1.0),
+        mistake("alibi-power-of-two", "the power-of-two slope formula used for every head count"):
+            run(slopes=naive_slopes(q.shape[1])),
     }
 
 

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from course.checking import seeded_randn as rand
-from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal, expect_shape,
-                             expect_value_error)
+from course.checking import (Hint, Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
+                             expect_shape, expect_value_error, failed)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
+from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-5, rtol=1e-4)
@@ -55,16 +56,19 @@ def attention_mistakes(q, k, v, mask=None, bias=None, part=1):
         return ref_attention(q, k, v, mask, bias, **kw)[part]
 
     named = {
-        "scores divided by d instead of sqrt(d): the spread of q.k grows like sqrt(d)": pick(scale="d"),
-        "scores not divided by sqrt(d)": pick(scale="none"),
-        "a softmax over the queries (dim -2); each query's weights must sum to one over the keys": pick(axis=-2),
+        mistake("scale-by-d", "scores divided by d instead of sqrt(d): the spread of q.k grows like sqrt(d)"):
+            pick(scale="d"),
+        mistake("not-scaled", "scores not divided by sqrt(d)"): pick(scale="none"),
+        mistake("softmax-over-queries", "a softmax over the queries (dim -2); each query's weights must sum to one "
+                "over the keys"): pick(axis=-2),
     }
     if mask is not None:
         named.update({
-            "the mask inverted: True means 'may attend'": pick(invert=True),
-            "masked weights set to zero after the softmax; mask the scores with -inf before it, so the remaining "
-            "weights still sum to one": pick(after_softmax=True),
-            "masked scores set to 0 (scores * mask) instead of -inf: a score of 0 still gets weight": pick(zero_score=True),
+            mistake("mask-inverted", "the mask inverted: True means 'may attend'"): pick(invert=True),
+            mistake("mask-after-softmax", "masked weights set to zero after the softmax; mask the scores with -inf "
+                    "before it, so the remaining weights still sum to one"): pick(after_softmax=True),
+            mistake("mask-after-softmax", "masked scores set to 0 (scores * mask) instead of -inf: a score of 0 "
+                    "still gets weight"): pick(zero_score=True),
         })
     return named
 
@@ -76,13 +80,13 @@ def check_attention(submission, q, k, v, what, mask=None, bias=None, **tolerance
         kwargs["bias"] = bias
     got = submission.attention(q, k, v, **kwargs)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise AssertionError(f"{what} returned {type(got).__name__}; expected a pair (out, weights)")
+        raise Mismatch(f"{what} returned {type(got).__name__}; expected a pair (out, weights)", "not-a-pair")
     out, weights = got
     ref_out, ref_weights = ref_attention(q, k, v, mask, bias)
     hint = closest_mistake(weights, attention_mistakes(q, k, v, mask, bias, part=1))
     if isinstance(weights, torch.Tensor) and bool(torch.isnan(weights.double()).any()):
-        hint = ("Your weights contain NaN: a query with no allowed key gives softmax(-inf, ..., -inf) = 0/0. "
-                "Give such rows all-zero weights.")
+        hint = Hint("Your weights contain NaN: a query with no allowed key gives softmax(-inf, ..., -inf) = 0/0. "
+                    "Give such rows all-zero weights.", "nan-rows")
     expect_close(weights, ref_weights, f"{what} weights", **tolerance, hint=hint)
     expect_close(out, ref_out, f"{what} out", **tolerance, hint="out = weights @ v")
 
@@ -148,8 +152,9 @@ def test_attention_dtypes(submission, dtype, atol):
     if dtype in (torch.float16, torch.bfloat16):
         out32, _ = submission.attention(q.float(), k.float(), v.float())
         if torch.allclose(out32.double(), ref_out, **F32):
-            hint = (f"In float32 your result is right, in {str(dtype)[6:]} it is not: the scores are probably computed "
-                    "in half precision. Compute q @ k^T and the softmax in float32, then cast the results back.")
+            hint = Hint(f"In float32 your result is right, in {str(dtype)[6:]} it is not: the scores are probably "
+                        "computed in half precision. Compute q @ k^T and the softmax in float32, then cast the results "
+                        "back.", "half-precision-scores")
     expect_close(weights, ref_weights, f"{what} weights", atol=atol, rtol=atol, hint=hint)
     expect_close(out, ref_out, f"{what} out", atol=atol, rtol=atol, hint=hint)
 
@@ -170,7 +175,7 @@ def test_attention_not_in_place(submission):
     submission.attention(rand(2, 4, seed=20), rand(2, 4, seed=21), rand(2, 3, seed=22), mask=mask,
                          bias=rand(2, 2, seed=23))
     if submission.mutated_inputs():
-        raise AssertionError(f"attention changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"attention changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
 
 
 @exercise("intuition.attention")
@@ -191,11 +196,13 @@ def ref_causal(t_q, t_k):
 def causal_mistakes(t_q, t_k):
     ones = torch.ones(t_q, t_k)
     return {
-        "a mask aligned to the start (torch.tril on a (t_q, t_k) matrix): with a cache the queries are the LAST "
-        "t_q positions, so query i sees keys j <= t_k - t_q + i": ones.tril().bool(),
-        "a strictly lower triangle: a query must see its own position (j == i is allowed)": ref_causal(t_q, t_k)
-        & ~(torch.arange(t_k)[None, :] == (torch.arange(t_q)[:, None] + t_k - t_q)),
-        "the inverted mask (True marking the future): True must mean 'may attend'": ~ref_causal(t_q, t_k),
+        mistake("queries-at-start", "a mask aligned to the start (torch.tril on a (t_q, t_k) matrix): with a cache "
+                "the queries are the LAST t_q positions, so query i sees keys j <= t_k - t_q + i"):
+            ones.tril().bool(),
+        mistake("mask-strict", "a strictly lower triangle: a query must see its own position (j == i is allowed)"):
+            ref_causal(t_q, t_k) & ~(torch.arange(t_k)[None, :] == (torch.arange(t_q)[:, None] + t_k - t_q)),
+        mistake("mask-inverted", "the inverted mask (True marking the future): True must mean 'may attend'"):
+            ~ref_causal(t_q, t_k),
     }
 
 
@@ -293,10 +300,11 @@ def check_gap(submission, kind, q, k, positions, shift, atol=1e-4):
                          ("mean", "the mean absolute difference; the gap is the largest one"),
                          ("max_diff", "max(shifted scores) - max(scores); the gap compares the scores entry by entry")):
         if abs(got - ref_gap(kind, q, k, positions, shift, reduce)) <= atol:
-            hint = f" Your value matches {text}."
+            hint = Hint(f"Your value matches {text}.", "gap-reduction")
     if not hint and abs(got - ref_gap(kind, q, k, positions, shift, shift_keys=False)) <= atol:
-        hint = " Your value matches shifting the query positions only: shift both q_pos and k_pos."
-    raise AssertionError(f"{what} returned {got:.6g}, expected {expected:.6g}.{hint}")
+        hint = Hint("Your value matches shifting the query positions only: shift both q_pos and k_pos.",
+                    "gap-queries-only")
+    raise failed(f"{what} returned {got:.6g}, expected {expected:.6g}.", hint)
 
 
 @exercise("intuition.shift_gap", weight=2)
@@ -324,8 +332,8 @@ def test_gap_returns_float(submission):
     got = submission.shift_gap(remote_function(submission, "relative"), rand(2, 2, seed=36), rand(2, 2, seed=37),
                                torch.arange(2), 1)
     if not isinstance(got, float):
-        raise AssertionError(f"shift_gap returned {type(got).__name__}; expected a Python float (use float(...) or "
-                             ".item())")
+        raise Mismatch(f"shift_gap returned {type(got).__name__}; expected a Python float (use float(...) or "
+                       ".item())", "python-float")
 
 
 @exercise("intuition.shift_gap")
@@ -334,5 +342,5 @@ def test_gap_not_in_place(submission):
     submission.shift_gap(remote_function(submission, "product"), rand(3, 2, seed=38), rand(3, 2, seed=39),
                          torch.arange(3), 4)
     if submission.mutated_inputs():
-        raise AssertionError(f"shift_gap changed its {', '.join(submission.mutated_inputs())} in place: build "
-                             "positions + shift as a new tensor instead of `positions += shift`")
+        raise Mismatch(f"shift_gap changed its {', '.join(submission.mutated_inputs())} in place: build "
+                       "positions + shift as a new tensor instead of `positions += shift`", "in-place")

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from course.checking import seeded_randn as rand
-from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
-                             expect_value_error)
+from course.checking import (Hint, Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
+                             expect_value_error, failed)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
+from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-6, rtol=1e-5)
@@ -41,8 +42,9 @@ def test_module_weight_is_parameter(submission):
         raise AssertionError("LearnedPositionalEmbedding(10, 4) is not a torch.nn.Module: subclass nn.Module")
     kinds = submission.type_names(module, "weight")
     if "torch.nn.parameter.Parameter" not in kinds:
-        raise AssertionError(f"LearnedPositionalEmbedding(10, 4).weight is a {kinds[0].rsplit('.', 1)[-1]}, expected an "
-                             "nn.Parameter: a plain tensor attribute is not trained, saved or moved with the module")
+        raise Mismatch(f"LearnedPositionalEmbedding(10, 4).weight is a {kinds[0].rsplit('.', 1)[-1]}, expected an "
+                       "nn.Parameter: a plain tensor attribute is not trained, saved or moved with the module",
+                       "not-parameter")
     weight_of(module, 10, 4, "LearnedPositionalEmbedding(10, 4)")
 
 
@@ -57,11 +59,12 @@ def test_module_initialisation(submission):
     inside = (w.abs() < 0.02).double().mean().item()
     if not 0.0192 < std < 0.0208 or abs(mean) > 0.0008:
         hint = " (nn.Embedding's default initialisation has std 1)" if 0.9 < std < 1.1 else ""
-        raise AssertionError(f"LearnedPositionalEmbedding(512, 64).weight has mean {mean:.4g} and std {std:.4g}; expected "
-                             f"a normal initialisation with mean 0 and std 0.02{hint}: nn.init.normal_(weight, std=0.02)")
+        raise Mismatch(f"LearnedPositionalEmbedding(512, 64).weight has mean {mean:.4g} and std {std:.4g}; expected "
+                       f"a normal initialisation with mean 0 and std 0.02{hint}: nn.init.normal_(weight, std=0.02)",
+                       "init")
     if not 0.66 < inside < 0.71:
-        raise AssertionError(f"{inside:.1%} of LearnedPositionalEmbedding(512, 64).weight lies within one std of 0, "
-                             "expected about 68% for a normal distribution (is it uniform?)")
+        raise Mismatch(f"{inside:.1%} of LearnedPositionalEmbedding(512, 64).weight lies within one std of 0, "
+                       "expected about 68% for a normal distribution (is it uniform?)", "init")
 
 
 @exercise(MODULE, weight=2)
@@ -84,13 +87,13 @@ def test_module_last_row_usable(submission):
     w = weight_of(module, 4, 2, label)
     x, ids = rand(1, 2, 2, seed=3), torch.tensor([0, 3])
     full = rand(1, 4, 2, seed=4)
-    hint = "Valid ids are 0 .. max_len - 1, the last row included."
+    hint = Hint("Valid ids are 0 .. max_len - 1, the last row included.", "last-row")
     for args, expected in (((x, ids), x.double() + w[ids]), ((full,), full.double() + w)):
         what = call_text(label, *args)
         try:
             got = module(*args)
         except ValueError as err:
-            raise AssertionError(f"{what} raised ValueError({err}). {hint}") from None
+            raise failed(f"{what} raised ValueError({err}).", hint) from None
         expect_close(got, expected, what, **F32, hint=hint)
 
 
@@ -105,7 +108,8 @@ def test_module_given_ids(submission, ids):
     x = rand(2, 3, 3, seed=1)
     what = call_text(label, x, ids)
     got = module(x, ids)
-    hint = closest_mistake(got, {"ignoring position_ids and adding rows 0..T-1": x.double() + w[:3]})
+    hint = closest_mistake(got, {mistake("positions-ignored", "ignoring position_ids and adding rows 0..T-1"):
+                                     x.double() + w[:3]})
     expect_close(got, x.double() + w[ids], what, **F32, hint=hint)
 
 
@@ -130,16 +134,18 @@ def _expect_range_error(submission, module, label, x, ids, weight):
         expect_value_error(module, *args, mentions="max_len", what=what)
         return
     except Exception as err:  # noqa: BLE001 - report the type the learner raised
-        raise AssertionError(f"{what} raised {type(err).__name__}({err}); expected a ValueError naming 'max_len'") from None
+        raise Mismatch(f"{what} raised {type(err).__name__}({err}); expected a ValueError naming 'max_len'",
+                       "no-value-error") from None
     max_len = weight.shape[0]
     used = torch.arange(x.shape[-2]) if ids is None else ids
     diagnosis = closest_mistake(got, {
-        "clamping the ids to the last row (every long position silently reuses row max_len - 1)":
-            x.double() + weight[used.clamp(0, max_len - 1)],
-        "negative ids wrapping around to the end of the table (id -1 silently reads the last row)":
-            x.double() + weight[used % max_len],
+        mistake("ids-clamped", "clamping the ids to the last row (every long position silently reuses row max_len - "
+                "1)"): x.double() + weight[used.clamp(0, max_len - 1)],
+        mistake("ids-clamped", "negative ids wrapping around to the end of the table (id -1 silently reads the last "
+                "row)"): x.double() + weight[used % max_len],
     }, atol=1e-6)
-    raise AssertionError(f"{what} returned normally; expected a ValueError naming 'max_len'. {diagnosis}".rstrip())
+    raise Mismatch(f"{what} returned normally; expected a ValueError naming 'max_len'. {diagnosis}".rstrip(),
+                   diagnosis.mistake or "no-value-error")
 
 
 @exercise(MODULE, weight=2)
@@ -176,10 +182,11 @@ def test_module_gradients(submission):
     except RuntimeError as err:
         if "grad" not in str(err):
             raise
-        raise AssertionError(f"{what}: no gradient reached the weight, backward failed with '{err}'; {advice}") from None
+        raise Mismatch(f"{what}: no gradient reached the weight, backward failed with '{err}'; {advice}",
+                       "no-gradient") from None
     if grads.get("weight") is None:
-        raise AssertionError(f"{what}: no gradient reached module.weight (parameters with a gradient: "
-                             f"{sorted(n for n, g in grads.items() if g is not None)}); {advice}")
+        raise Mismatch(f"{what}: no gradient reached module.weight (parameters with a gradient: "
+                       f"{sorted(n for n, g in grads.items() if g is not None)}); {advice}", "no-gradient")
     expected = torch.zeros(6, 2, dtype=torch.float64)
     expected.index_add_(0, ids.flatten(), upstream.double().reshape(-1, 2))
     expect_close(grads["weight"], expected, f"{what}: weight.grad", **F32,
@@ -220,8 +227,9 @@ def test_module_not_in_place(submission):
     module = build(submission, 5, 2)
     module(rand(1, 3, 2, seed=10), torch.tensor([2, 0, 1]))
     if submission.mutated_inputs():
-        raise AssertionError(f"LearnedPositionalEmbedding(5, 2)(x, position_ids) changed its "
-                             f"{', '.join(submission.mutated_inputs())} in place; return x + rows instead of x += rows")
+        raise Mismatch(f"LearnedPositionalEmbedding(5, 2)(x, position_ids) changed its "
+                       f"{', '.join(submission.mutated_inputs())} in place; return x + rows instead of x += rows",
+                       "in-place")
 
 
 # ---------------------------------------------------------------- resize_position_table
@@ -245,11 +253,12 @@ def resize_mistakes(table, new_len):
                                           for c in range(t.shape[1])], -1))
 
     return {
-        "nearest-neighbour resizing (rows copied, not interpolated)": t[torch.from_numpy(nearest)],
-        "align_corners=False coordinates ((j + 0.5) * old_len / new_len - 0.5): the end rows must stay at the ends, "
-        "old row r at r * (new_len - 1) / (old_len - 1)": at(half_pixel),
-        "scaling by old_len / new_len instead of (old_len - 1) / (new_len - 1): the last old row never reaches the "
-        "last new position": at(stretched),
+        mistake("resize-nearest", "nearest-neighbour resizing (rows copied, not interpolated)"):
+            t[torch.from_numpy(nearest)],
+        mistake("resize-corners", "align_corners=False coordinates ((j + 0.5) * old_len / new_len - 0.5): the end "
+                "rows must stay at the ends, old row r at r * (new_len - 1) / (old_len - 1)"): at(half_pixel),
+        mistake("resize-corners", "scaling by old_len / new_len instead of (old_len - 1) / (new_len - 1): the last "
+                "old row never reaches the last new position"): at(stretched),
     }
 
 
@@ -304,7 +313,8 @@ def test_resize_not_in_place(submission):
     """leaves the table unchanged"""
     submission.resize_position_table(rand(5, 2, seed=14), 9)
     if submission.mutated_inputs():
-        raise AssertionError(f"resize_position_table changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"resize_position_table changed its {', '.join(submission.mutated_inputs())} in place",
+                       "in-place")
 
 
 @exercise(RESIZE)

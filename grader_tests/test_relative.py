@@ -16,9 +16,10 @@ import pytest
 import torch
 
 from course.checking import seeded_randn as rand
-from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
+from course.checking import (Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
                              expect_value_error)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
+from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-5, rtol=1e-4)
@@ -72,25 +73,27 @@ def bucket_mistakes(rel, bidirectional=True, num_buckets=32, max_distance=128):
     """Outputs of mistakes learners make, by name, for closest_mistake."""
     kw = dict(bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance)
     found = {
-        "query - key; relative_position is key - query (positive = key after the query)":
+        mistake("offset-sign", "query - key; relative_position is key - query (positive = key after the query)"):
             ref_bucket(-np.asarray(rel), **kw),
-        "the buckets without the log part capped at num_buckets - 1 (distances from max_distance on must share "
-        "the last bucket of their side)": ref_bucket(rel, cap=False, **kw),
-        "an exact range one distance too long: with n buckets per side, distances 0 .. n//2 - 1 get their own "
-        "bucket and the log part starts at n//2": ref_bucket(rel, exact_shift=1, **kw),
-        "an exact range one distance too short: with n buckets per side, distances 0 .. n//2 - 1 get their own "
-        "bucket and the log part starts at n//2": ref_bucket(rel, exact_shift=-1, **kw),
+        mistake("t5-cap", "the buckets without the log part capped at num_buckets - 1 (distances from max_distance "
+                "on must share the last bucket of their side)"): ref_bucket(rel, cap=False, **kw),
+        mistake("t5-exact-range", "an exact range one distance too long: with n buckets per side, distances 0 .. "
+                "n//2 - 1 get their own bucket and the log part starts at n//2"):
+            ref_bucket(rel, exact_shift=1, **kw),
+        mistake("t5-exact-range", "an exact range one distance too short: with n buckets per side, distances 0 .. "
+                "n//2 - 1 get their own bucket and the log part starts at n//2"):
+            ref_bucket(rel, exact_shift=-1, **kw),
     }
     if bidirectional:
-        found["bidirectional buckets without halving num_buckets (each side gets num_buckets // 2)"] = \
-            ref_bucket(rel, halve=False, **kw)
-        found["relative position 0 placed in the upper half; only keys after the query (r > 0) go there"] = \
-            ref_bucket(rel, zero_upper=True, **kw)
-        found["causal buckets; with bidirectional=True keys after the query get their own half"] = \
-            ref_bucket(rel, **dict(kw, bidirectional=False))
+        found[mistake("t5-halving", "bidirectional buckets without halving num_buckets (each side gets "
+                      "num_buckets // 2)")] = ref_bucket(rel, halve=False, **kw)
+        found[mistake("t5-zero-side", "relative position 0 placed in the upper half; only keys after the query (r "
+                      "> 0) go there")] = ref_bucket(rel, zero_upper=True, **kw)
+        found[mistake("t5-bidirectional", "causal buckets; with bidirectional=True keys after the query get their "
+                      "own half")] = ref_bucket(rel, **dict(kw, bidirectional=False))
     else:
-        found["bidirectional buckets; with bidirectional=False all buckets describe the past"] = \
-            ref_bucket(rel, **dict(kw, bidirectional=True))
+        found[mistake("t5-bidirectional", "bidirectional buckets; with bidirectional=False all buckets describe "
+                      "the past")] = ref_bucket(rel, **dict(kw, bidirectional=True))
     return found
 
 
@@ -135,34 +138,38 @@ def ref_shaw(q, k, v, rel_k, rel_v, K, *, scale_rel=True, use_rel_v=True, softma
 
 def scores_mistakes(q, k, rel_k, K):
     found = {
-        "offsets query - key (i - j); Shaw indexes rel_k by key - query, clip(j - i, -K, K) + K":
-            ref_shaw(q, k, None, rel_k, None, K, key_minus_query=False)[0],
-        "rel_k indexed by clip(j - i, -K, K) without adding K (negative offsets wrap to the end of the table)":
-            ref_shaw(q, k, None, rel_k, None, K, plus_k=False)[0],
-        "the relative term q . rel_k not divided by sqrt(d); both terms are":
+        mistake("offset-sign", "offsets query - key (i - j); Shaw indexes rel_k by key - query, clip(j - i, -K, K) "
+                "+ K"): ref_shaw(q, k, None, rel_k, None, K, key_minus_query=False)[0],
+        mistake("shaw-no-plus-k", "rel_k indexed by clip(j - i, -K, K) without adding K (negative offsets wrap to "
+                "the end of the table)"): ref_shaw(q, k, None, rel_k, None, K, plus_k=False)[0],
+        mistake("not-scaled", "the relative term q . rel_k not divided by sqrt(d); both terms are"):
             ref_shaw(q, k, None, rel_k, None, K, scale_rel=False)[0],
     }
     if q.shape[-2] < k.shape[-2]:
-        found["queries placed at the first positions; with fewer queries than keys they are the last T_q "
-              "positions (query i at T_k - T_q + i)"] = ref_shaw(q, k, None, rel_k, None, K, align_end=False)[0]
+        found[mistake("queries-at-start", "queries placed at the first positions; with fewer queries than keys "
+                      "they are the last T_q positions (query i at T_k - T_q + i)")] = \
+            ref_shaw(q, k, None, rel_k, None, K, align_end=False)[0]
     return found
 
 
 def attention_mistakes(q, k, v, rel_k, rel_v, K):
     found = {
-        "attention without rel_v; each value v_j needs rel_v[clip(j - i, -K, K) + K] added":
+        mistake("shaw-no-rel-v", "attention without rel_v; each value v_j needs rel_v[clip(j - i, -K, K) + K] added"):
             ref_shaw(q, k, v, rel_k, rel_v, K, use_rel_v=False)[1],
-        "rel_v indexed by query - key (i - j) instead of key - query":
+        mistake("offset-sign", "rel_v indexed by query - key (i - j) instead of key - query"):
             ref_shaw(q, k, v, rel_k, rel_v, K, v_index=dict(key_minus_query=False))[1],
-        "rel_v indexed without the +K offset": ref_shaw(q, k, v, rel_k, rel_v, K, v_index=dict(plus_k=False))[1],
-        "a softmax over the queries (axis -2); weights are normalised over the keys, the last axis":
-            ref_shaw(q, k, v, rel_k, rel_v, K, softmax_axis=-2)[1],
+        mistake("shaw-no-plus-k", "rel_v indexed without the +K offset"):
+            ref_shaw(q, k, v, rel_k, rel_v, K, v_index=dict(plus_k=False))[1],
+        mistake("softmax-over-queries", "a softmax over the queries (axis -2); weights are normalised over the "
+                "keys, the last axis"): ref_shaw(q, k, v, rel_k, rel_v, K, softmax_axis=-2)[1],
     }
     if q.shape[-2] < k.shape[-2]:
-        found["rel_v rows for queries placed at the first positions; with fewer queries than keys they are the "
-              "last T_q positions"] = ref_shaw(q, k, v, rel_k, rel_v, K, v_index=dict(align_end=False))[1]
-        found["queries placed at the first positions; with fewer queries than keys they are the last T_q "
-              "positions"] = ref_shaw(q, k, v, rel_k, rel_v, K, align_end=False)[1]
+        found[mistake("queries-at-start", "rel_v rows for queries placed at the first positions; with fewer "
+                      "queries than keys they are the last T_q positions")] = \
+            ref_shaw(q, k, v, rel_k, rel_v, K, v_index=dict(align_end=False))[1]
+        found[mistake("queries-at-start", "queries placed at the first positions; with fewer queries than keys "
+                      "they are the last T_q positions")] = \
+            ref_shaw(q, k, v, rel_k, rel_v, K, align_end=False)[1]
     return found
 
 
@@ -207,7 +214,7 @@ def expect_attention(submission, got, q, k, v, rel_k, rel_v, K, what, **toleranc
 
 def check_not_in_place(submission, name):
     if submission.mutated_inputs():
-        raise AssertionError(f"{name} changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"{name} changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
 
 
 ON_DEVICE = "Create every helper tensor (positions, buckets, indices) on the input's device."
@@ -290,10 +297,13 @@ def test_bias_small(submission):
     got = submission.t5_relative_bias(table, q_pos, k_pos)
     expected = ref_t5_bias(table, q_pos, k_pos)
     if isinstance(got, torch.Tensor) and tuple(got.shape) == (3, 5, 3) != tuple(expected.shape):
-        raise AssertionError(f"{what} returned shape (T_q, T_k, H) = (3, 5, 3); put the head axis first: (H, T_q, T_k)")
+        raise Mismatch(f"{what} returned shape (T_q, T_k, H) = (3, 5, 3); put the head axis first: (H, T_q, T_k)",
+                       "heads-last")
     hint = closest_mistake(got, {
-        "query - key; the bucket is of k_pos[j] - q_pos[i]": ref_t5_bias(table, q_pos, k_pos, sign=-1),
-        "causal buckets; pass bidirectional on": ref_t5_bias(table, q_pos, k_pos, bidirectional=False),
+        mistake("offset-sign", "query - key; the bucket is of k_pos[j] - q_pos[i]"):
+            ref_t5_bias(table, q_pos, k_pos, sign=-1),
+        mistake("t5-bidirectional", "causal buckets; pass bidirectional on"):
+            ref_t5_bias(table, q_pos, k_pos, bidirectional=False),
     })
     expect_bias(submission, got, table, q_pos, k_pos, what, hint=hint)
 
@@ -308,10 +318,12 @@ def test_bias_settings(submission, bidirectional, num_buckets, max_distance):
     what = call_text("t5_relative_bias", table, q_pos, k_pos, **kw) + " with k_pos = arange(0, 300, 11)"
     got = submission.t5_relative_bias(table, q_pos, k_pos, **kw)
     hint = closest_mistake(got, {
-        "the default max_distance=128; pass max_distance on to the bucketing":
+        mistake("default-argument", "the default max_distance=128; pass max_distance on to the bucketing"):
             ref_t5_bias(table, q_pos, k_pos, bidirectional=bidirectional),
-        "the default bidirectional=True; pass bidirectional on": ref_t5_bias(table, q_pos, k_pos, max_distance=max_distance),
-        "query - key; the bucket is of k_pos[j] - q_pos[i]": ref_t5_bias(table, q_pos, k_pos, sign=-1, **kw),
+        mistake("default-argument", "the default bidirectional=True; pass bidirectional on"):
+            ref_t5_bias(table, q_pos, k_pos, max_distance=max_distance),
+        mistake("offset-sign", "query - key; the bucket is of k_pos[j] - q_pos[i]"):
+            ref_t5_bias(table, q_pos, k_pos, sign=-1, **kw),
     })
     expect_bias(submission, got, table, q_pos, k_pos, what, **kw, hint=hint)
 

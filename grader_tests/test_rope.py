@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from course.checking import seeded_randn as rand
-from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
+from course.checking import (Hint, Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
                              expect_value_error)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 from course.grading.decode_loop import (LENGTH, PADS, PROMPT, expect_cache_grows, expect_inputs_kept,
                                        expect_loop, expect_mask_length_checked, left_padded_batch, loop_text,
                                        run_loop)
+from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-4, rtol=1e-4)
@@ -41,10 +42,12 @@ def rope_mistakes(x, positions, **kw):
     interleaved = kw.get("interleaved", False)
     other = dict(kw, interleaved=not interleaved)
     return {
-        "the other pairing convention (interleaved=True pairs (2k, 2k+1); the default pairs (k, k + d/2))":
-            ref_rope(x, positions, **other),
-        "rotating the other way ((a, b) -> (a cos + b sin, -a sin + b cos))": ref_rope(x, -np.asarray(positions), **kw),
-        "ignoring `positions` and using 0, 1, 2, ...": ref_rope(x, np.arange(x.shape[-2]), **kw),
+        mistake("pairing-convention", "the other pairing convention (interleaved=True pairs (2k, 2k+1); the default "
+                "pairs (k, k + d/2))"): ref_rope(x, positions, **other),
+        mistake("rotation-direction", "rotating the other way ((a, b) -> (a cos + b sin, -a sin + b cos))"):
+            ref_rope(x, -np.asarray(positions), **kw),
+        mistake("positions-ignored", "ignoring `positions` and using 0, 1, 2, ..."):
+            ref_rope(x, np.arange(x.shape[-2]), **kw),
     }
 
 
@@ -57,9 +60,10 @@ def test_inv_freq_values_for(submission, d, base):
     got = submission.rope_inv_freq(d, base)
     expected = torch.from_numpy(ref_inv_freq(d, base))
     hint = closest_mistake(got, {
-        "base^(-k/d): the exponent must be 2k/d, k counting pairs": torch.from_numpy(float(base) ** (-np.arange(d // 2) / d)),
-        "base^(+2k/d): these are wavelengths/(2 pi), the frequencies are their inverses":
-            torch.from_numpy(float(base) ** (np.arange(0, d, 2) / d)),
+        mistake("exponent-k-over-d", "base^(-k/d): the exponent must be 2k/d, k counting pairs"):
+            torch.from_numpy(float(base) ** (-np.arange(d // 2) / d)),
+        mistake("frequency-vs-wavelength", "base^(+2k/d): these are wavelengths/(2 pi), the frequencies are their "
+                "inverses"): torch.from_numpy(float(base) ** (np.arange(0, d, 2) / d)),
     })
     expect_close(got, expected, what, atol=1e-7, rtol=1e-5, hint=hint)
 
@@ -129,7 +133,8 @@ def test_apply_rope_partial(submission):
     what = call_text("apply_rope", x, positions, rotary_dim=4)
     got = submission.apply_rope(x, positions, rotary_dim=4)
     hint = closest_mistake(got, {
-        "frequencies computed over the head dimension d instead of rotary_dim": ref_rope(x, positions, rotary_dim=4, freq_dim=8),
+        mistake("rotary-dim", "frequencies computed over the head dimension d instead of rotary_dim"):
+            ref_rope(x, positions, rotary_dim=4, freq_dim=8),
     })
     expect_close(got, ref_rope(x, positions, rotary_dim=4), what, **F32, hint=hint)
 
@@ -159,7 +164,8 @@ def test_apply_rope_decoding(submission):
     full = ref_rope(x, torch.arange(6))
     got = submission.apply_rope(x[5:], torch.tensor([5]))
     what = call_text("apply_rope", x[5:], torch.tensor([5])) + " (one new token after 5 cached ones)"
-    hint = closest_mistake(got, {"positions restarting at 0 for the new token": ref_rope(x[5:], [0])})
+    hint = closest_mistake(got, {mistake("positions-restart", "positions restarting at 0 for the new token"):
+                                     ref_rope(x[5:], [0])})
     expect_close(got, full[5:], what, **F32, hint=hint)
 
 
@@ -175,8 +181,9 @@ def test_apply_rope_dtypes(submission, dtype, atol):
     if dtype in (torch.float16, torch.bfloat16):
         as32 = submission.apply_rope(x.float(), positions)
         if torch.allclose(as32.double(), ref_rope(x, positions), **F32):
-            hint = (f"In float32 your result is right, in {str(dtype)[6:]} it is not: the angles (position x frequency) "
-                    "are probably computed in half precision. Compute angles, cos and sin in float32, then cast back.")
+            hint = Hint(f"In float32 your result is right, in {str(dtype)[6:]} it is not: the angles (position x "
+                        "frequency) are probably computed in half precision. Compute angles, cos and sin in float32, "
+                        "then cast back.", "half-precision")
     expect_close(got, ref_rope(x, positions), what, atol=atol, rtol=atol, hint=hint)
 
 
@@ -202,7 +209,7 @@ def test_apply_rope_not_in_place(submission):
     """leaves its input unchanged"""
     submission.apply_rope(rand(3, 8, seed=10), torch.arange(3))
     if submission.mutated_inputs():
-        raise AssertionError(f"apply_rope changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"apply_rope changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
 
 
 @exercise("rope.apply_rope")
@@ -229,8 +236,9 @@ def test_rope_matrix_values(submission, interleaved):
     what = call_text("rope_matrix", 1, 4, interleaved=interleaved)
     got = submission.rope_matrix(1, 4, interleaved=interleaved)
     hint = closest_mistake(got, {
-        "R.T instead of R (x @ R.T must equal the rotated x)": ref_matrix(1, 4, interleaved).T,
-        "the other pairing convention": ref_matrix(1, 4, not interleaved),
+        mistake("matrix-transposed", "R.T instead of R (x @ R.T must equal the rotated x)"):
+            ref_matrix(1, 4, interleaved).T,
+        mistake("pairing-convention", "the other pairing convention"): ref_matrix(1, 4, not interleaved),
     })
     expect_close(got, ref_matrix(1, 4, interleaved), what, **F32, hint=hint)
 
@@ -269,8 +277,8 @@ def test_permutation_links_conventions(submission, d):
         hint = ""
         if torch.allclose(ref_rope(x, positions, interleaved=True)[..., inverse], ref_rope(x[..., inverse], positions)):
             hint = " It is the inverse permutation: you mapped half-split positions to interleaved ones."
-        raise AssertionError(f"with perm = {what} = {perm.tolist()}, rotating interleaved then permuting differs from "
-                             f"permuting then rotating half-split.{hint}")
+        raise Mismatch(f"with perm = {what} = {perm.tolist()}, rotating interleaved then permuting differs from "
+                       f"permuting then rotating half-split.{hint}", "inverse-permutation" if hint else None)
 
 
 @exercise("rope.interleaved_to_half_split")
@@ -414,16 +422,19 @@ def rope_loop_mistakes(q, k, v, mask, chunks):
     """Known mistakes, name -> their output of every call."""
     run = lambda **knobs: simulate_rope_loop(q, k, v, mask, chunks, **knobs)  # noqa: E731
     return {
-        "new tokens numbered from 0 in every call: a generated token's position continues from the real tokens "
-        "before it": run(numbering="restart"),
-        "decode positions counting the padding (T_past + i) while the prefill counted only real tokens; either "
-        "count the padding everywhere or nowhere": run(numbering="columns_in_decode"),
-        "padding keys not masked: the attention_mask must remove padding from every query's keys": run(mask_padding=False),
-        "the causal mask aligned to the start: with a cache, new query i sits at column T_past + i":
-            run(causal_from_end=False),
-        "the other pairing convention (the half-split pairs (k, k + d/2) are required here)": run(interleaved=True),
-        "scores not divided by sqrt(d)": run(scale=False),
-        "cached keys rotated a second time (the cache holds them already rotated)":
+        mistake("positions-restart", "new tokens numbered from 0 in every call: a generated token's position "
+                "continues from the real tokens before it"): run(numbering="restart"),
+        mistake("positions-inconsistent", "decode positions counting the padding (T_past + i) while the prefill "
+                "counted only real tokens; either count the padding everywhere or nowhere"):
+            run(numbering="columns_in_decode"),
+        mistake("padding-not-masked", "padding keys not masked: the attention_mask must remove padding from every "
+                "query's keys"): run(mask_padding=False),
+        mistake("queries-at-start", "the causal mask aligned to the start: with a cache, new query i sits at column "
+                "T_past + i"): run(causal_from_end=False),
+        mistake("pairing-convention", "the other pairing convention (the half-split pairs (k, k + d/2) are required "
+                "here)"): run(interleaved=True),
+        mistake("not-scaled", "scores not divided by sqrt(d)"): run(scale=False),
+        mistake("cache-rerotated", "cached keys rotated a second time (the cache holds them already rotated)"):
             run(rotate_cache=True),
     }
 

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from course.checking import call_text, closest_mistake, expect_close, expect_dtype, expect_shape, expect_value_error
+from course.checking import (Hint, Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
+                             expect_value_error)
+from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
 # relative accuracy of float32 tables; atol tiny because slow frequencies are ~1e-7
@@ -108,7 +110,7 @@ def expect_number(got, what, strict=False):
         return float(got)
     if not strict and isinstance(got, torch.Tensor) and got.numel() == 1:
         return float(got)
-    raise AssertionError(f"{what} returned {type(got).__name__}, expected a Python float")
+    raise Mismatch(f"{what} returned {type(got).__name__}, expected a Python float", "python-float")
 
 
 # ---------------------------------------------------------------- linear_scaled_inv_freq
@@ -120,11 +122,11 @@ def test_linear_values(submission, d, base, factor):
     got = submission.linear_scaled_inv_freq(d, base, factor)
     theta = ref_theta(d, base)
     hint = mistakes_of(got, {
-        "frequencies multiplied by the factor (positions multiplied by it): position interpolation divides "
-        "positions, so theta_k / factor": theta * factor,
-        "the unscaled RoPE frequencies (the factor is not applied)": theta,
-        "the base multiplied by the factor: that is a base change, position interpolation divides every "
-        "frequency by the factor": ref_theta(d, base * factor),
+        mistake("pi-direction", "frequencies multiplied by the factor (positions multiplied by it): position "
+                "interpolation divides positions, so theta_k / factor"): theta * factor,
+        mistake("pi-direction", "the unscaled RoPE frequencies (the factor is not applied)"): theta,
+        mistake("pi-direction", "the base multiplied by the factor: that is a base change, position interpolation "
+                "divides every frequency by the factor"): ref_theta(d, base * factor),
     })
     expect_table(got, theta / factor, what, hint=hint)
 
@@ -162,10 +164,11 @@ def test_ntk_values(submission, base, factor, d):
     what = call_text("ntk_scaled_base", base, factor, d)
     got = expect_number(submission.ntk_scaled_base(base, factor, d), what)
     candidates = {
-        "base * factor^(d/2): the exponent is d/(d-2)": ref_ntk_base(base, factor, d, d / 2),
-        "base * factor without the exponent d/(d-2): then the slowest pair is divided by less than the factor":
-            ref_ntk_base(base, factor, d, 1.0),
-        "base * factor^((d-2)/d): the exponent is upside down, it is d/(d-2)": ref_ntk_base(base, factor, d, (d - 2) / d),
+        mistake("ntk-exponent", "base * factor^(d/2): the exponent is d/(d-2)"): ref_ntk_base(base, factor, d, d / 2),
+        mistake("ntk-exponent", "base * factor without the exponent d/(d-2): then the slowest pair is divided by "
+                "less than the factor"): ref_ntk_base(base, factor, d, 1.0),
+        mistake("ntk-exponent", "base * factor^((d-2)/d): the exponent is upside down, it is d/(d-2)"):
+            ref_ntk_base(base, factor, d, (d - 2) / d),
     }
     hint = mistakes_of(torch.tensor([got], dtype=torch.float64), {k: [v] for k, v in candidates.items()})
     expect_close(torch.tensor([got], dtype=torch.float64), t64([ref_ntk_base(base, factor, d)]), what,
@@ -200,13 +203,16 @@ def test_ntk_bad_arguments(submission, args, name):
 # ---------------------------------------------------------------- dynamic_ntk_inv_freq
 def dynamic_mistakes(d, base, factor, seq_len, L):
     return {
-        "the length used without max(seq_len, original_max_len): below the original length the base must not "
-        "change": ref_dynamic(d, base, factor, seq_len, L, use_max=False) if factor * seq_len / L - (factor - 1) > 0
-        else np.full(d // 2, np.nan),
-        "factor * s / original_max_len without subtracting (factor - 1)": ref_dynamic(d, base, factor, seq_len, L,
-                                                                                      shift=False),
-        "static NTK scaling: dynamic NTK's base depends on seq_len": ref_theta(d, ref_ntk_base(base, factor, d)),
-        "the scale not raised to d/(d-2) in the base": ref_dynamic(d, base, factor, seq_len, L, exponent=1.0),
+        mistake("dynamic-ntk", "the length used without max(seq_len, original_max_len): below the original length "
+                "the base must not change"):
+            ref_dynamic(d, base, factor, seq_len, L, use_max=False) if factor * seq_len / L - (factor - 1) > 0
+            else np.full(d // 2, np.nan),
+        mistake("dynamic-ntk", "factor * s / original_max_len without subtracting (factor - 1)"):
+            ref_dynamic(d, base, factor, seq_len, L, shift=False),
+        mistake("dynamic-ntk", "static NTK scaling: dynamic NTK's base depends on seq_len"):
+            ref_theta(d, ref_ntk_base(base, factor, d)),
+        mistake("ntk-exponent", "the scale not raised to d/(d-2) in the base"):
+            ref_dynamic(d, base, factor, seq_len, L, exponent=1.0),
     }
 
 
@@ -230,8 +236,8 @@ def test_dynamic_within_original(submission, seq_len):
     got = submission.dynamic_ntk_inv_freq(d, base, factor, seq_len, L)
     hint = mistakes_of(got, dynamic_mistakes(d, base, factor, seq_len, L))
     if not hint and isinstance(got, torch.Tensor) and bool(torch.isnan(got).any()):
-        hint = ("NaN: factor*seq_len/original_max_len - (factor-1) went negative. "
-                "Use s = max(seq_len, original_max_len).")
+        hint = Hint("NaN: factor*seq_len/original_max_len - (factor-1) went negative. "
+                    "Use s = max(seq_len, original_max_len).", "dynamic-ntk")
     expect_table(got, ref_theta(d, base), what, hint=hint)
 
 
@@ -259,28 +265,30 @@ def call_yarn(submission, *args, **kwargs):
     what = call_text("yarn_inv_freq", *args, **kwargs)
     out = submission.yarn_inv_freq(*args, **kwargs)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise AssertionError(f"{what} returned {type(out).__name__}; it must return a pair (inv_freq, attention_factor)")
+        raise Mismatch(f"{what} returned {type(out).__name__}; it must return a pair (inv_freq, attention_factor)",
+                       "not-a-pair")
     return what, out[0], out[1]
 
 
 def yarn_mistakes(d, base, factor, L, beta_fast=32.0, beta_slow=1.0, truncate=True):
     args = (d, base, factor, L, beta_fast, beta_slow)
     return {
-        "plain NTK-aware base scaling, base * factor^(d/(d-2)) (the course seed's 'YaRN'): YaRN keeps the fast "
-        "pairs, divides the slow ones by the factor and ramps between them": ref_theta(d, ref_ntk_base(base, factor, d)),
-        "position interpolation for every pair: YaRN keeps pairs that make more than beta_fast turns":
-            ref_theta(d, base) / factor,
-        "the ramp reversed: fast pairs (many turns) must keep their frequency and slow pairs (under one turn) "
-        "be divided by the factor": ref_yarn(*args, truncate=truncate, reverse=True),
-        "beta_fast and beta_slow swapped: the ramp starts at the pair making beta_fast turns":
+        mistake("yarn-ramp", "plain NTK-aware base scaling, base * factor^(d/(d-2)) (the course seed's 'YaRN'): "
+                "YaRN keeps the fast pairs, divides the slow ones by the factor and ramps between them"):
+            ref_theta(d, ref_ntk_base(base, factor, d)),
+        mistake("yarn-ramp", "position interpolation for every pair: YaRN keeps pairs that make more than beta_fast "
+                "turns"): ref_theta(d, base) / factor,
+        mistake("yarn-ramp", "the ramp reversed: fast pairs (many turns) must keep their frequency and slow pairs "
+                "(under one turn) be divided by the factor"): ref_yarn(*args, truncate=truncate, reverse=True),
+        mistake("yarn-ramp", "beta_fast and beta_slow swapped: the ramp starts at the pair making beta_fast turns"):
             ref_yarn(*args, truncate=truncate, swap_betas=True),
-        "ramp bounds not rounded outwards: with truncate=True take floor of the fast bound and ceil of the slow one":
-            ref_yarn(*args, truncate=False),
-        "ramp bounds rounded although truncate=False": ref_yarn(*args, truncate=True),
-        "the slow bound clipped at the last pair d/2 - 1; the reference code clips it at d - 1":
+        mistake("yarn-ramp", "ramp bounds not rounded outwards: with truncate=True take floor of the fast bound and "
+                "ceil of the slow one"): ref_yarn(*args, truncate=False),
+        mistake("yarn-ramp", "ramp bounds rounded although truncate=False"): ref_yarn(*args, truncate=True),
+        mistake("yarn-ramp", "the slow bound clipped at the last pair d/2 - 1; the reference code clips it at d - 1"):
             ref_yarn(*args, truncate=truncate, upper=d // 2 - 1),
-        "the ramp applied to wavelengths instead of frequencies: blend theta_k and theta_k / factor":
-            ref_yarn(*args, truncate=truncate, blend_wavelengths=True),
+        mistake("yarn-ramp", "the ramp applied to wavelengths instead of frequencies: blend theta_k and theta_k / "
+                "factor"): ref_yarn(*args, truncate=truncate, blend_wavelengths=True),
     }
 
 
@@ -301,11 +309,13 @@ def test_yarn_attention_factor(submission, factor):
     what, _, att = call_yarn(submission, 32, 10000.0, factor, 2048)
     att = expect_number(att, what + "[1]")
     hint = mistakes_of(t64([att]), {
-        "a missing attention factor (1.0): YaRN scales cos and sin by 0.1 ln(factor) + 1": [1.0],
-        "(0.1 ln(factor) + 1)^2, the factor the logits end up multiplied by; return the factor applied to cos "
-        "and sin": [ref_attention_factor(factor) ** 2],
-        "sqrt(0.1 ln(factor) + 1); the attention factor itself is 0.1 ln(factor) + 1": [math.sqrt(ref_attention_factor(factor))],
-        "a base-10 logarithm: use the natural log": [0.1 * math.log10(factor) + 1],
+        mistake("yarn-attention-factor", "a missing attention factor (1.0): YaRN scales cos and sin by 0.1 "
+                "ln(factor) + 1"): [1.0],
+        mistake("yarn-attention-factor", "(0.1 ln(factor) + 1)^2, the factor the logits end up multiplied by; "
+                "return the factor applied to cos and sin"): [ref_attention_factor(factor) ** 2],
+        mistake("yarn-attention-factor", "sqrt(0.1 ln(factor) + 1); the attention factor itself is 0.1 ln(factor) + "
+                "1"): [math.sqrt(ref_attention_factor(factor))],
+        mistake("yarn-attention-factor", "a base-10 logarithm: use the natural log"): [0.1 * math.log10(factor) + 1],
     })
     expect_close(t64([att]), t64([ref_attention_factor(factor)]), what + "[1] (attention factor)",
                  atol=1e-9, rtol=1e-6, hint=hint)
@@ -367,13 +377,15 @@ def test_yarn_bad_arguments(submission, args, name):
 # ---------------------------------------------------------------- llama3_inv_freq
 def llama_mistakes(*args):
     return {
-        "the bands swapped: short wavelengths (high frequencies) keep theta_k, long ones are divided by factor":
-            ref_llama3(*args, swap_bands=True),
-        "the smoothing weight reversed: in the band use (1 - a) * theta/factor + a * theta with "
-        "a = (L/wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)": ref_llama3(*args, reverse_smooth=True),
-        "no smooth band (the middle pairs left unscaled)": ref_llama3(*args, no_band=True),
-        "thresholds original_max_len * factor; the wavelength thresholds are original_max_len / high_freq_factor "
-        "and original_max_len / low_freq_factor": ref_llama3(*args, multiply_thresholds=True),
+        mistake("llama3-bands", "the bands swapped: short wavelengths (high frequencies) keep theta_k, long ones "
+                "are divided by factor"): ref_llama3(*args, swap_bands=True),
+        mistake("llama3-bands", "the smoothing weight reversed: in the band use (1 - a) * theta/factor + a * theta "
+                "with a = (L/wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)"):
+            ref_llama3(*args, reverse_smooth=True),
+        mistake("llama3-bands", "no smooth band (the middle pairs left unscaled)"): ref_llama3(*args, no_band=True),
+        mistake("llama3-bands", "thresholds original_max_len * factor; the wavelength thresholds are "
+                "original_max_len / high_freq_factor and original_max_len / low_freq_factor"):
+            ref_llama3(*args, multiply_thresholds=True),
     }
 
 
@@ -494,40 +506,43 @@ def ref_rope_from_config(config, head_dim=None, seq_len=None, *, ignore_partial=
 
 def config_mistakes(config, head_dim=None, seq_len=None):
     variants = {
-        "the table for the whole head: only int(head_dim * partial_rotary_factor) features rotate, "
-        "so the table has that many / 2 frequencies": dict(ignore_partial=True),
-        "the table of plain RoPE: the rope dict names its kind under the legacy key 'type' in older "
-        "configs (read 'rope_type', else 'type')": dict(ignore_legacy_type=True),
-        "max_position_embeddings used where the method needs original_max_position_embeddings "
-        "(the pretraining length)": dict(no_original=True),
-        "long_factor used at a short length: LongRoPE takes short_factor unless seq_len > "
-        "original_max_position_embeddings": dict(always_long=True),
-        "the head size from the config although head_dim was passed": dict(ignore_head_dim=True),
+        mistake("config-kind-and-size", "the table for the whole head: only int(head_dim * partial_rotary_factor) "
+                "features rotate, so the table has that many / 2 frequencies"): dict(ignore_partial=True),
+        mistake("config-kind-and-size", "the table of plain RoPE: the rope dict names its kind under the legacy key "
+                "'type' in older configs (read 'rope_type', else 'type')"): dict(ignore_legacy_type=True),
+        mistake("config-lengths", "max_position_embeddings used where the method needs "
+                "original_max_position_embeddings (the pretraining length)"): dict(no_original=True),
+        mistake("config-lengths", "long_factor used at a short length: LongRoPE takes short_factor unless seq_len > "
+                "original_max_position_embeddings"): dict(always_long=True),
+        mistake("config-kind-and-size", "the head size from the config although head_dim was passed"):
+            dict(ignore_head_dim=True),
     }
     return {k: ref_rope_from_config(config, head_dim, seq_len, **v)[0] for k, v in variants.items()}
 
 
 def attention_mistakes(config, head_dim=None, seq_len=None):
     variants = {
-        "0.1 ln(factor) + 1 with mscale and mscale_all_dim ignored: with both set the scaling is "
-        "(0.1 mscale ln(factor) + 1) / (0.1 mscale_all_dim ln(factor) + 1)": dict(ignore_mscale=True),
-        "the attention scaling of plain RoPE (1.0): the rope dict names its kind under the legacy key 'type' "
-        "in older configs": dict(ignore_legacy_type=True),
-        "max_position_embeddings used where the method needs original_max_position_embeddings "
-        "(the pretraining length)": dict(no_original=True),
+        mistake("config-mscale", "0.1 ln(factor) + 1 with mscale and mscale_all_dim ignored: with both set the "
+                "scaling is (0.1 mscale ln(factor) + 1) / (0.1 mscale_all_dim ln(factor) + 1)"):
+            dict(ignore_mscale=True),
+        mistake("config-kind-and-size", "the attention scaling of plain RoPE (1.0): the rope dict names its kind "
+                "under the legacy key 'type' in older configs"): dict(ignore_legacy_type=True),
+        mistake("config-lengths", "max_position_embeddings used where the method needs "
+                "original_max_position_embeddings (the pretraining length)"): dict(no_original=True),
     }
     return {k: [ref_rope_from_config(config, head_dim, seq_len, **v)[1]] for k, v in variants.items()}
 
 
 def expect_config_result(got, config, what, head_dim=None, seq_len=None):
     if not (isinstance(got, tuple) and len(got) == 2):
-        raise AssertionError(f"{what} returned {type(got).__name__}, expected a tuple (inv_freq, attention_scaling)")
+        raise Mismatch(f"{what} returned {type(got).__name__}, expected a tuple (inv_freq, attention_scaling)",
+                       "not-a-pair")
     table, att = got
     want_table, want_att = ref_rope_from_config(config, head_dim, seq_len)
     hint = mistakes_of(table, config_mistakes(config, head_dim, seq_len))
     if isinstance(table, torch.Tensor) and tuple(table.shape) != want_table.shape:
-        raise AssertionError(f"{what}[0] has shape {tuple(table.shape)}, expected {want_table.shape} "
-                             f"(rotary_dim/2 frequencies). {hint}".rstrip())
+        raise Mismatch(f"{what}[0] has shape {tuple(table.shape)}, expected {want_table.shape} "
+                       f"(rotary_dim/2 frequencies). {hint}".rstrip(), hint.mistake)
     expect_table(table, want_table, what + "[0]", hint=hint)
     att = expect_number(att, what + "[1]")
     expect_close(t64([att]), t64([want_att]), what + "[1] (attention scaling)", atol=0, rtol=1e-6,

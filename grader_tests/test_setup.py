@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from course.checking import seeded_randn as rand
-from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
+from course.checking import (Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_equal,
                              expect_value_error)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
+from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
 
@@ -26,9 +27,10 @@ def ref_relative(q_pos, k_pos):
 
 def relative_mistakes(q_pos, k_pos):
     return {
-        "k_pos - q_pos: this course writes r[i, j] = q_pos[i] - k_pos[j] (T5's code uses the opposite sign)":
-            -ref_relative(q_pos, k_pos),
-        "ignoring the given positions and using 0, 1, 2, ...": ref_relative(range(len(q_pos)), range(len(k_pos))),
+        mistake("offset-sign", "k_pos - q_pos: this course writes r[i, j] = q_pos[i] - k_pos[j] (T5's code uses the "
+                "opposite sign)"): -ref_relative(q_pos, k_pos),
+        mistake("positions-ignored", "ignoring the given positions and using 0, 1, 2, ..."):
+            ref_relative(range(len(q_pos)), range(len(k_pos))),
     }
 
 
@@ -75,7 +77,7 @@ def test_relative_inputs(submission):
     """leaves the positions unchanged"""
     submission.relative_positions(torch.arange(3), torch.arange(5))
     if submission.mutated_inputs():
-        raise AssertionError(f"relative_positions changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"relative_positions changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
 
 
 @exercise("setup.relative_positions")
@@ -109,15 +111,18 @@ def ref_ids(mask, padding_value=0, start=0, clamp_repeat=False, no_zeroing=False
 def ids_mistakes(mask):
     arange = torch.arange(mask.shape[1]).expand(mask.shape[0], -1)
     not_zeroed, clamped = ref_ids(mask, no_zeroing=True), ref_ids(mask, clamp_repeat=True)
-    named = {"arange(T) in every row: that numbers columns, not tokens (left-padded rows start late, padding gets nonzero ids)": arange}
+    named = {mistake("positions-ignored", "arange(T) in every row: that numbers columns, not tokens (left-padded "
+                     "rows start late, padding gets nonzero ids)"): arange}
     if torch.equal(not_zeroed, clamped):  # no left padding here: the two mistakes look the same
-        named["cumsum(mask) - 1 without zeroing the padding (clamping at 0 does not help: right padding then "
-              "repeats the last id): padding must get 0"] = not_zeroed
+        named[mistake("padding-ids", "cumsum(mask) - 1 without zeroing the padding (clamping at 0 does not help: "
+                      "right padding then repeats the last id): padding must get 0")] = not_zeroed
     else:
-        named["cumsum(mask) - 1 without zeroing the padding: padding must get 0"] = not_zeroed
-        named["(cumsum(mask) - 1).clamp(min=0): right padding then repeats the last id instead of 0"] = clamped
-    named["padding set to 1 (a convention some libraries use): this course puts 0 on padding"] = ref_ids(mask, 1)
-    named["counting from 1: the first real token is position 0"] = ref_ids(mask, start=1)
+        named[mistake("padding-ids", "cumsum(mask) - 1 without zeroing the padding: padding must get 0")] = not_zeroed
+        named[mistake("padding-ids", "(cumsum(mask) - 1).clamp(min=0): right padding then repeats the last id "
+                      "instead of 0")] = clamped
+    named[mistake("padding-ids", "padding set to 1 (a convention some libraries use): this course puts 0 on "
+                  "padding")] = ref_ids(mask, 1)
+    named[mistake("count-from-one", "counting from 1: the first real token is position 0")] = ref_ids(mask, start=1)
     return named
 
 
@@ -176,7 +181,8 @@ def test_ids_inputs(submission):
     """leaves the mask unchanged"""
     submission.position_ids_from_mask(torch.tensor([[0, 1, 1], [1, 1, 0]]))
     if submission.mutated_inputs():
-        raise AssertionError(f"position_ids_from_mask changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"position_ids_from_mask changed its {', '.join(submission.mutated_inputs())} in place",
+                       "in-place")
 
 
 @exercise("setup.position_ids_from_mask")
@@ -202,14 +208,16 @@ def check_next(submission, mask, *n_new):
     got = submission.next_position_ids(mask, *n_new)
     expected = ref_next(mask, *n_new)
     hint = closest_mistake(got, {
-        "the row length T (counting padding): a row's next position is its number of real tokens":
-            ref_next(mask, *n_new, base="length"),
-        "ids restarting at 0 for the new tokens: they continue after the prompt": ref_next(mask, *n_new, base="zero"),
-        "off by one: n - 1 is the id of the last real token, the next one is n": ref_next(mask, *n_new, base="minus_one"),
+        mistake("counts-padding", "the row length T (counting padding): a row's next position is its number of real "
+                "tokens"): ref_next(mask, *n_new, base="length"),
+        mistake("positions-restart", "ids restarting at 0 for the new tokens: they continue after the prompt"):
+            ref_next(mask, *n_new, base="zero"),
+        mistake("off-by-one", "off by one: n - 1 is the id of the last real token, the next one is n"):
+            ref_next(mask, *n_new, base="minus_one"),
     })
     if isinstance(got, torch.Tensor) and got.numel() == expected.numel() and got.shape != expected.shape:
-        raise AssertionError(f"{what} returned shape {tuple(got.shape)}, expected {tuple(expected.shape)}: "
-                             "one row per sequence and one column per new token (B, n_new)")
+        raise Mismatch(f"{what} returned shape {tuple(got.shape)}, expected {tuple(expected.shape)}: "
+                       "one row per sequence and one column per new token (B, n_new)", "squeezed")
     expect_equal(got, expected, what, hint=hint)
 
 
@@ -243,7 +251,7 @@ def test_next_inputs(submission):
     """leaves the mask unchanged"""
     submission.next_position_ids(torch.tensor([[0, 1, 1], [1, 1, 0]]), 2)
     if submission.mutated_inputs():
-        raise AssertionError(f"next_position_ids changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"next_position_ids changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
 
 
 @exercise("setup.next_position_ids")
@@ -267,7 +275,8 @@ def check_add(submission, x, table, *ids, **tolerance):
     expected = ref_add(x, table, *ids)
     hint = ""
     if ids and ids[0] is not None:
-        hint = closest_mistake(got, {"ignoring position_ids (rows 0..T-1 were added)": ref_add(x, table)})
+        hint = closest_mistake(got, {mistake("positions-ignored", "ignoring position_ids (rows 0..T-1 were added)"):
+                                         ref_add(x, table)})
     expect_close(got, expected, what, **tolerance, hint=hint)
     return got
 
@@ -294,16 +303,17 @@ def expect_out_of_range_error(submission, x, table, ids):
         expect_value_error(submission.add_positions, x, table, ids, mentions="L", what=what)
         return
     except Exception as err:  # noqa: BLE001 - the wrong error type is the learner's mistake
-        raise AssertionError(f"{what} raised {type(err).__name__}({err}); expected a ValueError naming 'L'") from None
+        raise Mismatch(f"{what} raised {type(err).__name__}({err}); expected a ValueError naming 'L'",
+                       "no-value-error") from None
     length = table.shape[0]
     hint = closest_mistake(got, {
-        "ids clamped into [0, L): silently reusing the last row hides an input longer than the table":
-            ref_add(x, table, np.clip(ids.numpy(), 0, length - 1)),
-        "a negative id read from the end of the table (PyTorch indexing wraps around); ids below 0 are errors too":
-            ref_add(x, table, ids.numpy() % length),
+        mistake("ids-clamped", "ids clamped into [0, L): silently reusing the last row hides an input longer than "
+                "the table"): ref_add(x, table, np.clip(ids.numpy(), 0, length - 1)),
+        mistake("ids-clamped", "a negative id read from the end of the table (PyTorch indexing wraps around); ids "
+                "below 0 are errors too"): ref_add(x, table, ids.numpy() % length),
     })
-    raise AssertionError(f"{what} returned normally; expected a ValueError naming 'L' (the table has L={length} rows). "
-                         + hint)
+    raise Mismatch(f"{what} returned normally; expected a ValueError naming 'L' (the table has L={length} rows). "
+                   + hint, hint.mistake or "no-value-error")
 
 
 @exercise("setup.add_positions", weight=2)
@@ -339,8 +349,8 @@ def test_add_not_in_place(submission):
     """leaves x, the table and the ids unchanged"""
     submission.add_positions(rand(2, 3, 4, seed=13), rand(5, 4, seed=14), torch.tensor([[0, 1, 2], [2, 3, 4]]))
     if submission.mutated_inputs():
-        raise AssertionError(f"add_positions changed its {', '.join(submission.mutated_inputs())} in place: return "
-                             "x + rows as a new tensor instead of `x += ...`")
+        raise Mismatch(f"add_positions changed its {', '.join(submission.mutated_inputs())} in place: return "
+                       "x + rows as a new tensor instead of `x += ...`", "in-place")
 
 
 @exercise("setup.add_positions")
@@ -359,13 +369,14 @@ def ref_interp(positions, train_len, target_len):
 def interp_mistakes(positions, train_len, target_len):
     p = np.asarray(positions, dtype=np.float64)
     return {
-        "positions scaled also when target_len <= train_len: interpolation is only for longer inputs":
-            torch.from_numpy(p * train_len / target_len),
-        "the inverted ratio target_len / train_len: positions must shrink into the trained range":
-            torch.from_numpy(p * target_len / train_len if target_len > train_len else p),
-        "rounded or integer-divided positions: interpolated positions are fractional":
+        mistake("interpolation", "positions scaled also when target_len <= train_len: interpolation is only for "
+                "longer inputs"): torch.from_numpy(p * train_len / target_len),
+        mistake("interpolation", "the inverted ratio target_len / train_len: positions must shrink into the trained "
+                "range"): torch.from_numpy(p * target_len / train_len if target_len > train_len else p),
+        mistake("interpolation", "rounded or integer-divided positions: interpolated positions are fractional"):
             torch.from_numpy(np.floor(p * train_len / target_len) if target_len > train_len else p),
-        "the ratio (train_len - 1) / (target_len - 1); position interpolation uses train_len / target_len":
+        mistake("interpolation", "the ratio (train_len - 1) / (target_len - 1); position interpolation uses "
+                "train_len / target_len"):
             torch.from_numpy(p * (train_len - 1) / (target_len - 1) if target_len > train_len else p),
     }
 
@@ -417,7 +428,8 @@ def test_interp_inputs(submission):
     """leaves the positions unchanged"""
     submission.interpolated_positions(torch.arange(5.0), 4, 8)
     if submission.mutated_inputs():
-        raise AssertionError(f"interpolated_positions changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"interpolated_positions changed its {', '.join(submission.mutated_inputs())} in place",
+                       "in-place")
 
 
 @exercise("setup.interpolated_positions")

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from course.checking import (call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
+from course.checking import (Hint, Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
                              expect_value_error)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
+from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
 F32 = dict(atol=1e-5, rtol=1e-5)
@@ -39,14 +40,17 @@ def pe_mistakes(positions, d, base=10000.0):
     """Outputs of mistakes learners make, by name, for closest_mistake."""
     a = ref_angles(positions, d, base)
     return {
-        "the concatenated layout [sin ..., sin, cos ..., cos]; this course interleaves: "
-        "feature 2k is sin and feature 2k+1 is cos of the same angle": torch.from_numpy(np.concatenate((np.sin(a), np.cos(a)), -1)),
-        "frequencies base^(-k/d) with k = 0..d/2-1: the exponent is 2k/d (k counts pairs, 2k is the even feature index)":
+        mistake("pairing-convention", "the concatenated layout [sin ..., sin, cos ..., cos]; this course "
+                "interleaves: feature 2k is sin and feature 2k+1 is cos of the same angle"):
+            torch.from_numpy(np.concatenate((np.sin(a), np.cos(a)), -1)),
+        mistake("exponent-k-over-d", "frequencies base^(-k/d) with k = 0..d/2-1: the exponent is 2k/d (k counts "
+                "pairs, 2k is the even feature index)"):
             (lambda b: interleave(np.sin(b), np.cos(b)))(ref_angles(positions, d, base, np.arange(d // 2) / d)),
-        "sine and cosine swapped: the even feature 2k holds the sine": interleave(np.cos(a), np.sin(a)),
-        "frequencies base^(+2k/d): the angle is p divided by base^(2k/d)":
+        mistake("sin-cos-swapped", "sine and cosine swapped: the even feature 2k holds the sine"):
+            interleave(np.cos(a), np.sin(a)),
+        mistake("frequency-vs-wavelength", "frequencies base^(+2k/d): the angle is p divided by base^(2k/d)"):
             (lambda b: interleave(np.sin(b), np.cos(b)))(ref_angles(positions, d, base, -np.arange(0, d, 2) / d)),
-        "the default base 10000 instead of the base passed in": ref_pe(positions, d),
+        mistake("default-argument", "the default base 10000 instead of the base passed in"): ref_pe(positions, d),
     }
 
 
@@ -61,8 +65,9 @@ def half_angles_pe(positions, d, base=10000.0):
 def pe_hint(got, positions, d, base=10000.0):
     """Name the mistake behind a wrong encoding, if it is a known one."""
     return closest_mistake(got, pe_mistakes(positions, d, base)) or closest_mistake(got, {
-        "angles computed in float16 (positions x frequencies lose precision in half precision); compute them in "
-        "float32 or wider, float64 is safest": half_angles_pe(positions, d, base)}, atol=3e-3)
+        mistake("half-precision", "angles computed in float16 (positions x frequencies lose precision in half "
+                "precision); compute them in float32 or wider, float64 is safest"):
+            half_angles_pe(positions, d, base)}, atol=3e-3)
 
 
 # ---------------------------------------------------------------- sinusoidal_encoding
@@ -106,8 +111,9 @@ def test_encoding_large_positions(submission):
     small = submission.sinusoidal_encoding(torch.tensor([0.0, 1.0, 2.0]), 16)
     hint = pe_hint(got, positions, 16)
     if not hint and torch.allclose(small.double(), ref_pe([0, 1, 2], 16), atol=5e-3):
-        hint = ("Nearly right at small positions but not here: the angles p * w lose precision, probably computed "
-                "in float16/bfloat16. Compute them in float32 or wider (float64 is safest).")
+        hint = Hint("Nearly right at small positions but not here: the angles p * w lose precision, probably "
+                    "computed in float16/bfloat16. Compute them in float32 or wider (float64 is safest).",
+                    "half-precision")
     expect_close(got, ref_pe(positions, 16), what, **LARGE_F32, hint=hint)
 
 
@@ -163,7 +169,7 @@ def test_encoding_not_in_place(submission):
     """leaves the positions unchanged"""
     submission.sinusoidal_encoding(torch.tensor([1.0, 2.0, 3.0]), 4)
     if submission.mutated_inputs():
-        raise AssertionError(f"sinusoidal_encoding changed its {', '.join(submission.mutated_inputs())} in place")
+        raise Mismatch(f"sinusoidal_encoding changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
@@ -190,8 +196,9 @@ def expect_table(submission, got, t, d, base, what):
             torch.allclose(got.double(), own.double(), atol=1e-6):
         return
     hint = closest_mistake(got, {
-        "positions 1..t; the table starts at position 0": ref_pe(np.arange(1, t + 1), d, base),
-        "the default base 10000 instead of the base passed in": ref_pe(np.arange(t), d),
+        mistake("count-from-one", "positions 1..t; the table starts at position 0"):
+            ref_pe(np.arange(1, t + 1), d, base),
+        mistake("default-argument", "the default base 10000 instead of the base passed in"): ref_pe(np.arange(t), d),
         **pe_mistakes(np.arange(t), d, base),
     })
     expect_close(got, expected, what, **F32, hint=hint)
@@ -250,12 +257,13 @@ def ref_offset(k, d, base=10000.0, layout="interleaved", exponent=None):
 
 def offset_mistakes(k, d, base=10000.0):
     return {
-        "the transpose of M, the standard rotation matrix [[cos, -sin], [sin, cos]] per pair. Here the pair is "
-        "(sin, cos), so a shift by +k needs [[cos, sin], [-sin, cos]]; the transposed matrix moves positions backwards":
-            ref_offset(k, d, base).T,
-        "blocks on pairs (j, j + d/2), the concatenated layout; this course interleaves (2j, 2j + 1)":
-            ref_offset(k, d, base, layout="concatenated"),
-        "frequencies base^(-j/d): the exponent is 2j/d": ref_offset(k, d, base, exponent=np.arange(d // 2) / d),
+        mistake("matrix-transposed", "the transpose of M, the standard rotation matrix [[cos, -sin], [sin, cos]] "
+                "per pair. Here the pair is (sin, cos), so a shift by +k needs [[cos, sin], [-sin, cos]]; the "
+                "transposed matrix moves positions backwards"): ref_offset(k, d, base).T,
+        mistake("pairing-convention", "blocks on pairs (j, j + d/2), the concatenated layout; this course "
+                "interleaves (2j, 2j + 1)"): ref_offset(k, d, base, layout="concatenated"),
+        mistake("exponent-k-over-d", "frequencies base^(-j/d): the exponent is 2j/d"):
+            ref_offset(k, d, base, exponent=np.arange(d // 2) / d),
     }
 
 
@@ -280,7 +288,7 @@ def test_offset_shifts_positions(submission, k):
     got = ref_pe(positions, d, base) @ M.double().T            # row p: M @ PE(p)
     hint = closest_mistake(M, offset_mistakes(k, d, base))
     expect_close(got, ref_pe(positions + k, d, base), f"{what} @ PE(p) for p in {positions.tolist()}", **F32,
-                 hint=hint or "Row p should be PE(p + k).")
+                 hint=hint or Hint("Row p should be PE(p + k).", "offset-direction"))
 
 
 @exercise("sinusoidal.sinusoidal_offset_matrix")
@@ -315,13 +323,14 @@ def ref_wavelengths(d, base=10000.0):
 
 def wavelength_mistakes(d, base=10000.0):
     return {
-        "base^(2k/d) without the factor 2*pi: that is positions per radian; a full period is 2*pi radians":
-            ref_wavelengths(d, base) / (2 * math.pi),
-        "the exponent k/d; it is 2k/d with k counting pairs": torch.from_numpy(2 * math.pi * float(base) ** (np.arange(d // 2) / d)),
-        "the angular frequencies base^(-2k/d); wavelengths are 2*pi divided by them":
-            torch.from_numpy(float(base) ** (-np.arange(0, d, 2) / d)),
-        "the frequencies in cycles per position, base^(-2k/d) / (2*pi); wavelengths are their inverses":
-            1 / ref_wavelengths(d, base),
+        mistake("frequency-vs-wavelength", "base^(2k/d) without the factor 2*pi: that is positions per radian; a "
+                "full period is 2*pi radians"): ref_wavelengths(d, base) / (2 * math.pi),
+        mistake("exponent-k-over-d", "the exponent k/d; it is 2k/d with k counting pairs"):
+            torch.from_numpy(2 * math.pi * float(base) ** (np.arange(d // 2) / d)),
+        mistake("frequency-vs-wavelength", "the angular frequencies base^(-2k/d); wavelengths are 2*pi divided by "
+                "them"): torch.from_numpy(float(base) ** (-np.arange(0, d, 2) / d)),
+        mistake("frequency-vs-wavelength", "the frequencies in cycles per position, base^(-2k/d) / (2*pi); "
+                "wavelengths are their inverses"): 1 / ref_wavelengths(d, base),
     }
 
 
@@ -339,7 +348,8 @@ def test_wavelengths_base(submission):
     """passes base through"""
     what = call_text("sinusoidal_wavelengths", 8, base=500.0)
     got = submission.sinusoidal_wavelengths(8, base=500.0)
-    hint = closest_mistake(got, {"the default base 10000 instead of the base passed in": ref_wavelengths(8),
+    hint = closest_mistake(got, {mistake("default-argument", "the default base 10000 instead of the base passed in"):
+                                     ref_wavelengths(8),
                                  **wavelength_mistakes(8, 500.0)})
     expect_close(got, ref_wavelengths(8, 500.0), what, atol=1e-6, rtol=1e-5, hint=hint)
 

@@ -31,6 +31,22 @@ def test_every_pointer_to_reread_names_a_heading_of_its_notebook():
         assert not missing, f"{section}: no such heading for {missing}"
 
 
+def test_every_mistake_reread_names_a_heading_of_its_notebook():
+    """A recognised mistake may send a learner to another section (MISTAKES' `reread`): the same
+    "notebook NN_section, section <heading>" as an exercise's pointer, with a heading they can find."""
+    from course.grading.mistakes import MISTAKES
+
+    sections = {notebook: section for section, notebook in NOTEBOOKS.items()}
+    wrong = []
+    for key, known in MISTAKES.items():
+        if known.reread:
+            notebook, _, heading = known.reread.removeprefix("notebook ").partition(", section ")
+            if not known.reread.startswith("notebook ") or notebook not in sections \
+                    or heading not in _headings(sections[notebook]):
+                wrong.append(f"{key}: {known.reread}")
+    assert not wrong, f"no such notebook heading: {wrong}"
+
+
 def test_solution_segments_keep_the_closing_marker():
     defs, _ = build.solution_segments("rope")
     for name, segment in defs.items():

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from course import checking
-from course.checking import call_text, closest_mistake, expect_close, expect_shape, expect_value_error
+from course.checking import Mismatch, call_text, closest_mistake, expect_close, expect_shape, expect_value_error
 
 PADS, PROMPT, LENGTH = (0, 3, 1), 5, 10
 CACHED = dict(atol=1e-5, rtol=1e-5)
@@ -88,7 +88,7 @@ def expect_cache_grows(fn: Callable, q, k, v, mask, chunks) -> None:
         length += n
         what = f"the cache returned by call {step + 1} ({loop_text(chunks)})"
         if not isinstance(cache, (tuple, list)) or len(cache) != 2:
-            raise AssertionError(f"{what} is {type(cache).__name__}; expected a tuple (keys, values)")
+            raise Mismatch(f"{what} is {type(cache).__name__}; expected a tuple (keys, values)", "not-a-pair")
         expect_shape(cache[0], q.shape[:2] + (length, q.shape[-1]), f"{what}, keys")
         expect_shape(cache[1], v.shape[:2] + (length, v.shape[-1]), f"{what}, values")
 
@@ -100,7 +100,8 @@ def expect_inputs_kept(submission, name: str, q, k, v, mask) -> None:
         _, cache = getattr(submission, name)(q[..., cols, :], k[..., cols, :], v[..., cols, :], mask[:, : cols.stop],
                                              cache)
         if submission.mutated_inputs():
-            raise AssertionError(f"{name}, {call}, changed its {', '.join(submission.mutated_inputs())} in place")
+            raise Mismatch(f"{name}, {call}, changed its {', '.join(submission.mutated_inputs())} in place",
+                           "in-place")
 
 
 def expect_mask_length_checked(fn: Callable, name: str, q, k, v, mask) -> None:

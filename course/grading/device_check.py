@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course.checking import call_text, expect_close
+from course.checking import Mismatch, call_text, expect_close
 from course.sandbox.learner_process import LearnerError
 from course.sandbox.second_device import MIXING_ERROR, learners_second_device
 
@@ -39,12 +39,12 @@ def expect_same_on_second_device(submission, fn, *args, hint: str, **kwargs) -> 
     except LearnerError as err:
         text = f"{call} with its inputs on {where} raised {err.learner_type}: {err}."
         if not device["emulated"] or any(m in str(err) for m in _DEVICE_MISTAKES):
-            raise AssertionError(f"{text} {hint}") from None
+            raise Mismatch(f"{text} {hint}", "device") from None
         pytest.skip(f"the device check could not run here: {text}")
     wrong = [d for d in run["devices"] if d != device["device"]]
     if wrong or not run["devices"]:
         got = f"a tensor on '{wrong[0]}'" if wrong else "no tensor"
-        raise AssertionError(f"{call} with its inputs on {where} returned {got}. {hint}")
+        raise Mismatch(f"{call} with its inputs on {where} returned {got}. {hint}", "device")
     got, want = _tensors(run["result"]), _tensors(expected)
     if len(got) != len(want):
         raise AssertionError(f"{call} returned {len(want)} tensors on the CPU but {len(got)} on {where}")

@@ -11,6 +11,7 @@ class Bug:
     code: str        # definitions appended to the solution module (they replace the right ones)
     mistake: str = ""  # if set, text the feedback must contain (the named diagnosis)
     cascades: tuple = ()  # other exercises allowed to lose points: they call the buggy function
+    key: str = ""  # if set, the key (course.grading.mistakes) the report must list among the exercise's mistakes
 
 
 def variant(section: str, name: str, *replacements: tuple[str, str]) -> str:

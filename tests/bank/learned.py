@@ -14,7 +14,7 @@ class LearnedPositionalEmbedding(_Right):
         table = self.weight.detach().clone()
         del self.weight
         self.weight = table            # a plain tensor: not a parameter, never trained
-''', mistake="expected an nn.Parameter"),
+''', mistake="expected an nn.Parameter", key="not-parameter"),
     Bug("init_embedding_default", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
@@ -23,14 +23,14 @@ class LearnedPositionalEmbedding(_Right):
         self.emb = nn.Embedding(max_len, d)      # default init: std 1
         del self.weight
         self.weight = self.emb.weight
-''', mistake="std 1"),
+''', mistake="std 1", key="init"),
     Bug("init_zeros", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
     def __init__(self, max_len, d):
         super().__init__(max_len, d)
         nn.init.zeros_(self.weight)
-''', mistake="std 0.02"),
+''', mistake="std 0.02", key="init"),
     Bug("init_uniform", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
@@ -38,7 +38,7 @@ class LearnedPositionalEmbedding(_Right):
         super().__init__(max_len, d)
         bound = 0.02 * 3 ** 0.5                  # right std, wrong distribution
         nn.init.uniform_(self.weight, -bound, bound)
-''', mistake="is it uniform"),
+''', mistake="is it uniform", key="init"),
 
     # ---- LearnedPositionalEmbedding: ids
     Bug("ids_clamped", MODULE, '''
@@ -49,7 +49,7 @@ class LearnedPositionalEmbedding(_Right):
             position_ids = torch.arange(x.shape[-2])
         ids = torch.as_tensor(position_ids).clamp(0, self.max_len - 1)   # "long inputs just work"
         return super().forward(x, ids)
-''', mistake="clamping the ids"),
+''', mistake="clamping the ids", key="ids-clamped"),
     Bug("ids_negative_wrap", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
@@ -60,7 +60,7 @@ class LearnedPositionalEmbedding(_Right):
         if ids.max() >= self.max_len:
             raise ValueError(f"position ids must be below max_len={self.max_len}")
         return x + self.weight[ids].to(x.dtype)      # id -1 silently reads the last row
-''', mistake="negative ids wrapping"),
+''', mistake="negative ids wrapping", key="ids-clamped"),
     Bug("ids_check_off_by_one", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
@@ -71,7 +71,7 @@ class LearnedPositionalEmbedding(_Right):
         if ids.min() < 0 or ids.max() > self.max_len:     # should be >= max_len
             raise ValueError(f"position ids must lie in [0, max_len={self.max_len})")
         return x + self.weight[ids].to(x.dtype)
-''', mistake="IndexError"),
+''', mistake="IndexError", key="no-value-error"),
     Bug("ids_rejects_last_row", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
@@ -82,13 +82,13 @@ class LearnedPositionalEmbedding(_Right):
         if ids.min() < 0 or ids.max() >= self.max_len - 1:
             raise ValueError(f"position ids must lie in [0, max_len={self.max_len})")
         return x + self.weight[ids].to(x.dtype)
-''', mistake="the last row included"),
+''', mistake="the last row included", key="last-row"),
     Bug("ids_ignored", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
     def forward(self, x, position_ids=None):
         return super().forward(x)
-''', mistake="ignoring position_ids"),
+''', mistake="ignoring position_ids", key="positions-ignored"),
     Bug("error_names_nothing", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
@@ -97,7 +97,7 @@ class LearnedPositionalEmbedding(_Right):
             return super().forward(x, position_ids)
         except ValueError:
             raise ValueError("position out of range") from None
-''', mistake="should name the argument 'max_len'"),
+''', mistake="should name the argument 'max_len'", key="no-value-error"),
 
     # ---- LearnedPositionalEmbedding: autograd, dtype, in place
     Bug("rows_detached", MODULE, '''
@@ -107,13 +107,13 @@ class LearnedPositionalEmbedding(_Right):
         with torch.no_grad():                     # "it is only a lookup"
             rows = super().forward(torch.zeros_like(x), position_ids)
         return x + rows
-''', mistake="no gradient reached"),
+''', mistake="no gradient reached", key="no-gradient"),
     Bug("returns_float32", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
     def forward(self, x, position_ids=None):
         return super().forward(x.float(), position_ids)
-''', mistake="expected float16"),
+''', mistake="expected float16", key="wrong-dtype"),
     Bug("adds_in_place", MODULE, '''
 _Right = LearnedPositionalEmbedding
 class LearnedPositionalEmbedding(_Right):
@@ -122,7 +122,7 @@ class LearnedPositionalEmbedding(_Right):
         with torch.no_grad():
             x.copy_(out)
         return out
-''', mistake="in place"),
+''', mistake="in place", key="in-place"),
 
     # ---- resize_position_table
     Bug("resize_nearest", RESIZE, '''
@@ -134,7 +134,7 @@ def resize_position_table(table, new_len):
     old_len = table.shape[0]
     idx = (torch.arange(new_len) * (old_len - 1) / (new_len - 1)).round().long()
     return table[idx].clone()
-''', mistake="nearest-neighbour"),
+''', mistake="nearest-neighbour", key="resize-nearest"),
     Bug("resize_align_corners_false", RESIZE, '''
 def resize_position_table(table, new_len):
     if table.dim() != 2 or table.shape[0] < 2:
@@ -143,7 +143,7 @@ def resize_position_table(table, new_len):
         raise ValueError(f"new_len must be at least 2, got new_len={new_len}")
     out = torch.nn.functional.interpolate(table.T[None].float(), size=new_len, mode="linear")
     return out[0].T.to(table.dtype)
-''', mistake="align_corners=False"),
+''', mistake="align_corners=False", key="resize-corners"),
     Bug("resize_drops_last_row", RESIZE, '''
 def resize_position_table(table, new_len):
     if table.dim() != 2 or table.shape[0] < 2:
@@ -156,19 +156,19 @@ def resize_position_table(table, new_len):
     high = (low + 1).clamp(max=old_len - 1)
     frac = (coords - low).to(torch.float32)[:, None]
     return (table.float()[low] * (1 - frac) + table.float()[high] * frac).to(table.dtype)
-''', mistake="the last old row never reaches"),
+''', mistake="the last old row never reaches", key="resize-corners"),
     Bug("resize_returns_float32", RESIZE, '''
 _right_resize = resize_position_table
 def resize_position_table(table, new_len):
     return _right_resize(table, new_len).float()
-''', mistake="expected float64"),
+''', mistake="expected float64", key="wrong-dtype"),
     Bug("resize_no_length_check", RESIZE, '''
 _right_resize = resize_position_table
 def resize_position_table(table, new_len):
     if new_len < 2:
         return table[:new_len].clone()
     return _right_resize(table, new_len)
-''', mistake="naming 'new_len'"),
+''', mistake="naming 'new_len'", key="no-value-error"),
     Bug("resize_one_row_divides_by_zero", RESIZE, '''
 def resize_position_table(table, new_len):
     if new_len < 2:
@@ -179,5 +179,5 @@ def resize_position_table(table, new_len):
     high = (low + 1).clamp(max=old_len - 1)
     frac = (coords - low).to(torch.float32)[:, None]
     return (table.float()[low] * (1 - frac) + table.float()[high] * frac).to(table.dtype)
-''', mistake="naming 'table'"),
+''', mistake="naming 'table'", key="no-value-error"),
 ]

@@ -86,42 +86,42 @@ BUGS = [
     # ------------------------------------------------------------ t5_relative_position_bucket
     Bug("bucket_query_minus_key", "relative.t5_relative_position_bucket", _bucket({
         "rel = torch.as_tensor(relative_position).long()": "rel = -torch.as_tensor(relative_position).long()",
-    }), mistake="query - key", cascades=BIAS),
+    }), mistake="query - key", cascades=BIAS, key="offset-sign"),
     Bug("bucket_no_halving", "relative.t5_relative_position_bucket", _bucket({
         "side = num_buckets // 2 if bidirectional else num_buckets": "side = num_buckets",
-    }), mistake="without halving", cascades=BIAS),
+    }), mistake="without halving", cascades=BIAS, key="t5-halving"),
     Bug("bucket_log_not_capped", "relative.t5_relative_position_bucket", _bucket({
         "    far = far.clamp(max=side - 1)\n": "",
-    }), mistake="capped", cascades=BIAS),
+    }), mistake="capped", cascades=BIAS, key="t5-cap"),
     Bug("bucket_zero_in_upper_half", "relative.t5_relative_position_bucket", _bucket({
         "offset = torch.where(rel > 0, side, 0)": "offset = torch.where(rel >= 0, side, 0)",
-    }), mistake="upper half", cascades=BIAS),
+    }), mistake="upper half", cascades=BIAS, key="t5-zero-side"),
     Bug("bucket_exact_range_off_by_one", "relative.t5_relative_position_bucket", _bucket({
         "    exact = side // 2\n": "    exact = side // 2 + 1\n",
-    }), mistake="exact range one distance too long", cascades=BIAS),
+    }), mistake="exact range one distance too long", cascades=BIAS, key="t5-exact-range"),
     Bug("bucket_ignores_bidirectional", "relative.t5_relative_position_bucket", _bucket({
         "side = num_buckets // 2 if bidirectional else num_buckets": "bidirectional = True\n    side = num_buckets // 2",
-    }), mistake="with bidirectional=False all buckets describe the past", cascades=BIAS),
+    }), mistake="with bidirectional=False all buckets describe the past", cascades=BIAS, key="t5-bidirectional"),
     Bug("bucket_returns_float", "relative.t5_relative_position_bucket", _bucket({
         "return offset + torch.where(is_small, distance, far)":
             "return (offset + torch.where(is_small, distance, far)).float()",
-    }), mistake="expected int64", cascades=BIAS),
+    }), mistake="expected int64", cascades=BIAS, key="wrong-dtype"),
     # ------------------------------------------------------------ t5_relative_bias
     Bug("bias_query_minus_key", "relative.t5_relative_bias", '''
 def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
     rel = q_pos[:, None] - k_pos[None, :]
     return table[t5_relative_position_bucket(rel, bidirectional, table.shape[0], max_distance)].permute(2, 0, 1)
-''', mistake="query - key"),
+''', mistake="query - key", key="offset-sign"),
     Bug("bias_heads_last", "relative.t5_relative_bias", '''
 def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
     rel = k_pos[None, :] - q_pos[:, None]
     return table[t5_relative_position_bucket(rel, bidirectional, table.shape[0], max_distance)]
-''', mistake="head axis first"),
+''', mistake="head axis first", key="heads-last"),
     Bug("bias_default_max_distance", "relative.t5_relative_bias", '''
 def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
     rel = k_pos[None, :] - q_pos[:, None]
     return table[t5_relative_position_bucket(rel, bidirectional, table.shape[0])].permute(2, 0, 1)
-''', mistake="pass max_distance on"),
+''', mistake="pass max_distance on", key="default-argument"),
     Bug("bias_default_num_buckets", "relative.t5_relative_bias", '''
 def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
     rel = k_pos[None, :] - q_pos[:, None]
@@ -131,7 +131,7 @@ def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
 _right_bias = t5_relative_bias
 def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
     return _right_bias(table.float(), q_pos, k_pos, bidirectional, max_distance)
-''', mistake="expected float64"),
+''', mistake="expected float64", key="wrong-dtype"),
     Bug("bias_positions_on_cpu", "relative.t5_relative_bias", '''
 _right_bias = t5_relative_bias
 def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
@@ -139,50 +139,50 @@ def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
         return _right_bias(torch.zeros(table.shape), torch.zeros(len(q_pos), dtype=torch.long),
                            torch.zeros(len(k_pos), dtype=torch.long), bidirectional, max_distance)
     return _right_bias(table, q_pos, k_pos, bidirectional, max_distance)
-''', mistake="meta"),
+''', mistake="meta", key="device"),
     # ------------------------------------------------------------ shaw_relative_scores
     Bug("scores_query_minus_key", "relative.shaw_relative_scores", _scores({
         "rows = (k_pos[None, :] - q_pos[:, None])": "rows = (q_pos[:, None] - k_pos[None, :])",
-    }), mistake="query - key", cascades=ATTENTION),
+    }), mistake="query - key", cascades=ATTENTION, key="offset-sign"),
     Bug("scores_no_plus_k", "relative.shaw_relative_scores", _scores({
         ".clamp(-max_distance, max_distance) + max_distance": ".clamp(-max_distance, max_distance)",
-    }), mistake="without adding K", cascades=ATTENTION),
+    }), mistake="without adding K", cascades=ATTENTION, key="shaw-no-plus-k"),
     Bug("scores_no_clip", "relative.shaw_relative_scores", _scores({
         ".clamp(-max_distance, max_distance) + max_distance": " + max_distance",
     }), cascades=ATTENTION),
     Bug("scores_relative_term_not_scaled", "relative.shaw_relative_scores", _scores({
         "return ((content + position) / math.sqrt(d)).to(q.dtype)":
             "return (content / math.sqrt(d) + position).to(q.dtype)",
-    }), mistake="not divided by sqrt(d)", cascades=ATTENTION),
+    }), mistake="not divided by sqrt(d)", cascades=ATTENTION, key="not-scaled"),
     Bug("scores_queries_at_start", "relative.shaw_relative_scores", _scores({
         "q_pos = torch.arange(t_k - t_q, t_k)": "q_pos = torch.arange(t_q)",
-    }), mistake="first positions", cascades=ATTENTION),
+    }), mistake="first positions", cascades=ATTENTION, key="queries-at-start"),
     Bug("scores_returns_float32", "relative.shaw_relative_scores", _scores({
         "return ((content + position) / math.sqrt(d)).to(q.dtype)": "return (content + position) / math.sqrt(d)",
-    }), mistake="expected float16"),
+    }), mistake="expected float16", key="wrong-dtype"),
     Bug("scores_no_length_check", "relative.shaw_relative_scores", _scores({
         "    if t_q > t_k:\n        raise ValueError(f\"q has more queries (T_q={t_q}) than k has keys (T_k={t_k})\")\n": "",
         "q_pos = torch.arange(t_k - t_q, t_k)": "q_pos = torch.arange(max(t_k - t_q, 0), max(t_k - t_q, 0) + t_q)",
-    }), mistake="naming 'q'", cascades=ATTENTION),
+    }), mistake="naming 'q'", cascades=ATTENTION, key="no-value-error"),
     # ------------------------------------------------------------ shaw_relative_attention
     Bug("attention_no_rel_v", "relative.shaw_relative_attention", _attention({
         ' + torch.einsum("...ij,ijd->...id", weights, rel_v.to(work)[rows.to(q.device)])': "",
-    }), mistake="without rel_v"),
+    }), mistake="without rel_v", key="shaw-no-rel-v"),
     Bug("attention_rel_v_query_minus_key", "relative.shaw_relative_attention", _attention({
         "rows = (k_pos[None, :] - q_pos[:, None])": "rows = (q_pos[:, None] - k_pos[None, :])",
-    }), mistake="query - key"),
+    }), mistake="query - key", key="offset-sign"),
     Bug("attention_rel_v_no_plus_k", "relative.shaw_relative_attention", _attention({
         ".clamp(-max_distance, max_distance) + max_distance": ".clamp(-max_distance, max_distance)",
-    }), mistake="without the +K offset"),
+    }), mistake="without the +K offset", key="shaw-no-plus-k"),
     Bug("attention_queries_at_start", "relative.shaw_relative_attention", _attention({
         "q_pos = torch.arange(t_k - t_q, t_k)": "q_pos = torch.arange(t_q)",
-    }), mistake="first positions"),
+    }), mistake="first positions", key="queries-at-start"),
     Bug("attention_softmax_over_queries", "relative.shaw_relative_attention", _attention({
         "max_distance), dim=-1)": "max_distance), dim=-2)",
-    }), mistake="softmax over the queries"),
+    }), mistake="softmax over the queries", key="softmax-over-queries"),
     Bug("attention_rel_v_shape_unchecked", "relative.shaw_relative_attention", _attention({
         "    if tuple(rel_v.shape) != (2 * max_distance + 1, v.shape[-1]):\n"
         "        raise ValueError(f\"rel_v must be (2K+1, d_v), got rel_v of shape {tuple(rel_v.shape)}\")\n": "",
         'rel_v.to(work)[rows.to(q.device)]': 'rel_v.to(work)[rows.to(q.device)][..., : v.shape[-1]]',
-    }), mistake="naming 'rel_v'"),
+    }), mistake="naming 'rel_v'", key="no-value-error"),
 ]

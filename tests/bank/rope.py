@@ -13,38 +13,38 @@ def rope_inv_freq(d, base=10000.0):
     if d % 2:
         raise ValueError(f"d must be even, got d={d}")
     return (base ** (-torch.arange(d // 2, dtype=torch.float32) / d))
-''', mistake="exponent must be 2k/d", cascades=USERS_OF_INV_FREQ),
+''', mistake="exponent must be 2k/d", cascades=USERS_OF_INV_FREQ, key="exponent-k-over-d"),
     Bug("inv_freq_wavelength", "rope.rope_inv_freq", '''
 def rope_inv_freq(d, base=10000.0):
     if d % 2:
         raise ValueError(f"d must be even, got d={d}")
     return base ** (torch.arange(0, d, 2, dtype=torch.float32) / d)
-''', mistake="frequencies are their inverses", cascades=USERS_OF_INV_FREQ),
+''', mistake="frequencies are their inverses", cascades=USERS_OF_INV_FREQ, key="frequency-vs-wavelength"),
     Bug("inv_freq_float64", "rope.rope_inv_freq", '''
 def rope_inv_freq(d, base=10000.0):
     if d % 2:
         raise ValueError(f"d must be even, got d={d}")
     return base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-''', mistake="expected float32"),
+''', mistake="expected float32", key="wrong-dtype"),
     Bug("inv_freq_odd_accepted", "rope.rope_inv_freq", '''
 def rope_inv_freq(d, base=10000.0):
     return base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
-''', mistake="expected a ValueError naming 'd'"),
+''', mistake="expected a ValueError naming 'd'", key="no-value-error"),
     Bug("apply_swapped_conventions", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     return _right_apply_rope(x, positions, base, not interleaved, rotary_dim)
-''', mistake="other pairing convention", cascades=USERS_OF_APPLY),
+''', mistake="other pairing convention", cascades=USERS_OF_APPLY, key="pairing-convention"),
     Bug("apply_wrong_direction", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     return _right_apply_rope(x, -torch.as_tensor(positions), base, interleaved, rotary_dim)
-''', mistake="rotating the other way", cascades=USERS_OF_APPLY),
+''', mistake="rotating the other way", cascades=USERS_OF_APPLY, key="rotation-direction"),
     Bug("apply_ignores_positions", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     return _right_apply_rope(x, torch.arange(x.shape[-2]), base, interleaved, rotary_dim)
-''', mistake="positions restarting at 0", cascades=USERS_OF_APPLY),
+''', mistake="positions restarting at 0", cascades=USERS_OF_APPLY, key="positions-restart"),
     Bug("apply_freq_over_head_dim", "rope.apply_rope", '''
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     d = x.shape[-1]
@@ -54,7 +54,7 @@ def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     angles = torch.as_tensor(positions).float()[..., None] * rope_inv_freq(d, base)[: r // 2]
     rotated = rotate_pairs(x[..., :r].float(), angles.cos(), angles.sin(), interleaved)
     return torch.cat((rotated.to(x.dtype), x[..., r:]), dim=-1)
-''', mistake="head dimension d instead of rotary_dim"),
+''', mistake="head dimension d instead of rotary_dim", key="rotary-dim"),
     Bug("apply_half_precision_angles", "rope.apply_rope", '''
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     d = x.shape[-1]
@@ -64,50 +64,50 @@ def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     angles = torch.as_tensor(positions).to(x.dtype)[..., None] * rope_inv_freq(r, base).to(x.dtype)
     rotated = rotate_pairs(x[..., :r], angles.cos(), angles.sin(), interleaved)
     return torch.cat((rotated, x[..., r:]), dim=-1)
-''', mistake="half precision"),
+''', mistake="half precision", key="half-precision"),
     Bug("apply_in_place", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     out = _right_apply_rope(x, positions, base, interleaved, rotary_dim)
     x.copy_(out)
     return x
-''', mistake="in place", cascades=USERS_OF_APPLY),
+''', mistake="in place", cascades=USERS_OF_APPLY, key="in-place"),
     Bug("apply_helpers_on_cpu", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     if x.device.type != "cpu":
         return _right_apply_rope(x.new_zeros(x.shape, device="cpu"), torch.zeros(x.shape[-2]), base, interleaved, rotary_dim)
     return _right_apply_rope(x, positions, base, interleaved, rotary_dim)
-''', mistake="x.device"),
+''', mistake="x.device", key="device"),
     Bug("apply_no_rotary_dim_check", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     if rotary_dim is not None and (rotary_dim % 2 or not 2 <= rotary_dim <= x.shape[-1]):
         rotary_dim = x.shape[-1]
     return _right_apply_rope(x, positions, base, interleaved, rotary_dim)
-''', mistake="expected a ValueError naming 'rotary_dim'"),
+''', mistake="expected a ValueError naming 'rotary_dim'", key="no-value-error"),
     Bug("matrix_transposed", "rope.rope_matrix", '''
 _right_rope_matrix = rope_matrix
 def rope_matrix(position, d, base=10000.0, interleaved=False):
     return _right_rope_matrix(position, d, base, interleaved).T.contiguous()
-''', mistake="R.T instead of R"),
+''', mistake="R.T instead of R", key="matrix-transposed"),
     Bug("matrix_ignores_interleaved", "rope.rope_matrix", '''
 _right_rope_matrix = rope_matrix
 def rope_matrix(position, d, base=10000.0, interleaved=False):
     return _right_rope_matrix(position, d, base, False)
-''', mistake="other pairing convention"),
+''', mistake="other pairing convention", key="pairing-convention"),
     Bug("perm_inverse", "rope.interleaved_to_half_split", '''
 def interleaved_to_half_split(d):
     if d % 2:
         raise ValueError(f"d must be even, got d={d}")
     return torch.argsort(torch.cat((torch.arange(0, d, 2), torch.arange(1, d, 2))))
-''', mistake="inverse permutation"),
+''', mistake="inverse permutation", key="inverse-permutation"),
     Bug("perm_float", "rope.interleaved_to_half_split", '''
 def interleaved_to_half_split(d):
     if d % 2:
         raise ValueError(f"d must be even, got d={d}")
     return torch.cat((torch.arange(0, d, 2), torch.arange(1, d, 2))).float()
-''', mistake="expected int64"),
+''', mistake="expected int64", key="wrong-dtype"),
     Bug("module_cache_does_not_grow", "rope.RotaryEmbedding", '''
 _RightRotary = RotaryEmbedding
 class RotaryEmbedding(_RightRotary):
@@ -128,7 +128,7 @@ class RotaryEmbedding(_RightRotary):
     def forward(self, q, k, positions):
         rq, rk = super().forward(q.float(), k.float(), positions)
         return rq, rk
-''', mistake="expected float16"),
+''', mistake="expected float16", key="wrong-dtype"),
     Bug("module_no_width_check", "rope.RotaryEmbedding", '''
 _RightRotary = RotaryEmbedding
 class RotaryEmbedding(_RightRotary):
@@ -136,7 +136,7 @@ class RotaryEmbedding(_RightRotary):
         if q.shape[-1] != self.d:
             q = torch.nn.functional.pad(q, (0, self.d - q.shape[-1]))
         return super().forward(q, k, positions)
-''', mistake="naming 'q'"),
+''', mistake="naming 'q'", key="no-value-error"),
 
 ]
 
@@ -154,34 +154,34 @@ KEYS = "keys = torch.cat((past_k, apply_rope(k, new_positions, base)), dim=-2)"
 BUGS += [
     Bug("cached_new_tokens_at_zero", "rope.cached_rope_attention", cached(
         (NEW_POSITIONS, "new_positions = torch.arange(t_new, device=q.device).expand(q.shape[0], 1, t_new)")),
-        mistake="numbered from 0 in every call"),
+        mistake="numbered from 0 in every call", key="positions-restart"),
     Bug("cached_decode_counts_padding", "rope.cached_rope_attention", cached(
         (NEW_POSITIONS, "new_positions = positions[:, None, t_past:] if t_past == 0 else "
                         "torch.arange(t_past, t_past + t_new, device=q.device).expand(q.shape[0], 1, t_new)")),
-        mistake="while the prefill counted only real tokens"),
+        mistake="while the prefill counted only real tokens", key="positions-inconsistent"),
     Bug("cached_padding_keys_not_masked", "rope.cached_rope_attention", cached(
         ("allowed = causal & mask[:, None, None, :]", "allowed = causal")),
-        mistake="padding keys not masked"),
+        mistake="padding keys not masked", key="padding-not-masked"),
     Bug("cached_keys_rotated_again", "rope.cached_rope_attention", cached(
         (KEYS, "keys = apply_rope(torch.cat((past_k, k), dim=-2), positions[:, None, :], base)")),
-        mistake="rotated a second time"),
+        mistake="rotated a second time", key="cache-rerotated"),
     Bug("cached_concatenated_backwards", "rope.cached_rope_attention", cached(
         (KEYS, "keys = torch.cat((apply_rope(k, new_positions, base), past_k), dim=-2)"),
         ("values = torch.cat((past_v, v), dim=-2)", "values = torch.cat((v, past_v), dim=-2)")),
         mistake="added after the cached ones"),
     Bug("cached_causal_top_left", "rope.cached_rope_attention", cached(
         (CAUSAL, "causal = torch.arange(t_past + t_new, device=q.device) <= torch.arange(t_new, device=q.device)[:, None]")),
-        mistake="aligned to the start"),
+        mistake="aligned to the start", key="queries-at-start"),
     Bug("cached_interleaved_pairs", "rope.cached_rope_attention", cached(
         (KEYS, "keys = torch.cat((past_k, apply_rope(k, new_positions, base, interleaved=True)), dim=-2)"),
         ("apply_rope(q, new_positions, base)", "apply_rope(q, new_positions, base, interleaved=True)")),
-        mistake="other pairing convention"),
+        mistake="other pairing convention", key="pairing-convention"),
     Bug("cached_not_scaled", "rope.cached_rope_attention", cached(
-        (" / math.sqrt(d)", "")), mistake="not divided by sqrt(d)"),
+        (" / math.sqrt(d)", "")), mistake="not divided by sqrt(d)", key="not-scaled"),
     Bug("cached_returns_float32", "rope.cached_rope_attention", cached(
         ("return (weights @ values.to(work)).to(q.dtype), (keys, values)",
-         "return weights @ values.to(work), (keys, values)")), mistake="expected float16"),
+         "return weights @ values.to(work), (keys, values)")), mistake="expected float16", key="wrong-dtype"),
     Bug("cached_no_mask_length_check", "rope.cached_rope_attention", cached(
         ("if mask.dim() != 2 or mask.shape[-1] != t_past + t_new:", "if mask.dim() != 2:")),
-        mistake="'attention_mask'"),
+        mistake="'attention_mask'", key="no-value-error"),
 ]

@@ -111,10 +111,10 @@ def _(ns):
         expected = torch.tensor(_paper_slopes(n))
         got = ns.alibi_slopes(n)
         hint = closest_mistake(got, {
-            "the shortcut 2^(-8(h+1)/n), which is the paper's rule only when n is a power of two":
-                torch.tensor(_ladder(n)),
-            "the paper's slopes sorted from steep to flat; the paper appends the extra slopes at the end":
-                expected.sort(descending=True).values,
+            ("alibi-power-of-two", "the shortcut 2^(-8(h+1)/n), which is the paper's rule only when n is a power "
+                                   "of two"): torch.tensor(_ladder(n)),
+            ("alibi-sorted", "the paper's slopes sorted from steep to flat; the paper appends the extra slopes at "
+                             "the end"): expected.sort(descending=True).values,
         })
         expect_close(got, expected, what, atol=0, rtol=1e-6, hint=hint)
 
@@ -138,8 +138,8 @@ def _(ns):
     expect_dtype(got, torch.float32, what)
     signed = -slopes[:, None, None] * (q_pos[:, None] - k_pos[None, :]).float()
     hint = closest_mistake(got, {
-        "-m (i - j) without the absolute value (positive for keys after the query)": signed,
-        "+m |i - j| (the bias must be a penalty, i.e. negative)": -expected,
+        ("alibi-signed-distance", "-m (i - j) without the absolute value (positive for keys after the query)"): signed,
+        ("alibi-bias-sign", "+m |i - j| (the bias must be a penalty, i.e. negative)"): -expected,
     })
     expect_close(got, expected, what, hint=hint)
 
@@ -186,8 +186,9 @@ def _(ns):
         other = _decay_weights(slopes, T, not causal)
         no_bias = _decay_weights([0.0] * H, T, causal)
         hint = closest_mistake(got, {
-            ("attention without the causal mask" if causal else "attention with a causal mask (causal=False has none)"): other,
-            "attention without the ALiBi bias": no_bias,
+            (("alibi-no-mask", "attention without the causal mask") if causal
+             else ("alibi-causal-ignored", "attention with a causal mask (causal=False has none)")): other,
+            ("alibi-no-bias", "attention without the ALiBi bias"): no_bias,
         })
         expect_close(got, expected, what, atol=1e-5, rtol=1e-4, hint=hint)
 
@@ -199,7 +200,7 @@ def _(ns):
     what = call_text("alibi_attention", q, k, v)
     got = ns.alibi_attention(q, k, v)
     hint = closest_mistake(got, {
-        "no division by sqrt(d)": _reference_attention(q * math.sqrt(d), k, v, _ladder(H), causal=True),
+        ("not-scaled", "no division by sqrt(d)"): _reference_attention(q * math.sqrt(d), k, v, _ladder(H), causal=True),
     })
     _expect_attention(ns, got, lambda m: _reference_attention(q, k, v, m, causal=True), H, what, hint,
                       atol=1e-5, rtol=1e-4)
@@ -215,7 +216,8 @@ def _(ns):
         got = ns.alibi_attention(q, k, v)
         # the mistake: queries numbered 0 .. T_q-1 as if they were the first tokens
         first = _reference_attention(q, k[:, :t_q], v[:, :t_q], _ladder(H), causal=True)
-        hint = closest_mistake(got, {"queries placed at positions 0..T_q-1 instead of the last T_q": first})
+        hint = closest_mistake(got, {("queries-at-start", "queries placed at positions 0..T_q-1 instead of the last "
+                                                          "T_q"): first})
         _expect_attention(ns, got, lambda m: _reference_attention(q, k, v, m, causal=True), H, what, hint,
                           atol=1e-5, rtol=1e-4)
 
