@@ -40,11 +40,10 @@ def report_lines(report: dict) -> list[str]:
 def exercise_test(exercise: dict, number: str, *, name: str | None = None, visibility: str = "visible") -> dict:
     """One Gradescope test from one exercise of a grader report: its output the feedback (the
     recognised mistakes first, with where to reread), the exercise itself as data in extra_data."""
-    data = {k: v for k, v in exercise.items() if k != "feedback"}
     return {"name": name or exercise["id"], "number": number, "score": exercise["score"],
             "max_score": exercise["max_score"],
             "status": "passed" if exercise["score"] >= exercise["max_score"] else "failed",
-            "output": feedback_text(exercise), "visibility": visibility, "extra_data": {"exercise": data}}
+            "output": feedback_text(exercise), "visibility": visibility, "extra_data": {"exercise": exercise}}
 
 
 def results_document(score: float, seconds: float, output: str, tests: list[dict], **more) -> dict:
