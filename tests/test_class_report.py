@@ -229,13 +229,13 @@ def exercise(exercise_id: str, *failures: tuple[str, str | None], **facts) -> di
     return scored(exercise_id, results)
 
 
-def learner(name: str, *exercises: dict, notes=()) -> Learner:
+def learner(name: str, *exercises: dict, notes=(), seconds: float | None = None) -> Learner:
     """A learner whose report is valid under the grader's schema."""
     report = {"version": 2, "score": sum(e["score"] for e in exercises),
               "max_score": sum(e["max_score"] for e in exercises), "exercises": list(exercises),
               "notes": list(notes), "files": {f"{name}.py": {"sections": [], "adapted_by": []}}}
     assert schema_errors(report) == []
-    return Learner(name, report["score"], report["max_score"], report["exercises"], notes=report["notes"])
+    return Learner(name, report["score"], report["max_score"], report["exercises"], seconds, notes=report["notes"])
 
 
 def test_misconceptions_are_grouped_across_exercises_and_each_is_counted():
@@ -264,11 +264,20 @@ def test_misconceptions_are_grouped_across_exercises_and_each_is_counted():
     assert MISTAKES["half-precision"].label in page and "rope.apply_rope (2), scaling.yarn_inv_freq (1)" in page
 
 
+KEYS = sorted(MISTAKES, key=lambda k: -len(MISTAKES[k].label))[:12]  # the longest labels
+
+
+def crowded_class() -> list[Learner]:
+    """12 learners: the i-th has the first 12 - i of KEYS (each mistake a different count), and a
+    cell that raised."""
+    return [learner(f"learner{i:02d}", exercise("rope.apply_rope", *((f"check {k}", k) for k in KEYS[:12 - i])),
+                    notes=[note("cell_raised", "ValueError: " + "x" * 300, f"learner{i:02d}.ipynb", "3")], seconds=1.0 + i)
+            for i in range(12)]
+
+
 def test_the_first_screen_shows_the_ten_most_common_misconceptions():
-    keys = list(MISTAKES)[:12]
-    learners = [learner(f"l{i:02d}", exercise("rope.apply_rope", *((f"check {k}", k) for k in keys[:12 - i])))
-                for i in range(12)]
-    report = analyse(learners, "batch")
+    keys = KEYS
+    report = analyse(crowded_class(), "batch")
     assert [m["learners"] for m in report["misconceptions"]] == list(range(12, 0, -1))
     page = render_html(report)
     first_screen = page.split("<details>", 1)[0]
@@ -311,31 +320,43 @@ def screenshots(tmp_path_factory):
     return folder
 
 
-def test_page_opens_in_chromium_without_errors(graded, screenshots):
+def test_page_opens_in_chromium_without_errors(graded, screenshots, tmp_path):
+    """The graded class's page, and a crowded one (the top ten misconceptions, the longest labels,
+    more checks and problems than shown): what to re-teach fits in the first screen."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium); .ci/run installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test extra: bin/setup dev")
     out, _ = graded
+    crowded = tmp_path / "crowded.html"
+    crowded.write_text(render_html(analyse(crowded_class(), "batch", "crowded")))
+    seen = {}
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
-            messages, errors, requests = [], [], []
-            page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto((out / "report.html").as_uri(), wait_until="load")
-            images = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, i.getBoundingClientRect().bottom])")
-            # what to re-teach fits in the first screen: the three tables end above the fold
-            bottoms = page.evaluate("() => [...document.querySelectorAll('.grid table')].map(t => t.getBoundingClientRect().bottom)")
-            text = page.inner_text("body")
-            path = screenshots / "class-report.png"
-            page.screenshot(path=str(path))
+            for name, html_path in (("class-report", out / "report.html"), ("class-report-crowded", crowded)):
+                page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+                messages, errors, requests = [], [], []
+                page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("request", lambda r: requests.append(r.url))
+                page.goto(html_path.as_uri(), wait_until="load")
+                images = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, "
+                                       "i.getBoundingClientRect().bottom])")
+                # what to re-teach fits in the first screen: the three tables end above the fold
+                bottoms = page.evaluate("() => [...document.querySelectorAll('.grid table')]"
+                                        ".map(t => t.getBoundingClientRect().bottom)")
+                rows = page.evaluate("() => document.querySelectorAll('.grid table')[0].rows.length")
+                seen[name] = (messages, errors, requests, images, bottoms, rows, page.inner_text("body"))
+                page.screenshot(path=str(screenshots / f"{name}.png"))
+                page.close()
         finally:
             browser.close()
-    print(f"class report screenshot: {path}")
-    assert errors == [] and [m for m in messages if m.startswith("error")] == [], (errors, messages)
-    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-    assert len(images) == 2 and all(w > 0 for w, _ in images), images
-    assert len(bottoms) == 3 and max(bottoms) <= 900, bottoms
+    print(f"class report screenshots: {screenshots}")
+    for name, (messages, errors, requests, images, bottoms, rows, text) in seen.items():
+        assert errors == [] and [m for m in messages if m.startswith("error")] == [], (name, errors, messages)
+        assert [u for u in requests if not u.startswith(("file:", "data:"))] == [], name
+        assert len(images) == 2 and all(w > 0 for w, _ in images), (name, images)
+        assert len(bottoms) == 3 and max(bottoms) <= 900, (name, bottoms)
+    text = seen["class-report"][-1]
     assert MISTAKES["wrong-dtype"].label in text and SCRIPT in text and "max.py" in text
+    assert seen["class-report-crowded"][5] == 1 + 10  # a header and the top ten

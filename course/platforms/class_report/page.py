@@ -88,10 +88,10 @@ def _names(students: list[str], limit: int = 6) -> str:
 
 CSS = """
 body{font:13px/1.35 system-ui,sans-serif;margin:10px 16px;color:#212121}
-h1{font-size:18px;margin:0 0 2px} h2{font-size:14px;margin:10px 0 4px}
+h1{font-size:18px;margin:0 0 2px} h2{font-size:14px;margin:8px 0 3px}
 .sub{color:#555;margin-bottom:6px}
 .grid{display:grid;grid-template-columns:minmax(0,560px) minmax(0,1fr);gap:14px;align-items:start}
-table{border-collapse:collapse;width:100%} td,th{padding:2px 6px;border-bottom:1px solid #e0e0e0;
+table{border-collapse:collapse;width:100%} td,th{padding:1px 6px;border-bottom:1px solid #e0e0e0;
 text-align:left;vertical-align:top} th{background:#f5f5f5;font-weight:600}
 td.n{text-align:right;font-weight:600;white-space:nowrap} .where{color:#555;font-size:12px}
 .names{color:#666;font-size:12px} .grid .names,.grid .one{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
@@ -168,13 +168,13 @@ def render_html(report: dict) -> str:
 <div class=grid><div>{figure}{times}</div><div>
 <h2>Misconceptions (learners who have each / learners graded on its exercises)</h2>
 <table><colgroup><col style="width:58px"><col><col style="width:36%"></colgroup>
-<tr><th>#</th><th>misconception</th><th>exercises (learners), where to reread</th></tr>{mistakes}</table>
+<tr><th>#</th><th>misconception</th><th>exercises, where to reread</th></tr>{mistakes}</table>
 {_more(report['misconceptions'], top)}
 <h2>Checks failed most often</h2>
 <table><colgroup><col style="width:58px"><col><col style="width:36%"></colgroup>
 <tr><th>#</th><th>check</th><th>exercise</th></tr>{checks}</table>{_more(report['checks'], shown)}
 <h2>Submissions that errored, hung, crashed, raised or do not parse</h2>
-<table><colgroup><col style="width:14%"><col style="width:64px"><col style="width:20%"><col></colgroup>
+<table><colgroup><col style="width:14%"><col style="width:84px"><col style="width:20%"><col></colgroup>
 <tr><th>learner</th><th>what</th><th>where</th><th>detail</th></tr>{problems}</table>
 {_more(report['problems'], shown)}
 </div></div>
