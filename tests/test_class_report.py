@@ -307,6 +307,29 @@ def test_problems_come_from_typed_notes_statuses_and_halted_checks():
     assert (row["not_parsed"], row["learners"], row["scores"][0]["status"]) == (1, 1, "not_parsed")
 
 
+def test_gradescope_runs_that_graded_nothing_say_why(tmp_path):
+    """Gradescope's results.json when the time limit came first, the autograder failed, or nothing
+    was submitted: every exercise listed as not graded (left out), the learner shown as hung, in
+    error, or empty; a results.json the course did not write (run_autograder's own) as an error."""
+    runs = {"stopped": {"stopped": "Grading stopped after 12 s, the autograder's time limit"},
+            "failed": {"failure": "RuntimeError: boom"}, "blank": {}}
+    for name, how in runs.items():
+        run = Run(tmp_path / "ag", Config(sections=["rope"]))
+        run.files = [] if name == "blank" else ["rope.py"]
+        (tmp_path / "class" / name).mkdir(parents=True)
+        document = run.results(**how)
+        assert {t["extra_data"]["exercise"]["status"] for t in document["tests"] if "max_score" in t} == {"not_graded"}
+        (tmp_path / "class" / name / "results.json").write_text(json.dumps(document))
+    (tmp_path / "class" / "shell").mkdir()
+    (tmp_path / "class" / "shell" / "results.json").write_text(json.dumps(
+        {"score": 0.0, "output": "run_autograder: exit status 3; wrote a results.json with score 0", "tests": []}))
+    report = analyse(*read_class(tmp_path / "class"))
+    assert {(p["student"], p["kind"], p["where"]) for p in report["problems"]} == {
+        ("stopped", "hung", "submission"), ("failed", "error", "submission"), ("blank", "empty", "submission"),
+        ("shell", "error", "submission")}
+    assert report["exercises"] == [] and report["summary"]["graded"] == 0
+
+
 def test_report_of_nothing_says_so(tmp_path):
     with pytest.raises(ValueError, match="neither"):
         write_class_report(tmp_path)

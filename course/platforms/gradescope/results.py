@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from course.grading.report import feedback_text, rendered_notes
+from course.grading.report import REPORT_VERSION, feedback_text, rendered_notes
 
 
 SCHEMA = Path(__file__).with_name("results.schema.json")
@@ -18,9 +18,12 @@ def _sections_by_file(report: dict) -> dict:
     return files if isinstance(files, dict) else {}
 
 
-def report_data(report: dict) -> dict:
+def report_data(report: dict | None) -> dict:
     """The grader's report without its exercises (each test carries its own): results.json's
-    extra_data["report"], which the class report reads (course.platforms.class_report.reading)."""
+    extra_data["report"], which the class report reads (course.platforms.class_report.reading).
+    None: grading gave no report (stopped by the time limit, nothing submitted)."""
+    if report is None:
+        return {"version": REPORT_VERSION, "notes": [], "files": {}}
     data = {"version": report.get("version"), "notes": report.get("notes", []), "files": _sections_by_file(report)}
     return {**data, "error": report["error"]} if report.get("error") else data
 

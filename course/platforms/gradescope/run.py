@@ -104,9 +104,7 @@ class Run:
                                            visibility=config.hidden_visibility))
         score = round(sum(t["score"] for t in tests if "score" in t), 2)
         extra = {"course_version": config.course_version, "sections": config.sections, "files": self.files,
-                 "stopped": stopped or None, "failure": failure or None}
-        if self.report is not None:
-            extra["report"] = report_data(self.report)
+                 "stopped": stopped or None, "failure": failure or None, "report": report_data(self.report)}
         return results_document(score, time.monotonic() - self.begin, "\n".join(lines), tests,
                                 output_format="text", test_output_format="text", test_name_format="text",
                                 extra_data=extra)
