@@ -103,7 +103,8 @@ EXPECTED_MISCONCEPTIONS = [  # (key, learners, {exercise: learners}), most learn
     ("no-value-error", ["dan", "eve", "gus"],
      {"rope.apply_rope": ["gus"], "rope.cached_rope_attention": ["eve"], "alibi.cached_alibi_attention": ["dan"]}),
     ("wrong-dtype", ["ben", "cleo", "dan"],
-     {"rope.interleaved_to_half_split": ["dan"], "rope.RotaryEmbedding": ["ben"], "rope.cached_rope_attention": ["cleo"]}),
+     {"rope.interleaved_to_half_split": ["dan"], "rope.RotaryEmbedding": ["ben"],
+      "rope.cached_rope_attention": ["cleo"]}),
 ]
 REJECTS_MASK = "rejects an attention_mask that does not cover T_past + T_new tokens with a ValueError naming it"
 EXPECTED_CHECKS = {  # (exercise, title) -> learners
@@ -257,7 +258,8 @@ def test_misconceptions_are_grouped_across_exercises_and_each_is_counted():
     assert rows["half-precision"]["label"] == MISTAKES["half-precision"].label
     assert rows["half-precision"]["where"] == [where_to_look("rope.apply_rope"), where_to_look("scaling.yarn_inv_freq")]
     assert rows["pairing-convention"]["students"] == ["quinn"]  # sol's stub: not attempted
-    assert [e["id"] for e in rows["pairing-convention"]["exercises"]] == ["rope.apply_rope", "rope.cached_rope_attention"]
+    assert [e["id"] for e in rows["pairing-convention"]["exercises"]] == ["rope.apply_rope",
+                                                                          "rope.cached_rope_attention"]
     assert {(c["exercise"], c["title"]): c["students"] for c in report["checks"]}[("rope.apply_rope", "rotates")] == \
         ["quinn"]
     page = render_html(report)
@@ -271,7 +273,8 @@ def crowded_class() -> list[Learner]:
     """12 learners: the i-th has the first 12 - i of KEYS (each mistake a different count), and a
     cell that raised."""
     return [learner(f"learner{i:02d}", exercise("rope.apply_rope", *((f"check {k}", k) for k in KEYS[:12 - i])),
-                    notes=[note("cell_raised", "ValueError: " + "x" * 300, f"learner{i:02d}.ipynb", "3")], seconds=1.0 + i)
+                    notes=[note("cell_raised", "ValueError: " + "x" * 300, f"learner{i:02d}.ipynb", "3")],
+                    seconds=1.0 + i)
             for i in range(12)]
 
 

@@ -288,7 +288,8 @@ def test_batch_writes_the_same_format(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "results.json").write_text(json.dumps(results))
     [learner], source = read_class(tmp_path)
-    assert (source, learner.exercises, learner.notes, learner.seconds) == ("gradescope", [exercise], record["notes"], 2.0)
+    assert (source, learner.exercises, learner.notes, learner.seconds) == \
+        ("gradescope", [exercise], record["notes"], 2.0)
     failed = gradescope_results({"student": "b", "error": "not a readable notebook", "exercises": []})
     validate(failed)
     assert failed["extra_data"]["report"]["error"] == "not a readable notebook"

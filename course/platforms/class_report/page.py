@@ -5,7 +5,8 @@ import base64
 import html
 import io
 
-UNGRADED = ("not_defined", "not_attempted", "not_parsed")  # a cross in the strip plot: the learner's code was not tested
+# a cross in the strip plot: the learner's own code was not tested
+UNGRADED = ("not_defined", "not_attempted", "not_parsed")
 MISCONCEPTIONS_SHOWN, OTHERS_SHOWN = 10, 5  # rows of the one-screen view
 
 
@@ -157,7 +158,8 @@ def render_html(report: dict) -> str:
         f"<tr><td>{_e(r['id'])}</td><td class=n>{r['learners']}</td>"
         f"<td class=n>{_percent(r['mean'])}</td>"
         f"<td class=n>{r['full_marks']}</td><td class=n>{r['zero']}</td><td class=n>{r['not_defined']}</td>"
-        f"<td class=n>{r['not_attempted']}</td><td class=n>{r['not_parsed']}</td><td class=where>{_e(r['where'])}</td></tr>" for r in report["exercises"])
+        f"<td class=n>{r['not_attempted']}</td><td class=n>{r['not_parsed']}</td><td class=where>{_e(r['where'])}</td></tr>"
+        for r in report["exercises"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
