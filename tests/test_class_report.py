@@ -1,9 +1,12 @@
 """The class report (python -m course.report): a class with known mistakes, graded by course.batch,
-gives exactly the expected counts per misconception, per failed check and the expected problem list,
-from the batch's students/*.json and from its Gradescope results.json files alike; the page is
-self-contained and opens in headless Chromium without console errors (screenshot kept)."""
+gives exactly the expected rows per misconception (grouped across exercises), per failed check and
+the expected problem list, from the batch's students/*.json and from its Gradescope results.json
+files alike; reports built from the grader's scoring helpers show the grouping, half-precision
+angles counted, the top ten, and problems from typed notes; the page is self-contained and opens
+in headless Chromium without console errors (screenshot kept)."""
 from __future__ import annotations
 
+import html
 import importlib
 import io
 import json
@@ -18,8 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from course.exercises import where_to_look
+from course.grading.mistakes import MISTAKES
+from course.grading.report import note, schema_errors
+from course.grading.scoring import not_graded, scored
+from course.grading.suite_runner import TestResult as Check  # (not collected as a test class)
 from course.platforms.class_report import analyse, write_class_report
-from course.platforms.class_report.misconceptions import misconceptions_in, parse_feedback, title_and_message
+from course.platforms.class_report.page import render_html
 from course.platforms.class_report.reading import Learner, read_class
 from course.platforms.gradescope.config import Config
 from course.platforms.gradescope.run import Run
@@ -43,25 +51,28 @@ def with_bug(section: str, bug_id: str) -> str:
 
 
 def make_class(root: Path) -> None:
-    """12 learners: 3 with RoPE's pairing mistake (one of them also with power-of-two ALiBi slopes),
-    2 with power-of-two slopes, 1 rotating the other way, 2 correct, 1 empty, 1 hanging in
-    rope_matrix, 1 unreadable, 1 whose module raises after defining everything, 1 with stubs only."""
+    """13 learners, each mistake one whose key the grader recognises today (course.checking: a wrong
+    dtype, no ValueError): ben, cleo and dan return a wrong dtype (in three exercises), dan, eve and
+    gus accept bad arguments (in three exercises, dan's in ALiBi); ana and fay correct; hal empty;
+    ivy hanging in rope_matrix; jo an unreadable notebook; kim's module raises after defining
+    everything; lee stubs only; max a module that does not parse."""
     root.mkdir(parents=True)
     files = {
         "ana.py": solution("rope"),
-        "ben.py": with_bug("rope", "apply_swapped_conventions"),
-        "cleo.py": with_bug("rope", "apply_swapped_conventions"),
-        "dan/06_rope.py": with_bug("rope", "apply_swapped_conventions"),
-        "dan/07_alibi.py": with_bug("alibi", "slopes_power_of_two_formula"),
-        "eve.py": with_bug("alibi", "slopes_power_of_two_formula"),
+        "ben.py": with_bug("rope", "module_returns_float32"),
+        "cleo.py": with_bug("rope", "cached_returns_float32"),
+        "dan/06_rope.py": with_bug("rope", "perm_float"),
+        "dan/07_alibi.py": with_bug("alibi", "cached_no_mask_length_check"),
+        "eve.py": with_bug("rope", "cached_no_mask_length_check"),
         "fay.py": solution("alibi"),
-        "gus.py": with_bug("rope", "apply_wrong_direction"),
+        "gus.py": with_bug("rope", "apply_no_rotary_dim_check"),
         "hal.py": "",
         "ivy.py": solution("rope") + "\n\ndef rope_matrix(d, position, base=10000.0, interleaved=False):\n"
                                      "    while True:\n        pass\n",
         "jo.ipynb": '{"cells": [',
         "kim.py": solution("alibi") + f"\n\nraise ValueError({SCRIPT!r})\n",
         "lee.py": SOLUTION_REGION.sub(r"\1raise NotImplementedError()", solution("rope")),
+        "max.py": solution("rope") + "\n\ndef broken(:\n    pass\n",
     }
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -88,36 +99,39 @@ def graded(tmp_path_factory):
     return out, printed.getvalue()
 
 
-EXPECTED_MISCONCEPTIONS = {  # (key, exercise) -> learners
-    ("pairing-convention", "rope.apply_rope"): ["ben", "cleo", "dan"],
-    # cached_rope_attention rotates with the learner's apply_rope: the swapped pairing shows there too
-    ("pairing-convention", "rope.cached_rope_attention"): ["ben", "cleo", "dan"],
-    ("alibi-power-of-two", "alibi.alibi_slopes"): ["dan", "eve"],
-    ("rotation-direction", "rope.apply_rope"): ["gus"],
-}
-ROTATES = "rotates each pair by position times its frequency"
+EXPECTED_MISCONCEPTIONS = [  # (key, learners, {exercise: learners}), most learners first, then notebook order
+    ("no-value-error", ["dan", "eve", "gus"],
+     {"rope.apply_rope": ["gus"], "rope.cached_rope_attention": ["eve"], "alibi.cached_alibi_attention": ["dan"]}),
+    ("wrong-dtype", ["ben", "cleo", "dan"],
+     {"rope.interleaved_to_half_split": ["dan"], "rope.RotaryEmbedding": ["ben"],
+      "rope.cached_rope_attention": ["cleo"]}),
+]
+REJECTS_MASK = "rejects an attention_mask that does not cover T_past + T_new tokens with a ValueError naming it"
 EXPECTED_CHECKS = {  # (exercise, title) -> learners
-    ("rope.apply_rope", ROTATES): ["ben", "cleo", "dan", "gus"],
-    ("rope.apply_rope", "works on (batch, heads, T, d) with another base"): ["ben", "cleo", "dan", "gus"],
-    # their apply_rope also rotates inside cached_rope_attention (the first two checks its feedback lists)
-    ("rope.cached_rope_attention", "one call over a left-padded batch equals each row computed alone without padding"):
-        ["ben", "cleo", "dan", "gus"],
-    ("rope.cached_rope_attention", "prefill then one token per call equals the full pass, row by row"):
-        ["ben", "cleo", "dan", "gus"],
-    ("alibi.alibi_slopes", "follows the paper's rule for head counts that are not a power of two"): ["dan", "eve"],
-    ("rope.rope_matrix", "is orthogonal, and R_m^T R_n = R_(n-m)"): ["ivy"],         # it hangs: every check fails
+    ("rope.apply_rope", "rejects a rotary_dim that is odd or outside 2..d"): ["gus"],
+    ("rope.interleaved_to_half_split", "maps the interleaved convention onto the half-split one"): ["dan"],
+    ("rope.RotaryEmbedding", "keeps float16 inputs in float16 and accurate"): ["ben"],
+    ("rope.cached_rope_attention",
+     "keeps float16/bfloat16 inputs in their dtype through prefill and decode, computing in float32"): ["cleo"],
+    ("rope.cached_rope_attention", REJECTS_MASK): ["eve"],
+    ("alibi.cached_alibi_attention", REJECTS_MASK): ["dan"],
+    # it hangs: every check fails, and every one is counted (none hidden behind a cap)
+    ("rope.rope_matrix", "is orthogonal, and R_m^T R_n = R_(n-m)"): ["ivy"],
     ("rope.rope_matrix", "is the matrix R with apply_rope(x, p) == x @ R.T"): ["ivy"],
+    ("rope.rope_matrix", "returns a float32 (d, d) matrix"): ["ivy"],
 }
 EXPECTED_PROBLEMS = {  # (learner, kind, where)
     ("hal", "empty", "submission"),
     ("ivy", "hung", "rope.rope_matrix"),
     ("jo", "error", "submission"),
-    ("kim", "raised", "your module"),
+    ("kim", "raised", "kim.py: your module"),
+    ("max", "unreadable", "max.py"),
 }
 
 
-def counts(report: dict) -> tuple[dict, dict, set]:
-    mistakes = {(m["key"], m["exercise"]): m["students"] for m in report["misconceptions"]}
+def counts(report: dict) -> tuple[list, dict, set]:
+    mistakes = [(m["key"], m["students"], {e["id"]: e["students"] for e in m["exercises"]})
+                for m in report["misconceptions"]]
     checks = {(c["exercise"], c["title"]): c["students"] for c in report["checks"]}
     problems = {(p["student"], p["kind"], p["where"]) for p in report["problems"]}
     return mistakes, checks, problems
@@ -127,7 +141,7 @@ def test_batch_writes_the_report_with_exact_counts(graded):
     out, printed = graded
     assert f"report: {out / 'report.html'}" in printed
     report = json.loads((out / "report.json").read_text())
-    assert report["source"] == "batch" and report["summary"]["learners"] == 12
+    assert report["version"] == 2 and report["source"] == "batch" and report["summary"]["learners"] == 13
     mistakes, checks, problems = counts(report)
     # on failure, say what the grading found: the problems and every learner's record
     found = json.dumps({"problems": report["problems"], "records": {
@@ -138,20 +152,28 @@ def test_batch_writes_the_report_with_exact_counts(graded):
     assert problems == EXPECTED_PROBLEMS, found
     kim = next(p for p in report["problems"] if p["student"] == "kim")
     assert SCRIPT in kim["detail"]
-    for m in report["misconceptions"]:  # the notebook section to reread comes from course.exercises
-        assert m["where"].startswith("notebook 0")
+    for m in report["misconceptions"]:  # label and section to reread: course/grading/mistakes.py, course.exercises
+        assert m["label"] == MISTAKES[m["key"]].label and m["learners"] == len(m["students"])
+        assert [e["where"] for e in m["exercises"]] == [where_to_look(e["id"]) for e in m["exercises"]]
+        assert m["where"] == list(dict.fromkeys(where_to_look(e["id"]) for e in m["exercises"]))
     exercises = {r["id"]: r for r in report["exercises"]}
-    rope_learners = {"ana", "ben", "cleo", "dan", "gus", "ivy", "lee"}
+    rope_learners = {"ana", "ben", "cleo", "dan", "eve", "gus", "ivy", "lee", "max"}
     assert {s["student"] for s in exercises["rope.apply_rope"]["scores"]} == rope_learners
     assert exercises["rope.apply_rope"]["not_attempted"] == 1  # lee's stubs: not attempted, not failed
-    assert exercises["rope.apply_rope"]["full_marks"] == 2      # ana, ivy
-    assert exercises["alibi.alibi_slopes"]["learners"] == 4     # dan, eve, fay, kim
+    assert exercises["rope.apply_rope"]["not_parsed"] == 1     # max's module does not parse: 0, not left out
+    assert exercises["rope.apply_rope"]["full_marks"] == 6     # all but gus, lee and max
+    assert exercises["alibi.alibi_slopes"]["learners"] == 3    # dan, fay, kim
     times = {t["student"]: t["seconds"] for t in report["times"]}
     assert all(isinstance(times[s], float) for s in rope_learners) and times["jo"] is not None
 
 
-def unprefixed(found: dict) -> dict:
-    return {key: [s.removeprefix("submission_") for s in students] for key, students in found.items()}
+def unprefixed(found: tuple) -> tuple:
+    """counts() of a class whose learners are named submission_<name>, as named in the batch."""
+    mistakes, checks, problems = found
+    names = lambda students: [s.removeprefix("submission_") for s in students]  # noqa: E731
+    return ([(key, names(students), {e: names(s) for e, s in by.items()}) for key, students, by in mistakes],
+            {key: names(students) for key, students in checks.items()},
+            {(s.removeprefix("submission_"), kind, where) for s, kind, where in problems})
 
 
 def test_gradescope_results_give_the_same_counts(graded, tmp_path):
@@ -164,6 +186,7 @@ def test_gradescope_results_give_the_same_counts(graded, tmp_path):
         assert source == "gradescope"
         report = analyse(learners, source)
         assert counts(report) == counts(batch)
+        assert report["exercises"] == batch["exercises"]
         seconds = {t["student"]: t["seconds"] for t in batch["times"]}
         assert {t["student"]: t["seconds"] for t in report["times"]} == \
             {s: float(max(0, round(v))) for s, v in seconds.items()}
@@ -180,14 +203,13 @@ def test_gradescope_results_give_the_same_counts(graded, tmp_path):
     learners, source = read_class(tmp_path / "autograder")
     report = analyse(learners, source)
     assert {l.id for l in learners} == {f"submission_{t['student']}" for t in batch["times"]}
-    mistakes, checks, problems = counts(report)
-    assert (unprefixed(mistakes), unprefixed(checks)) == counts(batch)[:2]
-    assert {(s.removeprefix("submission_"), k, w) for s, k, w in problems} == counts(batch)[2]
+    assert unprefixed(counts(report)) == counts(batch)
     done = subprocess.run([sys.executable, "-m", "course.report", str(tmp_path / "downloaded"),
                            "--html", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "3  pairing convention swapped" in done.stdout
+    assert f"3  {MISTAKES['no-value-error'].label}  [rope.apply_rope, rope.cached_rope_attention, " \
+           "alibi.cached_alibi_attention]" in done.stdout, done.stdout
     assert counts(json.loads((tmp_path / "r.json").read_text())) == counts(batch)
 
 
@@ -200,57 +222,115 @@ def test_the_page_escapes_learner_text_and_loads_nothing(graded):
     assert "default-src 'none'" in page
 
 
-def test_feedback_is_read_robustly():
-    feedback = "\n".join([
-        "5 of 9 checks fail:",
-        "- clips offsets beyond K to the edge rows (K = 0: a single shared row): shaw(...): wrong values at index [0]: "
-        "expected 1, got 2. Your output matches rel_k indexed by clip(j - i, -K, K) without adding K (negative "
-        "offsets wrap to the end of the table).",
-        "- uses its own slopes: f(x) raised ValueError: boom",
-        "    Traceback line one",
-        "- a new check: f(x): Your output matches a mistake nobody has named yet: with a colon. "
-        "Your value matches the other pairing convention.",
-        "- ... and 2 more",
-        "Reread notebook 05_relative, section 5.2 Shaw relative keys."])
-    fb = parse_feedback(feedback)
-    assert (fb.failed, fb.ran, fb.hidden) == (5, 9, 2)
-    assert [t for t, _ in fb.failures] == ["clips offsets beyond K to the edge rows (K = 0: a single shared row)",
-                                          "uses its own slopes", "a new check"]
-    assert fb.failures[1][1].endswith("Traceback line one")
-    assert [k for k, _, _ in misconceptions_in(fb.failures[0][1])] == ["shaw-no-plus-k"]
-    assert [k for k, _, _ in misconceptions_in(fb.failures[2][1])] == [
-        "raw:a mistake nobody has named yet: with a colon", "pairing-convention"]
-    assert [k for k, _, _ in misconceptions_in("f(x) returned dtype float32, expected float16")] == ["wrong-dtype"]
-    assert title_and_message("no colon at all") == ("no colon at all", "")
+def exercise(exercise_id: str, *failures: tuple[str, str | None], **facts) -> dict:
+    """An exercise as the grader scores it (course.grading.scoring): one passing check, then a
+    failing check per (title, mistake key)."""
+    results = [Check("passes", True, 1.0)]
+    results += [Check(title, False, 1.0, f"{title}: wrong", mistake=key, **facts) for title, key in failures]
+    return scored(exercise_id, results)
 
 
-def test_every_mistake_the_suites_name_is_in_the_table():
-    """The names of closest_mistake's candidates (string keys of dicts in grader_tests/) each belong to
-    a known misconception, so the same mistake counts once whatever the wording (add a phrase to
-    course.platforms.class_report.misconceptions.MISCONCEPTIONS when a suite names a new one)."""
-    import ast
-
-    names = {node.value for path in sorted((ROOT / "grader_tests").glob("test_*.py"))
-             for d in ast.walk(ast.parse(path.read_text())) if isinstance(d, ast.Dict)
-             for node in d.keys if isinstance(node, ast.Constant) and isinstance(node.value, str)
-             and len(node.value) > 12}
-    assert len(names) > 80
-    unknown = [n for n in sorted(names)
-               if any(k.startswith("raw:") for k, _, _ in misconceptions_in(f"f(x): wrong. Your output matches {n}."))]
-    assert unknown == []
+def learner(name: str, *exercises: dict, notes=(), seconds: float | None = None) -> Learner:
+    """A learner whose report is valid under the grader's schema."""
+    report = {"version": 2, "score": sum(e["score"] for e in exercises),
+              "max_score": sum(e["max_score"] for e in exercises), "exercises": list(exercises),
+              "notes": list(notes), "files": {f"{name}.py": {"sections": [], "adapted_by": []}}}
+    assert schema_errors(report) == []
+    return Learner(name, report["score"], report["max_score"], report["exercises"], seconds, notes=report["notes"])
 
 
-def test_notes_name_cells_that_raised_or_hung_and_nothing_else():
-    learner = Learner("x", 4.0, 4.0, [{"id": "rope.apply_rope", "score": 4.0, "max_score": 4.0,
-                                       "feedback": "All 18 checks pass."}], notes=[
-        "your module: did not finish within 3 s; kept its definitions (time) without the rest of the cell",
-        "a.ipynb: cell 4: ValueError: boom: x",
-        "cell 7: the Python process running your code ended",
-        "x.py: cannot be graded: not a notebook",
-        "rope graded through the Hugging Face convention: apply_rope is rotate",
-        "b.py also define(s) rope names, but rope is graded on a.py (its own file) only"])
-    assert [(p["kind"], p["where"]) for p in analyse([learner], "batch")["problems"]] == [
-        ("hung", "your module"), ("raised", "a.ipynb: cell 4"), ("crashed", "cell 7"), ("error", "submission")]
+def test_misconceptions_are_grouped_across_exercises_and_each_is_counted():
+    """One row per mistake key over every exercise (its learners counted once), a learner whose only
+    mistake is half-precision angles among them; not-attempted exercises count no mistake."""
+    half = exercise("rope.apply_rope", ("keeps bfloat16", "half-precision"))
+    report = analyse([
+        learner("pat", half),
+        learner("quinn", exercise("rope.apply_rope", ("rotates", "pairing-convention"), ("bf16", "half-precision")),
+                exercise("rope.cached_rope_attention", ("decodes", "pairing-convention"))),
+        learner("rae", exercise("scaling.yarn_inv_freq", ("keeps fp16", "half-precision"))),
+        learner("sol", exercise("rope.apply_rope", ("rotates", "pairing-convention"), raised="NotImplementedError")),
+    ], "batch")
+    rows = {m["key"]: m for m in report["misconceptions"]}
+    assert [m["key"] for m in report["misconceptions"]] == ["half-precision", "pairing-convention"]
+    assert rows["half-precision"]["students"] == ["pat", "quinn", "rae"] and rows["half-precision"]["learners"] == 3
+    assert {e["id"]: e["students"] for e in rows["half-precision"]["exercises"]} == {
+        "rope.apply_rope": ["pat", "quinn"], "scaling.yarn_inv_freq": ["rae"]}
+    assert rows["half-precision"]["label"] == MISTAKES["half-precision"].label
+    assert rows["half-precision"]["where"] == [where_to_look("rope.apply_rope"), where_to_look("scaling.yarn_inv_freq")]
+    assert rows["pairing-convention"]["students"] == ["quinn"]  # sol's stub: not attempted
+    assert [e["id"] for e in rows["pairing-convention"]["exercises"]] == ["rope.apply_rope",
+                                                                          "rope.cached_rope_attention"]
+    assert {(c["exercise"], c["title"]): c["students"] for c in report["checks"]}[("rope.apply_rope", "rotates")] == \
+        ["quinn"]
+    page = render_html(report)
+    assert MISTAKES["half-precision"].label in page and "rope.apply_rope (2), scaling.yarn_inv_freq (1)" in page
+
+
+KEYS = sorted(MISTAKES, key=lambda k: -len(MISTAKES[k].label))[:12]  # the longest labels
+
+
+def crowded_class() -> list[Learner]:
+    """12 learners: the i-th has the first 12 - i of KEYS (each mistake a different count), and a
+    cell that raised."""
+    return [learner(f"learner{i:02d}", exercise("rope.apply_rope", *((f"check {k}", k) for k in KEYS[:12 - i])),
+                    notes=[note("cell_raised", "ValueError: " + "x" * 300, f"learner{i:02d}.ipynb", "3")],
+                    seconds=1.0 + i)
+            for i in range(12)]
+
+
+def test_the_first_screen_shows_the_ten_most_common_misconceptions():
+    keys = KEYS
+    report = analyse(crowded_class(), "batch")
+    assert [m["learners"] for m in report["misconceptions"]] == list(range(12, 0, -1))
+    page = render_html(report)
+    first_screen = page.split("<details>", 1)[0]
+    assert [k for k in keys if html.escape(MISTAKES[k].label) in first_screen] == keys[:10]
+    assert "... and 2 more below" in first_screen
+    assert all(html.escape(MISTAKES[k].label) in page for k in keys)  # every one in "Every misconception"
+
+
+def test_problems_come_from_typed_notes_statuses_and_halted_checks():
+    unparsed = not_graded("rope.apply_rope", "not_parsed", "`apply_rope` is in a.py, which does not parse")
+    hung = exercise("rope.rope_matrix", ("is orthogonal", None), halted="hung")
+    x = learner("x", unparsed, hung, notes=[
+        note("cell_hung", "did not finish within 3 s", "b.ipynb", "4"),
+        note("cell_raised", "ValueError: boom", "b.ipynb", "5"),
+        note("cell_crashed", "the Python process running your code ended", "b.ipynb", "7"),
+        note("module_missing", "ModuleNotFoundError: No module named 'mine'", "c.py", "module", module="mine"),
+        note("unreadable", "does not parse: SyntaxError: invalid syntax (line 3)", "a.py"),
+        note("not_a_submission", "cannot be graded: not a readable notebook", "d.ipynb"),
+        note("routing", "c.py also define(s) rope names, but rope is graded on b.ipynb (its own file) only", "b.ipynb"),
+        note("convention", "rope graded through the Hugging Face convention", "b.ipynb")])
+    report = analyse([x, learner("y")], "batch")
+    assert [(p["kind"], p["where"]) for p in report["problems"] if p["student"] == "x"] == [
+        ("hung", "b.ipynb: cell 4"), ("raised", "b.ipynb: cell 5"), ("crashed", "b.ipynb: cell 7"),
+        ("raised", "c.py: your module"), ("unreadable", "a.py"), ("error", "d.ipynb"), ("hung", "rope.rope_matrix")]
+    assert [(p["kind"], p["where"]) for p in report["problems"] if p["student"] == "y"] == [("empty", "submission")]
+    row = {r["id"]: r for r in report["exercises"]}["rope.apply_rope"]
+    assert (row["not_parsed"], row["learners"], row["scores"][0]["status"]) == (1, 1, "not_parsed")
+
+
+def test_gradescope_runs_that_graded_nothing_say_why(tmp_path):
+    """Gradescope's results.json when the time limit came first, the autograder failed, or nothing
+    was submitted: every exercise listed as not graded (left out), the learner shown as hung, in
+    error, or empty; a results.json the course did not write (run_autograder's own) as an error."""
+    runs = {"stopped": {"stopped": "Grading stopped after 12 s, the autograder's time limit"},
+            "failed": {"failure": "RuntimeError: boom"}, "blank": {}}
+    for name, how in runs.items():
+        run = Run(tmp_path / "ag", Config(sections=["rope"]))
+        run.files = [] if name == "blank" else ["rope.py"]
+        (tmp_path / "class" / name).mkdir(parents=True)
+        document = run.results(**how)
+        assert {t["extra_data"]["exercise"]["status"] for t in document["tests"] if "max_score" in t} == {"not_graded"}
+        (tmp_path / "class" / name / "results.json").write_text(json.dumps(document))
+    (tmp_path / "class" / "shell").mkdir()
+    (tmp_path / "class" / "shell" / "results.json").write_text(json.dumps(
+        {"score": 0.0, "output": "run_autograder: exit status 3; wrote a results.json with score 0", "tests": []}))
+    report = analyse(*read_class(tmp_path / "class"))
+    assert {(p["student"], p["kind"], p["where"]) for p in report["problems"]} == {
+        ("stopped", "hung", "submission"), ("failed", "error", "submission"), ("blank", "empty", "submission"),
+        ("shell", "error", "submission")}
+    assert report["exercises"] == [] and report["summary"]["graded"] == 0
 
 
 def test_report_of_nothing_says_so(tmp_path):
@@ -266,31 +346,43 @@ def screenshots(tmp_path_factory):
     return folder
 
 
-def test_page_opens_in_chromium_without_errors(graded, screenshots):
+def test_page_opens_in_chromium_without_errors(graded, screenshots, tmp_path):
+    """The graded class's page, and a crowded one (the top ten misconceptions, the longest labels,
+    more checks and problems than shown): what to re-teach fits in the first screen."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium); .ci/run installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test extra: bin/setup dev")
     out, _ = graded
+    crowded = tmp_path / "crowded.html"
+    crowded.write_text(render_html(analyse(crowded_class(), "batch", "crowded")))
+    seen = {}
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
-            messages, errors, requests = [], [], []
-            page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto((out / "report.html").as_uri(), wait_until="load")
-            images = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, i.getBoundingClientRect().bottom])")
-            # what to re-teach fits in the first screen: the three tables end above the fold
-            bottoms = page.evaluate("() => [...document.querySelectorAll('.grid table')].map(t => t.getBoundingClientRect().bottom)")
-            text = page.inner_text("body")
-            path = screenshots / "class-report.png"
-            page.screenshot(path=str(path))
+            for name, html_path in (("class-report", out / "report.html"), ("class-report-crowded", crowded)):
+                page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+                messages, errors, requests = [], [], []
+                page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("request", lambda r: requests.append(r.url))
+                page.goto(html_path.as_uri(), wait_until="load")
+                images = page.evaluate("() => [...document.images].map(i => [i.naturalWidth, "
+                                       "i.getBoundingClientRect().bottom])")
+                # what to re-teach fits in the first screen: the three tables end above the fold
+                bottoms = page.evaluate("() => [...document.querySelectorAll('.grid table')]"
+                                        ".map(t => t.getBoundingClientRect().bottom)")
+                rows = page.evaluate("() => document.querySelectorAll('.grid table')[0].rows.length")
+                seen[name] = (messages, errors, requests, images, bottoms, rows, page.inner_text("body"))
+                page.screenshot(path=str(screenshots / f"{name}.png"))
+                page.close()
         finally:
             browser.close()
-    print(f"class report screenshot: {path}")
-    assert errors == [] and [m for m in messages if m.startswith("error")] == [], (errors, messages)
-    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-    assert len(images) == 2 and all(w > 0 for w, _ in images), images
-    assert len(bottoms) == 3 and max(bottoms) <= 900, bottoms
-    assert "pairing convention swapped" in text and SCRIPT in text
+    print(f"class report screenshots: {screenshots}")
+    for name, (messages, errors, requests, images, bottoms, rows, text) in seen.items():
+        assert errors == [] and [m for m in messages if m.startswith("error")] == [], (name, errors, messages)
+        assert [u for u in requests if not u.startswith(("file:", "data:"))] == [], name
+        assert len(images) == 2 and all(w > 0 for w, _ in images), (name, images)
+        assert len(bottoms) == 3 and max(bottoms) <= 900, (name, bottoms)
+    text = seen["class-report"][-1]
+    assert MISTAKES["wrong-dtype"].label in text and SCRIPT in text and "max.py" in text
+    assert seen["class-report-crowded"][5] == 1 + 10  # a header and the top ten

@@ -20,7 +20,12 @@ import nbformat
 import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
+from course.exercises import where_to_look
 from course.grading.grader import grade_file
+from course.grading.mistakes import MISTAKES
+from course.grading.report import note
+from course.grading.scoring import scored
+from course.grading.suite_runner import TestResult as Check  # (not collected as a test class)
 from course.platforms.gradescope.autograder_zip import build, pinned_requirements
 from course.platforms.gradescope.config import Config
 from course.platforms.gradescope.results import SCHEMA, schema_errors
@@ -256,17 +261,38 @@ def test_a_wall_clock_that_jumped_since_run_autograder_started_does_not_use_up_t
     assert 565 < run.deadline - time.monotonic() <= 570
 
 
-def test_batch_writes_the_same_format():
+def test_batch_writes_the_same_format(tmp_path):
+    """One test per exercise: its output the recognised mistake first, then the feedback; the
+    exercise as data in its extra_data and the rest of the report in the document's, which the
+    class report reads back."""
     from course.platforms.batch import gradescope_results
+    from course.platforms.class_report.reading import read_class
 
-    record = {"student": "a", "score": 3.0, "max_score": 4.0, "seconds": 2.4, "error": "",
-              "exercises": [{"id": "rope.apply_rope", "score": 3.0, "max_score": 4.0, "feedback": "1 of 4 checks fail"}],
-              "notes": ["cell 3: NameError: x"], "file_sections": [{"file": "a.py", "sections": ["rope"]}]}
+    exercise = scored("rope.apply_rope", [Check("rotates", False, 1.0, "apply_rope(x): wrong",
+                                                     mistake="pairing-convention"), Check("keeps", True, 1.0)])
+    record = {"student": "a", "version": 2, "score": exercise["score"], "max_score": 4.0, "seconds": 2.4,
+              "status": "graded", "files": ["a.py", "b.py"], "exercises": [exercise],
+              "notes": [note("cell_raised", "NameError: x", "a.py", "3")],
+              "file_sections": {"a.py": {"sections": ["rope"], "adapted_by": []},
+                                "b.py": {"sections": [], "adapted_by": []}}}
     results = gradescope_results(record)
     validate(results)
-    assert results["tests"][0]["name"] == "rope.apply_rope" and results["execution_time"] == 2
-    assert results["output"] == "note: cell 3: NameError: x\na.py graded for rope"
-    validate(gradescope_results({"student": "b", "error": "not a readable notebook", "exercises": []}))
+    test = results["tests"][0]
+    assert test["name"] == "rope.apply_rope" and results["execution_time"] == 2
+    assert test["output"].splitlines()[0] == (f"Recognised mistake: {MISTAKES['pairing-convention'].label} "
+                                              f"(reread {where_to_look('rope.apply_rope')}).")
+    assert test["output"] == exercise["feedback"] and "- rotates: apply_rope(x): wrong" in test["output"]
+    assert test["extra_data"]["exercise"] == exercise
+    assert results["output"] == "note: a.py: cell 3: NameError: x\na.py graded for rope"
+    assert results["extra_data"]["report"] == {"version": 2, "notes": record["notes"], "files": record["file_sections"]}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "results.json").write_text(json.dumps(results))
+    [learner], source = read_class(tmp_path)
+    assert (source, learner.exercises, learner.notes, learner.seconds) == \
+        ("gradescope", [exercise], record["notes"], 2.0)
+    failed = gradescope_results({"student": "b", "error": "not a readable notebook", "exercises": []})
+    validate(failed)
+    assert failed["extra_data"]["report"]["error"] == "not a readable notebook"
 
 
 # -- run_autograder on submissions ------------------------------------------------------
@@ -320,6 +346,25 @@ def test_buggy_submission_loses_the_points_of_its_bug(autograder_zip, tmp_path):
     assert "Not found in your submission: alibi (07_alibi.ipynb)" in results["output"]
     lost = sum(tests[i]["max_score"] - tests[i]["score"] for i in hit)
     assert results["score"] == pytest.approx(points(*SECTIONS) - points("alibi") - lost)
+
+
+def test_visible_checks_join_files_by_their_path_not_their_name(tmp_path):
+    """a/work.py (ALiBi) and b/work.py (sinusoidal): each section's visible checks run on its own
+    file (they once ran sinusoidal's on a/work.py, the first file of that name, and said "not present")."""
+    zip_path = tmp_path / "two.zip"
+    build(zip_path, Config(sections=["sinusoidal", "alibi"], time_limit=120, limits=dict(LIMITS)))
+    results, log, _ = graded(tmp_path / "autograder", zip_path, {
+        "a/work.py": (ROOT / "solutions" / "alibi.py").read_text(),
+        "b/work.py": (ROOT / "solutions" / "sinusoidal.py").read_text()})
+    check_layout(results, sections=["sinusoidal", "alibi"])
+    assert results["score"] == points("sinusoidal", "alibi"), log
+    visible = visible_tests(results)
+    assert visible["sinusoidal"]["status"] == visible["alibi"]["status"] == "passed", visible
+    assert visible["sinusoidal"]["output"].endswith("(run on b/work.py).")
+    assert visible["alibi"]["output"].endswith("(run on a/work.py).")
+    assert "Not found" not in results["output"]
+    assert results["extra_data"]["report"]["files"] == {"a/work.py": {"sections": ["alibi"], "adapted_by": []},
+                                                        "b/work.py": {"sections": ["sinusoidal"], "adapted_by": []}}
 
 
 CHEAT = '''

@@ -76,7 +76,7 @@ def feedback_text(exercise: dict) -> str:
     not_run = _not_run(checks)
     if status == "not_applicable":
         return f"Not applicable: {exercise['detail']}" + (f": {not_run}." if not_run else ".")
-    if status in ("not_defined", "not_parsed", "no_checks"):
+    if status in ("not_defined", "not_parsed", "not_graded", "no_checks"):
         return exercise["detail"]
     if status == "not_attempted":
         return (f"Not implemented yet: `{exercise['title']}` raises NotImplementedError. "

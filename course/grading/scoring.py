@@ -6,10 +6,14 @@ nothing. The text a learner reads is rendered from this (course.grading.report).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from course.exercises import EXERCISES
 from course.grading.mistakes import described
 from course.grading.report import feedback_text
-from course.grading.suite_runner import TestResult
+
+if TYPE_CHECKING:  # not imported: it imports torch, and Gradescope's time-limit path builds exercises without it
+    from course.grading.suite_runner import TestResult
 
 
 def _exercise(exercise_id: str, status: str, score: float = 0.0, checks=(), mistakes=(), detail: str = "") -> dict:
@@ -27,7 +31,8 @@ def not_applicable(exercise_id: str, why: str) -> dict:
 
 
 def not_graded(exercise_id: str, status: str, why: str) -> dict:
-    """An exercise whose name is not defined ("not_defined") or whose file does not parse ("not_parsed"): 0."""
+    """An exercise whose name is not defined ("not_defined"), whose file does not parse ("not_parsed"),
+    or that grading never reached ("not_graded": a platform's time limit, nothing submitted for it): 0."""
     return _exercise(exercise_id, status, detail=why)
 
 

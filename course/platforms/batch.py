@@ -42,7 +42,7 @@ from course.cores import available_cpus, pin_one_core_each
 from course.exercises import EXERCISES
 from course.files import write_atomic
 from course.locations import REPO, suites_dir
-from course.platforms.gradescope.results import exercise_test, report_lines, results_document
+from course.platforms.gradescope.results import exercise_test, report_data, report_lines, results_document
 from course.sandbox.limits import Limits, add_limit_options, limits_from
 from course.grading.integrity import ALLOW_UNCONFINED_HELP, CodeGuard, GradingRefused
 from course.grading.report import failed_report
@@ -341,7 +341,7 @@ def gradescope_results(record: dict) -> dict:
     course.platforms.gradescope (which also builds the autograder Gradescope runs itself)."""
     tests = [exercise_test(e, str(number)) for number, e in enumerate(record.get("exercises", []), start=1)]
     return results_document(record.get("score", 0.0), record.get("seconds", 0.0), "\n".join(report_lines(record)),
-                            tests)
+                            tests, extra_data={"report": report_data(record)})
 
 
 def write_outputs(out: Path, records: list[dict], formats) -> list[Path]:

@@ -3,25 +3,23 @@
 Reads a graded class, either a batch's ``OUT_DIR/students/*.json`` (course.batch; also what its
 nbgrader path writes) or a folder of Gradescope ``results.json`` files (``gradescope/<id>/results.json``
 or any ``**/results.json``), and writes one self-contained page (figures as PNG data URIs, no
-script, no network: a Content-Security-Policy forbids both) and the same data as JSON:
+script, no network: a Content-Security-Policy forbids both) and the same data as JSON. Everything
+comes from the grader's report as data (course/grading/report.schema.json), never from its text:
 
-- the score distribution of each exercise (a strip plot: one dot per learner);
-- the checks failed most often, by exercise: the ``- <title>: <message>`` lines of the feedback,
-  counted once per learner (failures hidden behind ``... and N more`` are not seen; checks that
-  only met a ``NotImplementedError`` stub count as not attempted, not as failed);
-- each named misconception, how many learners have it, in which exercise, and the notebook section
-  to reread (course.exercises.where_to_look). A failure line is read in three steps: the grader's
-  ``Your output matches X.`` / ``Your value matches X.`` sentences, X looked up in MISCONCEPTIONS (a
-  table keyed by a stable phrase of X, so that the several wordings of one mistake count as one);
-  an X no phrase knows is kept as it is (key ``raw:X``). Then hints that name a mistake without
-  "matches" (HINTS) and mistakes of form rather than idea (GENERIC: dtype, in place, argument
-  checks, device);
+- the score distribution of each exercise (a strip plot: one dot per learner), and per exercise
+  how many learners did not define it (status ``not_defined``), left it a stub (``not_attempted``)
+  or hold it in a module that does not parse (``not_parsed``);
+- the checks failed most often: each failed check of a graded exercise, by exercise and title,
+  counted once per learner (a check that only met a ``NotImplementedError`` stub is not counted);
+- the misconceptions: one row per recognised mistake (its stable key, course/grading/mistakes.py),
+  grouped across exercises: its label, the exercises it was seen in with the section to reread
+  for each, and the learners who have it;
 - learners whose submission could not be graded, hung, crashed or raised, or holds a module that
-  does not parse ("unreadable": its sections are graded 0, not left out) (the report's ``error``
-  and ``notes``, feedback lines that ran out of time), or defined nothing of the course;
+  does not parse (the report's ``error``, its typed notes, checks that ``halted``), or defined
+  nothing of the course;
 - time per learner: a batch's ``seconds``, Gradescope's ``execution_time``; ``n/a`` when absent.
 
-Every learner-provided text (names, feedback, notes) is HTML-escaped.
+Every learner-provided text (names, messages, notes) is HTML-escaped.
 """
 from __future__ import annotations
 
@@ -33,89 +31,113 @@ from pathlib import Path
 
 from course.exercises import EXERCISES, where_to_look
 from course.files import write_atomic
-from course.platforms.class_report.misconceptions import (CELL_NOTE, CRASHED, HUNG, NOT_ATTEMPTED, UNPARSED,
-                                                          misconceptions_in, parse_feedback)
 from course.platforms.class_report.page import render_html
 from course.platforms.class_report.reading import Learner, read_class
 
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: misconceptions grouped across exercises, read from the report's data
 HTML_NAME, JSON_NAME = "report.html", "report.json"
+ORDER = list(EXERCISES)
 
+# What a note of the grader's report is to the class report (the other kinds are information:
+# routing, adapters, conventions, where a name comes from).
+PROBLEM_NOTES = {"cell_raised": "raised", "module_missing": "raised", "truncated": "raised", "cell_hung": "hung",
+                 "cell_crashed": "crashed", "unreadable": "unreadable", "not_a_submission": "error",
+                 "not_run": "error"}
+# statuses counted per exercise, besides the scores
+UNGRADED = ("not_defined", "not_attempted", "not_parsed")
 
 
 # -- the analysis -------------------------------------------------------------------------------
+
+def _where(note: dict) -> str:
+    """Where a note is: its file and cell ('submission' when neither)."""
+    cell = note.get("cell")
+    cell = "your module" if cell == "module" else f"cell {cell}" if cell else ""
+    return ": ".join(filter(None, [note.get("file") or "", cell])) or "submission"
+
 
 def _problems(learner: Learner) -> list[dict]:
     found = []
 
     def add(kind, where, detail):
-        found.append({"student": learner.id, "kind": kind, "where": where, "detail": detail[:400]})
+        found.append({"student": learner.id, "kind": kind, "where": where, "detail": str(detail)[:400]})
 
     if learner.error:
-        add("hung" if HUNG.search(learner.error) else "error", "submission", learner.error)
-    for note in learner.notes:  # cells that raised or hung; other notes (routing, adapters) are information
-        cell = CELL_NOTE.match(note)
-        if "your code could not be run" in note or ": cannot be graded: " in note:
-            add("error", "submission", note)
-        elif note.startswith("Grading stopped after"):
-            add("hung", "submission", note)
-        elif cell:
-            where = f"{cell['file']}: {cell['where']}" if cell["file"] else cell["where"]
-            detail = cell["detail"]
-            unparsed = cell["where"] == "your module" and UNPARSED.match(detail)
-            add("hung" if HUNG.search(detail) else "crashed" if CRASHED.search(detail)
-                else "unreadable" if unparsed else "raised", where, detail)
+        add("error", "submission", learner.error)
+    if learner.stopped:
+        add("hung", "submission", learner.stopped)
+    for note in learner.notes:
+        kind = PROBLEM_NOTES.get(note["kind"])
+        if kind:
+            add(kind, _where(note), note.get("detail", ""))
     for exercise in learner.exercises:
-        fb = parse_feedback(exercise["feedback"])
-        for kind, pattern in (("hung", HUNG), ("crashed", CRASHED)):
-            hit = next((m for _, m in fb.failures if pattern.search(m)), None)
-            if hit is not None:
-                add(kind, exercise["id"], hit.splitlines()[0])
-    if not learner.error and not learner.exercises:
+        for halted in ("hung", "crashed"):
+            check = next((c for c in exercise["checks"] if c.get("halted") == halted), None)
+            if check is not None:
+                add(halted, exercise["id"], (check.get("message") or "").split("\n", 1)[0])
+    if not learner.error and not learner.stopped and not learner.exercises:
         add("empty", "submission", "defines none of the course's functions: nothing was graded")
     return found
 
 
-def analyse(learners: list[Learner], source: str, folder: str = "") -> dict:
-    learners = sorted(learners, key=lambda l: l.id)
-    exercise_ids = [i for i in EXERCISES if any(e["id"] == i for l in learners for e in l.exercises)]
-    per_exercise = {i: {"id": i, "where": where_to_look(i), "max_score": float(EXERCISES[i].points),
-                        "scores": [], "missing": 0, "not_attempted": 0, "failed_checks": 0} for i in exercise_ids}
-    checks: dict[tuple[str, str], set] = {}
-    mistakes: dict[tuple[str, str], dict] = {}
+def _exercise_rows(learners: list[Learner]) -> list[dict]:
+    rows: dict[str, dict] = {}
     for learner in learners:
         for exercise in learner.exercises:
-            row = per_exercise[exercise["id"]]
-            fb = parse_feedback(exercise["feedback"])
-            attempted = [(t, m) for t, m in fb.failures if not NOT_ATTEMPTED.search(m)]
-            stub = bool(fb.failures) and not attempted
+            row = rows.setdefault(exercise["id"], {
+                "id": exercise["id"], "where": where_to_look(exercise["id"]),
+                "max_score": float(EXERCISES[exercise["id"]].points), "scores": [], **{s: 0 for s in UNGRADED}})
             row["scores"].append({"student": learner.id, "score": exercise["score"],
-                                  "max_score": exercise["max_score"], "missing": fb.not_defined, "stub": stub})
-            row["missing"] += fb.not_defined
-            if stub:
-                row["not_attempted"] += 1
-                continue
-            row["failed_checks"] += fb.failed
-            for title, message in attempted:
-                checks.setdefault((exercise["id"], title), set()).add(learner.id)
-                for key, label, text in misconceptions_in(message):
-                    entry = mistakes.setdefault((key, exercise["id"]), {
-                        "key": key, "label": label, "exercise": exercise["id"],
-                        "where": where_to_look(exercise["id"]), "students": set(), "example": text.strip()[:300]})
-                    entry["students"].add(learner.id)
-    exercises = []
-    for row in per_exercise.values():
+                                  "max_score": exercise["max_score"], "status": exercise["status"]})
+            if exercise["status"] in UNGRADED:
+                row[exercise["status"]] += 1
+    for row in rows.values():
         fractions = [s["score"] / s["max_score"] for s in row["scores"] if s["max_score"]]
         row.update(learners=len(row["scores"]), mean=round(statistics.fmean(fractions), 4) if fractions else None,
                    full_marks=sum(f >= 1 for f in fractions), zero=sum(f == 0 for f in fractions))
-        exercises.append(row)
-    check_rows = sorted(({"exercise": e, "title": t, "learners": len(s), "students": sorted(s)}
-                         for (e, t), s in checks.items()),
-                        key=lambda r: (-r["learners"], list(EXERCISES).index(r["exercise"]), r["title"]))
-    mistake_rows = sorted(({**m, "learners": len(m["students"]), "students": sorted(m["students"])}
-                           for m in mistakes.values()),
-                          key=lambda r: (-r["learners"], list(EXERCISES).index(r["exercise"]), r["key"]))
+    return sorted(rows.values(), key=lambda r: ORDER.index(r["id"]))
+
+
+def _graded(learners: list[Learner]):
+    """(learner, exercise) for every exercise whose checks ran on the learner's own code."""
+    return ((learner, e) for learner in learners for e in learner.exercises if e["status"] == "graded")
+
+
+def _check_rows(learners: list[Learner]) -> list[dict]:
+    checks: dict[tuple[str, str], set] = {}
+    for learner, exercise in _graded(learners):
+        for check in exercise["checks"]:
+            if check["outcome"] == "failed" and check.get("raised") != "NotImplementedError":
+                checks.setdefault((exercise["id"], check["title"]), set()).add(learner.id)
+    return sorted(({"exercise": e, "title": t, "learners": len(s), "students": sorted(s)}
+                   for (e, t), s in checks.items()),
+                  key=lambda r: (-r["learners"], ORDER.index(r["exercise"]), r["title"]))
+
+
+def _misconception_rows(learners: list[Learner]) -> list[dict]:
+    """One row per mistake key, across exercises: its exercises (each with where to reread and
+    its learners) and every learner who has it in any of them."""
+    rows: dict[str, dict] = {}
+    for learner, exercise in _graded(learners):
+        for mistake in exercise["mistakes"]:
+            row = rows.setdefault(mistake["key"], {"key": mistake["key"], "label": mistake["label"], "students": set(),
+                                                   "exercises": {}})
+            row["students"].add(learner.id)
+            seen = row["exercises"].setdefault(exercise["id"], {"id": exercise["id"], "where": mistake["where"],
+                                                                "students": set()})
+            seen["students"].add(learner.id)
+    out = []
+    for row in rows.values():
+        exercises = [{**e, "learners": len(e["students"]), "students": sorted(e["students"])}
+                     for e in sorted(row["exercises"].values(), key=lambda e: ORDER.index(e["id"]))]
+        out.append({**row, "learners": len(row["students"]), "students": sorted(row["students"]),
+                    "exercises": exercises, "where": list(dict.fromkeys(e["where"] for e in exercises))})
+    return sorted(out, key=lambda r: (-r["learners"], ORDER.index(r["exercises"][0]["id"]), r["key"]))
+
+
+def analyse(learners: list[Learner], source: str, folder: str = "") -> dict:
+    learners = sorted(learners, key=lambda l: l.id)
     problems = [p for learner in learners for p in _problems(learner)]
     times = [{"student": l.id, "seconds": l.seconds} for l in learners]
     known = [t["seconds"] for t in times if t["seconds"] is not None]
@@ -131,11 +153,9 @@ def analyse(learners: list[Learner], source: str, folder: str = "") -> dict:
         "learners": [{"student": l.id, "score": l.score, "max_score": l.max_score, "status": l.status,
                       "seconds": l.seconds, "exercises": {e["id"]: e["score"] for e in l.exercises}}
                      for l in learners],
-        "exercises": exercises, "checks": check_rows, "misconceptions": mistake_rows,
-        "problems": problems, "times": times,
+        "exercises": _exercise_rows(learners), "checks": _check_rows(learners),
+        "misconceptions": _misconception_rows(learners), "problems": problems, "times": times,
     }
-
-
 
 
 def write_class_report(folder, html_path=None, json_path=None, exclude=()) -> tuple[Path, Path]:
@@ -167,6 +187,6 @@ def main(argv=None) -> int:
     print(f"{s['learners']} learners ({report['source']}): {len(report['misconceptions'])} misconceptions, "
           f"{len(report['checks'])} failed checks, {s['with_problems']} learners with problems")
     for m in report["misconceptions"][:5]:
-        print(f"  {m['learners']:3d}  {m['label']}  [{m['exercise']}: {m['where']}]")
+        print(f"  {m['learners']:3d}  {m['label']}  [{', '.join(e['id'] for e in m['exercises'])}]")
     print(f"wrote {html_path} and {json_path}")
     return 0

@@ -1,28 +1,54 @@
-"""Reading a graded class: a batch's students/*.json or a folder of Gradescope results.json files."""
+"""Reading a graded class: a batch's students/*.json or a folder of Gradescope results.json files.
+
+Both hold the grader's report as data (course/grading/report.schema.json): a batch record is the
+report with the batch's fields beside it; a results.json written by course.platforms.gradescope
+carries each exercise in its test's ``extra_data`` and the rest of the report (notes, error, files)
+in its own ``extra_data``. Nothing is read back from the text a learner reads.
+"""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.exercises import EXERCISES
-from course.platforms.class_report.misconceptions import parse_feedback
+from course.grading.report import REPORT_VERSION
 
-
-# -- reading a class ----------------------------------------------------------------------------
 
 @dataclass
 class Learner:
     id: str
     score: float
     max_score: float
-    exercises: list[dict]          # {"id", "score", "max_score", "feedback"}
+    exercises: list[dict]          # the report's exercises (course.grading.scoring): status, checks, mistakes
     seconds: float | None = None
     status: str = "graded"
-    error: str = ""
-    notes: list[str] = field(default_factory=list)
+    error: str = ""                # why nothing was graded
+    notes: list[dict] = field(default_factory=list)  # typed notes (course.grading.report.note)
+    stopped: str = ""              # the platform stopped grading (Gradescope's time limit)
     source: str = ""               # the file it was read from
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _exercises(entries) -> list[dict]:
+    """The exercises of a report that the grader reached (Gradescope also lists those it did not)."""
+    return [e for e in entries if isinstance(e, dict) and e.get("id") in EXERCISES
+            and e.get("status") not in (None, "not_graded")]
+
+
+def _notes(entries) -> list[dict]:
+    return [n for n in entries if isinstance(n, dict) and isinstance(n.get("kind"), str)] \
+        if isinstance(entries, list) else []
+
+
+def _old(learner_id: str, version, path: Path) -> Learner:
+    """A result written by another version of the grader: shown as such, not guessed at."""
+    return Learner(learner_id, 0.0, 0.0, [], None, "error",
+                   f"{path.name} holds a grade of report version {version!r}, not {REPORT_VERSION}: grade the class "
+                   "again with this version of the course", source=str(path))
 
 
 def read_batch(folder: Path) -> list[Learner]:
@@ -36,21 +62,15 @@ def read_batch(folder: Path) -> list[Learner]:
             continue
         if not isinstance(r, dict):
             continue
-        exercises = [e for e in r.get("exercises", []) if isinstance(e, dict) and e.get("id") in EXERCISES]
-        seconds = r.get("seconds")
-        learners.append(Learner(str(r.get("student", path.stem)), float(r.get("score") or 0.0),
-                                float(r.get("max_score") or 0.0), exercises,
-                                float(seconds) if isinstance(seconds, (int, float)) else None,
+        learner_id = str(r.get("student", path.stem))
+        if r.get("version") != REPORT_VERSION:
+            learners.append(_old(learner_id, r.get("version"), path))
+            continue
+        learners.append(Learner(learner_id, _number(r.get("score")) or 0.0, _number(r.get("max_score")) or 0.0,
+                                _exercises(r.get("exercises", [])), _number(r.get("seconds")),
                                 str(r.get("status", "graded")), str(r.get("error") or ""),
-                                [str(n) for n in r.get("notes", [])], str(path)))
+                                _notes(r.get("notes")), source=str(path)))
     return learners
-
-
-GS_ERRORS = (re.compile(r"^Could not grade this submission: (.*)"),
-             re.compile(r"^The autograder could not grade this submission: (.*)"),
-             re.compile(r"^(The autograder failed while grading .*)"),
-             re.compile(r"^(No notebook \(\.ipynb\) or Python module \(\.py\) was found.*)"))
-GS_STOPPED = re.compile(r"^(Grading stopped after .*)")
 
 
 def read_gradescope(folder: Path) -> list[Learner]:
@@ -69,32 +89,24 @@ def read_gradescope(folder: Path) -> list[Learner]:
             continue
         if not isinstance(doc, dict):
             continue
-        exercises = []
-        for test in doc.get("tests", []):
-            name = str(test.get("name", ""))
-            exercise_id = name.split(" ", 1)[0]
-            if exercise_id not in EXERCISES or "max_score" not in test:
-                continue  # the visible checks and other tests that are not an exercise
-            exercises.append({"id": exercise_id, "score": float(test.get("score") or 0.0),
-                              "max_score": float(test["max_score"]), "feedback": str(test.get("output", ""))})
-        error, notes = "", []
-        for line in str(doc.get("output", "")).splitlines():
-            for pattern in GS_ERRORS:
-                m = pattern.match(line)
-                if m and not error:
-                    error = m.group(1)
-            if line.startswith("note: "):
-                notes.append(line[len("note: "):])
-            m = GS_STOPPED.match(line)
-            if m:
-                notes.append(m.group(1))
-        # exercises the autograder lists but never graded (nothing submitted for them) are left out
-        graded = [e for e in exercises if not parse_feedback(e["feedback"]).not_graded]
-        seconds = doc.get("execution_time")
-        learners.append(Learner(learner_id, float(doc.get("score") or 0.0),
-                                float(sum(e["max_score"] for e in graded)), graded,
-                                float(seconds) if isinstance(seconds, (int, float)) else None,
-                                "error" if error else "graded", error, notes, str(path)))
+        extra = doc.get("extra_data") if isinstance(doc.get("extra_data"), dict) else {}
+        report = extra.get("report")
+        seconds = _number(doc.get("execution_time"))
+        if not isinstance(report, dict):  # run_autograder's own results.json (the grader never wrote one)
+            learners.append(Learner(learner_id, 0.0, 0.0, [], seconds, "error",
+                                    str(doc.get("output") or "no grade from the course's grader")[:400],
+                                    source=str(path)))
+            continue
+        if report.get("version") != REPORT_VERSION:
+            learners.append(_old(learner_id, report.get("version"), path))
+            continue
+        tests = [t for t in doc.get("tests", []) if isinstance(t, dict)]
+        exercises = _exercises(t["extra_data"].get("exercise") for t in tests if isinstance(t.get("extra_data"), dict))
+        error = str(report.get("error") or extra.get("failure") or "")
+        learners.append(Learner(learner_id, _number(doc.get("score")) or 0.0,
+                                float(sum(e["max_score"] for e in exercises)), exercises, seconds,
+                                "error" if error else "graded", error, _notes(report.get("notes")),
+                                str(extra.get("stopped") or ""), str(path)))
     return learners
 
 

@@ -5,31 +5,48 @@ import json
 import sys
 from pathlib import Path
 
+from course.grading.report import REPORT_VERSION, feedback_text, rendered_notes
 
 
 SCHEMA = Path(__file__).with_name("results.schema.json")
 
 
+def _sections_by_file(report: dict) -> dict:
+    """The report's files (path relative to the submission -> {sections, ...}); a batch record keeps
+    them as file_sections, its files being the learner's file names."""
+    files = report.get("file_sections", report.get("files"))
+    return files if isinstance(files, dict) else {}
+
+
+def report_data(report: dict | None) -> dict:
+    """The grader's report without its exercises (each test carries its own): results.json's
+    extra_data["report"], which the class report reads (course.platforms.class_report.reading).
+    None: grading gave no report (stopped by the time limit, nothing submitted)."""
+    if report is None:
+        return {"version": REPORT_VERSION, "notes": [], "files": {}}
+    data = {"version": report.get("version"), "notes": report.get("notes", []), "files": _sections_by_file(report)}
+    return {**data, "error": report["error"]} if report.get("error") else data
+
+
 def report_lines(report: dict) -> list[str]:
-    """What a grader report says about the whole submission: why it could not be graded, the
-    cells that raised, which file graded which section (a batch record has them as file_sections)."""
+    """What a grader report says about the whole submission: why it could not be graded, its notes
+    (course.grading.report.rendered_notes), which file graded which section."""
     lines = []
     if report.get("error"):
         lines.append(f"Could not grade this submission: {report['error']}")
-    lines += [f"note: {n}" for n in report.get("notes", [])]
-    entries = report.get("file_sections") or [f for f in report.get("files", []) if isinstance(f, dict)]
-    for entry in entries:
-        if entry["sections"]:
-            lines.append(f"{entry['file']} graded for {', '.join(entry['sections'])}")
+    lines += [f"note: {n}" for n in rendered_notes(report)]
+    lines += [f"{path} graded for {', '.join(entry['sections'])}"
+              for path, entry in _sections_by_file(report).items() if entry.get("sections")]
     return lines
 
 
 def exercise_test(exercise: dict, number: str, *, name: str | None = None, visibility: str = "visible") -> dict:
-    """One Gradescope test from one exercise of a grader report."""
+    """One Gradescope test from one exercise of a grader report: its output the feedback (the
+    recognised mistakes first, with where to reread), the exercise itself as data in extra_data."""
     return {"name": name or exercise["id"], "number": number, "score": exercise["score"],
             "max_score": exercise["max_score"],
             "status": "passed" if exercise["score"] >= exercise["max_score"] else "failed",
-            "output": exercise["feedback"], "visibility": visibility}
+            "output": feedback_text(exercise), "visibility": visibility, "extra_data": {"exercise": exercise}}
 
 
 def results_document(score: float, seconds: float, output: str, tests: list[dict], **more) -> dict:

@@ -13,9 +13,11 @@ from pathlib import Path
 from course.cores import available_cpus
 from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises
 from course.files import write_atomic
+from course.grading.scoring import not_graded
 from course.sandbox.limits import Limits
 from course.platforms.gradescope.config import Config, section_label, test_name, test_number
-from course.platforms.gradescope.results import exercise_test, report_lines, results_document, schema_errors
+from course.platforms.gradescope.results import (exercise_test, report_data, report_lines, results_document,
+                                                 schema_errors)
 
 
 VISIBLE_HELPER = "__course_gradescope_visible_checks"
@@ -97,13 +99,12 @@ class Run:
                 tests.append(self._visible_test(section, why if self.report is None or self.report.get("error")
                                                 else self.visible_problem.get(section, "no time was left for them")))
             for exercise in section_exercises(section):
-                entry = by_id.get(exercise.id) or {"id": exercise.id, "score": 0.0, "max_score": float(exercise.points),
-                                                   "feedback": f"Not graded: {why}."}
+                entry = by_id.get(exercise.id) or not_graded(exercise.id, "not_graded", f"Not graded: {why}.")
                 tests.append(exercise_test(entry, test_number(exercise.id), name=test_name(exercise.id),
                                            visibility=config.hidden_visibility))
         score = round(sum(t["score"] for t in tests if "score" in t), 2)
         extra = {"course_version": config.course_version, "sections": config.sections, "files": self.files,
-                 "stopped": stopped or failure or None}
+                 "stopped": stopped or None, "failure": failure or None, "report": report_data(self.report)}
         return results_document(score, time.monotonic() - self.begin, "\n".join(lines), tests,
                                 output_format="text", test_output_format="text", test_name_format="text",
                                 extra_data=extra)
@@ -223,19 +224,18 @@ def _staged_visible_checks(run: Run, staged, limits: Limits) -> None:
 
     report = run.report or {}
     paths = staged.graded
+    root = staged.root
     owners: dict[Path, list[str]] = {}
     if len(paths) == 1:
         owners[paths[0]] = list(run.config.sections)
-    else:
-        by_name: dict[str, Path] = {}
+    else:  # the report names each file by its path relative to the submission's root, as staging does
+        files = report.get("files", {})
         for path in paths:
-            by_name.setdefault(path.name, path)
-        for entry in report.get("files", []):
-            path = by_name.get(entry.get("file"))
+            entry = files.get(path.relative_to(root).as_posix(), {})
             sections = [s for s in entry.get("sections", []) if s in run.config.sections]
-            if path is not None and sections:
-                owners.setdefault(path, []).extend(sections)
-    root, copies = staged.root, staged.copies
+            if sections:
+                owners[path] = sections
+    copies = staged.copies
     names = graded_names()
     for path, sections in owners.items():
         left = run.deadline - time.monotonic() - 5.0
