@@ -7,10 +7,9 @@
 (a) One full-course submission (the eight solution notebooks with their hidden-test regions
     removed, as a learner who solved everything hands them in), graded
       - by `python -m course.grade FOLDER` (one cold process: imports, fork server, grading),
-      - by `python -m course.grade --daemon FOLDER` answered by this user's warm grader (a later call),
       - by a warm batch worker (course.platforms.batch_worker: what each further learner costs in a batch),
       - by `nbgrader autograde` on the same notebooks in a temporary course directory,
-    and where the time goes in the warm grader (cells in the learner processes, hidden suites).
+    and where the time goes in a warm process (cells in the learner processes, hidden suites).
 (b) A class of N submissions through `python -m course.batch`: 1 worker confined to one core,
     then 1 and 2 workers on the whole machine: seconds per submission, throughput, and how it
     scales with cores (1 core -> 2) and with workers.
@@ -190,49 +189,6 @@ def bench_cli(submission: Path, repeat: int) -> dict:
         walls.append(wall)
         cpus.append(cpu)
         print(f"  python -m course.grade: {wall:6.2f} s wall, {cpu:6.2f} s CPU   [{load()}]", flush=True)
-    return {"wall": walls, "cpu": cpus, "score": score}
-
-
-def bench_cli_daemon(submission: Path, repeat: int) -> dict:
-    """`python -m course.grade --daemon`: the first call grades in-process and starts this user's warm
-    grader (in a private folder of its own here); the next calls are answered by it. CPU: the
-    command's and the server's (its fork server and learner processes included)."""
-    from course.grading import daemon
-
-    cmd = [sys.executable, "-m", "course.grade", "--daemon", str(submission), "--format", "json"]
-    walls, cpus, score = [], [], None
-    with tempfile.TemporaryDirectory(prefix="bench-daemon-") as folder:
-        os.chmod(folder, 0o700)
-        env = dict(os.environ, **{daemon.DIR_ENV: folder})
-        files = daemon.files_of(Path(folder), daemon.fingerprint())
-        try:
-            wall, cpu, _ = run_measured(cmd, env=env)
-            print(f"  python -m course.grade --daemon, first call (grades here, starts the server): {wall:6.2f} s wall",
-                  flush=True)
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    server = daemon._ask(files["sock"], {"op": "status", "protocol": daemon.PROTOCOL}, 10.0)["pid"]
-                    break
-                except (OSError, ValueError, KeyError):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the warm grader did not start") from None
-                    time.sleep(0.2)
-            for _ in range(repeat):
-                server_cpu = proc_tree_cpu(server)
-                wall, cpu, done = run_measured(cmd, env=env)
-                time.sleep(0.5)  # let the fork server reap the learner processes
-                cpu += proc_tree_cpu(server) - server_cpu
-                report = json.loads(done.stdout)
-                score = (report["score"], report["max_score"])
-                walls.append(wall)
-                cpus.append(cpu)
-                print(f"  python -m course.grade --daemon, answered by the warm grader: {wall:6.2f} s wall, "
-                      f"{cpu:6.2f} s CPU   [{load()}]", flush=True)
-        finally:
-            subprocess.run([sys.executable, "-m", "course.grade", "--stop-daemon"], cwd=ROOT, env=env,
-                           capture_output=True, timeout=60)
-            reap_descendants()
     return {"wall": walls, "cpu": cpus, "score": score}
 
 
@@ -456,11 +412,9 @@ def main(argv=None) -> int:
         if not args.skip_full:
             print("\n(a) one full-course submission: 8 solved notebooks, hidden-test regions removed", flush=True)
             cli = bench_cli(submission, args.repeat)
-            served = bench_cli_daemon(submission, args.repeat)
             warm = bench_warm_worker(submission, args.repeat)
-            print(f"  score: course.grade {cli['score'][0]:g}/{cli['score'][1]:g}, through the warm grader "
-                  f"{served['score'][0]:g}/{served['score'][1]:g}, warm worker {warm['score'][0]:g}/{warm['score'][1]:g}",
-                  flush=True)
+            print(f"  score: course.grade {cli['score'][0]:g}/{cli['score'][1]:g}, "
+                  f"warm worker {warm['score'][0]:g}/{warm['score'][1]:g}", flush=True)
             bench_breakdown(submission)
             nb = None
             if not args.skip_nbgrader:
@@ -468,9 +422,8 @@ def main(argv=None) -> int:
                 print(f"  score: nbgrader {nb['score'][0]:g}/{nb['score'][1]:g} autograded points", flush=True)
             print("\n  summary, seconds per full submission:")
             print(f"    python -m course.grade (cold process)   wall {fmt(cli['wall'])}   CPU {fmt(cli['cpu'])}")
-            print(f"    course.grade --daemon (warm grader)     wall {fmt(served['wall'])}   CPU {fmt(served['cpu'])}")
             print(f"    warm batch worker                       wall {fmt(warm['wall'])}   CPU {fmt(warm['cpu'])}")
-            rows = (("course.grade", cli), ("--daemon", served), ("warm worker", warm))
+            rows = (("course.grade", cli), ("warm worker", warm))
             if nb:
                 print(f"    nbgrader autograde                      wall {fmt(nb['wall'])}   CPU {fmt(nb['cpu'])}")
                 for label, ours in rows:
@@ -481,7 +434,7 @@ def main(argv=None) -> int:
                 print(f"    target {label} under {goal:g} s: {'met' if median < goal else 'NOT met'} ({median:.2f} s)")
             if nb:
                 best = min(statistics.median(ours["wall"]) for _, ours in rows)
-                print(f"    target 40x faster than nbgrader: x{statistics.median(nb['wall']) / best:.1f} (best of the three)")
+                print(f"    target 40x faster than nbgrader: x{statistics.median(nb['wall']) / best:.1f} (best of the two)")
     if not args.skip_class:
         workers = [int(w) for w in args.workers.split(",") if w.strip()]
         print(f"\n(b) a class of {args.class_size} submissions ({args.class_kind}: solved, blank and one-bug "

@@ -1,8 +1,8 @@
 """Grade one submission: ``python -m course.grade PATH [--format text|json]`` (see --help).
 
 The learner's code runs in a separate, limited process (course.sandbox); the hidden suites
-run in this one (course.grading) and decide pass or fail on copies of what it returns, or in
-this user's warm grader (course.grading.daemon), which gives the same report.
+run in this one (course.grading) and decide pass or fail on copies of what it returns. No
+process outlives the command.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from course.exercises import EXERCISES
-from course.grading import daemon
 from course.grading.report import format_text
 from course.grading.integrity import ALLOW_UNCONFINED_HELP, CodeGuard, GradingRefused, require_confined
 from course.sandbox.limits import add_limit_options, limits_from
@@ -33,28 +32,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="a Python file run after the submission's code, defining the course's names (apply_rope, "
                              "alibi_slopes, ...) from functions written to other signatures; it may set "
                              "NOT_APPLICABLE = {feature or exercise id: why}")
-    warm = parser.add_mutually_exclusive_group()
-    warm.add_argument("--daemon", action="store_true",
-                      help="grade in this user's warm grader (course.grading.daemon), which an earlier call started and "
-                           "which leaves after 10 minutes unused or when the course's code changes: the same "
-                           "report, without the seconds of start-up; with none running, this call grades here "
-                           "and starts one for the next. Default when the output is a terminal; never with --serve")
-    warm.add_argument("--no-daemon", action="store_true",
-                      help=f"always grade in this process (also: {daemon.SWITCH_ENV}=0)")
-    parser.add_argument("--stop-daemon", action="store_true",
-                        help="stop this user's warm grader for this copy of the course, then exit")
     add_limit_options(parser)
     # A grader of many learners (--serve): what it requires of the platform (course.grading.integrity).
     parser.add_argument("--allow-unconfined", action="store_true", help="with --serve: " + ALLOW_UNCONFINED_HELP)
     return parser
-
-
-def use_daemon(args) -> bool:
-    """The warm grader: for a person at a terminal, or when asked; never for --serve or when refused."""
-    switch = os.environ.get(daemon.SWITCH_ENV)
-    if args.serve or args.no_daemon or switch == "0":
-        return False
-    return args.daemon or switch == "1" or sys.stdout.isatty()
 
 
 def _load_grader():
@@ -120,10 +101,6 @@ def left_behind(report: dict, paths) -> dict:
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.stop_daemon:
-        stopped = daemon.stop_servers()
-        print(f"stopped the warm grader (pid {stopped[0]})" if stopped else "no warm grader was running")
-        return 0
     if not args.serve and not args.path:
         parser.error("give a PATH to grade (or --serve)")
     unknown = [i for i in args.only or [] if i not in EXERCISES]
@@ -133,13 +110,9 @@ def main(argv=None) -> int:
     limits = limits_from(args)
     if args.serve:
         return serve_class(limits, args.allow_unconfined)
-    report = None
-    if use_daemon(args):
-        report = daemon.grade_remotely(args.path, only=args.only, limits=limits, adapter=args.adapter)
+    report = grade_here(args, limits)
     if report is None:
-        report = grade_here(args, limits)
-        if report is None:
-            return 1
+        return 1
     label = ", ".join(args.path)
     report = left_behind(report, args.path)
     print(json.dumps(report, indent=2) if args.format == "json" else format_text(report, label))

@@ -37,7 +37,7 @@ def deep_sources() -> dict[str, str]:
 
 def cli(*paths, args=()) -> dict:
     """`python -m course.grade ... --format json`: exit status 0 and one JSON object on stdout."""
-    done = subprocess.run([sys.executable, "-m", "course.grade", *map(str, paths), "--format", "json", "--no-daemon",
+    done = subprocess.run([sys.executable, "-m", "course.grade", *map(str, paths), "--format", "json",
                            "--call-seconds", "5", *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)

@@ -359,7 +359,7 @@ def test_course_grade_tells_a_file_given_alone_that_imports_a_module_beside_it_t
     notebook = write_notebook(tmp_path / "06_rope.ipynb", [code_cell(lines("from rope_parts import *"))])
 
     def course_grade(*paths):
-        done = subprocess.run([sys.executable, "-m", "course.grade", "--no-daemon", "--format", "json", *map(str, paths)],
+        done = subprocess.run([sys.executable, "-m", "course.grade", "--format", "json", *map(str, paths)],
                               capture_output=True, text=True, cwd=ROOT)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)

@@ -70,6 +70,37 @@ def test_text_format_lists_every_exercise():
     assert "Total:" in out.splitlines()[-1]
 
 
+_ORPHANS = """
+import ctypes, os, subprocess, sys, tempfile, time
+assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER: what the command leaves comes here
+with tempfile.TemporaryFile() as err:  # not a pipe: reading one to its end would wait for whoever holds it
+    done = subprocess.run([sys.executable, "-m", "course.grade", *sys.argv[1:]], stdout=subprocess.DEVNULL, stderr=err)
+    err.seek(0)
+    assert done.returncode == 0, err.read().decode()[-2000:]
+deadline = time.monotonic() + 5  # the fork server leaves once the command's end of its channel is closed
+while time.monotonic() < deadline:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        sys.exit(0)
+    time.sleep(0.05)
+left = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
+        == str(os.getpid())]
+message = "still running: " + "; ".join(open(f"/proc/{p}/cmdline").read().replace(chr(0), " ") for p in left)
+for p in left:
+    os.kill(int(p), 9)
+sys.exit(message)
+"""
+
+
+def test_no_process_outlives_the_command():
+    """Every process `python -m course.grade` starts (the fork server, the learner processes) ends with it:
+    run under a subreaper, nothing of its tree is left a few seconds after it exits."""
+    done = subprocess.run([sys.executable, "-c", _ORPHANS, str(ROOT / "solutions" / "rope.py")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.mark.parametrize("content,why", [
     (b"\x80\x81 not utf-8", "not UTF-8"),
     (b'{"cells": 3', "not a readable notebook"),
@@ -211,12 +242,12 @@ def test_a_broken_hidden_suite_is_a_grader_error_that_says_where(tmp_path):
     suites = tmp_path / "suites"
     shutil.copytree(ROOT / "grader_tests", suites)
     (suites / "test_rope.py").write_text((suites / "test_rope.py").read_text() + "\nimport no_such_helper_module\n")
-    done = subprocess.run([sys.executable, "-m", "course.grade", "--no-daemon", str(ROOT / "solutions" / "rope.py")],
+    done = subprocess.run([sys.executable, "-m", "course.grade", str(ROOT / "solutions" / "rope.py")],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, SUITES_ENV: str(suites)})
     assert done.returncode == 1 and "grading failed: the hidden suites could not run" in done.stderr, done.stderr
     assert re.search(r"(?s)test_rope\.py.*No module named 'no_such_helper_module'", done.stderr), done.stderr
     # A grading collects only the suites it needs; a long-lived grader checks them all as it starts.
-    alibi = subprocess.run([sys.executable, "-m", "course.grade", "--no-daemon", str(ROOT / "solutions" / "alibi.py")],
+    alibi = subprocess.run([sys.executable, "-m", "course.grade", str(ROOT / "solutions" / "alibi.py")],
                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, SUITES_ENV: str(suites)})
     assert alibi.returncode == 0 and "Total: " in alibi.stdout, alibi.stderr
     worker = subprocess.run([sys.executable, "-c", "from course.grading.grader import warm_up; warm_up()"],
