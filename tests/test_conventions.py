@@ -13,7 +13,8 @@ import pytest
 
 from course.exercises import EXERCISES, section_exercises
 from course.grading.report import format_text
-from course.grading.grader import _score_exercise, grade_file, grade_files
+from course.grading.grader import grade_file, grade_files
+from course.grading.scoring import scored
 from course.sandbox.limits import Limits
 from course.grading.suite_runner import TestResult as Result
 from course.grading.report import rendered_notes
@@ -255,22 +256,23 @@ def test_checks_that_do_not_run_weigh_nothing_and_are_listed():
     ok, bad = Result("is right", True, 2.0), Result("is also right", False, 1.0, "wrong values")
     skipped = Result("pairs (2k, 2k+1)", False, 2.0, not_run="not applicable to X: interleaved pairs")
     device = Result("keeps the device", False, 1.0, not_run="the device check could not run here: no GPU")
-    entry = _score_exercise("rope.apply_rope", [ok, skipped, skipped, device])
+    entry = scored("rope.apply_rope", [ok, skipped, skipped, device])
     assert entry["score"] == entry["max_score"] == EXERCISES["rope.apply_rope"].points
     assert entry["feedback"] == ("All 1 checks that apply pass.\nNot run: 2 checks (not applicable to X: interleaved "
                                  "pairs); 1 check (the device check could not run here: no GPU).")
-    entry = _score_exercise("rope.apply_rope", [ok, bad, skipped])
+    entry = scored("rope.apply_rope", [ok, bad, skipped])
     assert entry["score"] == round(EXERCISES["rope.apply_rope"].points * 2 / 3, 2)
     assert entry["feedback"].startswith("1 of 2 checks that apply fail:") and "Not run: 1 check" in entry["feedback"]
 
 
 def test_an_exercise_none_of_whose_checks_run_is_not_applicable():
     skipped = Result("pairs (2k, 2k+1)", False, 2.0, not_run="not applicable to X: interleaved pairs")
-    entry = _score_exercise("rope.rope_matrix", [skipped, skipped])
-    assert entry == {"id": "rope.rope_matrix", "score": 0.0, "max_score": 0.0, "applicable": False,
-                     "feedback": "Not applicable: none of its checks could run: 2 checks (not applicable to X: "
-                                 "interleaved pairs)."}
-    report = {"score": 0.0, "max_score": 0.0, "exercises": [entry]}
+    entry = scored("rope.rope_matrix", [skipped, skipped])
+    assert (entry["status"], entry["score"], entry["max_score"], entry["applicable"]) == ("not_applicable", 0, 0, False)
+    assert [c["outcome"] for c in entry["checks"]] == ["not_run", "not_run"]
+    assert entry["feedback"] == ("Not applicable: none of its checks could run: 2 checks (not applicable to X: "
+                                 "interleaved pairs).")
+    report = {"score": 0.0, "max_score": 0.0, "exercises": [entry], "notes": [], "files": {}}
     lines = format_text(report, "x.py").splitlines()
     assert lines[1].split() == ["rope.rope_matrix", "n/a"] and lines[2].strip().startswith("Not applicable")
 

@@ -86,10 +86,10 @@ def feedback_text(exercise: dict) -> str:
     that_apply = " that apply" if not_run else ""
     lines = [f"Recognised mistake: {m['label']} (reread {m['where']})." for m in exercise["mistakes"]]
     if failed:
-        lines.append(f"{len(failed)} of {_count(len(ran), 'check')}{that_apply} fail:")
+        lines.append(f"{len(failed)} of {len(ran)} checks{that_apply} fail:")
         lines += [f"- {c['title']}: {c['message']}" for c in failed]
     else:
-        lines.append(f"All {_count(len(ran), 'check')}{that_apply} pass.")
+        lines.append(f"All {len(ran)} checks{that_apply} pass.")
     if not_run:
         lines.append(f"Not run: {not_run}.")
     if failed:

@@ -55,7 +55,7 @@ def scored(exercise_id: str, results: list[TestResult]) -> dict:
     checks = [_check(r) for r in results]
     ran = [c for c in checks if c["outcome"] != "not_run"]
     if checks and not ran:
-        return not_applicable(exercise_id, "none of its checks could run")
+        return _exercise(exercise_id, "not_applicable", checks=checks, detail="none of its checks could run")
     if not checks:
         return _exercise(exercise_id, "no_checks", detail="no hidden tests ran for this exercise (a problem with the "
                                                           "grader, not your code)")
