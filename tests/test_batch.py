@@ -29,7 +29,7 @@ from course.sandbox.limits import Limits
 from tests.conftest import ROOT, source_notebook
 
 # Small limits keep broken submissions cheap; correct code answers in milliseconds.
-LIMITS = Limits(call_seconds=3.0, cell_seconds=5.0, exercise_seconds=3.0, submission_seconds=60.0)
+LIMITS = Limits(call_seconds=3.0, cell_seconds=5.0, exercise_seconds=3.0, file_seconds=60.0)
 LIMIT_ARGS = ["--call-seconds", "3", "--cell-seconds", "5", "--exercise-seconds", "3", "--submission-seconds", "60"]
 SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
 HIDDEN_REGION = re.compile(r"\n?### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
@@ -389,7 +389,7 @@ def test_a_learner_who_keeps_the_grader_busy_is_cut_off_and_the_batch_goes_on(tm
     submissions.mkdir()
     (submissions / "slow.py").write_text("import time\ntime.sleep(120)\n" + (ROOT / "solutions" / "alibi.py").read_text())
     shutil.copy(ROOT / "solutions" / "alibi.py", submissions / "zoe.py")
-    generous = Limits(call_seconds=5.0, cell_seconds=300.0, exercise_seconds=6.0, submission_seconds=60.0)
+    generous = Limits(call_seconds=5.0, cell_seconds=300.0, exercise_seconds=6.0, file_seconds=60.0)
     monkeypatch.setattr(batch._Progress, "QUIET_SECONDS", 0.5)  # a log says who is still graded after this long
     log = Console(file=io.StringIO(), width=160)
     summary = run_batch(submissions, tmp_path / "out", workers=2, limits=generous, progress=True, console=log,

@@ -18,7 +18,7 @@ from course.sandbox.limits import Limits
 from course.grading.report import rendered_notes
 from tests.conftest import source_notebook, without_hidden_tests
 
-SMALL = Limits(call_seconds=3, cell_seconds=4, cell_seconds_after_hang=2, exercise_seconds=10, submission_seconds=60)
+SMALL = Limits(call_seconds=3, cell_seconds=4, cell_seconds_after_hang=2, exercise_seconds=10, file_seconds=60)
 DEFINITIONS, IMPORTS = solution_segments("rope")
 INV_FREQ = DEFINITIONS["rope_inv_freq"]
 HANG = "while True:\n    pass\n"

@@ -36,7 +36,7 @@ from tests.conftest import ROOT, source_notebook, without_hidden_tests
 SECTIONS = ["rope", "alibi"]
 VENV_BIN = Path(sys.executable).parent
 # Small limits keep broken submissions cheap; correct code answers in milliseconds.
-LIMITS = {"call_seconds": 3.0, "cell_seconds": 5.0, "exercise_seconds": 5.0, "submission_seconds": 60.0}
+LIMITS = {"call_seconds": 3.0, "cell_seconds": 5.0, "exercise_seconds": 5.0, "file_seconds": 60.0}
 LIMIT_ARGS = [arg for k, v in LIMITS.items() for arg in (f"--{k.replace('_', '-')}", f"{v:g}")]
 
 

@@ -34,7 +34,7 @@ from course.grading.report import rendered_notes, schema_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTACKS = ROOT / "tests" / "attacks"
-FAST = Limits(call_seconds=2.0, cell_seconds=20.0, exercise_seconds=5.0, submission_seconds=120.0)
+FAST = Limits(call_seconds=2.0, cell_seconds=20.0, exercise_seconds=5.0, file_seconds=120.0)
 CLI_FAST = ["--call-seconds", "2", "--exercise-seconds", "5", "--cell-seconds", "20"]
 SURVIVAL_GRACE = 10.0  # killed processes with big address spaces take a moment to vanish
 
@@ -267,7 +267,7 @@ def test_cells_calling_a_hung_function_do_not_use_up_the_submission(tmp_path):
     path = tmp_path / "07_alibi.ipynb"
     nbformat.write(nb, path)
     limits = replace(FAST, cell_seconds=4.0, cell_seconds_after_hang=0.5, call_seconds=2.0, exercise_seconds=4.0,
-                     submission_seconds=26.0)
+                     file_seconds=26.0)
     report = grade_file(path, limits=limits)
     by_id = {e["id"]: e for e in report["exercises"]}
     assert by_id["alibi.alibi_bias"]["score"] == by_id["alibi.alibi_bias"]["max_score"] > 0, by_id["alibi.alibi_bias"]
@@ -305,7 +305,7 @@ def test_fork_storm_stops_at_the_process_limit(isolation, tmp_path):
     assert 1 <= watch.most <= 12
 
 
-# -- limits on the whole submission and on top-level code --------------------------------
+# -- limits on one file and on top-level code --------------------------------
 def _notebook(path: Path, cells: list[str]) -> Path:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbformat.write(nb, path)
@@ -376,13 +376,13 @@ def test_a_report_holds_a_bounded_number_of_notes(tmp_path):
 def test_submission_limit_still_gives_a_valid_report(tmp_path):
     solution = (ROOT / "solutions" / "rope.py").read_text()
     path = _notebook(tmp_path / "slow.ipynb", ["import time", solution] + ["time.sleep(100)"] * 6)
-    limits = Limits(call_seconds=2.0, cell_seconds=3.0, exercise_seconds=5.0, submission_seconds=8.0)
+    limits = Limits(call_seconds=2.0, cell_seconds=3.0, exercise_seconds=5.0, file_seconds=8.0)
     begin = time.monotonic()
     report = grade_file(path, limits=limits)
     assert time.monotonic() - begin < 60  # generous: the cells alone would take 600 s
     by_id = assert_valid(report, "rope")
     assert report["score"] < report["max_score"]
-    assert any("whole submission (8 s) is used up" in e["feedback"] for e in by_id.values())
+    assert any("time limit for this file (8 s" in e["feedback"] for e in by_id.values())
     assert any("not run" in note for note in rendered_notes(report))
 
 

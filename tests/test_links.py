@@ -23,7 +23,7 @@ from course.grading.report import rendered_notes
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "rope.py"
 HIDDEN = ROOT / "grader_tests" / "test_rope.py"
-FAST = Limits(call_seconds=2.0, cell_seconds=20.0, exercise_seconds=5.0, submission_seconds=120.0)
+FAST = Limits(call_seconds=2.0, cell_seconds=20.0, exercise_seconds=5.0, file_seconds=120.0)
 STUB = "import torch\n\n\ndef rope_inv_freq(d, base=10000.0):\n    return torch.zeros(d // 2)\n"
 LEAK = "raise ValueError('read: ' + open('data/test_rope.py').read()[:1500])\n"
 OWN = "NOTES = 'my own notes'\n"  # a module of the learner's folder: graded too (it defines nothing graded)

@@ -371,7 +371,7 @@ def student_timeout(limits: Limits, student: Student, override: float | None) ->
     normally end things long before)."""
     if override:
         return override
-    cells = limits.cell_seconds * 4 + limits.submission_seconds
+    cells = limits.cell_seconds * 4 + limits.file_seconds
     return 60.0 + cells * max(1, len(student.files))
 
 

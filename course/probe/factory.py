@@ -149,7 +149,7 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
     from course.sandbox.limits import Limits
 
     sandbox = Sandbox([(path.name, source)], limits or Limits(call_seconds=60, cell_seconds=120,
-                                                             exercise_seconds=900, submission_seconds=900))
+                                                             exercise_seconds=900, file_seconds=900))
     try:
         sandbox.start()
         failed = [o.error for o in sandbox.outcomes if o.error]

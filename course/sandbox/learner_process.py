@@ -2,7 +2,7 @@
 
 ``Sandbox`` owns one child process at a time (course.sandbox.child, forked by the zygote
 and confined by course.sandbox.isolation), with a scrubbed environment, a scratch
-directory, a memory cap and time limits per call, cell, exercise and submission. If the
+directory, a memory cap and time limits per call, cell, exercise and file. If the
 learner's code hangs, crashes, or garbles the channel, its whole process tree is killed
 (course.sandbox.reaper), a fresh process replays the cells that worked, and only the
 tests that touched the broken code fail. ``SubmissionProxy`` is what the hidden suites
@@ -260,11 +260,12 @@ class Sandbox:
         self._kill()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def _submission_left(self) -> float:
-        return self.limits.submission_seconds - (time.monotonic() - self._started)
+    def _file_left(self) -> float:
+        return self.limits.file_seconds - (time.monotonic() - self._started)
 
-    def _submission_used_up(self) -> SubmissionTimeout:
-        return SubmissionTimeout(f"the time limit for the whole submission ({self.limits.submission_seconds:g} s) is used up")
+    def _file_used_up(self) -> SubmissionTimeout:
+        return SubmissionTimeout(f"the time limit for this file ({self.limits.file_seconds:g} s for its cells and "
+                                 f"every call into it) is used up")
 
     def start(self) -> None:
         """Start the learner's process and run every cell once, recording what each did."""
@@ -287,9 +288,9 @@ class Sandbox:
         for label, code in cells:
             self.cells.append((label, code))
             outcome = CellOutcome(label)
-            timeout = min(self._cell_seconds, self._submission_left())
+            timeout = min(self._cell_seconds, self._file_left())
             if timeout <= 0:
-                outcome.error, outcome.fatal, outcome.kind = f"not run: {self._submission_used_up()}", True, "hung"
+                outcome.error, outcome.fatal, outcome.kind = f"not run: {self._file_used_up()}", True, "hung"
                 self.outcomes.append(outcome)
                 continue
             try:
@@ -316,7 +317,7 @@ class Sandbox:
         (course.sandbox.child); release() ends the copy and comes back to the process as it was,
         whatever the requests did meanwhile. False (and nothing changed) if it cannot make one."""
         try:
-            value = self._raw({"op": "snapshot"}, min(self.limits.call_seconds, max(self._submission_left(), 0.1)))
+            value = self._raw({"op": "snapshot"}, min(self.limits.call_seconds, max(self._file_left(), 0.1)))
         except (LearnerError, SubmissionTimeout, SubmissionCrashed):
             return False
         if value != "snapshot":
@@ -388,10 +389,10 @@ class Sandbox:
         for (label, code), outcome in zip(self.cells, self.outcomes):
             if outcome.fatal and not outcome.kept:
                 continue
-            timeout = min(self.limits.cell_seconds, self._submission_left())
+            timeout = min(self.limits.cell_seconds, self._file_left())
             if timeout <= 0:
                 self._kill()
-                raise self._submission_used_up()
+                raise self._file_used_up()
             try:
                 self._raw({"op": "exec", "label": label, "code": outcome.kept if outcome.fatal else code}, timeout)
             except LearnerError:
@@ -440,9 +441,9 @@ class Sandbox:
         """Run grader-chosen code (an adapter) in the learner's namespace after their cells, now and
         after every restart. Raises LearnerError, SubmissionTimeout or SubmissionCrashed; code that
         failed is not replayed, and its process is replaced so that nothing it defined stays."""
-        timeout = min(self.limits.cell_seconds, self._submission_left())
+        timeout = min(self.limits.cell_seconds, self._file_left())
         if timeout <= 0:
-            raise self._submission_used_up()
+            raise self._file_used_up()
         try:
             self._raw({"op": "exec", "label": label, "code": source}, timeout)
         except LearnerError:
@@ -522,7 +523,7 @@ class Sandbox:
         self.exercise = exercise_id
 
     def request(self, message: dict, call: str = ""):
-        """Send one request within the call, exercise and submission time limits.
+        """Send one request within the call, exercise and file time limits.
 
         A process that ended after its last reply (a thread of an earlier call may end it) is
         replaced before the request, charging no one; a request whose process ends before it answers
@@ -530,13 +531,13 @@ class Sandbox:
         unless it names objects that lived in the old one. Only if that one ends too is the call blamed."""
         if self._pid is not None and _process_ended(self._pid, self._sock):
             self._restart_quietly()
-        left_submission = self._submission_left()
+        left_file = self._file_left()
         left_exercise = self.limits.exercise_seconds - self._spent.get(self.exercise, 0.0)
-        if left_submission <= 0:
-            raise self._submission_used_up()
+        if left_file <= 0:
+            raise self._file_used_up()
         if left_exercise <= 0:
             raise SubmissionTimeout(f"the time limit for this exercise ({self.limits.exercise_seconds:g} s) is used up")
-        timeout = min(self.limits.call_seconds, left_exercise, left_submission)
+        timeout = min(self.limits.call_seconds, left_exercise, left_file)
         begin = time.monotonic()
         uncharged = 0.0  # seconds spent replacing a process ended before this request was answered
         try:
@@ -549,7 +550,7 @@ class Sandbox:
                 restart = time.monotonic()
                 self._restart()
                 restarted = time.monotonic() - restart
-                reply = self._raw(message, min(left, self._submission_left()))
+                reply = self._raw(message, min(left, self._file_left()))
                 uncharged = restarted  # (it answered: the process had not ended for this request)
                 return reply
         except LearnerError as err:
@@ -560,7 +561,7 @@ class Sandbox:
             text = str(err)
             if isinstance(err, SubmissionTimeout) and timeout < self.limits.call_seconds:
                 text += f" (all that was left of the {_seconds(self.limits.exercise_seconds)} s for this exercise)" \
-                    if timeout == left_exercise else f" (all that was left of the {_seconds(self.limits.submission_seconds)} s for the whole submission)"
+                    if timeout == left_exercise else f" (all that was left of the {_seconds(self.limits.file_seconds)} s for this file)"
             raise type(err)(f"{call}: {text}" if call else text) from None
         finally:
             self._spent[self.exercise] = self._spent.get(self.exercise, 0.0) + time.monotonic() - begin - uncharged

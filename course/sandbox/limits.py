@@ -16,7 +16,8 @@ class Limits:
     cell_seconds: float = _limit(30.0, "seconds for one notebook cell while loading")
     cell_seconds_after_hang: float = _limit(5.0, "seconds for each later cell once one has hung (demos calling it)")
     exercise_seconds: float = _limit(30.0, "seconds for all calls made for one exercise")
-    submission_seconds: float = _limit(300.0, "seconds for all calls and cells of one submission")
+    file_seconds: float = _limit(300.0, "seconds for all cells of one file and all calls into it (each file of a "
+                                        "submission runs in its own process)")
     memory_mb: int = _limit(2048, "address space (MB) a learner process may add to the preloaded libraries")
     file_mb: int = _limit(64, "largest file (MB) it may write")
     scratch_mb: int = _limit(256, "MB its folder may hold, its copied files included (measured as it runs)")

@@ -247,7 +247,7 @@ def _staged_visible_checks(run: Run, staged, limits: Limits) -> None:
             continue
         file_limits = Limits(**{**asdict(limits), "cell_seconds": min(limits.cell_seconds, VISIBLE_CELL_SECONDS),
                                 "cell_seconds_after_hang": min(limits.cell_seconds_after_hang, 2.0),
-                                "submission_seconds": min(limits.submission_seconds, left)})
+                                "file_seconds": min(limits.file_seconds, left)})
         sandbox = Sandbox(submitted.cells, file_limits, files=copies, module=submitted.identity(root))
         run.sandboxes.append(sandbox)
         label = path.relative_to(root).as_posix()
