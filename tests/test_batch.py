@@ -30,7 +30,7 @@ from tests.conftest import ROOT, source_notebook
 
 # Small limits keep broken submissions cheap; correct code answers in milliseconds.
 LIMITS = Limits(call_seconds=3.0, cell_seconds=5.0, exercise_seconds=3.0, file_seconds=60.0)
-LIMIT_ARGS = ["--call-seconds", "3", "--cell-seconds", "5", "--exercise-seconds", "3", "--submission-seconds", "60"]
+LIMIT_ARGS = ["--call-seconds", "3", "--cell-seconds", "5", "--exercise-seconds", "3", "--file-seconds", "60"]
 SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
 HIDDEN_REGION = re.compile(r"\n?### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 

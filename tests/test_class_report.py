@@ -36,7 +36,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.xdist_group("class-report")  # one graded class per run
 
-LIMIT_ARGS = ["--call-seconds", "3", "--cell-seconds", "5", "--exercise-seconds", "3", "--submission-seconds", "60"]
+LIMIT_ARGS = ["--call-seconds", "3", "--cell-seconds", "5", "--exercise-seconds", "3", "--file-seconds", "60"]
 SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
 SCRIPT = "<script>alert('kim')</script> & <b>bold</b>"
 

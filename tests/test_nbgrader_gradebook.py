@@ -31,7 +31,7 @@ HONEST = ("solver", "partial", "blank")
 CHEAT = ("\n\nimport course.nbgrader_bridge\n"
          "course.nbgrader_bridge.grade_exercise = lambda exercise_id: None  # nothing left to fail\n"
          "check = lambda *args, **kwargs: None\n")
-LIMIT_ARGS = ["--call-seconds", "3", "--cell-seconds", "5", "--exercise-seconds", "5", "--submission-seconds", "60"]
+LIMIT_ARGS = ["--call-seconds", "3", "--cell-seconds", "5", "--exercise-seconds", "5", "--file-seconds", "60"]
 # alibi: slopes 3, bias 2, attention 4, cached attention 3 (the written answer is 3 more, graded by hand)
 AUTOGRADED_POINTS = float(sum(e.points for e in section_exercises("alibi")))
 
