@@ -98,3 +98,37 @@ def test_grade_cell_gets_points_from_the_registry():
     assert cell.metadata.nbgrader["points"] == 4
     assert cell.metadata.nbgrader["locked"] and cell.metadata.nbgrader["grade"]
     assert 'check("rope.apply_rope")' in cell.source and "BEGIN HIDDEN TESTS" in cell.source
+
+
+def test_every_exercise_is_wired_through_every_place_it_needs():
+    """An exercise added to the registry and forgotten elsewhere fails here, naming the place:
+    its notebook's solution cell, a visible check, hidden tests, a bug of the bank, a correct
+    alternative (DEVELOPING, "Adding one graded function")."""
+    import importlib.util
+
+    from course.exercises import EXERCISES
+    from course.learner.visible_checks import checks_for
+    from tests.conftest import ROOT, alternative_exercises, alternatives
+    from tests.test_bank import _bugs
+
+    marked = set()
+    for path in (ROOT / "grader_tests").glob("test_*.py"):
+        spec = importlib.util.spec_from_file_location(f"suite_{path.stem}", path)
+        suite = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(suite)
+        marked |= {mark.args[0] for test in vars(suite).values() for mark in getattr(test, "pytestmark", [])
+                   if mark.name == "exercise"}
+    buggy = {param.values[1].exercise for param in _bugs()}
+    accepted = {e for path in alternatives() for e in alternative_exercises(path)}
+    missing = []
+    for exercise in EXERCISES.values():
+        cells = {tag for cell in nbformat.read(build.notebook_path(exercise.section), as_version=4).cells
+                 for tag in cell.metadata.get("tags", [])}
+        for place, present in ((f"a `solution:{exercise.name}` cell", f"solution:{exercise.name}" in cells),
+                               ("a visible check", bool(checks_for(exercise.id))),
+                               ("hidden tests", exercise.id in marked),
+                               ("a bug in tests/bank", exercise.id in buggy),
+                               ("a correct alternative in tests/alternatives", exercise.id in accepted)):
+            if not present:
+                missing.append(f"{exercise.id}: {place}")
+    assert not missing, missing
