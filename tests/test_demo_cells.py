@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from course.authoring.build import solution_segments
-from course.exercises import DEMO_KEY, DEMO_TAG, NOTEBOOKS, SECTIONS, demo_fingerprint, section_exercises
+from course.exercises import NOTEBOOKS, SECTIONS, section_exercises
+from course.lesson import DEMO_KEY, DEMO_TAG, demo_fingerprint
 from course.grading.grader import grade_file, grade_files
 from course.grading.submission import read_submission
 from course.sandbox.cells import names_bound, names_used, skippable_demonstrations

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import nbformat
 
-from course.exercises import (DEMO_KEY, DEMO_TAG, DEMONSTRATIONS_FILE, EXERCISES, MODEL_ANSWERS_FILE, NOTEBOOKS,
-                              demo_fingerprint, section_exercises)
+from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
+from course.lesson import DEMO_KEY, DEMO_TAG, DEMONSTRATIONS_FILE, MODEL_ANSWERS_FILE, demo_fingerprint
 from course.locations import REPO
 
 SOURCE_DIR = REPO / "source_notebooks"

@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from course.exercises import DEMO_KEY, DEMO_TAG, demo_fingerprint, graded_names
+from course.exercises import graded_names
+from course.lesson import DEMO_KEY, DEMO_TAG, demo_fingerprint
 from course.grading.conventions import lookup_names
 from course.grading.staging import SUBMISSION_SUFFIXES, visible, visible_files  # noqa: F401 - visible: for callers
 from course.sandbox.cells import skippable_demonstrations, to_python, top_level_names

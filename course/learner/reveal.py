@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from course.exercises import MODEL_ANSWERS_FILE
+from course.lesson import MODEL_ANSWERS_FILE
 from course.learner.selfcheck import SANDBOX_ENV, show
 
 STUB = "YOUR ANSWER HERE"

@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from course.exercises import DEMO_KEY, DEMO_TAG, EXERCISES, NOTEBOOKS, demo_fingerprint, lesson_demonstrations
+from course.exercises import EXERCISES, NOTEBOOKS
+from course.lesson import DEMO_KEY, DEMO_TAG, demo_fingerprint, lesson_demonstrations
 from course.learner.selfcheck import SANDBOX_ENV
 
 

@@ -179,7 +179,7 @@ def read_candidates() -> list[str]:
 # self-check with its visible checks and the exercise table, and what grade cells import. Never
 # the extrapolation lab, the probe nor the grader: learner code cannot wrap the course's own
 # working implementations (course.lab has several) for points.
-LEARNER_COURSE = ("sandbox", "learner", "checking.py", "exercises.py", "demonstrations.json", "selfcheck.py",
+LEARNER_COURSE = ("sandbox", "learner", "checking.py", "exercises.py", "lesson.py", "demonstrations.json", "selfcheck.py",
                   "nbgrader_bridge.py", "platforms/__init__.py", "platforms/nbgrader_bridge.py")
 
 
