@@ -149,7 +149,7 @@ UNUSED_PLUGINS = ("cacheprovider", "randomly", "logging", "faulthandler", "threa
 def run_suites(sections, to_run, sandbox: Sandbox, proxy: SubmissionProxy,
                not_applicable: dict[str, dict[str, str]] | None = None) -> dict[str, list[TestResult]]:
     """Run the tests of the exercises `to_run` in one pytest session over the suites of
-    `sections`, in the course's order; results by exercise id. `not_applicable` maps an exercise
+    `sections`, in that order; results by exercise id. `not_applicable` maps an exercise
     id to {feature: reason}: its tests marked as using such a feature are not run (recorded with
     the reason)."""
     needed = {i.split(".")[0] for i in to_run}
