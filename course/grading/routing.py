@@ -59,12 +59,14 @@ class Plan:
 
 
 def plan(files, names: dict[str, str], only=None) -> Plan:
+    """The plan for `files` once every one is loaded; `only`: the exercise ids asked for."""
+    asked = set(only) if only else None  # None: every exercise of each section some file defines
     touched: dict[str, list] = {}
     for loaded in files:
         for section in loaded.sections(names):
             touched.setdefault(section, []).append(loaded)
-    if only:
-        exercise_ids = [i for i in EXERCISES if i in set(only)]
+    if asked is not None:
+        exercise_ids = [i for i in EXERCISES if i in asked]
     else:
         exercise_ids = [e.id for s in SECTIONS if s in touched for e in section_exercises(s)]
     owners = {section: min(touched.get(section) or files, key=lambda g: _owner_rank(g, section))
@@ -75,7 +77,7 @@ def plan(files, names: dict[str, str], only=None) -> Plan:
         for section in _meant_for(loaded, names):
             if section not in owners:
                 unparsed.setdefault(section, loaded)
-    exercise_ids += [e.id for s in unparsed for e in section_exercises(s) if not only or e.id in only]
+    exercise_ids += [e.id for s in unparsed for e in section_exercises(s) if asked is None or e.id in asked]
     order = list(EXERCISES)
     return Plan(sorted(exercise_ids, key=order.index), {**owners, **unparsed}, touched, to_run,
                 features_not_applicable(owners, to_run))
