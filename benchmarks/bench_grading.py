@@ -294,7 +294,7 @@ def breakdown(submission: Path) -> None:
     from course.grading.submission import submission_files
 
     timings: dict = {"cells": {}, "suites": 0.0}
-    original_start, original_run = grade._Graded.start, grade.run_suites
+    original_start, original_run = grade.LoadedFile.start, grade.run_suites
 
     def start(self, names):
         t0 = time.monotonic()
@@ -312,7 +312,7 @@ def breakdown(submission: Path) -> None:
     zygote = shared_zygote()._proc.pid
     paths = submission_files(submission)
     grade.grade_files(paths)  # warm
-    grade._Graded.start, grade.run_suites = start, run_suites
+    grade.LoadedFile.start, grade.run_suites = start, run_suites
     rows = []
     for parallel in (1, None):
         timings["cells"].clear()
@@ -340,8 +340,8 @@ def bench_breakdown(submission: Path) -> None:
         print(f"  learner processes run at once: {row['parallel']}: {row['wall']:.2f} s wall   [{load()}]")
         print("    notebook cells that run (demonstrations left out), per file (wall, in parallel when >1): "
               + ", ".join(f"{k.split('_')[0]} {v:.2f}" for k, v in cells.items()))
-        print(f"    cells: {sum(cells.values()):.2f} s summed over files; hidden suites (one pytest session, from "
-              f"its start, while the cells still run, to its end): {row['suites']:.2f} s")
+        print(f"    cells: {sum(cells.values()):.2f} s summed over files; hidden suites (one pytest session, once every "
+              f"file is loaded): {row['suites']:.2f} s")
         print(f"    CPU: grader process {row['grader_cpu']:.2f} s, learner processes {row['learner_cpu']:.2f} s")
 
 

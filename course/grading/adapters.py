@@ -101,10 +101,10 @@ def _read_not_applicable(adapter: UserAdapter, tree: ast.Module) -> None:
                                             "nor an exercise id; it was ignored")
 
 
-def _run(graded, label: str, source: str, who: str) -> str:
+def _run(loaded, label: str, source: str, who: str) -> str:
     """Run an adapter in the file's learner process; '' or a one-line reason it failed."""
     try:
-        graded.sandbox.add_definition(label, source)
+        loaded.sandbox.add_definition(label, source)
         return ""
     except LearnerError as err:
         lines = re.findall(rf'File "<cell {re.escape(label)}>", line (\d+)', err.learner_traceback)
@@ -162,43 +162,54 @@ class Bound:
         return self.refs[name]
 
 
-def _convention_adapted(convention: Convention, graded, available: set[str]) -> Adapted | None:
-    """The names `convention` can add to this file's section (only names the learner does not define)."""
+def _convention_adapted(convention: Convention, present: set[str], available: set[str]) -> Adapted | None:
+    """The names `convention` can add to this file's section (only names not `present` already)."""
     if not set(convention.names) <= available:
         return None
     provided, missing = convention.provides(available)
-    made = {n: how for n, how in provided.items() if n not in graded.present}
+    made = {n: how for n, how in provided.items() if n not in present}
     if not made:
         return None
     exercises = {}
     for exercise in section_exercises(convention.section):
-        if exercise.name not in graded.present and exercise.name not in made:
+        if exercise.name not in present and exercise.name not in made:
             why = missing.get(exercise.name, f"{convention.title} has no counterpart of {exercise.name}")
             exercises[exercise.id] = why
     return Adapted(convention.section, convention.title, made, exercises, dict(convention.cannot))
 
 
-def _recognise(graded, available: set[str], where: str) -> list[dict]:
-    """Add each section's first matching convention; notes on conventions that failed to load."""
-    notes = []
+@dataclass
+class Adaptation:
+    """What the user's adapter and the conventions made of one file, for the grader to apply to it."""
+
+    adapted: list[Adapted] = field(default_factory=list)
+    defined: dict[str, str] = field(default_factory=dict)  # contract names they make available -> "callable"/"class"
+    bound: dict = field(default_factory=dict)              # names an adapter made, tested by reference (Bound)
+    notes: list[dict] = field(default_factory=list)
+    adapter_failed: dict | None = None  # the note on why the user's adapter failed in this file
+    adapter_used: bool = False          # the user's adapter made some contract name here
+
+
+def _recognise(loaded, available: set[str], where: str, made: Adaptation) -> None:
+    """Add each section's first matching convention to `made`, or a note on why it failed to load."""
+    present = set(loaded.present) | set(made.defined)
     for section in SECTIONS:
         for convention in (c for c in CONVENTIONS if c.section == section):
-            adapted = _convention_adapted(convention, graded, available)
+            adapted = _convention_adapted(convention, present, available)
             if adapted is None:
                 continue
             label = f"grader's adapter for {convention.title}"
             source = convention.adapter_source(list(adapted.names), f"{CELL_PREFIX}{label}>")
-            problem = _run(graded, label, source, f"its adapter, on your {', '.join(convention.names)},")
+            problem = _run(loaded, label, source, f"its adapter, on your {', '.join(convention.names)},")
             if problem:
-                notes.append(note("convention", f"{section} could not be graded through {convention.title}: {problem}",
-                                  where))
+                made.notes.append(note("convention", f"{section} could not be graded through {convention.title}: "
+                                                     f"{problem}", where))
             else:
-                graded.bound.update(dict.fromkeys(adapted.names, Bound(graded.sandbox, label, source, adapted.names)))
-                graded.adaptations.append(adapted)
-                graded.defined.update({n: "class" if n[0].isupper() else "callable" for n in adapted.names})
-                graded.present |= set(adapted.names)
+                made.bound.update(dict.fromkeys(adapted.names, Bound(loaded.sandbox, label, source, adapted.names)))
+                made.adapted.append(adapted)
+                made.defined.update({n: "class" if n[0].isupper() else "callable" for n in adapted.names})
+                present |= set(adapted.names)
             break
-    return notes
 
 
 class Adapting:
@@ -209,9 +220,6 @@ class Adapting:
         self.adapter = read_adapter(adapter_path) if adapter_path else None
         self.conventions = conventions  # recognise the built-in conventions (Limits.conventions)
         self.usable = self.adapter is not None and not self.adapter.problem
-        self.failures: dict[int, dict] = {}  # file index -> the note on why the user's adapter failed there
-        self.file_notes: dict[int, list[dict]] = {}
-        self.used = False
 
     def names_used(self) -> frozenset[str] | None:
         """The names the user's adapter reads from the learner's code; None if that cannot be told."""
@@ -220,46 +228,49 @@ class Adapting:
         used = names_used(self.adapter.source)
         return None if used is None else frozenset(used)
 
-    def adapt(self, graded, names: dict[str, str], where: str) -> None:
-        """Set the file's `adaptations`; extend its `defined` and `present`. `where`: the file, for its notes."""
-        graded.adaptations, graded.bound = [], {}
-        if graded.failure:
-            return
+    def adapt(self, loaded, names: dict[str, str], where: str) -> Adaptation:
+        """What the adapter and conventions make of a loaded file (its process, `defined` and
+        `present`, read only). `where`: the file, for its notes."""
+        made = Adaptation()
+        if loaded.failure:
+            return made
         adapter = self.adapter
-        problem = _run(graded, adapter.label, adapter.source, f"your {adapter.label}") if self.usable else ""
+        problem = _run(loaded, adapter.label, adapter.source, f"your {adapter.label}") if self.usable else ""
         if problem:
-            self.failures[graded.index] = note("adapter", f"{problem}; graded without it", where)
-        available = set(graded.sandbox.defined(set(names) | lookup_names()))
+            made.adapter_failed = note("adapter", f"{problem}; graded without it", where)
+        available = set(loaded.sandbox.defined(set(names) | lookup_names()))
         if self.usable and not problem:
             mine = statically_defined(Submission(adapter.path, [("adapter", adapter.source)]), names)
-            added = {n for n in names if n in available and (n in mine or n not in graded.defined)}
-            graded.adaptations += _user_adapted(adapter, added, names)
+            added = {n for n in names if n in available and (n in mine or n not in loaded.defined)}
+            made.adapted += _user_adapted(adapter, added, names)
             if added:
-                bound = Bound(graded.sandbox, adapter.label, adapter.source, sorted(added))
-                graded.bound.update(dict.fromkeys(added, bound))
-            self.used = self.used or bool(added)
-        graded.defined.update({n: "callable" for n in names if n in available and n not in graded.defined})
-        graded.present |= {n for n in names if n in available}
-        notes = _recognise(graded, available, where) if self.conventions else []
-        self.file_notes[graded.index] = notes + [note(a.kind, a.note(), where) for a in graded.adaptations]
+                bound = Bound(loaded.sandbox, adapter.label, adapter.source, sorted(added))
+                made.bound.update(dict.fromkeys(added, bound))
+            made.adapter_used = bool(added)
+        made.defined.update({n: "callable" for n in names if n in available and n not in loaded.defined})
+        if self.conventions:
+            _recognise(loaded, available, where, made)
+        made.notes += [note(a.kind, a.note(), where) for a in made.adapted]
+        return made
 
-    def notes(self) -> list[dict]:
+    def notes(self, adaptations: list[Adaptation]) -> list[dict]:
+        """The report's notes on the adapter and conventions, from each file's Adaptation in order."""
         adapter = self.adapter
         notes = [note("adapter", f"{adapter.problem}; graded without it")] if adapter and adapter.problem else []
         notes += [note("adapter", f"your {adapter.label}: {w}") for w in adapter.warnings] if adapter else []
-        for index in sorted(self.file_notes):
-            notes += self.file_notes[index]
-        if self.usable and not self.used:
-            failures = [self.failures[i] for i in sorted(self.failures)]
+        for made in adaptations:
+            notes += made.notes
+        if self.usable and not any(made.adapter_used for made in adaptations):
+            failures = [made.adapter_failed for made in adaptations if made.adapter_failed]
             notes.append(failures[0] if failures else note(
                 "adapter", f"your {adapter.label} defines none of the course's names (e.g. apply_rope, alibi_slopes): "
                            "nothing was graded through it"))
         return notes
 
 
-def not_applicable(graded, exercise_id: str) -> str:
+def not_applicable(loaded, exercise_id: str) -> str:
     """Why an exercise does not apply to this file's adapter or convention ('' if it does)."""
-    for adapted in getattr(graded, "adaptations", []):
+    for adapted in loaded.adaptations:
         if exercise_id in adapted.exercises:
             return adapted.exercises[exercise_id]
     return ""
@@ -270,7 +281,7 @@ def features_not_applicable(owners: dict, exercise_ids) -> dict[str, dict[str, s
     table = {}
     for exercise_id in exercise_ids:
         name = EXERCISES[exercise_id].name
-        for adapted in getattr(owners[exercise_id.split(".")[0]], "adaptations", []):
+        for adapted in owners[exercise_id.split(".")[0]].adaptations:
             if name in adapted.names and adapted.features:
                 table[exercise_id] = {feature: f"not applicable to {adapted.by}: {why}"
                                       for feature, why in adapted.features.items()}

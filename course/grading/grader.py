@@ -16,15 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course.cores import available_cpus
-from course.exercises import EXERCISES, SECTIONS, graded_names, section_exercises, where_to_look
+from course.exercises import EXERCISES, SECTIONS, graded_names
 from course.grading import scoring
-from course.grading.adapters import Adapting, not_applicable
+from course.grading.adapters import Adaptation, Adapting, not_applicable
 from course.grading.report import REPORT_VERSION, checked, failed_report, note
 from course.grading.remote import SubmissionProxy
 from course.grading.staging import Snapshot, snapshot
 from course.grading.submission import Submission, UnreadableSubmission, read_submission, statically_defined
-from course.grading.routing import Schedule, is_sections_own
-from course.grading.suite_runner import SuiteError, TestResult, check_suites, run_suites
+from course.grading.routing import Plan, is_sections_own, plan
+from course.grading.suite_runner import TestResult, check_suites, run_suites
 from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
 
 MAX_NOTES = 100  # cells that raised or hung, in a report: thousands of them must not make a report of unbounded
@@ -63,20 +63,8 @@ def _syntax_error(submission: Submission) -> str:
     return ""
 
 
-_DEFINITION = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.M)
-
-
-def _meant_for(graded, names) -> list[str]:
-    """The sections a module that does not parse was meant for: its name's (06_rope.py) and those
-    of the graded names its text defines. It is submitted work: graded 0 with the reason, not
-    left out as if never submitted."""
-    code = graded.submission.cells[0][1]
-    defined = {names[n].split(".")[0] for n in _DEFINITION.findall(code) if n in names}
-    return [s for s in SECTIONS if s in defined or is_sections_own(graded.submission.path, s)]
-
-
-def _unparsed_detail(name: str, graded) -> str:
-    return (f"`{name}` could not be graded: {graded.submission.path.name} does not parse ({graded.syntax_error}), "
+def _unparsed_detail(name: str, loaded) -> str:
+    return (f"`{name}` could not be graded: {loaded.submission.path.name} does not parse ({loaded.syntax_error}), "
             "so none of its code ran.")
 
 
@@ -171,8 +159,9 @@ class WarmSandboxes:
         self._kept.clear()
 
 
-class _Graded:
-    """One file of a submission, its learner process and what it defines."""
+class LoadedFile:
+    """One file of a submission, its learner process and what it defines once loaded: its cells
+    run, then its adapter and conventions (`apply`)."""
 
     def __init__(self, index: int, submission: Submission, names: dict[str, str], limits: Limits, root: Path,
                  copies: list, warm: WarmSandboxes | None = None):
@@ -188,9 +177,9 @@ class _Graded:
         with _LIVE_LOCK:
             _LIVE[id(self.sandbox)] = self.sandbox
         self.defined: dict[str, str] = {}
+        self.adaptations: list = []  # course.grading.adapters.Adapted: names graded through an adapter or convention
         self.bound: dict = {}  # names an adapter made, tested by reference (course.grading.adapters.Bound)
         self.static, self.unanalysed = _static_names(submission, names)  # graded names its text defines
-        self.static_sections = {names[n].split(".")[0] for n in self.static}
         self.syntax_error = "" if self.static else _syntax_error(submission)
         self.present: set[str] = set(self.static)
         self.failure = ""  # the sandbox itself could not start
@@ -211,6 +200,12 @@ class _Graded:
             self.failure = f"{type(err).__name__}: {err}"
         self.present = set(self.defined) | self.static
 
+    def apply(self, made: Adaptation) -> None:
+        """Take what the adapter and conventions made of this file (Adapting.adapt)."""
+        self.adaptations, self.bound = made.adapted, made.bound
+        self.defined.update(made.defined)
+        self.present |= set(made.defined)
+
     def finish(self) -> None:
         """Close the learner's process, or give it back to be kept."""
         with _LIVE_LOCK:
@@ -230,9 +225,9 @@ class _RoutedSandbox:
     """Stands for several learner processes in one pytest session: each test is routed to the
     process of its exercise's section (SubmissionPlugin calls set_exercise before each test)."""
 
-    def __init__(self, schedule: Schedule):
-        self.owners = schedule.owners  # filled as sections become ready
-        self.current: _Graded | None = None
+    def __init__(self, owners: dict):
+        self.owners = owners  # section -> its LoadedFile (routing.Plan.owners)
+        self.current: LoadedFile | None = None
 
     def set_exercise(self, exercise_id: str) -> None:
         self.current = self.owners[exercise_id.split(".")[0]]
@@ -249,39 +244,12 @@ class _RoutedProxy:
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        graded = self._router.current
-        if graded is None:
+        loaded = self._router.current
+        if loaded is None:
             raise AssertionError("no exercise is being graded")
-        if graded.index not in self._proxies:
-            self._proxies[graded.index] = SubmissionProxy(graded.sandbox, graded.defined, graded.bound)
-        return getattr(self._proxies[graded.index], name)
-
-
-def _likely_sections(files: list[_Graded]) -> set[str]:
-    """The sections a submission visibly holds: those its files' text defines names of, and those
-    whose own file (``06_rope*.ipynb``) it has. Others (names defined only as the cells run, or
-    through a convention) are graded too, after a second collection (course.grading.suite_runner)."""
-    return {s for g in files for s in g.static_sections} | {
-        s for g in files for s in SECTIONS if is_sections_own(g.submission.path, s)}
-
-
-def _load_all(files: list[_Graded], names, parallel: int, adapting: Adapting, schedule: Schedule) -> ThreadPoolExecutor:
-    """In `parallel` threads, run every file's cells then its adapters, and tell the schedule
-    (each file has its own learner process: independent). The longest files start first (their
-    code's length as a guess of their time), so that the last one does not run alone at the end."""
-    def load(graded: _Graded) -> None:
-        try:
-            graded.start(names)
-            adapting.adapt(graded, names, graded.file)
-        except BaseException as err:
-            schedule.file_failed(graded.index, err)
-            raise
-        schedule.file_ready(graded.index)
-
-    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="course-sandbox")
-    for graded in sorted(files, key=lambda g: -sum(len(code) for _, code in g.submission.cells)):
-        pool.submit(load, graded)
-    return pool
+        if loaded.index not in self._proxies:
+            self._proxies[loaded.index] = SubmissionProxy(loaded.sandbox, loaded.defined, loaded.bound)
+        return getattr(self._proxies[loaded.index], name)
 
 
 _DEFINITION_TYPES = ("builtins.function", "builtins.builtin_function_or_method", "builtins.type", "abc.ABCMeta")
@@ -332,13 +300,13 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
 
     Each file runs in its own learner process (their cells do not share a namespace); each
     section is graded on one file: the section's own notebook if present (``06_rope*.ipynb``),
-    else the file that defines most of its names (course.grading.routing). The hidden suites run
-    in one pytest session (two if a section turns up only as the cells run), each section's as
-    soon as its file is ready. A single file gives exactly ``grade_file``'s report. A folder
-    among `paths` is the learner's own: its notebooks and modules are graded, and every file's
-    process works in a copy of its visible files (helper modules, data); a file given alone is
-    copied alone. `beside`: folders of the learner's whose visible files are copied too, without
-    being graded (an nbgrader assignment folder: the notebook's helper modules and data).
+    else the file that defines most of its names (course.grading.routing), decided once every
+    file is loaded; the hidden suites then run in one pytest session. A single file gives exactly
+    ``grade_file``'s report. A folder among `paths` is the learner's own: its notebooks and
+    modules are graded, and every file's process works in a copy of its visible files (helper
+    modules, data); a file given alone is copied alone. `beside`: folders of the learner's whose
+    visible files are copied too, without being graded (an nbgrader assignment folder: the
+    notebook's helper modules and data).
     `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
     `warm` keeps the learner processes for the client's next request (see WarmSandboxes).
     """
@@ -349,78 +317,23 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
 
 def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None, adapter,
                     warm: WarmSandboxes | None) -> dict:
-    root, copies = staged.root, staged.copies
+    """The stages of a grading, one after the other: read every file, load them all (cells, then
+    adapter and conventions), plan, run the hidden suites once, score, report."""
     names = graded_names()
-    single = len(staged.graded) + len(staged.refused) == 1
     adapting = Adapting(adapter, conventions=limits.conventions)
-    unreadable, submissions = [(path, f"{path} {why}") for path, why in staged.refused], []
-    for path in staged.graded:
-        try:
-            submissions.append(read_submission(path, also_used=adapting.names_used()))
-        except UnreadableSubmission as err:
-            unreadable.append((path, str(err)))
+    submissions, unreadable = _read(staged, adapting)
     if not submissions:
-        why = unreadable[0][1] if single else "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
-        return failed_report(why)
-    files = [_Graded(i, s, names, limits, root, copies, warm) for i, s in enumerate(submissions)]
-    parallel = max(1, min(len(files), available_cpus()) if parallel is None else parallel)
-    schedule = Schedule(files, names, only)
-    pool = None
+        return failed_report(_nothing_readable(staged, unreadable))
+    files = [LoadedFile(i, s, names, limits, staged.root, staged.copies, warm) for i, s in enumerate(submissions)]
     try:
-        pool = _load_all(files, names, parallel, adapting, schedule)
-        router = _RoutedSandbox(schedule)
-        wanted = (sorted({EXERCISES[i].section for i in only if i in EXERCISES}, key=SECTIONS.index) if only
-                  else SECTIONS)
-        results = run_suites(wanted, router, _RoutedProxy(router), schedule, only=only,
-                             not_applicable=schedule.not_applicable, likely=_likely_sections(files))
-        pool.shutdown(wait=True)
-        if schedule.error is not None:
-            raise schedule.error
-        if schedule.plan is None:
-            raise SuiteError("the hidden suites' session ended before every section was graded")
-        adapter_notes = adapting.notes()
-        exercise_ids, owners, touched = schedule.plan.exercise_ids, schedule.plan.owners, schedule.plan.touched
-        exercises = []
-        for exercise_id in exercise_ids:
-            owner = owners[exercise_id.split(".")[0]]
-            name = EXERCISES[exercise_id].name
-            if not_applicable(owner, exercise_id):
-                exercises.append(scoring.not_applicable(exercise_id, not_applicable(owner, exercise_id)))
-            elif name not in owner.defined:
-                exercises.append(scoring.not_graded(exercise_id, "not_parsed", _unparsed_detail(name, owner))
-                                 if owner.syntax_error else scoring.not_graded(
-                                     exercise_id, "not_defined",
-                                     _missing_detail(name, owner.submission, owner.sandbox.outcomes)))
-            else:
-                exercises.append(scoring.scored(exercise_id, results.get(exercise_id, [])))
-        unparsed = {}  # section -> the module that does not parse meant for it, when no other file has it
-        for graded in (g for g in files if g.syntax_error):
-            for section in _meant_for(graded, names):
-                if section not in owners:
-                    unparsed.setdefault(section, graded)
-        for section, graded in unparsed.items():
-            exercises += [scoring.not_graded(e.id, "not_parsed", _unparsed_detail(e.name, graded))
-                          for e in section_exercises(section) if not only or e.id in only]
-        order = list(EXERCISES)
-        exercises.sort(key=lambda e: order.index(e["id"]))
-        owners = {**owners, **unparsed}
-        notes = _file_notes(files, root)
-        notes += [note("not_a_submission", f"cannot be graded: {e}", _relative(p, root)) for p, e in unreadable]
-        notes += adapter_notes
-        notes += _defined_elsewhere([e["id"] for e in exercises if e["score"] > 0], owners, root)
-        for section, owner in owners.items():
-            others = [g.file for g in touched.get(section, []) if g is not owner]
-            if others:
-                why = ("its own file" if is_sections_own(owner.submission.path, section)
-                       else "the file defining most of its names")
-                where = owner.file
-                notes.append(note("routing", f"{', '.join(others)} also define(s) {section} names, but {section} is "
-                                             f"graded on {where} ({why}) only"))
+        adaptations = _load(files, names, parallel, adapting)
+        planned = plan(files, names, only)
+        results = _run(planned)
+        exercises = _score(planned, results)
+        notes = _notes(files, staged.root, unreadable, adapting.notes(adaptations), exercises, planned)
     finally:
-        if pool is not None:  # (on the way out of an error: files still loading end within their limits)
-            pool.shutdown(wait=True, cancel_futures=True)
-        for graded in files:
-            graded.finish()
+        for loaded in files:
+            loaded.finish()
     return checked({
         "version": REPORT_VERSION,
         "score": round(sum(e["score"] for e in exercises), 2),
@@ -428,9 +341,92 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
         "exercises": exercises,
         "notes": notes,
         "files": {g.file: {
-            "sections": [s for s, o in owners.items() if o is g],
-            "adapted_by": [a.by for a in getattr(g, "adaptations", [])]} for g in files},
+            "sections": [s for s, o in planned.owners.items() if o is g],
+            "adapted_by": [a.by for a in g.adaptations]} for g in files},
     })
+
+
+def _read(staged: Snapshot, adapting: Adapting) -> tuple[list[Submission], list[tuple[Path, str]]]:
+    """Every graded file read into the cells its process runs; (path, why) for those
+    that cannot be graded."""
+    unreadable, submissions = [(path, f"{path} {why}") for path, why in staged.refused], []
+    for path in staged.graded:
+        try:
+            submissions.append(read_submission(path, also_used=adapting.names_used()))
+        except UnreadableSubmission as err:
+            unreadable.append((path, str(err)))
+    return submissions, unreadable
+
+
+def _nothing_readable(staged: Snapshot, unreadable) -> str:
+    if len(staged.graded) + len(staged.refused) == 1:
+        return unreadable[0][1]
+    return "; ".join(f"{p.name}: {e}" for p, e in unreadable) or "no files"
+
+
+def _load(files: list[LoadedFile], names, parallel: int | None, adapting: Adapting) -> list[Adaptation]:
+    """In parallel threads (each file has its own learner process: independent), run
+    every file's cells then its adapter and conventions, and wait for all; what they adapted, by
+    file. The longest files start first (their code's length as a guess of their time), so that
+    the last one does not run alone at the end."""
+    def load(loaded: LoadedFile) -> Adaptation:
+        loaded.start(names)
+        made = adapting.adapt(loaded, names, loaded.file)
+        loaded.apply(made)
+        return made
+
+    parallel = min(len(files), available_cpus()) if parallel is None else parallel
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="course-sandbox")
+    try:
+        longest_first = sorted(files, key=lambda g: -sum(len(code) for _, code in g.submission.cells))
+        loading = {g.index: pool.submit(load, g) for g in longest_first}
+        return [loading[g.index].result() for g in files]
+    finally:  # (on the way out of an error: files still loading end within their limits)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run(planned: Plan) -> dict[str, list[TestResult]]:
+    """One pytest session over the planned sections' suites, each test in the learner
+    process of its section's file; results by exercise id."""
+    router = _RoutedSandbox(planned.owners)
+    return run_suites(planned.suites, planned.to_run, router, _RoutedProxy(router), planned.features)
+
+
+def _score(planned: Plan, results: dict[str, list[TestResult]]) -> list[dict]:
+    """Each planned exercise as data (course.grading.scoring), in the course's order."""
+    exercises = []
+    for exercise_id in planned.exercise_ids:
+        owner = planned.owners[exercise_id.split(".")[0]]
+        name = EXERCISES[exercise_id].name
+        if not_applicable(owner, exercise_id):
+            exercises.append(scoring.not_applicable(exercise_id, not_applicable(owner, exercise_id)))
+        elif name not in owner.defined:
+            exercises.append(scoring.not_graded(exercise_id, "not_parsed", _unparsed_detail(name, owner))
+                             if owner.syntax_error else scoring.not_graded(
+                                 exercise_id, "not_defined",
+                                 _missing_detail(name, owner.submission, owner.sandbox.outcomes)))
+        else:
+            exercises.append(scoring.scored(exercise_id, results.get(exercise_id, [])))
+    return exercises
+
+
+def _notes(files: list[LoadedFile], root: Path, unreadable, adapter_notes: list[dict], exercises: list[dict],
+           planned: Plan) -> list[dict]:
+    """The report's notes: each file's, the files not graded, the adapter's and conventions', the
+    graded names that come from installed packages, the sections several files define."""
+    notes = _file_notes(files, root)
+    notes += [note("not_a_submission", f"cannot be graded: {e}", _relative(p, root)) for p, e in unreadable]
+    notes += adapter_notes
+    notes += _defined_elsewhere([e["id"] for e in exercises if e["score"] > 0], planned.owners, root)
+    for section, owner in planned.owners.items():
+        others = [g.file for g in planned.touched.get(section, []) if g is not owner]
+        if others:
+            why = ("its own file" if is_sections_own(owner.submission.path, section)
+                   else "the file defining most of its names")
+            where = owner.file
+            notes.append(note("routing", f"{', '.join(others)} also define(s) {section} names, but {section} is "
+                                         f"graded on {where} ({why}) only"))
+    return notes
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -445,17 +441,17 @@ def _file_notes(files, root: Path) -> list[dict]:
     """What happened to each file's code: cells that raised, hung or crashed (at most MAX_NOTES),
     modules that do not parse, processes that could not start, names read as the code ran."""
     cells, others = [], []
-    for graded in files:
-        where = graded.file
-        if graded.syntax_error:
-            others.append(note("unreadable", graded.syntax_error, where, "module"))
-        if graded.unanalysed:
+    for loaded in files:
+        where = loaded.file
+        if loaded.syntax_error:
+            others.append(note("unreadable", loaded.syntax_error, where, "module"))
+        if loaded.unanalysed:
             others.append(note("analysis", f"the grader could not read which names your code defines "
-                                           f"({graded.unanalysed}); they were taken from your code as it ran", where))
-        if graded.failure:
-            others.append(note("not_run", f"your code could not be run: {graded.failure}", where))
-        for outcome in graded.sandbox.outcomes:
-            if not outcome.error or (graded.syntax_error and outcome.label == "module"):
+                                           f"({loaded.unanalysed}); they were taken from your code as it ran", where))
+        if loaded.failure:
+            others.append(note("not_run", f"your code could not be run: {loaded.failure}", where))
+        for outcome in loaded.sandbox.outcomes:
+            if not outcome.error or (loaded.syntax_error and outcome.label == "module"):
                 continue
             missing = _NO_MODULE.match(outcome.error) if outcome.raised == "ModuleNotFoundError" else None
             if missing:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -81,34 +80,13 @@ def skip_reason(excinfo) -> str:
 
 
 class SubmissionPlugin:
-    """Provides the `submission` fixture's value, runs the tests of each section the schedule
-    yields, and collects results by exercise."""
+    """Provides the `submission` fixture's value, runs the tests of the exercises in `to_run`
+    and collects results by exercise."""
 
-    def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, schedule, only: set[str] | None = None,
-                 not_applicable: dict[str, dict[str, str]] | None = None):
-        self.sandbox, self.proxy, self.schedule, self.only = sandbox, proxy, schedule, only
-        # exercise id -> {feature: why tests using it are not run} (the caller may fill it later)
-        self.not_applicable = {} if not_applicable is None else not_applicable
+    def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, to_run, not_applicable: dict[str, dict[str, str]]):
+        self.sandbox, self.proxy, self.to_run = sandbox, proxy, set(to_run)
+        self.not_applicable = not_applicable  # exercise id -> {feature: why tests using it are not run}
         self.results: dict[str, list[TestResult]] = defaultdict(list)
-        self.missing: set[str] = set()  # sections without a suite file: an error only if one is needed
-        self.missing_needed = ""
-        self.collected: set[str] = set()  # sections whose suite the current session collected
-        self.deferred: tuple[str, list[str]] | None = None  # ready, but its suite is not collected
-
-    def collected_sections(self):
-        """(section, exercise ids) as the schedule yields those with tests to run, while the current
-        session has their suite; at the first one it has not, keep it for the next session and stop."""
-        pending, self.deferred = [self.deferred] if self.deferred else [], None
-        for section, exercise_ids in itertools.chain(pending, self.schedule):
-            if not exercise_ids:
-                continue
-            if section in self.missing:
-                self.missing_needed = section
-                return
-            if section not in self.collected:
-                self.deferred = (section, exercise_ids)
-                return
-            yield section, exercise_ids
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "exercise(id, weight=1): the graded exercise a test belongs to")
@@ -124,23 +102,9 @@ class SubmissionPlugin:
             if unknown:
                 raise SuiteError(f"{item.nodeid}: unknown feature(s) in @pytest.mark.uses: "
                                  f"{', '.join(sorted(unknown))}")
-            if self.only is None or marker.args[0] in self.only:
+            if marker.args[0] in self.to_run:
                 kept.append(item)
         items[:] = kept
-
-    def pytest_runtestloop(self, session):
-        """pytest's own loop, over the items of each section as the schedule makes it ready."""
-        if session.testsfailed and not session.config.option.continue_on_collection_errors:
-            raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
-        for section, exercise_ids in self.collected_sections():
-            items = [i for i in session.items if i.get_closest_marker("exercise").args[0] in exercise_ids]
-            for n, item in enumerate(items):
-                item.config.hook.pytest_runtest_protocol(item=item, nextitem=items[n + 1] if n + 1 < len(items) else None)
-                if session.shouldfail:
-                    raise session.Failed(session.shouldfail)
-                if session.shouldstop:
-                    raise session.Interrupted(session.shouldstop)
-        return True
 
     def pytest_runtest_setup(self, item):
         exercise_id = item.get_closest_marker("exercise").args[0]
@@ -182,33 +146,20 @@ class _Registered:
 UNUSED_PLUGINS = ("cacheprovider", "randomly", "logging", "faulthandler", "threadexception", "unraisableexception")
 
 
-def run_suites(sections, sandbox: Sandbox, proxy: SubmissionProxy, schedule, only=None,
-               not_applicable: dict[str, dict[str, str]] | None = None, likely=None) -> dict[str, list[TestResult]]:
-    """Run, section after section as `schedule` yields (section, exercise ids) pairs, those
-    exercises' tests from the suites of `sections`; results by exercise id. The schedule may block
-    until a section is ready (course.grading.routing). `not_applicable` maps an exercise id to
-    {feature: reason}: its tests marked as using such a feature are not run (recorded with the
-    reason); it may be filled as the schedule goes.
-
-    Collecting a suite costs more than running a section's tests, so the first pytest session
-    collects only the `likely` sections (those the learner's files visibly define; all if None).
-    If the schedule then yields another section, a second session collects every suite and
-    carries on from that section, so the sections still run in the schedule's order."""
-    plugin = SubmissionPlugin(sandbox, proxy, iter(schedule), set(only) if only else None, not_applicable)
-    present = [s for s in sections if suite_file(s).is_file()]
-    plugin.missing = set(sections) - set(present)
-    first = [s for s in present if likely is None or s in likely]
-    for group in (first, present):
-        plugin.collected = set(group)
-        if group:
-            _run_pytest([str(suite_file(s)) for s in group], plugin)
-        else:  # (pytest given no file would collect its working directory)
-            for _ in plugin.collected_sections():
-                pass
-        if plugin.deferred is None:
-            break
-    if plugin.missing_needed:
-        raise SuiteError(f"hidden suite {suite_file(plugin.missing_needed)} is missing")
+def run_suites(sections, to_run, sandbox: Sandbox, proxy: SubmissionProxy,
+               not_applicable: dict[str, dict[str, str]] | None = None) -> dict[str, list[TestResult]]:
+    """Run the tests of the exercises `to_run` in one pytest session over the suites of
+    `sections`, in that order; results by exercise id. `not_applicable` maps an exercise
+    id to {feature: reason}: its tests marked as using such a feature are not run (recorded with
+    the reason)."""
+    needed = {i.split(".")[0] for i in to_run}
+    missing = [s for s in sections if s in needed and not suite_file(s).is_file()]
+    if missing:
+        raise SuiteError(f"hidden suite {suite_file(missing[0])} is missing")
+    present = [str(suite_file(s)) for s in sections if suite_file(s).is_file()]
+    plugin = SubmissionPlugin(sandbox, proxy, to_run, not_applicable or {})
+    if present:  # (pytest given no file would collect its working directory)
+        _run_pytest(present, plugin)
     return plugin.results
 
 
@@ -216,7 +167,7 @@ def check_suites(sections) -> None:
     """Collect the suites of `sections` without running any test: a broken one raises SuiteError
     now. A grading collects only the suites it needs, so a long-lived grader checks them all as it
     starts (it also imports them once)."""
-    run_suites(sections, None, None, iter(()))
+    run_suites(sections, [], None, None)
 
 
 @contextlib.contextmanager
