@@ -290,7 +290,7 @@ def bench_nbgrader(submission: Path, repeat: int, keep: Path | None) -> dict:
 def breakdown(submission: Path) -> None:
     """In this process: a warm grader, instrumented (run as a child of the benchmark)."""
     import course.grading.grader as grade
-    from course.sandbox.zygote import shared_zygote
+    from course.sandbox.fork_client import shared_fork_server
     from course.grading.submission import submission_files
 
     timings: dict = {"cells": {}, "suites": 0.0}
@@ -309,7 +309,7 @@ def breakdown(submission: Path) -> None:
             timings["suites"] += time.monotonic() - t0
 
     grade.warm_up()
-    zygote = shared_zygote()._proc.pid
+    fork_server = shared_fork_server()._proc.pid
     paths = submission_files(submission)
     grade.grade_files(paths)  # warm
     grade.LoadedFile.start, grade.run_suites = start, run_suites
@@ -317,14 +317,14 @@ def breakdown(submission: Path) -> None:
     for parallel in (1, None):
         timings["cells"].clear()
         timings["suites"] = 0.0
-        self0, learners0 = time.process_time(), proc_tree_cpu(zygote)
+        self0, learners0 = time.process_time(), proc_tree_cpu(fork_server)
         t0 = time.monotonic()
         grade.grade_files(paths, parallel=parallel)
         wall = time.monotonic() - t0
         time.sleep(0.5)
         rows.append({"parallel": parallel or min(len(paths), os.cpu_count() or 1), "wall": wall,
                      "cells": dict(timings["cells"]), "suites": timings["suites"],
-                     "grader_cpu": time.process_time() - self0, "learner_cpu": proc_tree_cpu(zygote) - learners0})
+                     "grader_cpu": time.process_time() - self0, "learner_cpu": proc_tree_cpu(fork_server) - learners0})
     print(json.dumps(rows))
 
 

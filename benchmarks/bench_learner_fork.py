@@ -1,18 +1,18 @@
 """What a learner process costs: CPU seconds to run the eight solution notebooks' cells, each in
-a process forked from a warm parent, as course.sandbox.zygote does. Prints figures only.
+a process forked from a warm parent, as course.sandbox.fork_server does. Prints figures only.
 
     python benchmarks/bench_learner_fork.py [--repeat 2]
 
 Variants (each in a fresh parent process):
-  zygote as is      the parent runs course.sandbox.zygote._preload(), then forks
-  + first-use warm  the parent also runs autograd, an optimizer step and a matplotlib figure
-                    once (costs the notebooks pay again in every forked child otherwise)
-  + gc.freeze       ... and freezes its heap before forking, so the children's garbage
-                    collector does not walk (and copy-on-write) the inherited objects
-  child gc.freeze   as is, but each child freezes the inherited heap first thing
+  fork server as is  the parent runs course.sandbox.fork_server._preload(), then forks
+  + first-use warm   the parent also runs autograd, an optimizer step and a matplotlib figure
+                     once (costs the notebooks pay again in every forked child otherwise)
+  + gc.freeze        ... and freezes its heap before forking, so the children's garbage
+                     collector does not walk (and copy-on-write) the inherited objects
+  child gc.freeze    as is, but each child freezes the inherited heap first thing
 
 Most of a full submission's grading time is spent in these processes (see bench_grading.py's
-breakdown); the last two variants are changes for course/sandbox/zygote.py to consider.
+breakdown); the last two variants are changes for course/sandbox/fork_server.py to consider.
 """
 from __future__ import annotations
 
@@ -51,10 +51,10 @@ def first_use_warm() -> None:
 
 
 def parent(variant: str) -> None:
-    """Runs in a fresh process: prepare like the zygote, then fork one child per notebook."""
+    """Runs in a fresh process: prepare like the fork server, then fork one child per notebook."""
     import gc
 
-    from course.sandbox.zygote import _preload
+    from course.sandbox.fork_server import _preload
 
     os.environ["COURSE_SANDBOX"] = "1"
     _preload()
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         return 0
     print(f"CPU seconds of the learner processes for the 8 solution notebooks (load {os.getloadavg()[0]:.1f})")
     for _ in range(args.repeat):
-        for variant, label in (("as-is", "zygote as is"), ("warm", "+ first-use warm"),
+        for variant, label in (("as-is", "fork server as is"), ("warm", "+ first-use warm"),
                                ("warm+freeze", "+ first-use warm + gc.freeze"),
                                ("child-freeze", "gc.freeze in each child")):
             t0 = time.monotonic()

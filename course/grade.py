@@ -43,7 +43,7 @@ def _load_grader():
     on another core while the grader loads here)."""
     import gc
 
-    from course.sandbox.zygote import start_in_background
+    from course.sandbox.fork_client import start_in_background
 
     start_in_background()
     from course.grading import grader

@@ -29,7 +29,7 @@ from course.exercises import section_exercises
 from course.grading.grader import grade_file
 from course.sandbox import learner_process
 from course.sandbox.learner_process import Limits, isolation_status
-from course.sandbox.zygote import shared_zygote
+from course.sandbox.fork_client import shared_fork_server
 from course.grading.report import rendered_notes, schema_errors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,7 +409,7 @@ def test_hidden_files_and_the_graders_environment_are_out_of_reach(isolation, tm
     assert "LEAK-REPORT" in found, found
     # Its own environment is scrubbed, on every platform.
     assert "own_env: none" in found and "self_environ: none" in found
-    assert re.search(r"zygote_environ: (none|DENIED)", found)
+    assert re.search(r"fork_server_environ: (none|DENIED)", found)
     if isolation.get("landlock") or isolation.get("uid") in ("own", "own+read"):
         assert secret not in json.dumps(report)
         assert "grader_environ: DENIED" in found
@@ -421,7 +421,7 @@ def test_hidden_files_and_the_graders_environment_are_out_of_reach(isolation, tm
     assert isolation.get("readable_protected") == []
 
 
-def test_the_grader_and_zygote_cannot_be_signalled(isolation, tmp_path):
+def test_the_grader_and_fork_server_cannot_be_signalled(isolation, tmp_path):
     if not (isolation.get("landlock", 0) >= 6 or isolation.get("uid") in ("own", "own+read")):
         pytest.skip("needs Landlock signal scoping (Linux 6.12+) or a learner uid of its own (grading as root)")
     path, section, target = attack("signals", tmp_path, new_marker())
@@ -482,15 +482,15 @@ def test_fallback_without_the_optional_layers_still_grades(monkeypatch):
 
 
 def test_grading_recovers_when_the_fork_server_is_gone():
-    """If something outside kills the zygote, the next sandbox starts a new one."""
+    """If something outside kills the fork server, the next sandbox starts a new one."""
     import signal
 
-    zygote = shared_zygote()
-    os.kill(zygote.pid, signal.SIGKILL)
-    zygote._proc.wait(timeout=30)
+    server = shared_fork_server()
+    os.kill(server.pid, signal.SIGKILL)
+    server._proc.wait(timeout=30)
     report = grade_file(ROOT / "solutions" / "rope.py", limits=FAST)
     assert report["score"] == report["max_score"] > 0
-    assert shared_zygote().pid != zygote.pid
+    assert shared_fork_server().pid != server.pid
 
 
 # -- the kernel's less guarded doors (seccomp) -------------------------------------------
@@ -565,7 +565,7 @@ def test_a_course_package_in_site_packages_is_opened_only_in_part(tmp_path):
 # -- a class is graded only by code no learner could change --------------------------------
 def _unconfined(**extra) -> dict:
     """The grader's environment on a platform without Landlock, as a user whose learners share its uid."""
-    from course.sandbox.zygote import WITHOUT_ENV
+    from course.sandbox.confinement import WITHOUT_ENV
 
     return {**os.environ, WITHOUT_ENV: "landlock,uid", **extra}
 

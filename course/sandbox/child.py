@@ -1,6 +1,6 @@
 """The learner's process: runs the submission's cells and answers the grader's requests.
 
-Forked by the zygote (course.sandbox.zygote) with its channel to the grader on fd 3.
+Forked by the fork server (course.sandbox.fork_server) with its channel to the grader on fd 3.
 Nothing here decides pass or fail: it only executes code and copies values out (a
 learner can patch anything in this process, so the grader trusts nothing it says beyond
 "these are my values").

@@ -18,7 +18,7 @@ fatal:
   files of ``/etc`` and ``/dev``, and write only in its scratch directory. Hidden suites,
   solutions, source notebooks and the repository's ``.git`` are on no such path. Since
   Landlock ABI 4 it cannot open TCP connections; since ABI 6 it cannot signal processes
-  outside its sandbox (the grader, the zygote, other learners) nor reach abstract unix
+  outside its sandbox (the grader, the fork server, other learners) nor reach abstract unix
   sockets. It can never ptrace (or read ``/proc/PID/{mem,environ,fd}`` of) a process
   outside its sandbox.
 - ``seccomp``: the learner cannot create sockets (so it cannot talk to a D-Bus,
@@ -157,7 +157,7 @@ DEV_WRITE = ["/dev/null", "/dev/full", "/dev/zero"]
 
 
 def read_candidates() -> list[str]:
-    """Where a learner's process may need to read: computed once in the warm zygote."""
+    """Where a learner's process may need to read: computed once in the warm fork server."""
     paths = set(SYSTEM_READ)
     for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
               os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):

@@ -1,7 +1,7 @@
 """The grader's side of the learner's process.
 
-``Sandbox`` owns one child process at a time (course.sandbox.child, forked by the zygote
-and confined by course.sandbox.isolation), with a scrubbed environment, a scratch
+``Sandbox`` owns one child process at a time (course.sandbox.child, forked by the fork
+server and confined by course.sandbox.confinement), with a scrubbed environment, a scratch
 directory, a memory cap and time limits per call, cell, exercise and file. If the
 learner's code hangs, crashes, or garbles the channel, its whole process tree is killed
 (course.sandbox.reaper), a fresh process replays the cells that worked, and only the
@@ -27,7 +27,8 @@ from course.sandbox import protocol, reaper
 from course.sandbox.limits import Limits
 from course.sandbox.scratch import ScratchWatch
 from course.sandbox.cells import definitions_only, top_level_names
-from course.sandbox.zygote import ZygoteGone, current_zygote, forget_zygote, scrubbed_env, shared_zygote
+from course.sandbox.confinement import scrubbed_env
+from course.sandbox.fork_client import ForkServerGone, current_fork_server, forget_fork_server, shared_fork_server
 
 
 # Layers of course.sandbox.isolation to use where the platform has them (tests turn some off
@@ -176,11 +177,11 @@ class Sandbox:
     # -- the scratch cap (course.sandbox.scratch) ---------------------------
     def _stop_over_cap(self) -> None:
         """(From the watch's thread.) Kill the learner's process: the request waiting for it sees it end."""
-        pid, zygote = self._pid, current_zygote()
-        if pid is not None and zygote is not None:
+        pid, server = self._pid, current_fork_server()
+        if pid is not None and server is not None:
             try:
-                zygote.kill(pid)
-            except ZygoteGone:
+                server.kill(pid)
+            except ForkServerGone:
                 pass
 
     def _reset_scratch(self) -> None:
@@ -216,14 +217,14 @@ class Sandbox:
                    "processes": self.limits.processes, "protect": protect, "repo": repo, "layers": dict(LAYERS)}
         try:
             for attempt in range(2):
-                zygote = None
+                server = None
                 try:
-                    zygote = shared_zygote()
-                    self._pid = zygote.spawn(request, child)
+                    server = shared_fork_server()
+                    self._pid = server.spawn(request, child)
                     break
-                except ZygoteGone as err:
-                    if zygote is not None:
-                        forget_zygote(zygote)  # killed or lost: start a new one once
+                except ForkServerGone as err:
+                    if server is not None:
+                        forget_fork_server(server)  # killed or lost: start a new one once
                     if attempt:
                         raise SandboxError(f"the sandbox fork server cannot start learners ({err})") from None
         finally:
@@ -243,12 +244,12 @@ class Sandbox:
         `wait`, return once they are gone."""
         pid, self._pid = self._pid, None
         if pid is not None:
-            zygote = current_zygote()
+            server = current_fork_server()
             try:
-                if zygote is None or not zygote.alive():
-                    raise ZygoteGone("no fork server")
-                zygote.kill(pid, wait)
-            except ZygoteGone:
+                if server is None or not server.alive():
+                    raise ForkServerGone("no fork server")
+                server.kill(pid, wait)
+            except ForkServerGone:
                 reaper.kill_tree(pid)  # best effort from here: no subreaper keeps the tree together
         if self._sock is not None:
             self._sock.close()

@@ -6,12 +6,13 @@ so the process tree is followed instead:
 - every learner process is a child subreaper (``PR_SET_CHILD_SUBREAPER``): a descendant
   orphaned by a dying parent is re-parented to the learner, never to init, so the
   learner's tree holds everything it started while it lives;
-- the zygote is a subreaper too, so what the learner started is re-parented to the
-  zygote if the learner itself dies first (or uses ``CLONE_PARENT``); the zygote forked
-  nothing but learners, so any other child of it is a stray and is killed the same way;
+- the fork server is a subreaper too, so what the learner started is re-parented to the
+  fork server if the learner itself dies first (or uses ``CLONE_PARENT``); the fork
+  server forked nothing but learners, so any other child of it is a stray and is killed
+  the same way;
 - ``kill_tree`` stops the root (a stopped process cannot fork), then kills every
   descendant it finds in ``/proc`` until none is left (children of a killed process are
-  re-parented to the stopped root or the zygote and found in the next pass), then the
+  re-parented to the stopped root or the fork server and found in the next pass), then the
   root. Without ``/proc`` (not Linux) it falls back to ``killpg``.
 """
 from __future__ import annotations

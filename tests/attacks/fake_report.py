@@ -19,8 +19,8 @@ def _shout():
         _os.write(fd, (_FAKE + "\n").encode())
     grader = None
     try:
-        zygote = _os.getppid()
-        with open(f"/proc/{zygote}/stat") as f:
+        fork_server = _os.getppid()
+        with open(f"/proc/{fork_server}/stat") as f:
             grader = int(f.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         pass

@@ -1,7 +1,7 @@
 # section: rope; breaks: rope.rope_matrix
 # A graded function that goes looking for what it should not see: the hidden suites, the
 # solutions, the source notebooks (they hold the solutions), the repository's git
-# objects, and every environment it can find (its own, the zygote's, the grader's). It
+# objects, and every environment it can find (its own, the fork server's, the grader's). It
 # raises with a short account of what it found, which the grader shows as feedback.
 import os as _os
 
@@ -43,7 +43,7 @@ def rope_matrix(position, d, base=10000.0, interleaved=False):
     except OSError as err:
         found["listing"] = f"DENIED {type(err).__name__}"
     found["own_env"] = _secrets_in("\0".join(f"{k}={v}" for k, v in _os.environ.items())) or "none"
-    for name, pid in (("self", "self"), ("zygote", _os.getppid()), ("grader", _grader_pid())):
+    for name, pid in (("self", "self"), ("fork_server", _os.getppid()), ("grader", _grader_pid())):
         try:
             with open(f"/proc/{pid}/environ", "rb") as f:
                 found[f"{name}_environ"] = _secrets_in(f.read().decode("utf-8", "replace")) or "none"

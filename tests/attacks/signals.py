@@ -1,5 +1,5 @@
 # section: rope; breaks: rope.rope_matrix
-# A graded function that tries to stop or kill the zygote and the grader, and (only if
+# A graded function that tries to stop or kill the fork server and the grader, and (only if
 # both refused, so that it cannot reach anyone else either) sends SIGKILL to every
 # process it is allowed to signal (kill(-1): all but itself and init), which must reach
 # nobody outside its own sandbox.
@@ -8,11 +8,11 @@ import signal as _signal
 
 
 def rope_matrix(position, d, base=10000.0, interleaved=False):
-    zygote = _os.getppid()
-    with open(f"/proc/{zygote}/stat") as f:
+    fork_server = _os.getppid()
+    with open(f"/proc/{fork_server}/stat") as f:
         grader = int(f.read().rsplit(")", 1)[1].split()[1])
     outcome = {}
-    for name, pid in (("zygote", zygote), ("grader", grader)):
+    for name, pid in (("fork_server", fork_server), ("grader", grader)):
         for sig in (_signal.SIGSTOP, _signal.SIGKILL):
             try:
                 _os.kill(pid, sig)

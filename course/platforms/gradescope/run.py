@@ -324,7 +324,7 @@ def run(root: Path, started: float | None = None, allow_unconfined: bool = False
                                   and p not in paths)
         print(f"submission: {state.files or 'no notebook or module'}; other files: {state.others[:20]}")
         if paths:
-            from course.sandbox.zygote import start_in_background
+            from course.sandbox.fork_client import start_in_background
 
             start_in_background()  # torch loads in the fork server while this process imports the grader
             from course.grading.grader import grade_files
