@@ -30,7 +30,7 @@ def submission(request):
     from course.grading.remote import SubmissionProxy
     from course.grading.staging import snapshot
     from course.grading.submission import read_submission
-    from course.sandbox.learner_process import Sandbox
+    from course.sandbox.learner_process import LearnerProcess
     from course.sandbox.limits import Limits
 
     # As the grader runs it: a module is imported (not run as __main__), in a working copy.
@@ -38,7 +38,7 @@ def submission(request):
         if not staged.graded:
             pytest.exit(" ".join(map(str, staged.refused[0])), 2)
         learner = read_submission(staged.graded[0])
-        sandbox = Sandbox(learner.cells, files=staged.copies, module=learner.identity(staged.root))
+        sandbox = LearnerProcess(learner.cells, files=staged.copies, module=learner.identity(staged.root))
     request.addfinalizer(sandbox.close)
     sandbox.start()
     return SubmissionProxy(sandbox, sandbox.defined(graded_names()))

@@ -197,7 +197,7 @@ def test_a_process_that_ends_after_its_reply_costs_nobody(tmp_path):
 
 def test_a_process_found_ended_is_replaced_before_the_request_is_sent(monkeypatch):
     """The check before each request: the call goes once, to a fresh process, not first to the ended one."""
-    from course.sandbox.learner_process import Sandbox
+    from course.sandbox.learner_process import LearnerProcess
 
     ending = ("import os, sys, threading, time\n"
               "def replied():  # the main thread waits for the next request\n"
@@ -211,10 +211,10 @@ def test_a_process_found_ended_is_replaced_before_the_request_is_sent(monkeypatc
               "    os._exit(0)\n"
               "def echo(x):\n"
               "    return x\n")
-    sandbox = Sandbox([("1", ending)])
+    sandbox = LearnerProcess([("1", ending)])
     sent = []
-    exchange = Sandbox._exchange
-    monkeypatch.setattr(Sandbox, "_exchange", lambda self, message, *rest: (sent.append(message["op"]), exchange(self, message, *rest))[1])
+    exchange = LearnerProcess._exchange
+    monkeypatch.setattr(LearnerProcess, "_exchange", lambda self, message, *rest: (sent.append(message["op"]), exchange(self, message, *rest))[1])
     try:
         sandbox.start()
         sandbox.request({"op": "exec", "label": "2", "code": "threading.Thread(target=end_after_reply).start()"})
@@ -648,10 +648,10 @@ def test_filling_the_scratch_folder_costs_only_that_exercise(name, says, tmp_pat
 def test_a_folder_over_the_cap_is_reset_to_the_learners_files(tmp_path):
     """The cap holds after the request too (not only between polls), and the next process finds
     the learner's files alone: the junk is gone from the disk."""
-    from course.sandbox.learner_process import Sandbox, SubmissionCrashed
+    from course.sandbox.learner_process import LearnerProcess, SubmissionCrashed
 
     (tmp_path / "data.txt").write_text("mine\n")
-    sandbox = Sandbox([("1", "x = 1")], replace(FAST, scratch_mb=8), files=[("data.txt", tmp_path / "data.txt")])
+    sandbox = LearnerProcess([("1", "x = 1")], replace(FAST, scratch_mb=8), files=[("data.txt", tmp_path / "data.txt")])
     try:
         sandbox.start()
         write = "for i in range(3):\n    open(f'junk{i}', 'wb').write(b'x' * 2**22)\n"  # 12 MB, 4 MB a file

@@ -168,9 +168,9 @@ def test_a_tensor_sent_by_a_learner_owns_its_bytes():
 
 
 def test_a_value_the_grader_cannot_send_is_the_graders_error_not_the_learners():
-    from course.sandbox.learner_process import Sandbox
+    from course.sandbox.learner_process import LearnerProcess
 
-    sandbox = Sandbox([("1", "def echo(x):\n    return x\n")])
+    sandbox = LearnerProcess([("1", "def echo(x):\n    return x\n")])
     try:
         sandbox.start()
         call = {"op": "call", "target": {"__global__": "echo"}, "kwargs": {}}
@@ -194,9 +194,9 @@ def test_a_default_device_set_by_the_learners_code_changes_nothing_on_the_channe
 
 def test_a_long_error_message_is_the_learners_error_not_a_refused_reply():
     """A message longer than the JSON of a reply may be is cut short in the learner's process."""
-    from course.sandbox.learner_process import Sandbox
+    from course.sandbox.learner_process import LearnerProcess
 
-    sandbox = Sandbox([("1", f"raise ValueError('x' * {protocol.MAX_HEAD})")])
+    sandbox = LearnerProcess([("1", f"raise ValueError('x' * {protocol.MAX_HEAD})")])
     try:
         sandbox.start()
         (outcome,) = sandbox.outcomes

@@ -2,7 +2,7 @@
 
 The nbgrader bridge keeps its learner process between grade cells of one kernel
 (course.grading.grader.WarmSandboxes): a later call runs only the cells executed since and
-grades in a snapshot of the process (course.sandbox.learner_process.Sandbox.snapshot). Here:
+grades in a snapshot of the process (course.sandbox.learner_process.LearnerProcess.snapshot). Here:
 a snapshot's changes are gone after it, a crashing snapshot is a crash, and a kept process
 grades the current cells exactly as a fresh one. tests/test_warm_bridge.py covers a real kernel,
 gradings that change state (globals, files, hangs) and what is left when the grader ends.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from course.grading.grader import WarmSandboxes, grade_files
-from course.sandbox.learner_process import Sandbox
+from course.sandbox.learner_process import LearnerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,12 +36,12 @@ BLANK = "def rope_inv_freq(d, base=10000.0):\n    raise NotImplementedError()\n"
 EXERCISE = "rope.rope_inv_freq"
 
 
-def _call(sandbox: Sandbox, name: str):
+def _call(sandbox: LearnerProcess, name: str):
     return sandbox.request({"op": "call", "target": {"__global__": name}, "args": [], "kwargs": {}})["result"]
 
 
 def test_a_snapshot_leaves_the_process_as_it_was():
-    sandbox = Sandbox([("1", "calls = [0]\ndef bump():\n    calls[0] += 1\n    return calls[0]\n")])
+    sandbox = LearnerProcess([("1", "calls = [0]\ndef bump():\n    calls[0] += 1\n    return calls[0]\n")])
     try:
         sandbox.start()
         for round_ in range(2):
@@ -62,7 +62,7 @@ def test_a_snapshot_leaves_the_process_as_it_was():
 def test_a_snapshot_that_crashes_is_reported_as_a_crash_and_not_kept():
     from course.sandbox.learner_process import SubmissionCrashed
 
-    sandbox = Sandbox([("1", "import os\ndef die():\n    os._exit(3)\n")])
+    sandbox = LearnerProcess([("1", "import os\ndef die():\n    os._exit(3)\n")])
     try:
         sandbox.start()
         generation = sandbox.generation

@@ -1,6 +1,6 @@
 """Grading code written to other signatures: a user's adapter file (``--adapter``) and the
 built-in conventions (course.grading.conventions), both run in the learner's process after
-their cells (and again after every restart, see Sandbox.add_definition).
+their cells (and again after every restart, see LearnerProcess.add_definition).
 
 What does not apply is decided here, from the convention's declaration or the adapter file's
 ``NOT_APPLICABLE`` (read as text by the grader), never from anything the learner's process says.

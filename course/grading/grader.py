@@ -25,7 +25,7 @@ from course.grading.staging import Snapshot, snapshot
 from course.grading.submission import Submission, UnreadableSubmission, read_submission, statically_defined
 from course.grading.routing import Plan, is_sections_own, plan
 from course.grading.suite_runner import TestResult, check_suites, run_suites
-from course.sandbox.learner_process import LearnerError, Limits, Sandbox, SubmissionCrashed, SubmissionTimeout
+from course.sandbox.learner_process import LearnerError, Limits, LearnerProcess, SubmissionCrashed, SubmissionTimeout
 
 MAX_NOTES = 100  # cells that raised or hung, in a report: thousands of them must not make a report of unbounded
 #                  size; the other notes (a file's, a section's) are bounded by the files and always kept
@@ -95,7 +95,7 @@ class WarmSandboxes:
 
     A kept process has run a file's cells so far. A request whose cells continue them (the same
     file, the same other files beside it, the same limits) runs only the new cells there, then is
-    graded in a snapshot of the process (Sandbox.snapshot: a fork, gone after grading), so every
+    graded in a snapshot of the process (LearnerProcess.snapshot: a fork, gone after grading), so every
     grading sees the process exactly as the cells alone left it, as a fresh process running them
     all would be. Anything else gets a fresh process; so does the next request after a grading
     that restarted the process or wrote in its working directory."""
@@ -103,13 +103,13 @@ class WarmSandboxes:
     MAX_KEPT = 4
 
     @staticmethod
-    def _drop(sandbox: Sandbox) -> None:
+    def _drop(sandbox: LearnerProcess) -> None:
         with _LIVE_LOCK:
             _LIVE.pop(id(sandbox), None)
         sandbox.close()
 
     def __init__(self):
-        self._kept: dict[tuple, Sandbox] = {}
+        self._kept: dict[tuple, LearnerProcess] = {}
 
     @staticmethod
     def key(submission: Submission, limits: Limits, root: Path, copies: list) -> tuple:
@@ -130,7 +130,7 @@ class WarmSandboxes:
         module = submission.identity(root)
         return (module["file"], module["notebook"], repr(limits), digest.hexdigest())
 
-    def take(self, submission: Submission, limits: Limits, root: Path, copies: list) -> tuple[Sandbox | None, tuple]:
+    def take(self, submission: Submission, limits: Limits, root: Path, copies: list) -> tuple[LearnerProcess | None, tuple]:
         """(a kept process whose cells begin this submission's, or None; the key to give it back under)."""
         key = self.key(submission, limits, root, copies)
         sandbox = self._kept.pop(key, None)
@@ -139,7 +139,7 @@ class WarmSandboxes:
             sandbox = None
         return sandbox, key
 
-    def give_back(self, key: tuple, sandbox: Sandbox, files_state) -> bool:
+    def give_back(self, key: tuple, sandbox: LearnerProcess, files_state) -> bool:
         """End the grading's snapshot; keep the process if it is as its cells left it (True)."""
         kept = files_state is not None and sandbox.release() and sandbox.files_state() == files_state
         if not kept:
@@ -172,7 +172,7 @@ class LoadedFile:
         if warm is not None:
             kept, self.warm_key = warm.take(submission, limits, root, copies)
         # The learner's code runs in a copy of their files (course.grading.staging), as from its own file.
-        self.sandbox = kept or Sandbox(submission.cells, limits, files=copies, module=submission.identity(root))
+        self.sandbox = kept or LearnerProcess(submission.cells, limits, files=copies, module=submission.identity(root))
         self.kept = kept is not None
         with _LIVE_LOCK:
             _LIVE[id(self.sandbox)] = self.sandbox

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from course.checking import call_text
-from course.sandbox.learner_process import Sandbox, SubmissionCrashed, clip_text
+from course.sandbox.learner_process import LearnerProcess, SubmissionCrashed, clip_text
 
 
 def _labelled_tensors(args, kwargs) -> list:
@@ -54,7 +54,7 @@ def _to_wire(value):
     return value
 
 
-def _from_wire(value, sandbox: Sandbox, label: str):
+def _from_wire(value, sandbox: LearnerProcess, label: str):
     if isinstance(value, dict):
         if "__ref__" in value:
             return RemoteObject(sandbox, {"__ref__": value["__ref__"]}, f"{label} (a {clip_text(value.get('__type__'), 100)})")
@@ -73,7 +73,7 @@ def _from_wire(value, sandbox: Sandbox, label: str):
 class RemoteObject:
     """A function, class or object living in the learner's process."""
 
-    def __init__(self, sandbox: Sandbox, target: dict, label: str):
+    def __init__(self, sandbox: LearnerProcess, target: dict, label: str):
         self._sandbox, self._target, self._label = sandbox, target, label
         self._generation = sandbox.generation
 
@@ -106,7 +106,7 @@ class RemoteObject:
 class SubmissionProxy:
     """The learner's submission as the hidden suites see it (the `submission` fixture)."""
 
-    def __init__(self, sandbox: Sandbox, defined: dict[str, str], bound: dict | None = None):
+    def __init__(self, sandbox: LearnerProcess, defined: dict[str, str], bound: dict | None = None):
         # bound: names an adapter made -> how to reach them by reference (course.grading.adapters.Bound)
         self._sandbox, self._defined, self._bound = sandbox, defined, bound or {}
 

@@ -14,7 +14,7 @@ from course.exercises import EXERCISES
 from course.grading.features import FEATURES, used_features
 from course.grading.remote import SubmissionProxy
 from course.locations import suites_dir
-from course.sandbox.learner_process import LearnerError, Sandbox, SubmissionCrashed, SubmissionTimeout
+from course.sandbox.learner_process import LearnerError, LearnerProcess, SubmissionCrashed, SubmissionTimeout
 
 PLUGIN_NAME = "course-submission"
 
@@ -83,7 +83,7 @@ class SubmissionPlugin:
     """Provides the `submission` fixture's value, runs the tests of the exercises in `to_run`
     and collects results by exercise."""
 
-    def __init__(self, sandbox: Sandbox, proxy: SubmissionProxy, to_run, not_applicable: dict[str, dict[str, str]]):
+    def __init__(self, sandbox: LearnerProcess, proxy: SubmissionProxy, to_run, not_applicable: dict[str, dict[str, str]]):
         self.sandbox, self.proxy, self.to_run = sandbox, proxy, set(to_run)
         self.not_applicable = not_applicable  # exercise id -> {feature: why tests using it are not run}
         self.results: dict[str, list[TestResult]] = defaultdict(list)
@@ -146,7 +146,7 @@ class _Registered:
 UNUSED_PLUGINS = ("cacheprovider", "randomly", "logging", "faulthandler", "threadexception", "unraisableexception")
 
 
-def run_suites(sections, to_run, sandbox: Sandbox, proxy: SubmissionProxy,
+def run_suites(sections, to_run, sandbox: LearnerProcess, proxy: SubmissionProxy,
                not_applicable: dict[str, dict[str, str]] | None = None) -> dict[str, list[TestResult]]:
     """Run the tests of the exercises `to_run` in one pytest session over the suites of
     `sections`, in that order; results by exercise id. `not_applicable` maps an exercise

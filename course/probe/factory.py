@@ -145,10 +145,10 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
             raise FactoryError(f"{spec}() raised {_raised(err)}") from None
         return FactoryHandle(spec, model, helpers, closer=None, sandboxed=False)
     from course.grading.remote import RemoteObject, SubmissionProxy
-    from course.sandbox.learner_process import Sandbox
+    from course.sandbox.learner_process import LearnerProcess
     from course.sandbox.limits import Limits
 
-    sandbox = Sandbox([(path.name, source)], limits or Limits(call_seconds=60, cell_seconds=120,
+    sandbox = LearnerProcess([(path.name, source)], limits or Limits(call_seconds=60, cell_seconds=120,
                                                              exercise_seconds=900, file_seconds=900))
     try:
         sandbox.start()

@@ -276,7 +276,7 @@ _IN_SNAPSHOT = False  # this process is a snapshot: a copy forked for one gradin
 
 def _snapshot() -> str:
     """Fork a copy of this process to answer the grader's next requests on the same channel
-    (course.sandbox.learner_process.Sandbox.snapshot): the copy answers "snapshot"; this process
+    (course.sandbox.learner_process.LearnerProcess.snapshot): the copy answers "snapshot"; this process
     waits until the copy has ended (released, crashed or killed), then answers "resumed", in the
     state it was in before, whatever the copy did meanwhile."""
     global _IN_SNAPSHOT

@@ -1,7 +1,7 @@
 """Confinement of the learner's process (Linux), applied by the freshly forked child.
 
 Each layer is used where the platform allows it and reported in the status the child
-sends to the grader (``Sandbox.isolation``); a layer the platform lacks is skipped, never
+sends to the grader (``LearnerProcess.isolation``); a layer the platform lacks is skipped, never
 fatal:
 
 - ``no_new_privs``: nothing the learner executes gains privileges (setuid binaries).

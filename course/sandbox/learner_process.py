@@ -1,6 +1,6 @@
 """The grader's side of the learner's process.
 
-``Sandbox`` owns one child process at a time (course.sandbox.child, forked by the fork
+``LearnerProcess`` owns one child process at a time (course.sandbox.child, forked by the fork
 server and confined by course.sandbox.confinement), with a scrubbed environment, a scratch
 directory, a memory cap and time limits per call, cell, exercise and file. If the
 learner's code hangs, crashes, or garbles the channel, its whole process tree is killed
@@ -130,7 +130,7 @@ class CellOutcome:
 
 
 @dataclass
-class Sandbox:
+class LearnerProcess:
     cells: list[tuple[str, str]]
     limits: Limits = field(default_factory=Limits)
     generation: int = 0
@@ -570,7 +570,7 @@ class Sandbox:
 
 def isolation_status(limits: Limits | None = None) -> dict:
     """What confines a learner's process on this machine (see course.sandbox.isolation)."""
-    sandbox = Sandbox([], limits or Limits())
+    sandbox = LearnerProcess([], limits or Limits())
     try:
         sandbox.start()
         return dict(sandbox.isolation)

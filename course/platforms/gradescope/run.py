@@ -219,7 +219,7 @@ def _visible_checks(run: Run, submission: Path, limits: Limits) -> None:
 
 def _staged_visible_checks(run: Run, staged, limits: Limits) -> None:
     from course.grading.remote import SubmissionProxy
-    from course.sandbox.learner_process import LearnerError, Sandbox, SubmissionCrashed, SubmissionTimeout
+    from course.sandbox.learner_process import LearnerError, LearnerProcess, SubmissionCrashed, SubmissionTimeout
     from course.grading.submission import read_submission
 
     report = run.report or {}
@@ -248,7 +248,7 @@ def _staged_visible_checks(run: Run, staged, limits: Limits) -> None:
         file_limits = Limits(**{**asdict(limits), "cell_seconds": min(limits.cell_seconds, VISIBLE_CELL_SECONDS),
                                 "cell_seconds_after_hang": min(limits.cell_seconds_after_hang, 2.0),
                                 "file_seconds": min(limits.file_seconds, left)})
-        sandbox = Sandbox(submitted.cells, file_limits, files=copies, module=submitted.identity(root))
+        sandbox = LearnerProcess(submitted.cells, file_limits, files=copies, module=submitted.identity(root))
         run.sandboxes.append(sandbox)
         label = path.relative_to(root).as_posix()
         try:
