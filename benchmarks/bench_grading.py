@@ -193,6 +193,7 @@ def bench_cli(submission: Path, repeat: int) -> dict:
 
 
 def bench_warm_worker(submission: Path, repeat: int) -> dict:
+    from course.grading.request import GradeRequest
     from course.platforms.batch_worker import GraderWorker
     from course.grading.submission import submission_files
     from course.sandbox.limits import Limits
@@ -209,7 +210,7 @@ def bench_warm_worker(submission: Path, repeat: int) -> dict:
             pid = worker._proc.pid
             cpu0 = proc_tree_cpu(pid)
             t0 = time.monotonic()
-            reply = worker.grade(f"bench{i}", paths, timeout=900)
+            reply = worker.grade(f"bench{i}", GradeRequest(tuple(map(str, paths)), limits=worker.limits), timeout=900)
             wall = time.monotonic() - t0
             time.sleep(0.5)  # let the fork server reap the learner processes
             cpu = proc_tree_cpu(pid) - cpu0

@@ -54,12 +54,15 @@ def _load_grader():
 
 def grade_here(args, limits):
     """Grade in this process; the report, or None after printing why grading failed."""
-    grade_files = _load_grader().grade_files
+    grade = _load_grader().grade
+    from course.grading.request import GradeRequest
     from course.grading.suite_runner import SuiteError
     from course.sandbox.learner_process import SandboxError
 
+    request = GradeRequest(tuple(args.path), only=tuple(args.only) if args.only else None, limits=limits,
+                           adapter=args.adapter)
     try:  # a folder stays a folder: its other files are copied for the learner's code (course.grading.staging)
-        return grade_files(args.path, only=args.only, limits=limits, adapter=args.adapter)
+        return grade(request)
     except (SuiteError, SandboxError) as err:
         print(f"grading failed: {err}", file=sys.stderr)
         return None

@@ -14,7 +14,6 @@ import stat
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
@@ -26,6 +25,7 @@ from course.platforms.batch import discover, grade_sheet, run_batch
 from course.platforms.batch_worker import GraderWorker
 from course.exercises import EXERCISES, section_exercises
 from course.sandbox.limits import Limits
+from course.grading.request import GradeRequest
 from tests.conftest import ROOT, source_notebook
 
 # Small limits keep broken submissions cheap; correct code answers in milliseconds.
@@ -312,7 +312,7 @@ def test_a_pinned_worker_grades_on_its_core_and_so_do_the_processes_it_starts(tm
     path.write_text((ROOT / "solutions" / "rope.py").read_text())
     worker = GraderWorker(LIMITS, cores={core})
     try:
-        report = worker.grade("ana", [path])["report"]
+        report = worker.grade("ana", GradeRequest((str(path),), limits=LIMITS))["report"]
         assert report["score"] == report["max_score"] == points("rope")
         started = [int(c) for t in Path(f"/proc/{worker._proc.pid}/task").iterdir()
                    for c in (t / "children").read_text().split()]
@@ -448,7 +448,7 @@ def test_nbgrader_submitted_tree(tmp_path):
 
     files = [("06_rope/06_rope.ipynb", (course / "submitted" / "hana" / "06_rope" / "06_rope.ipynb").read_bytes(), True),
              ("06_rope/rope_parts.py", (ROOT / "solutions" / "rope.py").read_bytes(), False)]
-    outcome = grade_remote("hana", files, asdict(LIMITS), None, 600.0, beside=["06_rope"])
+    outcome = grade_remote("hana", files, GradeRequest((), limits=LIMITS).to_json(), None, 600.0, beside=["06_rope"])
     assert outcome["status"] == "graded" and outcome["report"]["score"] == points("rope")
 
 
@@ -740,3 +740,39 @@ def test_a_module_that_does_not_parse_is_submitted_and_unreadable_not_missing(tm
     assert {("nia", "unreadable"), ("oli", "unreadable"), ("quin", "unreadable")} <= problems, report["problems"]
     graded_on = {r["id"]: {s["student"] for s in r["scores"]} for r in report["exercises"]}
     assert "nia" in graded_on["alibi.alibi_slopes"] and "oli" in graded_on["rope.rope_inv_freq"]
+
+
+@pytest.mark.parametrize("scheduler", ["local", "dask"])
+def test_a_class_graded_through_the_instructors_adapter_gets_what_course_grade_gives(tmp_path, scheduler):
+    """`course.batch --adapter` (one request type for every way of grading: the same adapter as
+    `course.grade --adapter`, also on a Dask worker, which gets the adapter's bytes): each learner
+    is graded as `course.grade FILE --adapter` grades them, and changing the adapter regrades."""
+    if scheduler == "dask":
+        pytest.importorskip("distributed")
+    model, adapter = ROOT / "examples" / "model_rope.py", ROOT / "examples" / "model_rope_adapter.py"
+    klass = tmp_path / "class"
+    klass.mkdir()
+    (klass / "ada.py").write_text(model.read_text())
+    broken = model.read_text().replace("ra, rb = a * cos - b * sin, a * sin + b * cos",
+                                        "ra, rb = a * cos + b * sin, -a * sin + b * cos")
+    assert broken != model.read_text()
+    (klass / "bo.py").write_text(broken)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "course.batch", str(klass), "--out", str(out), "--workers", "1", "--no-progress",
+               "--summary", "json", "--scheduler", scheduler, "--adapter", str(adapter), *LIMIT_ARGS]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for student in ("ada", "bo"):
+        alone = subprocess.run([sys.executable, "-m", "course.grade", str(klass / f"{student}.py"), "--adapter",
+                                str(adapter), "--format", "json", *LIMIT_ARGS], cwd=ROOT, capture_output=True, text=True,
+                               timeout=600)
+        expected = json.loads(alone.stdout)
+        record = json.loads((out / "students" / f"{student}.json").read_text())
+        assert [(e["id"], e["score"]) for e in record["exercises"]] == [(e["id"], e["score"]) for e in expected["exercises"]]
+    assert json.loads((out / "students" / "ada.json").read_text())["score"] == 8.0
+    assert json.loads((out / "students" / "bo.json").read_text())["score"] < 8.0
+    changed = tmp_path / "adapter.py"
+    changed.write_text(adapter.read_text() + "\n# changed\n")
+    command[command.index(str(adapter))] = str(changed)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and json.loads(again.stdout)["graded_now"] == 2, again.stderr[-3000:]

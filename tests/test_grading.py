@@ -208,12 +208,17 @@ def test_serve_answers_each_request_and_survives_a_bad_one():
     from course.grading.grader import serve
     from course.sandbox.limits import Limits
 
-    requests = io.StringIO("not json\n\n" + json.dumps({"id": "a", "paths": [str(ROOT / "solutions" / "rope.py")],
-                                                          "only": ["rope.rope_inv_freq"]}) + "\n")
+    rope = str(ROOT / "solutions" / "rope.py")
+    requests = io.StringIO("\n".join([
+        "not json", "", json.dumps({"id": "b", "request": {"paths": rope}}),
+        json.dumps({"id": "c", "request": {"paths": [rope], "only": ["rope.no_such_thing"]}}),
+        json.dumps({"id": "a", "request": {"paths": [rope], "only": ["rope.rope_inv_freq"]}})]) + "\n")
     replies = io.StringIO()
     serve(Limits(), requests, replies)
-    bad, good = [json.loads(line) for line in replies.getvalue().splitlines()]
+    bad, bad_paths, bad_only, good = [json.loads(line) for line in replies.getvalue().splitlines()]
     assert bad["grader_failed"] and "grading failed" in bad["report"]["error"] and bad["id"] is None
+    assert "paths must be a list of strings" in bad_paths["report"]["error"] and bad_paths["id"] == "b"
+    assert "unknown exercise ids" in bad_only["report"]["error"]
     assert good["id"] == "a" and not good["grader_failed"] and good["seconds"] > 0
     assert [(e["id"], e["score"]) for e in good["report"]["exercises"]] == [("rope.rope_inv_freq", 1.0)]
 

@@ -585,7 +585,7 @@ def test_class_modes_refuse_to_grade_unconfined(tmp_path):
     refused = _batch(submissions, tmp_path / "out", env=_unconfined())
     assert refused.returncode == 3 and "--allow-unconfined" in refused.stderr, refused.stderr[-2000:]
     assert not (tmp_path / "out" / "students" / "alice.json").exists()
-    request = json.dumps({"id": "alice", "path": str(submissions / "alice.py")}) + "\n"
+    request = json.dumps({"id": "alice", "request": {"paths": [str(submissions / "alice.py")]}}) + "\n"
     served = subprocess.run([sys.executable, "-m", "course.grade", "--serve", *CLI_FAST], input=request,
                             capture_output=True, text=True, timeout=300, cwd=ROOT, env=_unconfined())
     assert served.returncode == 3 and served.stdout == "" and "--allow-unconfined" in served.stderr, served.stderr

@@ -237,7 +237,7 @@ def _serve(tmp_path: Path, *options) -> subprocess.Popen:
 
 
 def _ask(server: subprocess.Popen, folder: Path) -> dict:
-    server.stdin.write(json.dumps({"path": str(folder), "only": [EXERCISE], "keep": True}) + "\n")
+    server.stdin.write(json.dumps({"request": {"paths": [str(folder)], "only": [EXERCISE], "keep": True}}) + "\n")
     server.stdin.flush()
     return json.loads(server.stdout.readline())
 
@@ -254,8 +254,8 @@ def test_no_learner_process_outlives_the_grader(tmp_path, end):
         assert len(kept) == 1
         if end == "killed-while-grading":  # the grading hangs in the snapshot
             hang = "import time\ndef rope_inv_freq(d, base=10000.0):\n    time.sleep(600)\n"
-            server.stdin.write(json.dumps({"path": str(notebook(tmp_path / "b", [SOLUTION, hang])),
-                                           "only": [EXERCISE], "keep": True}) + "\n")
+            server.stdin.write(json.dumps({"request": {"paths": [str(notebook(tmp_path / "b", [SOLUTION, hang]))],
+                                                       "only": [EXERCISE], "keep": True}}) + "\n")
             server.stdin.flush()
             assert wait_until(lambda: len(learners(server.pid)) == 2, 60)  # the original and its snapshot
             kept = learners(server.pid)
@@ -278,7 +278,8 @@ def test_serve_without_keep_keeps_nothing(tmp_path):
     """Requests without "keep" (course.batch's workers) close their learner processes as before."""
     server = _serve(tmp_path)
     try:
-        server.stdin.write(json.dumps({"path": str(notebook(tmp_path / "a", [SOLUTION])), "only": [EXERCISE]}) + "\n")
+        server.stdin.write(json.dumps({"request": {"paths": [str(notebook(tmp_path / "a", [SOLUTION]))],
+                                                   "only": [EXERCISE]}}) + "\n")
         server.stdin.flush()
         assert json.loads(server.stdout.readline())["report"]["exercises"][0]["score"] == 1.0
         assert wait_until(lambda: not learners(server.pid), 10)

@@ -20,6 +20,7 @@ from course.exercises import EXERCISES, SECTIONS, graded_names
 from course.grading import scoring
 from course.grading.adapters import Adaptation, Adapting, not_applicable
 from course.grading.report import REPORT_VERSION, checked, failed_report, note
+from course.grading.request import GradeRequest
 from course.grading.remote import SubmissionProxy
 from course.grading.staging import Snapshot, snapshot
 from course.grading.submission import Submission, UnreadableSubmission, read_submission, statically_defined
@@ -294,25 +295,29 @@ def _defined_elsewhere(exercise_ids, owners, root: Path) -> list[dict]:
     return notes
 
 
-def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
-                warm: WarmSandboxes | None = None, beside=()) -> dict:
+def grade(request: GradeRequest, parallel: int | None = None, warm: WarmSandboxes | None = None) -> dict:
     """Grade one learner's submission made of one or more notebooks/modules, as one report.
 
     Each file runs in its own learner process (their cells do not share a namespace); each
     section is graded on one file: the section's own notebook if present (``06_rope*.ipynb``),
     else the file that defines most of its names (course.grading.routing), decided once every
     file is loaded; the hidden suites then run in one pytest session. A single file gives exactly
-    ``grade_file``'s report. A folder among `paths` is the learner's own: its notebooks and
-    modules are graded, and every file's process works in a copy of its visible files (helper
-    modules, data); a file given alone is copied alone. `beside`: folders of the learner's whose
-    visible files are copied too, without being graded (an nbgrader assignment folder: the
-    notebook's helper modules and data).
-    `adapter` is a .py file defining the course's names from the learner's (course.grading.adapters).
-    `warm` keeps the learner processes for the client's next request (see WarmSandboxes).
+    ``grade_file``'s report. A folder among the request's paths is the learner's own: its notebooks
+    and modules are graded, and every file's process works in a copy of its visible files (helper
+    modules, data); a file given alone is copied alone. `warm` keeps the learner processes for the
+    client's next request when the request asks to (see WarmSandboxes).
     """
-    limits = limits or Limits()
-    with snapshot(paths, limits.file_mb, beside) as staged:  # the learner's files, read once, no link followed
-        return _grade_snapshot(staged, only, limits, parallel, adapter, warm)
+    with snapshot(request.paths, request.limits.file_mb, request.beside) as staged:  # read once, no link followed
+        return _grade_snapshot(staged, request.only, request.limits, parallel, request.adapter,
+                               warm if request.keep else None)
+
+
+def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
+                warm: WarmSandboxes | None = None, beside=()) -> dict:
+    """`grade` for a caller in this process (tests, benchmarks), the request's fields as arguments."""
+    request = GradeRequest(tuple(map(os.fspath, paths)), tuple(map(os.fspath, beside)), tuple(only) if only else None,
+                           limits or Limits(), None if adapter is None else os.fspath(adapter), keep=warm is not None)
+    return grade(request, parallel, warm)
 
 
 def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None, adapter,
@@ -484,10 +489,11 @@ def warm_up(limits: Limits | None = None) -> None:
 
 
 def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout, guard=None) -> str:
-    """Grade requests until `requests` ends. A request is a JSON line {"id"?, "path" or "paths",
-    "only"?, "keep"?, "beside"?}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used by
-    course.nbgrader_bridge (one warm grader per kernel, "keep": its learner process is kept for the
-    next request, see WarmSandboxes) and course.batch_worker (one per worker). `guard`
+    """Grade requests until `requests` ends. A request is a JSON line {"id", "request": a
+    GradeRequest's JSON}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used
+    by course.nbgrader_bridge (one warm grader per kernel, "keep": its learner process is kept for the
+    next request, see WarmSandboxes) and course.batch_worker (one per worker). `limits`: the
+    server's, for a request that gives none of its own. `guard`
     (course.grading.integrity.CodeGuard) is checked after each learner: if the hidden suites or the
     course package changed, that learner's answer is an error with "refused" and serving stops:
     the reason is returned ("" when `requests` ended)."""
@@ -507,10 +513,7 @@ def _serve(limits: Limits, requests, replies, warm: WarmSandboxes, guard=None) -
         begin, request, refused = time.monotonic(), {}, ""
         try:
             request = json.loads(line)
-            paths = request["paths"] if "paths" in request else [request["path"]]
-            report, failed = grade_files(paths, only=request.get("only"), limits=limits,
-                                         warm=warm if request.get("keep") else None,
-                                         beside=request.get("beside") or ()), False
+            report, failed = grade(GradeRequest.from_json(request.get("request"), limits), warm=warm), False
         except Exception as err:  # noqa: BLE001 - the grader's own failure: report it, keep serving
             report = failed_report(f"grading failed: {type(err).__name__}: {err}")
             failed = True

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,13 +46,14 @@ from course.platforms.gradescope.results import exercise_test, report_data, repo
 from course.sandbox.limits import Limits, add_limit_options, limits_from
 from course.grading.integrity import ALLOW_UNCONFINED_HELP, CodeGuard, GradingRefused
 from course.grading.report import failed_report
+from course.grading.request import GradeRequest
 from course.grading.staging import snapshot
 from course.grading.submission import SUBMISSION_SUFFIXES, submission_files, visible
 
 FORMATS = ("json", "csv", "gradescope")
 NOBODY_GRADED = 3  # exit status: no learner of the folder has a grade (1: another batch runs; 2: bad arguments)
 FILE_MB_FOR_HASH = Limits().file_mb  # files the grader would copy beside the code count in the resume hash
-RESULT_VERSION = 1
+RESULT_VERSION = 2  # (a record holds the grading report of course/grading/report.schema.json)
 STARTED = "started"  # on the results queue: (student, STARTED, worker) when a worker takes a learner
 
 
@@ -229,10 +230,11 @@ def content_hash(student: Student) -> str:
     return digest.hexdigest()
 
 
-def grading_key(limits: Limits, only) -> str:
-    """Changes when what a grade means changes: the hidden suites, the points, the limits."""
-
-    digest = hashlib.sha256(json.dumps({"v": RESULT_VERSION, "limits": asdict(limits), "only": only}).encode())
+def grading_key(template: GradeRequest) -> str:
+    """Changes when what a grade means changes: the hidden suites, the points, the limits, the adapter."""
+    adapter = hashlib.sha256(Path(template.adapter).read_bytes()).hexdigest() if template.adapter else None
+    digest = hashlib.sha256(json.dumps({"v": RESULT_VERSION, "limits": asdict(template.limits),
+                                        "only": template.only, "adapter": adapter}).encode())
     for path in sorted(suites_dir().glob("*.py")) + [REPO / "course" / "exercises.py"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -375,16 +377,21 @@ def student_timeout(limits: Limits, student: Student, override: float | None) ->
     return 60.0 + cells * max(1, len(student.files))
 
 
+def learners_request(template: GradeRequest, student: Student) -> GradeRequest:
+    """The batch's request (only, limits, adapter) for one learner's files."""
+    return replace(template, paths=tuple(map(str, student.paths())), beside=tuple(map(str, student.beside)))
+
+
 class LocalRun:
     """A pool of `workers` threads, each driving one warm grading process."""
 
-    def __init__(self, jobs: list[Job], limits: Limits, workers: int, only, out: Path, results: queue.Queue,
+    def __init__(self, jobs: list[Job], template: GradeRequest, workers: int, out: Path, results: queue.Queue,
                  retries: int = 1, pin: bool = True, trust: tuple = ("", False)):
         self.stop = threading.Event()
         self.graders: list = []
         count = max(1, min(workers, len(jobs)))
         self.cores = pin_one_core_each(count) if pin else [None] * count  # each worker's core, if pinned
-        self.threads = _local(jobs, limits, self.cores, only, out, results, self.stop, self.graders, retries, trust)
+        self.threads = _local(jobs, template, self.cores, out, results, self.stop, self.graders, retries, trust)
 
     def close(self, completed: bool) -> None:
         self.stop.set()
@@ -395,7 +402,7 @@ class LocalRun:
             thread.join(timeout=30)
 
 
-def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, results: queue.Queue,
+def _local(jobs: list[Job], template: GradeRequest, cores: list, out: Path, results: queue.Queue,
            stop: threading.Event, graders: list, retries: int, trust: tuple = ("", False)) -> list[threading.Thread]:
     """One thread per entry of `cores` (a worker's cores, or None), each driving a grading process.
     `trust`: (the batch's code digest, allow_unconfined), see course.grading.integrity."""
@@ -408,7 +415,7 @@ def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, result
     logs.mkdir(parents=True, exist_ok=True)
 
     def run(index: int) -> None:
-        worker = GraderWorker(limits, name=f"worker-{index}", log_path=logs / f"worker-{index}.log",
+        worker = GraderWorker(template.limits, name=f"worker-{index}", log_path=logs / f"worker-{index}.log",
                               cores=cores[index - 1], digest=trust[0], allow_unconfined=trust[1])
         graders.append(worker)
         try:
@@ -418,8 +425,8 @@ def _local(jobs: list[Job], limits: Limits, cores: list, only, out: Path, result
                 except queue.Empty:
                     return
                 results.put((job.student, STARTED, worker.name))
-                outcome = grade_student(worker, job.student.id, job.student.paths(), only, job.timeout, retries,
-                                        beside=job.student.beside)
+                outcome = grade_student(worker, job.student.id, learners_request(template, job.student), job.timeout,
+                                        retries)
                 results.put((job.student, outcome, worker.name))
                 if outcome.get("refused"):  # that worker has stopped; the batch stops too
                     stop.set()
@@ -440,7 +447,7 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
               force: bool = False, retry_errors: bool = False, assignments=None, progress: bool = True,
               student_seconds: float | None = None, retries: int = 1, dry_run: bool = False,
               console=None, gradebook: bool = False, pin: bool = True, layout: str | None = None,
-              allow_unconfined: bool = False) -> dict:
+              allow_unconfined: bool = False, adapter: str | None = None) -> dict:
     """Grade every learner in `submissions` into `out`; returns a summary dict. With `dry_run`,
     only find out who would be graded (nothing is written). `layout`: 'folder' or 'nbgrader'
     (default: decide_layout). With `gradebook` (an nbgrader course), each submitted assignment is
@@ -460,7 +467,9 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
 
         assignments = assignments or gradebook_assignments(course_root)
     students, layout, ignored = discover(submissions, assignments, by_assignment=gradebook, layout=decided.name)
-    key = grading_key(limits, only)
+    template = GradeRequest((), only=tuple(only) if only else None, limits=limits,
+                            adapter=os.path.abspath(adapter) if adapter else None)
+    key = grading_key(template)
     for stale in (out / "students").glob(".*.tmp"):  # a write cut short by a killed run
         stale.unlink(missing_ok=True)
     pending, skipped, records, problems = [], 0, {}, 0
@@ -494,10 +503,10 @@ def run_batch(submissions, out, *, workers: int | None = None, scheduler: str = 
         if scheduler == "dask":
             from course.platforms.batch_dask import DaskRun
 
-            run = DaskRun(pending, limits, workers, only, results, address=dask_address, retries=retries,
+            run = DaskRun(pending, template, workers, results, address=dask_address, retries=retries,
                           trust=(digest, allow_unconfined))
         else:
-            run = LocalRun(pending, limits, workers, only, out, results, retries, pin, (digest, allow_unconfined))
+            run = LocalRun(pending, template, workers, out, results, retries, pin, (digest, allow_unconfined))
 
     bar = _Progress(len(students), len(students) - len(pending), progress, console)
     completed = False
@@ -660,6 +669,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="grade code written to other conventions (Hugging Face, Meta, CS336, BLOOM, ...) through "
                              "them, excusing what they cannot express; off by default, so that no learner chooses "
                              "which checks apply to them")
+    parser.add_argument("--adapter", metavar="ADAPTER.py",
+                        help="as for python -m course.grade: a Python file run after each learner's code, defining the "
+                             "course's names from functions written to other signatures (the instructor's, the same "
+                             "for every learner)")
     parser.add_argument("--gradebook", action="store_true",
                         help="nbgrader course: grade each submitted assignment in the sandbox and write the scores into "
                              "its gradebook.db and autograded/ (instead of nbgrader autograde; formgrader, "
@@ -704,6 +717,8 @@ def main(argv=None) -> int:
         parser.error(f"--out {args.out} is a file; give a folder for the results")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
+    if args.adapter and not Path(args.adapter).is_file():
+        parser.error(f"--adapter {args.adapter} is not a file")
     # -- the layout (#22) --
     if args.gradebook and (args.layout == "folder" or args.only):
         parser.error("--gradebook grades whole assignments of an nbgrader course (no --only, no --layout folder)")
@@ -722,7 +737,7 @@ def main(argv=None) -> int:
                             progress=not args.no_progress,
                             student_seconds=args.student_seconds, retries=args.retries, dry_run=args.dry_run,
                             gradebook=args.gradebook, pin=not args.no_pin, layout=layout.name,
-                            allow_unconfined=args.allow_unconfined)
+                            allow_unconfined=args.allow_unconfined, adapter=args.adapter)
     except KeyboardInterrupt:
         print("interrupted: the results written so far are kept; run again to resume", file=sys.stderr)
         return 130

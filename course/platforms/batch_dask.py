@@ -32,12 +32,14 @@ def _grader(limits: dict, trust=("", False)):
         return _GRADERS[key]
 
 
-def grade_remote(student_id: str, files: list, limits: dict, only, timeout: float, retries: int = 1,
-                 as_folder: bool = False, beside=(), trust=("", False)) -> dict:
+def grade_remote(student_id: str, files: list, template: dict, adapter: bytes | None, timeout: float,
+                 retries: int = 1, as_folder: bool = False, beside=(), trust=("", False)) -> dict:
     """Runs on a Dask worker: materialise the learner's files, grade them (`as_folder`: the whole
     folder, as the learner's own, its other files beside the code; else the files named in
     `files` with a flag, and the folders named in `beside` are copied beside them), return the
-    outcome. `files`: (relative name, bytes or None if unreadable, graded?) triples."""
+    outcome. `files`: (relative name, bytes or None if unreadable, graded?) triples; `template`: the
+    batch's GradeRequest as JSON (only, limits), `adapter`: its adapter file's bytes, if any."""
+    from course.grading.request import GradeRequest
     from course.platforms.batch_worker import grade_student
 
     try:
@@ -46,7 +48,8 @@ def grade_remote(student_id: str, files: list, limits: dict, only, timeout: floa
         where = get_worker().address
     except (ImportError, ValueError):
         where = "dask"
-    with tempfile.TemporaryDirectory(prefix="course-batch-") as folder:
+    with tempfile.TemporaryDirectory(prefix="course-batch-") as folder, \
+            tempfile.TemporaryDirectory(prefix="course-adapter-") as instructor:
         def inside(name: str) -> Path:
             relative = PurePosixPath(name)
             if relative.is_absolute() or ".." in relative.parts:
@@ -63,8 +66,14 @@ def grade_remote(student_id: str, files: list, limits: dict, only, timeout: floa
                 paths.append(path)
         if as_folder:
             paths = [Path(folder)]
-        outcome = grade_student(_grader(limits, trust), student_id, paths, only, timeout, retries,
-                                beside=[inside(name) for name in beside])
+        if adapter is not None:  # (beside the learner's folder, never in it)
+            Path(instructor, "adapter.py").write_bytes(adapter)
+        limits = template["limits"]
+        request = GradeRequest.from_json({**template, "paths": [str(p) for p in paths],
+                                          "beside": [str(inside(name)) for name in beside],
+                                          "adapter": str(Path(instructor, "adapter.py")) if adapter is not None else None},
+                                         Limits(**limits))
+        outcome = grade_student(_grader(limits, trust), student_id, request, timeout, retries)
     outcome["worker"] = where
     return outcome
 
@@ -72,10 +81,8 @@ def grade_remote(student_id: str, files: list, limits: dict, only, timeout: floa
 class DaskRun:
     """Submit every job to a Dask cluster; put (student, outcome, worker) on `results`."""
 
-    def __init__(self, jobs, limits, workers: int, only, results: queue.Queue, address: str | None = None,
+    def __init__(self, jobs, template, workers: int, results: queue.Queue, address: str | None = None,
                  retries: int = 1, trust=("", False)):
-        from dataclasses import asdict
-
         from distributed import Client, LocalCluster
 
         self.cluster = None
@@ -87,6 +94,7 @@ class DaskRun:
             self.client = Client(self.cluster)
         self._results = results
         self.futures = {}
+        adapter = Path(template.adapter).read_bytes() if template.adapter else None
         for job in jobs:
             as_folder = job.student.paths() != job.student.files
             base = job.student.folder if as_folder else job.student.root
@@ -95,8 +103,8 @@ class DaskRun:
                 files.append((path.relative_to(base).as_posix(), data, path in job.student.files))
             beside = [folder.relative_to(base).as_posix() for folder in job.student.beside]
             future = self.client.submit(
-                grade_remote, job.student.id, files, asdict(limits), only, job.timeout, retries, as_folder, beside,
-                tuple(trust),
+                grade_remote, job.student.id, files, template.to_json(), adapter, job.timeout, retries, as_folder,
+                beside, tuple(trust),
                 key=f"course-grade-{job.student.id}-{job.student.hash[:16]}", pure=False,
                 retries=1,  # Dask's own: the task again if its Dask worker died
             )

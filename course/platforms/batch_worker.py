@@ -26,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from course.grading.report import failed_report
+from course.grading.request import GradeRequest
 from course.grading.integrity import GradingRefused
 from course.locations import REPO
 
@@ -196,15 +197,12 @@ class GraderWorker:
         except ValueError as err:
             raise WorkerFailed(f"the grading process answered something that is not JSON ({err})") from None
 
-    def grade(self, student_id: str, paths, only=None, timeout: float = 600.0, beside=()) -> dict:
-        """Grade one learner (`beside`: see grade_files); raises TimeoutError or WorkerFailed (the
-        process is then gone)."""
+    def grade(self, student_id: str, request: GradeRequest, timeout: float = 600.0) -> dict:
+        """Grade one learner; raises TimeoutError or WorkerFailed (the process is then gone)."""
         if not self.alive():
             self._start()  # WorkerStartFailed propagates: nobody's submission is to blame
-        request = {"id": student_id, "paths": [str(p) for p in paths], "only": only,
-                   "beside": [str(p) for p in beside]}
         try:
-            self._proc.stdin.write((json.dumps(request) + "\n").encode())
+            self._proc.stdin.write((json.dumps({"id": student_id, "request": request.to_json()}) + "\n").encode())
             self._proc.stdin.flush()
             reply = self._read(time.monotonic() + timeout)
         except TimeoutError:
@@ -223,8 +221,8 @@ def failure_report(why: str) -> dict:
     return failed_report(why)
 
 
-def grade_student(worker: GraderWorker, student_id: str, paths, only, timeout: float, retries: int = 1,
-                  beside=()) -> dict:
+def grade_student(worker: GraderWorker, student_id: str, request: GradeRequest, timeout: float,
+                  retries: int = 1) -> dict:
     """A result record for one learner, whatever happens: the report, how long it took, and a
     status: 'graded', 'error' (the submission could not be graded: unreadable, or it made the
     grader hang or die even on a fresh process) or 'grader-failed' (not the learner's fault;
@@ -233,7 +231,7 @@ def grade_student(worker: GraderWorker, student_id: str, paths, only, timeout: f
     why = ""
     for attempt in range(retries + 1):
         try:
-            reply = worker.grade(student_id, paths, only=only, timeout=timeout, beside=beside)
+            reply = worker.grade(student_id, request, timeout=timeout)
         except WorkerStartFailed as err:
             return {"status": "grader-failed", "report": failure_report(f"grading failed: {err}"),
                     "seconds": round(time.monotonic() - begin, 3), "attempts": attempt + 1}

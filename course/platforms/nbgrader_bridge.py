@@ -89,7 +89,8 @@ class _Grader:
     def grade(self, path: Path, exercise_id: str) -> dict:
         # "keep": the grader keeps the learner process, which then runs only the cells executed
         # since the last call and grades in a snapshot of itself (course.grading.grader.WarmSandboxes).
-        self._proc.stdin.write(json.dumps({"path": str(path), "only": [exercise_id], "keep": True}) + "\n")
+        request = {"paths": [str(path)], "only": [exercise_id], "keep": True}  # a course.grading.request.GradeRequest
+        self._proc.stdin.write(json.dumps({"id": exercise_id, "request": request}) + "\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
         if not line:

@@ -327,15 +327,17 @@ def run(root: Path, started: float | None = None, allow_unconfined: bool = False
             from course.sandbox.fork_client import start_in_background
 
             start_in_background()  # torch loads in the fork server while this process imports the grader
-            from course.grading.grader import grade_files
+            from course.grading.grader import grade
             from course.grading.integrity import CodeGuard, require_confined
+            from course.grading.request import GradeRequest
 
-            print(f"grader: {Path(sys.modules[grade_files.__module__].__file__).parent}")
+            print(f"grader: {Path(sys.modules[grade.__module__].__file__).parent}")
             limits = config.grading_limits()
             guard = CodeGuard()
             if not allow_unconfined:
                 require_confined(limits)
-            report = grade_files([submission], only=config.exercise_ids, limits=limits, parallel=available_cpus())
+            only = tuple(config.exercise_ids) if config.exercise_ids else None
+            report = grade(GradeRequest((str(submission),), only=only, limits=limits), parallel=available_cpus())
             guard.check()
             state.report = report
             print(f"graded in {time.monotonic() - state.begin:.1f} s: {report['score']:g} / {report['max_score']:g}"
