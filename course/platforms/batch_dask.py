@@ -41,6 +41,7 @@ def grade_remote(student_id: str, files: list, template: dict, adapter: bytes | 
     batch's GradeRequest as JSON (only, limits), `adapter`: its adapter file's bytes, if any."""
     from course.grading.request import GradeRequest
     from course.platforms.batch_worker import grade_student
+    from course.sandbox.limits import Limits
 
     try:
         from distributed import get_worker
