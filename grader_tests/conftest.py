@@ -22,24 +22,18 @@ def pytest_configure(config):
 def submission(request):
     plugin = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
     if plugin is not None:
-        return plugin.proxy
+        yield plugin.proxy
+        return
     path = request.config.getoption("--submission")
     if not path:
         pytest.exit("run the hidden suites through `python -m course.grade`, or pass --submission FILE", 2)
-    from course.exercises import graded_names
+    from course.grading.grader import opened
     from course.grading.remote import SubmissionProxy
-    from course.grading.staging import snapshot
-    from course.grading.submission import read_submission
-    from course.sandbox.learner_process import LearnerProcess
     from course.sandbox.limits import Limits
 
-    # As the grader runs it: a module is imported (not run as __main__), in a working copy.
-    with snapshot([path], Limits().file_mb) as staged:
-        if not staged.graded:
-            pytest.exit(" ".join(map(str, staged.refused[0])), 2)
-        learner = read_submission(staged.graded[0])
-        sandbox = LearnerProcess(learner.cells, files=staged.copies, module=learner.identity(staged.root))
-    request.addfinalizer(sandbox.close)
-    sandbox.start()
-    return SubmissionProxy(sandbox, sandbox.defined(graded_names()))
-
+    # As the grader opens it: a copy, a module imported (not run as __main__), conventions recognised.
+    try:
+        with opened(path, Limits()) as loaded:
+            yield SubmissionProxy(loaded.sandbox, loaded.defined, loaded.bound)
+    except ValueError as err:
+        pytest.exit(str(err), 2)

@@ -66,3 +66,19 @@ def test_imports_point_one_way():
                         and LAYERS.get(parts[1], 5) >= mine and not (mine == 5 and parts[1] in LAYERS):
                     upward.append(f"{path.relative_to(ROOT)} imports {module}")
     assert not upward, upward
+
+
+def test_learner_processes_are_opened_one_way():
+    """Outside the sandbox package, only the grader starts a learner's process (grade, and `opened`
+    for the suites' --submission and the probe): adapters, conventions and the copy of the
+    learner's files then apply everywhere."""
+    import ast
+
+    starting = []
+    for path in sorted([*(ROOT / "course").rglob("*.py"), *(ROOT / "grader_tests").glob("*.py")]):
+        if path.is_relative_to(ROOT / "course" / "sandbox") or path == ROOT / "course" / "grading" / "grader.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "LearnerProcess":
+                starting.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not starting, starting

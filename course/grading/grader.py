@@ -4,6 +4,7 @@ routed to one of them, the hidden suites run here on copies of what the learner'
 from __future__ import annotations
 
 import ast
+import contextlib
 import gc
 import json
 import os
@@ -295,7 +296,8 @@ def _defined_elsewhere(exercise_ids, owners, root: Path) -> list[dict]:
     return notes
 
 
-def grade(request: GradeRequest, parallel: int | None = None, warm: WarmSandboxes | None = None) -> dict:
+def grade(request: GradeRequest, parallel: int | None = None, warm: WarmSandboxes | None = None,
+          after=None) -> dict:
     """Grade one learner's submission made of one or more notebooks/modules, as one report.
 
     Each file runs in its own learner process (their cells do not share a namespace); each
@@ -305,11 +307,33 @@ def grade(request: GradeRequest, parallel: int | None = None, warm: WarmSandboxe
     ``grade_file``'s report. A folder among the request's paths is the learner's own: its notebooks
     and modules are graded, and every file's process works in a copy of its visible files (helper
     modules, data); a file given alone is copied alone. `warm` keeps the learner processes for the
-    client's next request when the request asks to (see WarmSandboxes).
+    client's next request when the request asks to (see WarmSandboxes). `after(owners)` is called once
+    the hidden suites have run, while every learner process is alive, with the LoadedFile of each
+    graded section (Gradescope's visible checks run there).
     """
     with snapshot(request.paths, request.limits.file_mb, request.beside) as staged:  # read once, no link followed
         return _grade_snapshot(staged, request.only, request.limits, parallel, request.adapter,
-                               warm if request.keep else None)
+                               warm if request.keep else None, after)
+
+
+@contextlib.contextmanager
+def opened(path, limits: Limits, adapter=None):
+    """The one way to open a learner's file outside a grading (the hidden suites' --submission,
+    the probe's factories): as a grading opens each file, copied without following links, run in
+    a confined learner process, with `adapter` and (when `limits` say so) the conventions applied.
+    Yields the LoadedFile (ValueError if the file cannot be read); its process ends on leaving."""
+    names = graded_names()
+    adapting = Adapting(adapter, conventions=limits.conventions)
+    with snapshot([path], limits.file_mb) as staged:
+        submissions, unreadable = _read(staged, adapting)
+        if not submissions:
+            raise ValueError(_nothing_readable(staged, unreadable))
+        loaded = LoadedFile(0, submissions[0], names, limits, staged.root, staged.copies)
+        try:
+            _load([loaded], names, 1, adapting)
+            yield loaded
+        finally:
+            loaded.finish()
 
 
 def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
@@ -321,7 +345,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
 
 
 def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None, adapter,
-                    warm: WarmSandboxes | None) -> dict:
+                    warm: WarmSandboxes | None, after=None) -> dict:
     """The stages of a grading, one after the other: read every file, load them all (cells, then
     adapter and conventions), plan, run the hidden suites once, score, report."""
     names = graded_names()
@@ -334,6 +358,8 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
         adaptations = _load(files, names, parallel, adapting)
         planned = plan(files, names, only)
         results = _run(planned)
+        if after is not None:
+            after(dict(planned.owners))
         exercises = _score(planned, results)
         notes = _notes(files, staged.root, unreadable, adapting.notes(adaptations), exercises, planned)
     finally:

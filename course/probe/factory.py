@@ -28,7 +28,9 @@ is bounded before anything is allocated for it.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -144,14 +146,15 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
         except Exception as err:  # noqa: BLE001 - the factory's failure is the reason given
             raise FactoryError(f"{spec}() raised {_raised(err)}") from None
         return FactoryHandle(spec, model, helpers, closer=None, sandboxed=False)
+    from course.grading.grader import opened
     from course.grading.remote import RemoteObject, SubmissionProxy
-    from course.sandbox.learner_process import LearnerProcess
     from course.sandbox.limits import Limits
 
-    sandbox = LearnerProcess([(path.name, source)], limits or Limits(call_seconds=60, cell_seconds=120,
-                                                             exercise_seconds=900, file_seconds=900))
+    # (a model's file, not a submission: no course convention is looked for in it)
+    limits = limits or Limits(call_seconds=60, cell_seconds=120, exercise_seconds=900, file_seconds=900)
+    process = contextlib.ExitStack()
+    sandbox = process.enter_context(opened(path, replace(limits, conventions=False))).sandbox
     try:
-        sandbox.start()
         failed = [o.error for o in sandbox.outcomes if o.error]
         if failed:
             raise RuntimeError(f"{path} raised when run in the sandbox: {failed[0]}")
@@ -165,9 +168,9 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
             model = getattr(proxy, name)()
         except Exception as err:  # noqa: BLE001 - the factory's failure (or its process's) is the reason given
             raise FactoryError(f"{spec}() raised {_raised(err)}") from None
-        return FactoryHandle(spec, model, helpers, closer=sandbox.close, sandboxed=True)
+        return FactoryHandle(spec, model, helpers, closer=process.close, sandboxed=True)
     except BaseException:
-        sandbox.close()
+        process.close()
         raise
 
 

@@ -7,14 +7,12 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict
 from pathlib import Path
 
 from course.cores import available_cpus
 from course.exercises import EXERCISES, NOTEBOOKS, SECTIONS, graded_names, section_exercises
 from course.files import write_atomic
 from course.grading.scoring import not_graded
-from course.sandbox.limits import Limits
 from course.platforms.gradescope.config import Config, section_label, test_name, test_number
 from course.platforms.gradescope.results import (exercise_test, report_data, report_lines, results_document,
                                                  schema_errors)
@@ -26,7 +24,6 @@ def {VISIBLE_HELPER}(target):
     from course.learner.selfcheck import run_checks
     return [[o.title, bool(o.passed), str(o.message)[:1500]] for o in run_checks(target, globals())]
 '''
-VISIBLE_CELL_SECONDS = 10.0  # the visible checks run the learner's cells a second time: shorter limits
 STARTUP_SECONDS = 120.0  # run_autograder's start to this run's: seconds under load, never minutes
 
 
@@ -49,7 +46,6 @@ class Run:
         self.present: set[str] = set()      # sections whose names the submission defines
         self.console = _own_stdout()        # the watchdog's messages: not captured by the suites' pytest session
         self.visible_problem: dict[str, str] = {}  # section -> why its visible checks did not run
-        self.sandboxes: list = []           # open sandboxes of the visible checks (closed by the watchdog)
         self._lock = threading.Lock()
         self._written = False
 
@@ -164,7 +160,7 @@ class Run:
         if self.write(self.results(stopped=stopped)):
             print(f"time limit ({self.config.time_limit:g} s) reached: results written, stopping", file=self.console,
                   flush=True)
-            _close_everything(self.sandboxes)
+            _close_everything()
             os._exit(0)
 
 
@@ -177,18 +173,13 @@ def _own_stdout():
         return sys.stdout
 
 
-def _close_everything(sandboxes) -> None:
+def _close_everything() -> None:
     try:
         from course.grading.grader import close_all_sandboxes
 
         close_all_sandboxes()
     except Exception:  # noqa: BLE001 - best effort on the way out
         pass
-    for sandbox in list(sandboxes):
-        try:
-            sandbox.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _protect(root: Path) -> None:
@@ -208,79 +199,59 @@ def _protect(root: Path) -> None:
         pass
 
 
-def _visible_checks(run: Run, submission: Path, limits: Limits) -> None:
-    """Each section's visible checks, run in a learner process of the file that section was graded
-    on (what check() does in the notebook): informative, never scored."""
-    from course.grading.staging import snapshot
+def visible_checks_after_grading(run: Run):
+    """What grade() calls once the hidden suites have run: each section's visible checks (what
+    check() does in the notebook), in the learner process of the file that section was graded on,
+    while it is still alive. Informative, never scored; whatever goes wrong is said, never raised."""
+    def after(owners: dict) -> None:
+        by_file: dict[int, tuple] = {}
+        for section, loaded in owners.items():
+            if section in run.config.sections:
+                by_file.setdefault(id(loaded), (loaded, []))[1].append(section)
+        for loaded, sections in by_file.values():
+            if run.deadline - time.monotonic() < 10.0:
+                return
+            try:
+                _file_visible_checks(run, loaded, sections)
+            except Exception as err:  # noqa: BLE001 - the grades stand without them
+                traceback.print_exc()
+                for section in sections:
+                    run.visible_problem.setdefault(section, f"they could not be run ({type(err).__name__})")
+    return after
 
-    with snapshot([submission], limits.file_mb) as staged:  # read once, no link followed
-        _staged_visible_checks(run, staged, limits)
 
-
-def _staged_visible_checks(run: Run, staged, limits: Limits) -> None:
+def _file_visible_checks(run: Run, loaded, sections: list[str]) -> None:
     from course.grading.remote import SubmissionProxy
-    from course.sandbox.learner_process import LearnerError, LearnerProcess, SubmissionCrashed, SubmissionTimeout
-    from course.grading.submission import read_submission
+    from course.sandbox.learner_process import LearnerError, SubmissionCrashed, SubmissionTimeout
 
-    report = run.report or {}
-    paths = staged.graded
-    root = staged.root
-    owners: dict[Path, list[str]] = {}
-    if len(paths) == 1:
-        owners[paths[0]] = list(run.config.sections)
-    else:  # the report names each file by its path relative to the submission's root, as staging does
-        files = report.get("files", {})
-        for path in paths:
-            entry = files.get(path.relative_to(root).as_posix(), {})
-            sections = [s for s in entry.get("sections", []) if s in run.config.sections]
-            if sections:
-                owners[path] = sections
-    copies = staged.copies
-    names = graded_names()
-    for path, sections in owners.items():
-        left = run.deadline - time.monotonic() - 5.0
-        if left < 5.0:
-            return
-        try:
-            submitted = read_submission(path)
-        except Exception:  # noqa: BLE001 - the grader said so already (a note)
-            continue
-        file_limits = Limits(**{**asdict(limits), "cell_seconds": min(limits.cell_seconds, VISIBLE_CELL_SECONDS),
-                                "cell_seconds_after_hang": min(limits.cell_seconds_after_hang, 2.0),
-                                "file_seconds": min(limits.file_seconds, left)})
-        sandbox = LearnerProcess(submitted.cells, file_limits, files=copies, module=submitted.identity(root))
-        run.sandboxes.append(sandbox)
-        label = path.relative_to(root).as_posix()
-        try:
-            sandbox.start()
-            defined = sandbox.defined(names)
-            proxy = SubmissionProxy(sandbox, defined)
-            sandbox.set_exercise("gradescope: visible checks")
-            helper = proxy.define(VISIBLE_HELPER, VISIBLE_SOURCE, label="check")
-            for section in sections:
-                present = any(e.name in defined for e in section_exercises(section))
-                if present:
-                    run.present.add(section)
-                checks = []
-                for exercise in section_exercises(section) if present else []:
-                    sandbox.set_exercise(f"gradescope: {exercise.id}")
-                    try:
-                        rows = helper(exercise.id)
-                        if not (isinstance(rows, list) and len(rows) <= 100 and all(
-                                isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
-                                and isinstance(r[1], bool) and isinstance(r[2], str) for r in rows)):
-                            raise SubmissionCrashed("its answer was not a list of checks")
-                        checks += [[exercise.id, title[:200], passed, message[:1500]] for title, passed, message in rows]
-                    except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
-                        checks.append([exercise.id, "(the visible checks)", False, f"could not be run: {err}"[:1500]])
-                run.visible[section] = {"file": label, "present": present, "checks": checks}
-        except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
-            print(f"visible checks of {label} not run: {type(err).__name__}: {err}")
-            for section in sections:
-                run.visible_problem.setdefault(section, f"your code could not be run again for them ({err})"[:500])
-        finally:
-            sandbox.close()
-            run.sandboxes.remove(sandbox)
+    sandbox, defined = loaded.sandbox, loaded.defined
+    try:
+        if loaded.failure:
+            raise SubmissionCrashed(loaded.failure)
+        proxy = SubmissionProxy(sandbox, defined)
+        sandbox.set_exercise("gradescope: visible checks")
+        helper = proxy.define(VISIBLE_HELPER, VISIBLE_SOURCE, label="check")
+        for section in sections:
+            present = any(e.name in defined for e in section_exercises(section))
+            if present:
+                run.present.add(section)
+            checks = []
+            for exercise in section_exercises(section) if present else []:
+                sandbox.set_exercise(f"gradescope: {exercise.id}")
+                try:
+                    rows = helper(exercise.id)
+                    if not (isinstance(rows, list) and len(rows) <= 100 and all(
+                            isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
+                            and isinstance(r[1], bool) and isinstance(r[2], str) for r in rows)):
+                        raise SubmissionCrashed("its answer was not a list of checks")
+                    checks += [[exercise.id, title[:200], passed, message[:1500]] for title, passed, message in rows]
+                except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
+                    checks.append([exercise.id, "(the visible checks)", False, f"could not be run: {err}"[:1500]])
+            run.visible[section] = {"file": loaded.file, "present": present, "checks": checks}
+    except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
+        print(f"visible checks of {loaded.file} not run: {type(err).__name__}: {err}")
+        for section in sections:
+            run.visible_problem.setdefault(section, f"your code could not be run for them ({err})"[:500])
 
 
 def _static_sections(paths: list[Path]) -> set[str]:
@@ -337,18 +308,13 @@ def run(root: Path, started: float | None = None, allow_unconfined: bool = False
             if not allow_unconfined:
                 require_confined(limits)
             only = tuple(config.exercise_ids) if config.exercise_ids else None
-            report = grade(GradeRequest((str(submission),), only=only, limits=limits), parallel=available_cpus())
+            after = visible_checks_after_grading(state) if config.visible_checks else None
+            report = grade(GradeRequest((str(submission),), only=only, limits=limits), parallel=available_cpus(),
+                           after=after)
             guard.check()
             state.report = report
             print(f"graded in {time.monotonic() - state.begin:.1f} s: {report['score']:g} / {report['max_score']:g}"
                   + (f"; error: {report['error']}" if report.get("error") else ""))
-            if config.visible_checks and not report.get("error"):
-                try:
-                    _visible_checks(state, submission, limits)
-                except Exception as err:  # noqa: BLE001 - the grades stand without them
-                    traceback.print_exc()
-                    for section in config.sections:
-                        state.visible_problem.setdefault(section, f"they could not be run ({type(err).__name__})")
             state.present |= {s for s in _static_sections(paths) if s not in state.visible}
         state.write(state.results())
     except BaseException as err:  # noqa: BLE001 - whatever breaks, Gradescope gets a results.json
