@@ -277,7 +277,7 @@ def test_an_exercise_none_of_whose_checks_run_is_not_applicable():
     assert lines[1].split() == ["rope.rope_matrix", "n/a"] and lines[2].strip().startswith("Not applicable")
 
 
-# ---------------------------------------------------------------- the excuses go to what was adapted (issue 22, item 13)
+# ---------------------------------------------------------------- the excuses go to what was adapted
 def test_rebinding_a_convention_name_does_not_pass_on_its_excuses(tmp_path):
     """The convention's apply_rope is bound by reference when adapting: a learner's code that
     rebinds the name later still has its convention functions (here wrong) graded, never its own."""

@@ -1,4 +1,4 @@
-"""Code nested too deeply for Python (issue 22, item 9): `1+1+...` a million times, `-(-(...))`,
+"""Code nested too deeply for Python: `1+1+...` a million times, `-(-(...))`,
 100 000 parentheses. Python's parser and compiler raise RecursionError or MemoryError on it, in
 the grader's analysis of a file as in the learner's process. The grader must give a valid report
 (exit status 0) in which the failure is a note about that file, and grade everything else."""
@@ -59,7 +59,7 @@ def test_a_deep_module_gets_a_report_with_a_note(name, tmp_path):
     path = tmp_path / "deep.py"
     path.write_text(SOLUTION + "\n" + deep_sources()[name])
     report = cli(path)
-    # Submitted but unreadable (issue 22 item 19): its section scores 0 saying why, never left out.
+    # Submitted but unreadable: its section scores 0 saying why, never left out.
     assert report["score"] == 0 and report["max_score"] == ROPE_POINTS, report
     assert all("does not parse" in e["feedback"] for e in report["exercises"]), report
     assert any(note.startswith("your module: ") and TOO_DEEP.search(note) for note in rendered_notes(report)), report

@@ -1,4 +1,4 @@
-"""The hidden suites' device checks (issue 22, item 14): a device check that cannot run on the
+"""The hidden suites' device checks: a device check that cannot run on the
 emulated device is "not run" without taking other checks with it, and which second device the
 learner's process has (and whether it is emulated) is decided by the grader, not by that process."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The learner's process under attack (issue 5, item 1).
+"""The learner's process under attack.
 
 Each submission in tests/attacks/ is a correct solutions module with one attack added (at
 import or inside one graded function). Graded through ``grade_file`` and the CLI, with

@@ -687,7 +687,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="only list who would be graded")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (on a terminal) nor a line per learner (otherwise)")
     parser.add_argument("--summary", choices=("text", "json"), default="text", help="what to print at the end")
-    # -- the layout (#22): decided from the course folder or as asked, never from a learner's files --
+    # -- the layout: decided from the course folder or as asked, never from a learner's files --
     parser.add_argument("--layout", choices=LAYOUTS,
                         help="folder: one notebook, module or folder per learner; nbgrader: submitted/{student}/"
                              "{assignment}/ (default: nbgrader only for an nbgrader course, a submitted/ folder "
@@ -719,7 +719,7 @@ def main(argv=None) -> int:
         parser.error(f"--workers must be at least 1, not {args.workers}")
     if args.adapter and not Path(args.adapter).is_file():
         parser.error(f"--adapter {args.adapter} is not a file")
-    # -- the layout (#22) --
+    # -- the layout --
     if args.gradebook and (args.layout == "folder" or args.only):
         parser.error("--gradebook grades whole assignments of an nbgrader course (no --only, no --layout folder)")
     layout = decide_layout(args.submissions, "nbgrader" if args.gradebook else args.layout)
@@ -785,7 +785,7 @@ def main(argv=None) -> int:
                 print(f"  not in the gradebook: {line}")
         if summary.get("report"):
             print(f"  report: {summary['report'][0]} (what to re-teach), {summary['report'][1]}")
-    if not summary["with_grade"]:  # (#22) a batch that grades nobody must not look like a success
+    if not summary["with_grade"]:  # a batch that grades nobody must not look like a success
         print(f"nobody could be graded ({summary['layout']} layout: {summary['layout_why']})", file=sys.stderr)
         return NOBODY_GRADED
     return 0
