@@ -1,4 +1,4 @@
-"""A learner who rewrites their folder while it is graded (issue 22, item 3).
+"""A learner who rewrites their folder while it is graded.
 
 Files and folders are listed, then opened: a learner who swaps one for a symbolic link in
 between (or gives one) must get neither a solution graded as theirs nor the hidden suite copied

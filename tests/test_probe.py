@@ -249,7 +249,7 @@ def test_cli_factory_target_and_bad_target(capsys):
     assert "no file" in capsys.readouterr().err
 
 
-# ------------------------------------------------ factories that misdescribe themselves (issue 22, item 10)
+# ------------------------------------------------ factories that misdescribe themselves
 LIAR = '''
 import torch
 

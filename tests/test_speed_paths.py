@@ -1,4 +1,4 @@
-"""The fast paths of issue #13 grade exactly what the slow ones do.
+"""The fast paths grade exactly what the slow ones do.
 
 The nbgrader bridge keeps its learner process between grade cells of one kernel
 (course.grading.grader.WarmSandboxes): a later call runs only the cells executed since and
