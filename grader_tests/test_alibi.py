@@ -15,7 +15,7 @@ from course.checking import (Mismatch, call_text, closest_mistake, expect_close,
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 from course.grading.decode_loop import (LENGTH, PADS, PROMPT, expect_cache_grows, expect_inputs_kept,
                                        expect_loop, expect_mask_length_checked, left_padded_batch, loop_text,
-                                       run_loop)
+                                       masking_mistakes, run_loop)
 from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
@@ -281,10 +281,7 @@ def alibi_loop_mistakes(q, k, v, mask, chunks):
         mistake("positions-inconsistent", "key positions counting the padding (0 .. T_past + T_new - 1) while query "
                 "positions count only real tokens; count the padding for both or for neither"):
             run(k_numbering="columns"),
-        mistake("padding-not-masked", "padding keys not masked: the attention_mask must remove padding from every "
-                "query's keys"): run(mask_padding=False),
-        mistake("queries-at-start", "the causal mask aligned to the start: with a cache, new query i sits at column "
-                "T_past + i"): run(causal_from_end=False),
+        **masking_mistakes(run),
         mistake("alibi-bias-sign", "a bias with the wrong sign (+m * distance)"): run(sign=1.0),
         mistake("alibi-power-of-two", "the power-of-two slope formula used for every head count"):
             run(slopes=naive_slopes(q.shape[1])),

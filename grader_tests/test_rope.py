@@ -13,7 +13,7 @@ from course.checking import (Hint, Mismatch, call_text, closest_mistake, expect_
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 from course.grading.decode_loop import (LENGTH, PADS, PROMPT, expect_cache_grows, expect_inputs_kept,
                                        expect_loop, expect_mask_length_checked, left_padded_batch, loop_text,
-                                       run_loop)
+                                       masking_mistakes, run_loop)
 from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
@@ -427,10 +427,7 @@ def rope_loop_mistakes(q, k, v, mask, chunks):
         mistake("positions-inconsistent", "decode positions counting the padding (T_past + i) while the prefill "
                 "counted only real tokens; either count the padding everywhere or nowhere"):
             run(numbering="columns_in_decode"),
-        mistake("padding-not-masked", "padding keys not masked: the attention_mask must remove padding from every "
-                "query's keys"): run(mask_padding=False),
-        mistake("queries-at-start", "the causal mask aligned to the start: with a cache, new query i sits at column "
-                "T_past + i"): run(causal_from_end=False),
+        **masking_mistakes(run),
         mistake("pairing-convention", "the other pairing convention (the half-split pairs (k, k + d/2) are required "
                 "here)"): run(interleaved=True),
         mistake("not-scaled", "scores not divided by sqrt(d)"): run(scale=False),

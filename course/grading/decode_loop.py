@@ -17,6 +17,7 @@ import torch
 
 from course import checking
 from course.checking import Mismatch, call_text, closest_mistake, expect_close, expect_shape, expect_value_error
+from course.grading.mistakes import mistake
 
 PADS, PROMPT, LENGTH = (0, 3, 1), 5, 10
 CACHED = dict(atol=1e-5, rtol=1e-5)
@@ -38,6 +39,17 @@ def run_loop(fn: Callable, q, k, v, mask, chunks, mask_dtype=None) -> tuple[list
         caches.append(cache)
         start += n
     return outs, caches
+
+
+def masking_mistakes(run: Callable) -> dict:
+    """The cache-masking mistakes both cached attention exercises recognise: `run(**knobs)` is a
+    suite's simulation of the decode loop with one knob turned."""
+    return {
+        mistake("padding-not-masked", "padding keys not masked: the attention_mask must remove padding from every "
+                "query's keys"): run(mask_padding=False),
+        mistake("queries-at-start", "the causal mask aligned to the start: with a cache, new query i sits at column "
+                "T_past + i"): run(causal_from_end=False),
+    }
 
 
 def loop_text(chunks) -> str:
