@@ -222,9 +222,9 @@ def test_the_adapter_example_through_the_command_line():
             assert "Not run: " in entry["feedback"] and "does not validate its arguments" in entry["feedback"]
         else:
             assert entry["applicable"] is False and entry["max_score"] == 0, entry
-            assert "(declared in your adapter model_rope_adapter.py)" in entry["feedback"]
+            assert "(declared in the adapter model_rope_adapter.py)" in entry["feedback"]
     assert report["score"] == report["max_score"] == sum(EXERCISES[i].points for i in graded)
-    assert "rope graded through your adapter model_rope_adapter.py: rope_inv_freq, apply_rope" in rendered_notes(report)
+    assert "rope graded through the adapter model_rope_adapter.py: rope_inv_freq, apply_rope" in rendered_notes(report)
     text = format_text(report, str(EXAMPLE))
     assert any(line.startswith("rope.rope_matrix") and line.endswith("n/a") for line in text.splitlines()), text
 

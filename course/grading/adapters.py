@@ -27,7 +27,7 @@ class Adapted:
     """Contract names of one section of one file that come from an adapter or a convention."""
 
     section: str
-    by: str                                                   # "the Hugging Face convention", "your adapter a.py"
+    by: str                                                   # "the Hugging Face convention", "the adapter a.py"
     names: dict[str, str]                                     # contract name -> how it is made ('' if by the user)
     exercises: dict[str, str] = field(default_factory=dict)   # exercise id -> why it does not apply
     features: dict[str, str] = field(default_factory=dict)    # feature -> why tests using it do not apply
@@ -61,9 +61,9 @@ def read_adapter(path) -> UserAdapter:
     try:
         adapter.source = adapter.path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        adapter.problem = f"your adapter {path} cannot be read: there is no such file"
+        adapter.problem = f"the adapter {path} cannot be read: there is no such file"
     except (OSError, UnicodeDecodeError) as err:
-        adapter.problem = f"your adapter {path} cannot be read: {type(err).__name__}: {err}"
+        adapter.problem = f"the adapter {path} cannot be read: {type(err).__name__}: {err}"
     if adapter.problem:
         return adapter
     try:
@@ -71,10 +71,10 @@ def read_adapter(path) -> UserAdapter:
         compile(tree, name, "exec")
     except SyntaxError as err:
         where = f" at line {err.lineno}" if err.lineno else ""
-        adapter.problem = f"your adapter {name} has a syntax error{where}: {err.msg}"
+        adapter.problem = f"the adapter {name} has a syntax error{where}: {err.msg}"
         return adapter
     except (ValueError, RecursionError, MemoryError) as err:  # null bytes; code nested too deeply
-        adapter.problem = f"your adapter {name} cannot be compiled: {type(err).__name__}: {err}"
+        adapter.problem = f"the adapter {name} cannot be compiled: {type(err).__name__}: {err}"
         return adapter
     _read_not_applicable(adapter, tree)
     return adapter
@@ -121,8 +121,8 @@ def _user_adapted(adapter: UserAdapter, added: set[str], names: dict[str, str]) 
         if name in added:
             by_section.setdefault(EXERCISES[exercise_id].section, {})[name] = ""
     declared = adapter.not_applicable
-    return [Adapted(section, f"your {adapter.label}", made,
-                    {k: f"{why} (declared in your {adapter.label})" for k, why in declared.items()
+    return [Adapted(section, f"the {adapter.label}", made,
+                    {k: f"{why} (declared in the {adapter.label})" for k, why in declared.items()
                      if k in EXERCISES and EXERCISES[k].section == section},
                     {k: why for k, why in declared.items() if k in FEATURES}, kind="adapter")
             for section, made in by_section.items()]
@@ -235,7 +235,7 @@ class Adapting:
         if loaded.failure:
             return made
         adapter = self.adapter
-        problem = _run(loaded, adapter.label, adapter.source, f"your {adapter.label}") if self.usable else ""
+        problem = _run(loaded, adapter.label, adapter.source, f"the {adapter.label}") if self.usable else ""
         if problem:
             made.adapter_failed = note("adapter", f"{problem}; graded without it", where)
         available = set(loaded.sandbox.defined(set(names) | lookup_names()))
@@ -257,13 +257,13 @@ class Adapting:
         """The report's notes on the adapter and conventions, from each file's Adaptation in order."""
         adapter = self.adapter
         notes = [note("adapter", f"{adapter.problem}; graded without it")] if adapter and adapter.problem else []
-        notes += [note("adapter", f"your {adapter.label}: {w}") for w in adapter.warnings] if adapter else []
+        notes += [note("adapter", f"the {adapter.label}: {w}") for w in adapter.warnings] if adapter else []
         for made in adaptations:
             notes += made.notes
         if self.usable and not any(made.adapter_used for made in adaptations):
             failures = [made.adapter_failed for made in adaptations if made.adapter_failed]
             notes.append(failures[0] if failures else note(
-                "adapter", f"your {adapter.label} defines none of the course's names (e.g. apply_rope, alibi_slopes): "
+                "adapter", f"the {adapter.label} defines none of the course's names (e.g. apply_rope, alibi_slopes): "
                            "nothing was graded through it"))
         return notes
 

@@ -373,7 +373,7 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
         "notes": notes,
         "files": {g.file: {
             "sections": [s for s, o in planned.owners.items() if o is g],
-            "adapted_by": [a.by for a in g.adaptations]} for g in files},
+            "adapted_by": list(dict.fromkeys(a.by for a in g.adaptations))} for g in files},
     })
 
 
