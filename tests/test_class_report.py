@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from course.exercises import where_to_look
-from course.grading.mistakes import MISTAKES
+from course.grading.mistakes import MISTAKES, described
 from course.grading.report import note, schema_errors
 from course.grading.scoring import not_graded, scored
 from course.grading.suite_runner import TestResult as Check  # (not collected as a test class)
@@ -125,7 +125,7 @@ EXPECTED_PROBLEMS = {  # (learner, kind, where)
     ("ivy", "hung", "rope.rope_matrix"),
     ("jo", "error", "submission"),
     ("kim", "raised", "kim.py: your module"),
-    ("max", "unreadable", "max.py"),
+    ("max", "unreadable", "max.py: your module"),
 }
 
 
@@ -154,8 +154,8 @@ def test_batch_writes_the_report_with_exact_counts(graded):
     assert SCRIPT in kim["detail"]
     for m in report["misconceptions"]:  # label and section to reread: course/grading/mistakes.py, course.exercises
         assert m["label"] == MISTAKES[m["key"]].label and m["learners"] == len(m["students"])
-        assert [e["where"] for e in m["exercises"]] == [where_to_look(e["id"]) for e in m["exercises"]]
-        assert m["where"] == list(dict.fromkeys(where_to_look(e["id"]) for e in m["exercises"]))
+        assert [e["where"] for e in m["exercises"]] == [described(m["key"], e["id"])["where"] for e in m["exercises"]]
+        assert m["where"] == list(dict.fromkeys(described(m["key"], e["id"])["where"] for e in m["exercises"]))
     exercises = {r["id"]: r for r in report["exercises"]}
     rope_learners = {"ana", "ben", "cleo", "dan", "eve", "gus", "ivy", "lee", "max"}
     assert {s["student"] for s in exercises["rope.apply_rope"]["scores"]} == rope_learners
@@ -256,7 +256,8 @@ def test_misconceptions_are_grouped_across_exercises_and_each_is_counted():
     assert {e["id"]: e["students"] for e in rows["half-precision"]["exercises"]} == {
         "rope.apply_rope": ["pat", "quinn"], "scaling.yarn_inv_freq": ["rae"]}
     assert rows["half-precision"]["label"] == MISTAKES["half-precision"].label
-    assert rows["half-precision"]["where"] == [where_to_look("rope.apply_rope"), where_to_look("scaling.yarn_inv_freq")]
+    # (one section to reread for both: the mistake's own, not each exercise's)
+    assert rows["half-precision"]["where"] == [MISTAKES["half-precision"].reread] != [where_to_look("rope.apply_rope")]
     assert rows["pairing-convention"]["students"] == ["quinn"]  # sol's stub: not attempted
     assert [e["id"] for e in rows["pairing-convention"]["exercises"]] == ["rope.apply_rope",
                                                                           "rope.cached_rope_attention"]
