@@ -499,3 +499,16 @@ def test_cells_are_read_exactly_as_ipython_transforms_them():
         if source.lstrip().startswith(tuple(f"%%{m}" for m in RUN_CELL_MAGICS)):
             continue  # unwrapped by to_python itself, before IPython
         assert to_python(source) == ipython.transform_cell(source), source
+
+
+def test_a_forged_missing_module_names_no_path(tmp_path):
+    """The module a cell misses is read from what the learner's process says: only a module name
+    (an identifier, its top-level package) may become a file the note looks for beside the notebook."""
+    attack = (ROOT / "tests" / "attacks" / "forged_missing_module.py").read_text()
+    notebook = write_notebook(tmp_path / "06_rope.ipynb", [code_cell(lines(ROPE)), code_cell(lines(attack))])
+    done = subprocess.run([sys.executable, "-m", "course.grade", "--format", "json", str(notebook)],
+                          capture_output=True, text=True, cwd=ROOT)
+    report = json.loads(done.stdout)
+    assert report["score"] == report["max_score"] > 0, report
+    [forged] = [n for n in report["notes"] if "No module named '..'" in n["detail"]]
+    assert forged["kind"] == "cell_raised" and "module" not in forged and "is beside" not in forged["detail"], forged

@@ -494,7 +494,8 @@ def _file_notes(files, root: Path) -> list[dict]:
     return cells + others
 
 
-_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+# (the learner's process says it: only a dotted name counts, and its top-level package is the module)
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([A-Za-z_]\w*)(?:\.[A-Za-z_]\w*)*'")
 
 
 _WARM_UP = "def rope_inv_freq(d, base=10000.0):\n    raise NotImplementedError\n"
