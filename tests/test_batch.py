@@ -396,7 +396,8 @@ def test_a_learner_who_keeps_the_grader_busy_is_cut_off_and_the_batch_goes_on(tm
                         student_seconds=4, retries=0)
     assert summary["counts"] == {"graded": 1, "error": 1, "grader-failed": 0}
     lines = log.file.getvalue().splitlines()
-    hanging = lines.index(next(line for line in lines if line.startswith("graded 2/2: slow")))
+    # slow is cut off at 4 s; under load zoe may take longer, so slow may be the first one done
+    hanging = lines.index(next(line for line in lines if re.match(r"graded [12]/2: slow", line)))
     assert any(line.startswith("still grading: slow (") for line in lines[:hanging]), lines
     results = summary_of(tmp_path / "out")
     slow = json.loads((tmp_path / "out" / "students" / "slow.json").read_text())
