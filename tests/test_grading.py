@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
-from course.grading.grader import grade_file
+from course.grading.grader import grade_file, grade_files
 from course.grading.report import rendered_notes
 from tests.conftest import ROOT, alternative_exercises, alternatives, source_notebook, without_hidden_tests
 
@@ -200,6 +200,27 @@ def test_a_folder_is_one_submission_and_each_section_is_graded_on_its_own_notebo
         in rendered_notes(report), rendered_notes(report)
     code, text, _ = cli(folder)
     assert "file 06_rope.ipynb: graded for rope" in text and "file scratch.py: no graded section" in text
+
+
+def test_among_several_files_one_defining_no_graded_name_is_not_run(tmp_path):
+    """A workspace's lab notebook defines none of the names grading looks for: it is not run (its
+    cells would raise here), named in a note; a file whose names cannot be told (a star import) and
+    a lone file run."""
+    folder = tmp_path / "learner"
+    folder.mkdir()
+    (folder / "my_alibi.py").write_text((ROOT / "solutions" / "alibi.py").read_text())
+    lab = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch\nlosses = {}"),
+                                          nbformat.v4.new_code_cell("raise RuntimeError('the lab ran')")])
+    nbformat.write(lab, folder / "09_lab.ipynb")
+    (folder / "star.py").write_text("from math import *\nraise RuntimeError('star ran')\n")
+    report = grade_files(sorted(folder.iterdir()))
+    full_marks(report, "alibi")
+    assert report["files"]["09_lab.ipynb"] == {"sections": [], "adapted_by": []}
+    kinds = {(n["kind"], n["file"]) for n in report["notes"]}
+    assert ("not_run", "09_lab.ipynb") in kinds and ("cell_raised", "star.py") in kinds, report["notes"]
+    assert not any(n["file"] == "09_lab.ipynb" and n["kind"] == "cell_raised" for n in report["notes"])
+    alone = grade_files([folder / "09_lab.ipynb"])
+    assert any(n["kind"] == "cell_raised" and "the lab ran" in n["detail"] for n in alone["notes"]), alone
 
 
 def test_serve_answers_each_request_and_survives_a_bad_one():

@@ -20,6 +20,7 @@ from course.cores import available_cpus
 from course.exercises import EXERCISES, SECTIONS, graded_names
 from course.grading import scoring
 from course.grading.adapters import Adaptation, Adapting, not_applicable
+from course.grading.conventions import lookup_names
 from course.grading.report import REPORT_VERSION, checked, failed_report, note
 from course.grading.request import GradeRequest
 from course.grading.remote import SubmissionProxy
@@ -27,6 +28,7 @@ from course.grading.staging import Snapshot, snapshot
 from course.grading.submission import Submission, UnreadableSubmission, read_submission, statically_defined
 from course.grading.routing import Plan, is_sections_own, plan
 from course.grading.suite_runner import TestResult, check_suites, run_suites
+from course.sandbox.cells import names_bound
 from course.sandbox.learner_process import LearnerError, Limits, LearnerProcess, SubmissionCrashed, SubmissionTimeout
 
 MAX_NOTES = 100  # cells that raised or hung, in a report: thousands of them must not make a report of unbounded
@@ -353,6 +355,7 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
     submissions, unreadable = _read(staged, adapting)
     if not submissions:
         return failed_report(_nothing_readable(staged, unreadable))
+    submissions, idle = _defining_something(submissions, names, adapting)
     files = [LoadedFile(i, s, names, limits, staged.root, staged.copies, warm) for i, s in enumerate(submissions)]
     try:
         adaptations = _load(files, names, parallel, adapting)
@@ -362,6 +365,8 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
             after(dict(planned.owners))
         exercises = _score(planned, results)
         notes = _notes(files, staged.root, unreadable, adapting.notes(adaptations), exercises, planned)
+        notes += [note("not_run", "defines none of the names grading looks for, so it was not run", s.identity(
+            staged.root)["file"]) for s in idle]
     finally:
         for loaded in files:
             loaded.finish()
@@ -373,7 +378,8 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
         "notes": notes,
         "files": {g.file: {
             "sections": [s for s, o in planned.owners.items() if o is g],
-            "adapted_by": list(dict.fromkeys(a.by for a in g.adaptations))} for g in files},
+            "adapted_by": list(dict.fromkeys(a.by for a in g.adaptations))} for g in files}
+        | {s.identity(staged.root)["file"]: {"sections": [], "adapted_by": []} for s in idle},
     })
 
 
@@ -387,6 +393,23 @@ def _read(staged: Snapshot, adapting: Adapting) -> tuple[list[Submission], list[
         except UnreadableSubmission as err:
             unreadable.append((path, str(err)))
     return submissions, unreadable
+
+
+def _defining_something(submissions: list[Submission], names, adapting: Adapting) -> tuple[list, list]:
+    """(the files to run, the files not run): among several files, one whose text binds none of
+    the names grading looks for (graded, a convention's, the adapter's) is not run, so that a
+    workspace's lab notebook does not train models to be graded on nothing. A file whose names
+    cannot be told (a star import, exec, globals()) runs; so does a lone file."""
+    used = adapting.names_used()
+    if len(submissions) < 2 or used is None:
+        return submissions, []
+    wanted = set(names) | lookup_names() | used
+    run, idle = [], []
+    for submission in submissions:
+        bound = [names_bound(code) for _, code in submission.cells]
+        silent = all(b is not None and not (b & wanted) for b in bound)
+        (idle if silent else run).append(submission)
+    return run, idle
 
 
 def _nothing_readable(staged: Snapshot, unreadable) -> str:
