@@ -65,11 +65,18 @@ def submit(course: Path, student: str, edit=None) -> Path:
     return path
 
 
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
 def partial(cell, grade_id):
     """Positions made on the CPU: the visible checks pass, the hidden device test fails."""
     if grade_id == "solution-alibi_attention":
         assert "torch.arange(t_k, device=q.device)" in cell.source
         cell.source = cell.source.replace("torch.arange(t_k, device=q.device)", "torch.arange(t_k)")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="my own experiment\n"),
+                        nbformat.v4.new_output("display_data", data={"image/png": PIXEL})]
+    if grade_id == "grade-alibi_attention":  # a forged grade output: replaced by the grader's
+        cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "4.0"}, execution_count=1)]
 
 
 def cheat(cell, grade_id):
@@ -139,6 +146,10 @@ def test_honest_students_score_the_same_both_ways(courses):
     shown = f"alibi.alibi_attention: {scores(sandboxed, 'partial')['grade-alibi_attention']:g} / 4 points\n"
     assert text.startswith(shown) and "second device" in text, text  # the gradebook's points, as the cell shows them
     assert "torch.arange(t_k)" in cells["solution-alibi_attention"].source
+    # the student's own outputs are kept for whoever grades by hand; a grade cell shows only the grader's
+    kept = cells["solution-alibi_attention"].outputs
+    assert kept[0].text == "my own experiment\n" and kept[1].data["image/png"] == PIXEL, kept
+    assert "4.0" not in [o.get("data", {}).get("text/plain") for o in cells["grade-alibi_attention"].outputs]
     assert (sandboxed / "autograded" / "partial" / NAME / "timestamp.txt").exists()
 
 

@@ -19,7 +19,8 @@ workers, resume and error handling), and this module then writes, for each of th
   same rows; a submission already written from the same result (OUT/gradebook.json) is not
   written again, as autograde skips what it graded before.
 
-The other cells of the autograded notebook keep no outputs (nothing runs in a kernel). A
+The other cells of the autograded notebook keep the outputs the student's notebook held (nothing
+runs in a kernel: they are the student's, as submitted). A
 notebook that cannot be read, or a submission the grader could not finish, gets zero
 autograded points and a comment saying why (the written answers are still graded by hand);
 a grade cell that calls no course exercise is left for manual grading. Formgrader,
@@ -155,8 +156,16 @@ def autograde_notebook(coursedir, config, student: str, assignment: str, noteboo
     resources = {"unique_key": notebook, "output_files_dir": f"{notebook}_files",
                  "nbgrader": {"student": student, "assignment": assignment, "notebook": notebook,
                               "db_url": coursedir.db_url}}
+    # The student's own outputs (their experiments and figures, which a TA grading a written answer
+    # needs) are put back after the sanitizing steps, which keep the cells in order; grade cells get
+    # the grader's output below.
+    shown = [(c.get("outputs"), c.get("execution_count")) if c.cell_type == "code" else None for c in nb.cells]
     for step in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
         nb, resources = step(config=config).preprocess(nb, resources)
+    for cell, kept in zip(nb.cells, shown):
+        marks = cell.metadata.get("nbgrader", {})
+        if kept and cell.cell_type == "code" and not (marks.get("grade") and not marks.get("solution")):
+            cell.outputs, cell.execution_count = kept
 
     why = record.get("error") or ""
     if not why and record.get("status") != "graded":
