@@ -25,7 +25,8 @@ SOLUTION = ROOT / "solutions" / "rope.py"
 HIDDEN = ROOT / "grader_tests" / "test_rope.py"
 FAST = Limits(call_seconds=2.0, cell_seconds=20.0, exercise_seconds=5.0, file_seconds=120.0)
 STUB = "import torch\n\n\ndef rope_inv_freq(d, base=10000.0):\n    return torch.zeros(d // 2)\n"
-LEAK = "raise ValueError('read: ' + open('data/test_rope.py').read()[:1500])\n"
+# (a star import: its names cannot be told from its text, so it runs although it defines no graded name)
+LEAK = "from math import *\nraise ValueError('read: ' + open('data/test_rope.py').read()[:1500])\n"
 OWN = "NOTES = 'my own notes'\n"  # a module of the learner's folder: graded too (it defines nothing graded)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs O_NOFOLLOW and dir_fd")

@@ -9,9 +9,12 @@ several seconds to start, so each runs once over all assignments where it accept
 import ast
 import csv
 import os
+import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -58,43 +61,90 @@ def solution_windows(section: str, size: int = 3) -> list[str]:
     return windows
 
 
+STUDENT_CONFIG = """c = get_config()
+c.Exchange.root = {exchange!r}
+c.Exchange.path_includes_course = True
+c.CourseDirectory.course_id = "positional-encodings"
+"""
+
+
+class Student:
+    """The student's side, as a student runs it: their own Unix account (when the tests run as root;
+    else this one), their own home with the nbgrader configuration the README gives them, and none
+    of the instructor's settings in their environment."""
+
+    def __init__(self, home: Path, exchange: Path):
+        self.home, self.uid = home, 65534 if os.geteuid() == 0 else None  # nobody
+        if self.uid is not None and not self._can_run_python():
+            warnings.warn(f"{sys.executable} cannot be run by uid {self.uid} (a folder on its path is private): "
+                          "the student is this user, with their own home and configuration")
+            self.uid = None
+        config = home / ".jupyter" / "nbgrader_config.py"
+        config.parent.mkdir(parents=True)
+        config.write_text(STUDENT_CONFIG.format(exchange=str(exchange)))
+        self.env = {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8"}
+        if self.uid is not None:
+            for folder, _, files in os.walk(home):
+                for path in (folder, *(os.path.join(folder, f) for f in files)):
+                    os.chown(path, self.uid, self.uid)
+        self.name = pwd.getpwuid(self.uid).pw_name if self.uid is not None else get_username()
+
+    def _can_run_python(self) -> bool:
+        try:
+            return subprocess.run([sys.executable, "-c", "pass"], user=self.uid, capture_output=True).returncode == 0
+        except OSError:
+            return False
+
+    def nbgrader(self, *args):
+        ids = {} if self.uid is None else {"user": self.uid, "group": self.uid, "extra_groups": []}
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.home, env=self.env,
+                              capture_output=True, text=True, **ids)
+        assert done.returncode == 0, f"student: nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done.stdout + done.stderr
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     if not ASSIGNMENTS:
         pytest.skip("no source notebooks yet")
     root = tmp_path_factory.mktemp("course")
-    student_home = tmp_path_factory.mktemp("student")
-    env = dict(os.environ, NBGRADER_EXCHANGE=str(root / "exchange"))
-    (root / "exchange").mkdir()
+    shared = Path(tempfile.mkdtemp(prefix="nbgrader-exchange-"))  # outside pytest's private temp folder
+    os.chmod(shared, 0o755)
+    (shared / "exchange").mkdir(mode=0o777)
+    os.chmod(shared / "exchange", 0o777)  # (as an instructor sets it up: every student writes there)
+    (shared / "student").mkdir()
+    student = Student(shared / "student", shared / "exchange")
+    env = dict(os.environ, NBGRADER_EXCHANGE=str(shared / "exchange"))
     shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copy(ROOT / "nbgrader_config.py", student_home)
     for name in ASSIGNMENTS:
         shutil.copytree(ROOT / "source_notebooks" / name, root / "source_notebooks" / name)
     nbgrader("generate_assignment", "*", "--force", cwd=root, env=env)
-    solver = get_username()
+    solver = student.name
     through_exchange = EXCHANGE_ASSIGNMENT if EXCHANGE_ASSIGNMENT in ASSIGNMENTS else next(iter(ASSIGNMENTS))
     nbgrader("release_assignment", through_exchange, cwd=root, env=env)
-    nbgrader("fetch_assignment", through_exchange, "--course", COURSE, cwd=student_home, env=env)
-    fill_with_solutions(student_home / COURSE / through_exchange / f"{through_exchange}.ipynb",
+    student.nbgrader("fetch_assignment", through_exchange)
+    fill_with_solutions(student.home / COURSE / through_exchange / f"{through_exchange}.ipynb",
           root / "source_notebooks" / through_exchange / f"{through_exchange}.ipynb")
-    nbgrader("submit", through_exchange, "--course", COURSE, cwd=student_home, env=env)
+    student.nbgrader("submit", through_exchange)
     nbgrader("collect", through_exchange, cwd=root, env=env)
+    assert (root / "submitted" / solver / through_exchange).is_dir()
     for name in ASSIGNMENTS:
-        for student in (solver, BLANK):
-            folder = root / "submitted" / student / name
+        for who in (solver, BLANK):
+            folder = root / "submitted" / who / name
             if folder.exists():
                 continue  # collected from the exchange
             folder.mkdir(parents=True)
             shutil.copy(root / "release" / name / f"{name}.ipynb", folder)
             (folder / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
-            if student == solver:
+            if who == solver:
                 fill_with_solutions(folder / f"{name}.ipynb", root / "source_notebooks" / name / f"{name}.ipynb")
     nbgrader("autograde", "*", cwd=root, env=env)
-    return root, env
+    yield root, env, student, through_exchange
+    shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_release_has_no_solutions_or_hidden_tests(course):
-    root, _ = course
+    root = course[0]
     for name, section in ASSIGNMENTS.items():
         files = sorted(p.name for p in (root / "release" / name).iterdir())
         assert files == [f"{name}.ipynb"], f"release of {name} contains more than the notebook: {files}"
@@ -108,8 +158,8 @@ def test_release_has_no_solutions_or_hidden_tests(course):
 
 
 def test_grades_and_feedback(course):
-    root, env = course
-    solver = get_username()
+    root, env, student, through_exchange = course
+    solver = student.name
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for name in ASSIGNMENTS:
             for notebook in gradebook.find_submission(name, solver).notebooks:
@@ -131,3 +181,9 @@ def test_grades_and_feedback(course):
         solved_feedback = (root / "feedback" / solver / name / f"{name}.html").read_text()
         for exercise in section_exercises(section):
             assert f"{exercise.id}: {exercise.points:g} / {exercise.points:g} points" in solved_feedback
+    # the student fetches their feedback from the exchange, with their own configuration
+    nbgrader("release_feedback", through_exchange, "--student", solver, cwd=root, env=env)  # (who came through it)
+    student.nbgrader("fetch_feedback", through_exchange)
+    fetched = list((student.home / COURSE / through_exchange / "feedback").glob(f"*/{through_exchange}.html"))
+    assert len(fetched) == 1 and fetched[0].read_text() == \
+        (root / "feedback" / solver / through_exchange / f"{through_exchange}.html").read_text(), fetched
