@@ -20,7 +20,8 @@ from course.cores import available_cpus
 from course.exercises import EXERCISES, SECTIONS, graded_names
 from course.grading import scoring
 from course.grading.adapters import Adaptation, Adapting, not_applicable
-from course.grading.report import REPORT_VERSION, checked, failed_report, note
+from course.grading.report import (NOTHING_RECOGNISED, REPORT_VERSION, checked, failed_report, not_recognised_note,
+                                   note)
 from course.grading.request import GradeRequest
 from course.grading.remote import SubmissionProxy
 from course.grading.staging import Snapshot, snapshot
@@ -365,7 +366,11 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
     finally:
         for loaded in files:
             loaded.finish()
+    nothing = not exercises and limits.conventions and adapter is None  # the conventions recognised nothing either
+    if nothing and not any(n["kind"] == "not_recognised" for n in notes):
+        notes.append(not_recognised_note(None, [], []))
     return checked({
+        **({"error": NOTHING_RECOGNISED} if nothing else {}),
         "version": REPORT_VERSION,
         "score": round(sum(e["score"] for e in exercises), 2),
         "max_score": float(sum(e["max_score"] for e in exercises)),
