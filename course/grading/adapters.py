@@ -16,7 +16,7 @@ from course.exercises import EXERCISES, SECTIONS, section_exercises
 from course.grading.conventions import CONTRACT_CALLS, CONVENTIONS, Convention, lookup_names
 from course.grading.conventions.signatures import Signature, fits, read_signatures
 from course.grading.features import FEATURES
-from course.grading.report import not_recognised_note, note
+from course.grading.report import WHY_CHARS, foreign_detail, not_recognised_note, note, probe_detail
 from course.sandbox.cells import names_used
 from course.sandbox.learner_process import LearnerError, SubmissionCrashed, SubmissionTimeout
 from course.grading.submission import Submission, statically_defined
@@ -187,6 +187,8 @@ class Adaptation:
     defined: dict[str, str] = field(default_factory=dict)  # contract names they make available -> "callable"/"class"
     bound: dict = field(default_factory=dict)              # names an adapter made, tested by reference (Bound)
     notes: list[dict] = field(default_factory=list)
+    unrecognised: dict[str, str] = field(default_factory=dict)  # contract names defined with another library's
+    # signature that no convention fits -> why they are not graded as the course's
     adapter_failed: dict | None = None  # the note on why the user's adapter failed in this file
     adapter_used: bool = False          # the user's adapter made some contract name here
 
@@ -225,20 +227,41 @@ def _recognise(loaded, where: str, made: Adaptation) -> None:
             adapted = None if used is None else _convention_adapted(convention, present, set(used))
             if adapted is None:
                 continue
+            failed = _probe(loaded, convention, used, list(adapted.names))
+            passing = [n for n in adapted.names if n not in failed]
             label = f"grader's adapter for {convention.title}"
-            source = convention.install_source(used, list(adapted.names))
-            problem = _run(loaded, label, source, f"its probe of your {', '.join(used)}")
-            if problem:
-                tried.append({"convention": convention.title, "why": problem})
+            source = convention.install_source(used, passing)
+            problem = _run(loaded, label, source, f"its adapter, on your {', '.join(used)},") if passing else ""
+            if problem or not passing:
+                tried.append({"convention": convention.title, "why": problem or "; ".join(failed.values())})
                 continue
-            made.bound.update(dict.fromkeys(adapted.names, Bound(loaded.sandbox, label, source, adapted.names,
-                                                                 binds=True)))
+            adapted.names = {n: how for n, how in adapted.names.items() if n in passing}
+            made.unrecognised.update({n: probe_detail(n, convention.title, why) for n, why in failed.items()})
+            made.bound.update(dict.fromkeys(passing, Bound(loaded.sandbox, label, source, passing, binds=True)))
             made.adapted.append(adapted)
-            made.defined.update({n: "class" if n[0].isupper() else "callable" for n in adapted.names})
+            made.defined.update({n: "class" if n[0].isupper() else "callable" for n in passing})
             break
         else:
             if found and missing:
                 made.notes.append(not_recognised_note(section, [signatures[n].as_data() for n in found], tried, where))
+            made.unrecognised.update({n: foreign_detail(n, signatures[n].as_data()) for n in mismatched})
+
+
+def _probe(loaded, convention: Convention, used: list[str], names: list[str]) -> dict[str, str]:
+    """{contract name: why} for each of `names` that `convention` cannot make of the learner's `used`
+    names or whose probe call fails (course.adapting.probe), as the learner's process reports it
+    (only the names are relied on: a forged answer can only make its own code "not recognised")."""
+    label = f"grader's probe of {convention.title}"
+    try:
+        loaded.sandbox.request({"op": "exec", "label": label, "code": convention.failures_source(used, names)}, label)
+        reply = loaded.sandbox.request({"op": "call", "target": {"__global__": "_course_failures"}, "args": [],
+                                        "kwargs": {}}, label)
+    except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
+        return dict.fromkeys(names, f"its probe did not run: {err}")
+    failed = reply.get("result") if isinstance(reply, dict) else None
+    if not (isinstance(failed, dict) and all(n in names and isinstance(why, str) for n, why in failed.items())):
+        return dict.fromkeys(names, "its probe's answer was not a list of names")
+    return {n: why[:WHY_CHARS] for n, why in failed.items()}
 
 
 class Adapting:

@@ -182,6 +182,7 @@ class LoadedFile:
         self.defined: dict[str, str] = {}
         self.adaptations: list = []  # course.grading.adapters.Adapted: names graded through an adapter or convention
         self.bound: dict = {}  # names an adapter made, tested by reference (course.grading.adapters.Bound)
+        self.unrecognised: dict[str, str] = {}  # names defined with another library's signature -> why not graded
         self.static, self.unanalysed = _static_names(submission, names)  # graded names its text defines
         self.syntax_error = "" if self.static else _syntax_error(submission)
         self.present: set[str] = set(self.static)
@@ -205,8 +206,10 @@ class LoadedFile:
 
     def apply(self, made: Adaptation) -> None:
         """Take what the adapter and conventions made of this file (Adapting.adapt)."""
-        self.adaptations, self.bound = made.adapted, made.bound
+        self.adaptations, self.bound, self.unrecognised = made.adapted, made.bound, made.unrecognised
         self.defined.update(made.defined)
+        for name in made.unrecognised:  # not the course's: not tested (the section stays touched)
+            self.defined.pop(name, None)
         self.present |= set(made.defined)
 
     def finish(self) -> None:
@@ -436,6 +439,8 @@ def _score(planned: Plan, results: dict[str, list[TestResult]]) -> list[dict]:
         name = EXERCISES[exercise_id].name
         if not_applicable(owner, exercise_id):
             exercises.append(scoring.not_applicable(exercise_id, not_applicable(owner, exercise_id)))
+        elif name in owner.unrecognised:
+            exercises.append(scoring.not_graded(exercise_id, "not_defined", owner.unrecognised[name]))
         elif name not in owner.defined:
             exercises.append(scoring.not_graded(exercise_id, "not_parsed", _unparsed_detail(name, owner))
                              if owner.syntax_error else scoring.not_graded(

@@ -68,6 +68,20 @@ def not_recognised_note(section: str | None, found: list[dict], tried: list[dict
     return note("not_recognised", f"{what}{why}; {ADAPTER_HINT}", file, section=section, found=found, tried=tried)
 
 
+def foreign_detail(name: str, found: dict) -> str:
+    """Why a course name defined with another library's signature (that no convention fits) is not graded."""
+    return (f"`{name}` is not graded: {signature_text(found)} cannot be called as the course's {name} (another "
+            f"library's signature?) and fits no convention the grader knows; {ADAPTER_HINT}.")
+
+
+def probe_detail(name: str, convention: str, why: str) -> str:
+    """Why a contract name a convention would make of the learner's code is not graded: its probe
+    call (a batch of 2 with 2 heads, course.adapting.probe) failed."""
+    return (f"`{name}` is not graded: {convention} recognised your code's signatures, but the {name} it makes of "
+            f"them failed a small call (batch 2, 2 heads): {why[:WHY_CHARS]}. If your code is right for another "
+            f"layout or library, {ADAPTER_HINT}.")
+
+
 NOTHING_RECOGNISED = ("nothing was graded: the submission defines none of the course's names and fits none of "
                       "the conventions the grader knows (see its notes); " + ADAPTER_HINT)
 

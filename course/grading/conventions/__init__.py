@@ -46,6 +46,13 @@ class Convention:
     def looks_for(self) -> set[str]:
         return set(self.signatures) | set(self.optional)
 
+    def failures_source(self, found, names) -> str:
+        """Sent first: which of `names` fail their probe call (`failures`, course.adapting.conventions),
+        as `_course_failures()`."""
+        return ("from course.adapting.conventions import failures as _course_failures\n"
+                f"_course_failures = (lambda _r: lambda: _r)(_course_failures({self.key!r}, globals(), "
+                f"{tuple(found)!r}, {tuple(names)!r}))\n")
+
     def install_source(self, found, names) -> str:
         """What the grader sends to the learner's process: `install` (course.adapting.conventions)
         of the learner's `found` names, binding `names` for the grader's Bound."""
