@@ -548,3 +548,16 @@ def test_a_hugging_face_module_that_does_not_move_its_buffers_passes_the_device_
     report = grade_file(write(tmp_path / "rope.py", hf), only=["rope.apply_rope"])
     entry = {e["id"]: e for e in report["exercises"]}["rope.apply_rope"]
     assert entry["score"] == entry["max_score"] == EXERCISES["rope.apply_rope"].points, entry
+
+
+def test_suggest_adapter_prints_a_starting_adapter_naming_the_functions_found(tmp_path):
+    path = write(tmp_path / 'gpt"""fast.py', GPT_FAST)
+    done = subprocess.run([sys.executable, "-m", "course.grade", str(path), "--suggest-adapter"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    tree = ast.parse(done.stdout)  # a file name cannot end its docstring
+    assert "precompute_freqs_cis(seq_len, n_elem, base=...)" in done.stdout
+    assert "apply_rotary_emb(x, freqs_cis)" in done.stdout
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert defined == {"apply_rope"}, defined
+    assert "from course.adapting import" in done.stdout

@@ -30,7 +30,7 @@ CHECK_ENV = "COURSE_CHECK_REPORTS"  # set (the test suite does): every report is
 NOTE_KINDS = ("cell_raised", "cell_hung", "cell_crashed", "module_missing", "unreadable", "not_a_submission",
               "not_run", "analysis", "adapter", "convention", "not_recognised", "origin", "routing", "truncated")
 ADAPTER_HINT = ('write an adapter that defines the course\'s names from yours and grade with --adapter FILE '
-                '(README, "Checking RoPE/ALiBi code from elsewhere")')
+                '(--suggest-adapter prints a start; README, "Checking RoPE/ALiBi code from elsewhere")')
 WHY_CHARS = 300  # of a reason a convention did not fit (it quotes what the learner's code raised)
 
 
