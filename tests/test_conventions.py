@@ -450,7 +450,8 @@ def test_meta_names_with_other_signatures_are_not_recognised_never_zeros(source,
 
 
 def test_gpt_fast_code_is_graded_through_a_six_line_adapter_of_the_helpers(tmp_path):
-    adapter = write(tmp_path / "gpt_fast_adapter.py", '''from course.adapting import from_layout, rope, table_rows, to_layout
+    adapter = write(tmp_path / "gpt_fast_adapter.py", '''\
+from course.adapting import from_layout, rope, table_rows, to_layout
 NOT_APPLICABLE = {"fractional_positions": "one table row per whole position",
                   "argument_checks": "gpt-fast does not validate its arguments"}
 

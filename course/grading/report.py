@@ -158,7 +158,7 @@ def format_text(report: dict, label: str) -> str:
     """The command line's report."""
     lines = [f"Grading {label}"]
     if report.get("error"):
-        return "\n".join(lines + [f"Cannot grade: {report['error']}"])
+        return "\n".join(lines + [f"Cannot grade: {report['error']}"] + [f"note: {n}" for n in rendered_notes(report)])
     if not report["exercises"]:
         lines.append("No graded exercise found: define at least one function or class named in the course.")
     for ex in report["exercises"]:

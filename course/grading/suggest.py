@@ -78,13 +78,16 @@ def alibi_attention(q, k, v, causal=True):
 def suggested_adapter(path) -> str:
     """The text of a starting adapter for the file at `path`."""
     found = found_signatures(path)
-    sections = [s for s, pattern in _SECTIONS.items() if any(pattern.search(f["name"]) for f in found)] or list(_SECTIONS)
+    sections = [s for s, pattern in _SECTIONS.items() if any(pattern.search(f["name"]) for f in found)]
+    sections = sections or list(_SECTIONS)
     path = json.dumps(str(path))[1:-1]  # a file name is the learner's: escaped, it cannot end the docstring
     listed = "\n".join(f"    {signature_text(f)}" for f in found) or "    (no top-level function or class)"
-    return (f'"""A starting adapter for {path}: define the course\'s names from your code, then grade with\n'
-            f"python -m course.grade {path} --adapter THIS_FILE (README: \"Checking RoPE/ALiBi code from elsewhere\").\n\n"
+    return (f'"""A starting adapter for {path}: define the course\'s names from your code,\n'
+            f"then grade with python -m course.grade {path} --adapter THIS_FILE\n"
+            '(README: "Checking RoPE/ALiBi code from elsewhere").\n\n'
             f'Your code defines:\n{listed}\n"""\n'
-            "from course.adapting import attention_with_bias, from_layout, rope, table_rows, to_layout  # noqa: F401\n\n"
+            "from course.adapting import (attention_with_bias, from_layout, rope, table_rows,  # noqa: F401\n"
+            "                             to_layout)\n\n"
             "# features (interleaved, half_split, rotary_dim, fractional_positions, cache_growth, argument_checks,\n"
             "# bidirectional) or exercise ids (rope.rope_matrix, ...) your code cannot express: {key: why}\n"
             "NOT_APPLICABLE = {}\n"

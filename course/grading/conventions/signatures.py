@@ -77,7 +77,8 @@ def fits(signature: Signature | None, call: Call | ClassCall) -> bool:
     if signature is None:
         return False
     if isinstance(call, ClassCall):
-        return signature.kind == "class" and call.init.fits(signature.parameters) and call.forward.fits(signature.forward)
+        return (signature.kind == "class" and call.init.fits(signature.parameters)
+                and call.forward.fits(signature.forward))
     return signature.kind in ("function", "class") and call.fits(signature.parameters)
 
 
