@@ -562,3 +562,63 @@ def test_suggest_adapter_prints_a_starting_adapter_naming_the_functions_found(tm
     defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert defined == {"apply_rope"}, defined
     assert "from course.adapting import" in done.stdout
+
+
+# ---------------------------------------------------------------- the adapter helpers
+def test_layout_helpers_go_there_and_back():
+    import torch
+
+    from course.adapting import from_layout, heads_from_layout, heads_to_layout, to_layout
+
+    x = torch.randn(2, 3, 5, 8)
+    shapes = {"bthd": (6, 5, 1, 8), "bhtd": (6, 1, 5, 8), "tbhd": (5, 6, 1, 8)}
+    for layout, shape in shapes.items():
+        y = to_layout(x, layout)
+        assert tuple(y.shape) == shape
+        assert torch.equal(y.reshape(-1, 8) if layout != "tbhd" else y.transpose(0, 1).reshape(-1, 8),
+                           x.reshape(-1, 8))
+        assert torch.equal(from_layout(y, layout, x), x)
+    tokens = to_layout(x, "bthd", tokens=True)
+    assert tuple(tokens.shape) == (1, 30, 1, 8) and torch.equal(from_layout(tokens, "bthd", x), x)
+    q = torch.randn(2, 4, 5, 8)  # (B, H, T, D)
+    assert torch.equal(heads_to_layout(q, "bthd"), q.transpose(1, 2))
+    assert torch.equal(heads_to_layout(q, "tbhd"), q.permute(2, 0, 1, 3))
+    for layout in shapes:
+        assert torch.equal(heads_from_layout(heads_to_layout(q, layout), layout, q), q)
+    with pytest.raises(ValueError, match="layout"):
+        to_layout(x, "bdht")
+
+
+def test_attention_with_bias_and_float32_helpers_match_torch():
+    import torch
+    import torch.nn.functional as F
+
+    from course.adapting import attention_with_bias, in_float32
+
+    q, k, v = torch.randn(2, 3, 4, 8), torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 5)
+    bias = torch.randn(3, 1, 6)
+    keep = torch.ones(4, 6, dtype=torch.bool).tril(diagonal=2)  # the queries are the last 4 of 6 positions
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.masked_fill(~keep, float("-inf")))
+    assert torch.allclose(attention_with_bias(q, k, v, bias), expected, atol=1e-5)
+    assert torch.allclose(attention_with_bias(q, k, v, bias, causal=False),
+                          F.scaled_dot_product_attention(q, k, v, attn_mask=bias.expand(3, 4, 6)), atol=1e-5)
+    seen = []
+    out = in_float32(lambda a, b: (seen.append((a.dtype, b.dtype)), a + b)[1], q.half(), k[..., :4, :].half())
+    assert seen == [(torch.float32, torch.float32)] and out.dtype == torch.float16
+
+
+def test_the_course_solutions_fit_the_contract_calls_and_pass_every_probe():
+    """What marks a name as another library's (CONTRACT_CALLS) and the probe call must both accept
+    the course's own solutions, read through the learner process's signature report."""
+    from course.adapting.probe import probe
+    from course.grading.conventions import CONTRACT_CALLS
+    from course.grading.conventions.signatures import fits, read_signatures
+    from course.sandbox.child import _signature
+
+    for name, call in CONTRACT_CALLS.items():
+        section = next(e.section for e in EXERCISES.values() if e.name == name)
+        solution = importlib.import_module(f"solutions.{section}")
+        value = getattr(solution, name)
+        reply = json.loads(json.dumps({name: _signature(value)}))  # as it crosses the channel
+        assert fits(read_signatures(reply, [name]).get(name), call), (name, reply)
+        probe(name, value)

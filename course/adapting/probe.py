@@ -48,6 +48,20 @@ def _call(name: str, made):
         _expect(made(torch.tensor([0.5, 0.25]), positions, positions[:3]), [(2, 5, 3)])
     elif name == "alibi_attention":
         _expect(made(x, x, x[..., :4]), [(2, 2, 5, 4)])
+    elif name in ("linear_scaled_inv_freq", "llama3_inv_freq"):
+        _expect(made(8, 10000.0, 4.0), [(4,)])
+    elif name == "dynamic_ntk_inv_freq":
+        _expect(made(8, 10000.0, 2.0, 32, 16), [(4,)])
+    elif name == "yarn_inv_freq":
+        inv_freq, factor = made(8, 10000.0, 4.0, 16)
+        _expect(inv_freq, [(4,)])
+        if not isinstance(factor, (int, float, torch.Tensor)) or torch.as_tensor(factor).numel() != 1:
+            raise NotRecognised(f"returned {type(factor).__name__} as its attention factor, expected a number")
+    elif name == "ntk_scaled_base":
+        if torch.as_tensor(made(10000.0, 2.0, 8)).numel() != 1:
+            raise NotRecognised("returned more than one number")
+    elif not callable(made):  # a name without a probe of its own: at least something to call
+        raise NotRecognised(f"is a {type(made).__name__}, not a function or class")
 
 
 def probe(name: str, made) -> None:

@@ -19,16 +19,23 @@ from typing import Callable
 
 from course.grading.conventions.signatures import Call, ClassCall
 
-# The least call the contract makes of each name a convention can provide: a learner's name
-# that cannot take it is another library's (say a RotaryEmbedding(dim, theta) whose forward takes
-# one tensor), which a convention may grade in its place.
+# The calls the contract makes of each name a convention can provide (every number of positional
+# arguments from its required ones to all of them): a learner's name that can take none of them
+# is another library's (say a RotaryEmbedding(dim, theta) whose forward takes one tensor), which a
+# convention may grade in its place. (A learner's function that lacks only defaults takes the
+# full call: it stays theirs.)
 CONTRACT_CALLS = {
-    "rope_inv_freq": Call((1,)),
-    "apply_rope": Call((2,)),
-    "RotaryEmbedding": ClassCall(Call((1,)), Call((3,))),
+    "rope_inv_freq": Call((1, 2)),
+    "apply_rope": Call((2, 3, 4, 5)),
+    "RotaryEmbedding": ClassCall(Call((1, 2, 3, 4)), Call((3,))),
     "alibi_slopes": Call((1,)),
     "alibi_bias": Call((3,)),
-    "alibi_attention": Call((3,)),
+    "alibi_attention": Call((3, 4)),
+    "linear_scaled_inv_freq": Call((3,)),
+    "ntk_scaled_base": Call((3,)),
+    "dynamic_ntk_inv_freq": Call((5,)),
+    "yarn_inv_freq": Call((4, 5, 6, 7)),
+    "llama3_inv_freq": Call((2, 3, 4, 5, 6)),
 }
 
 
