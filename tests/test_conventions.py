@@ -622,3 +622,16 @@ def test_the_course_solutions_fit_the_contract_calls_and_pass_every_probe():
         reply = json.loads(json.dumps({name: _signature(value)}))  # as it crosses the channel
         assert fits(read_signatures(reply, [name]).get(name), call), (name, reply)
         probe(name, value)
+
+
+def test_a_learner_process_that_floods_its_signature_answer_gets_no_convention(tmp_path):
+    """Code the Hugging Face convention fits, whose process answers "signatures" with megabytes:
+    the answer is refused (no convention without signatures), and the report says nothing was recognised."""
+    flood = '''
+import course.sandbox.child as _child
+_child._signature = lambda value: {"kind": "function",
+                                   "parameters": [["p" * 200, "positional_or_keyword", False]] * 200_000}
+'''
+    report = grade_file(write(tmp_path / "rope.py", (FOLDER / "huggingface" / "correct.py").read_text(), flood))
+    assert report["exercises"] == [] and "--adapter" in report["error"], report
+    assert not any(n["kind"] == "convention" for n in report["notes"]), report["notes"]
