@@ -15,7 +15,7 @@ from course.checking import (Mismatch, call_text, closest_mistake, expect_close,
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 from course.grading.decode_loop import (LENGTH, PADS, PROMPT, expect_cache_grows, expect_inputs_kept,
                                        expect_loop, expect_mask_length_checked, left_padded_batch, loop_text,
-                                       masking_mistakes, run_loop)
+                                       masking_mistakes, run_loop, strict_mask_mistakes)
 from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
@@ -53,9 +53,10 @@ def ref_attention(q, k, v, causal=True, slopes=None, sign=-1.0, scale=True, alig
     bias = sign * slopes[:, None, None] * distance(q_pos[:, None] - k_pos[None, :])
     scores = q @ np.swapaxes(k, -1, -2) / (math.sqrt(d) if scale else 1.0) + bias
     if causal and mask:
-        scores = np.where(k_pos[None, :] < q_pos[:, None] + (0 if strict else 1), scores, -np.inf)
-    weights = np.exp(scores - scores.max(-1, keepdims=True))
-    weights /= weights.sum(-1, keepdims=True)
+        scores = np.where(k_pos[None, :] <= q_pos[:, None] - strict, scores, -np.inf)
+    with np.errstate(invalid="ignore"):  # a strict mask leaves the first query no key: a NaN row
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
     return torch.from_numpy(weights @ v)
 
 
@@ -153,10 +154,7 @@ def test_bias_not_in_place(submission):
 
 # ---------------------------------------------------------------- alibi_attention
 def attention_mistakes(q, k, v, causal):
-    # A strict mask leaves the first query no key when T_q == T_k (NaN, never matched): named with fewer queries.
-    strict = {mistake("mask-strict", "a causal mask that hides each query's own key: query i sees keys j <= i, "
-                      "itself included"): ref_attention(q, k, v, causal=causal, strict=True)
-              } if causal and q.shape[-2] < k.shape[-2] else {}
+    strict = strict_mask_mistakes(ref_attention(q, k, v, causal=causal, strict=True)) if causal else {}
     return {**strict,
         mistake("alibi-no-mask", "no causal mask: the symmetric bias -m|i-j| alone still lets queries see later "
                 "keys; apply the mask separately"): ref_attention(q, k, v, causal=causal, mask=False),
@@ -264,7 +262,7 @@ HINTS = ("Are positions counted from the real tokens and padding keys masked?",
 
 
 def simulate_alibi_loop(q, k, v, mask, chunks, q_numbering="real", k_numbering="real", mask_padding=True,
-                        causal_from_end=True, sign=-1.0, slopes=None):
+                        causal_from_end=True, sign=-1.0, slopes=None, strict=False):
     """Each call of the decode loop in float64 NumPy, with the knobs of known mistakes, for naming
     them only (expected values come from ref_attention on each row alone)."""
     real = mask.bool().numpy()
@@ -279,7 +277,8 @@ def simulate_alibi_loop(q, k, v, mask, chunks, q_numbering="real", k_numbering="
         distance = np.abs(q_pos[:, :, None] - k_pos[:, None, :])[:, None]
         scores = q[..., start:stop, :] @ np.swapaxes(k[..., :stop, :], -1, -2) / np.sqrt(q.shape[-1])
         scores = scores + sign * slopes[None, :, None, None] * distance
-        allowed = np.arange(stop)[None, :] <= (start if causal_from_end else 0) + np.arange(n)[:, None]
+        last = (start if causal_from_end else 0) + np.arange(n)[:, None] - strict  # the last key each query sees
+        allowed = np.arange(stop)[None, :] <= last
         if mask_padding:
             allowed = allowed & real[:, None, None, :stop]
         scores = np.where(allowed, scores, -np.inf)

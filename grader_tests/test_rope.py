@@ -414,7 +414,7 @@ def ref_causal_rope(q, k, v):
 
 
 def simulate_rope_loop(q, k, v, mask, chunks, numbering="real", mask_padding=True, causal_from_end=True,
-                       interleaved=False, scale=True, rotate_cache=False, new_first=False):
+                       interleaved=False, scale=True, rotate_cache=False, new_first=False, strict=False):
     """The decode loop in float64 NumPy with the knobs of known mistakes, for naming them only
     (expected values come from ref_causal_rope). Returns the output of every call."""
     real = mask.bool().numpy()
@@ -437,7 +437,8 @@ def simulate_rope_loop(q, k, v, mask, chunks, numbering="real", mask_padding=Tru
         join = lambda past, new: np.concatenate((new, past) if new_first else (past, new), axis=-2)  # noqa: E731
         keys, values = join(keys, rot(k[..., cols, :], pos)), join(values, v[..., cols, :])
         scores = rot(q[..., cols, :], pos) @ np.swapaxes(keys, -1, -2) / (np.sqrt(d) if scale else 1.0)
-        allowed = np.arange(start + n)[None, :] <= (start if causal_from_end else 0) + np.arange(n)[:, None]
+        last = (start if causal_from_end else 0) + np.arange(n)[:, None] - strict  # the last key each query sees
+        allowed = np.arange(start + n)[None, :] <= last
         if mask_padding:
             allowed = allowed & real[:, None, None, : start + n]
         scores = np.where(allowed, scores, -np.inf)

@@ -118,6 +118,8 @@ BUGS += [
     Bug("cached_padding_keys_not_masked", "alibi.cached_alibi_attention", cached(
         ("allowed = causal & mask[:, None, None, :]", "allowed = causal")), mistake="padding keys not masked",
         key="padding-not-masked"),
+    Bug("cached_strict_mask", "alibi.cached_alibi_attention", cached(
+        (CAUSAL, CAUSAL.replace("<=", "<"))), mistake="hides each query's own key", key="mask-strict"),
     Bug("cached_bias_positive", "alibi.cached_alibi_attention", cached(
         ("+ bias.to(work)", "- bias.to(work)")), mistake="wrong sign", key="alibi-bias-sign"),
     Bug("cached_power_of_two_slopes", "alibi.cached_alibi_attention", cached(

@@ -171,6 +171,8 @@ CAUSAL = ("causal = torch.arange(t_past + t_new, device=q.device) <= t_past + to
 KEYS = "keys = torch.cat((past_k, apply_rope(k, new_positions, base)), dim=-2)"
 
 BUGS += [
+    Bug("cached_strict_mask", "rope.cached_rope_attention", cached(
+        (CAUSAL, CAUSAL.replace("<=", "<"))), mistake="hides each query's own key", key="mask-strict"),
     Bug("cached_new_tokens_at_zero", "rope.cached_rope_attention", cached(
         (NEW_POSITIONS, "new_positions = torch.arange(t_new, device=q.device).expand(q.shape[0], 1, t_new)")),
         mistake="numbered from 0 in every call", key="positions-restart"),
