@@ -141,6 +141,8 @@ def test_wrong_code_loses_points_in_the_right_exercise(folder, bug, tmp_path):
     target = entries[bug.exercise]
     assert target["score"] < target["max_score"], f"{bug.exercise} did not lose points for {bug.id}"
     assert bug.mistake in target["feedback"], f"feedback lacks {bug.mistake!r}:\n{target['feedback']}"
+    keys = [m["key"] for m in target["mistakes"]]
+    assert not bug.key or bug.key in keys, f"the report names {keys}, not {bug.key!r}:\n{target['feedback']}"
     collateral = {i: e["score"] for i, e in entries.items()
                   if i not in {bug.exercise, *bug.cascades} and e["score"] < e["max_score"]}
     assert not collateral, f"{bug.id} also cost points in {collateral}"
