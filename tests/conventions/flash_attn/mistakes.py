@@ -16,7 +16,7 @@ def apply_rotary_emb_torch(x, cos, sin, interleaved=False):
     cos, sin = torch.cat((cos, cos), dim=-1).unsqueeze(-2), torch.cat((sin, sin), dim=-1).unsqueeze(-2)
     rotated = x[..., :ro_dim] * cos + rotate_half(x[..., :ro_dim], interleaved) * sin
     return torch.cat((rotated, x[..., ro_dim:]), dim=-1)
-''', mistake="pairing conventions mixed", key="pairing-convention"),
+''', mistake="pairing convention", key="pairing-convention"),
     Bug("rotates_last_features", "rope.apply_rope", '''
 def apply_rotary_emb_torch(x, cos, sin, interleaved=False):
     ro_dim = cos.shape[-1] * 2

@@ -10,7 +10,7 @@ class RotaryPositionalEmbeddings(RotaryPositionalEmbeddings):
         cos, sin = rows[..., 0], rows[..., 1]
         a, b = x.float().chunk(2, dim=-1)
         return torch.cat((a * cos - b * sin, b * cos + a * sin), dim=-1).type_as(x)
-''', mistake="other pairing convention", key="pairing-convention", cascades=("rope.RotaryEmbedding",)),
+''', mistake="pairing convention", key="pairing-convention", cascades=("rope.RotaryEmbedding",)),
     Bug("sine_sign", "rope.apply_rope", '''
 class RotaryPositionalEmbeddings(RotaryPositionalEmbeddings):
     def build_rope_cache(self, max_seq_len=4096):
