@@ -9,13 +9,11 @@ import ast
 
 import pytest
 
-from course.exercises import section_exercises
+from course.exercises import SECTIONS, section_exercises
 from course.grading.features import FEATURES
 from course.grading.grader import grade_file, grade_files
 from tests.conftest import ROOT
 
-SECTIONS = sorted(p.stem for p in (ROOT / "grader_tests").glob("test_*.py"))
-SECTIONS = [s.removeprefix("test_") for s in SECTIONS]
 
 
 class _NoValueError(ast.NodeTransformer):
@@ -142,7 +140,29 @@ def _declaring(feature: str, sections, tmp_path):
 
 
 def _checks(report) -> dict:
+    """Every check of a report, by (exercise id, its place among the exercise's checks)."""
     return {(e["id"], i): c for e in report["exercises"] for i, c in enumerate(e["checks"])}
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    """feature -> (the checks of its lacking code graded with every test, the report with the
+    feature declared not applicable), each feature graded once."""
+    done = {}
+
+    def audited(feature):
+        if feature not in done:
+            folder = tmp_path_factory.mktemp(feature)
+            lacking = _lacking(feature, folder)
+            done[feature] = (_checks(grade_file(lacking)),
+                             grade_files([lacking], adapter=_declaring(feature, LACKING[feature], folder)))
+        return done[feature]
+    return audited
+
+
+def _full_marks(report):
+    for entry in report["exercises"]:
+        assert entry["score"] == entry["max_score"], entry["feedback"]
 
 
 def test_every_feature_is_audited():
@@ -150,14 +170,13 @@ def test_every_feature_is_audited():
 
 
 @pytest.mark.parametrize("feature", list(LACKING))
-def test_exactly_the_checks_marked_with_a_feature_need_it(feature, tmp_path):
-    lacking = _lacking(feature, tmp_path)
-    everything = _checks(grade_file(lacking))
-    declared_report = grade_files([lacking], adapter=_declaring(feature, LACKING[feature], tmp_path))
+def test_exactly_the_checks_marked_with_a_feature_need_it(feature, audit):
+    everything, declared_report = audit(feature)
     declared = _checks(declared_report)
-    assert everything.keys() == declared.keys() and everything
+    assert everything.keys() == declared.keys()
     marked = {key for key, check in declared.items()
               if check["outcome"] == "not_run" and everything[key]["outcome"] != "not_run"}
+    assert marked, f"no check is marked with {feature}"
     wrong = []
     for key, check in everything.items():
         assert check["title"] == declared[key]["title"]
@@ -167,5 +186,18 @@ def test_exactly_the_checks_marked_with_a_feature_need_it(feature, tmp_path):
             wrong.append(f"{key[0]}: {check['title']!r} {check['outcome']}"
                          + (" although marked" if key in marked else f" unmarked: {check['message'][:300]}"))
     assert not wrong, "\n".join(wrong)
-    for entry in declared_report["exercises"]:
-        assert entry["score"] == entry["max_score"], entry["feedback"]
+    _full_marks(declared_report)
+
+
+def test_half_split_marks_the_other_pairing_of_each_check_that_needs_interleaved_pairs(audit, tmp_path):
+    """The checks declaring half-split pairs spares are the same properties checked with half-split
+    pairs as those that fail without interleaved pairs (a parametrised check's other half)."""
+    everything, _ = audit("interleaved")
+    needs_interleaved = {key for key, check in everything.items() if check["outcome"] == "failed"}
+    titles = {(key[0], everything[key]["title"]) for key in needs_interleaved}
+    twins = {key for key, check in everything.items()
+             if (key[0], check["title"]) in titles and key not in needs_interleaved}
+    report = grade_files([ROOT / "solutions" / "rope.py"], adapter=_declaring("half_split", ["rope"], tmp_path))
+    spared = {key for key, check in _checks(report).items() if check["outcome"] == "not_run"}
+    assert spared == twins and spared
+    _full_marks(report)
