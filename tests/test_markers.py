@@ -15,7 +15,6 @@ from course.grading.grader import grade_file, grade_files
 from tests.conftest import ROOT
 
 
-
 class _NoValueError(ast.NodeTransformer):
     """Every `raise ValueError(...)` becomes `pass`: the function goes on with a bad argument as
     code that never checks its arguments does."""
@@ -117,8 +116,8 @@ LACKING = {  # feature -> {section: what its solution becomes without it}
     "bidirectional": {"alibi": lambda s: s + _ALIBI_CAUSAL_ONLY},
 }
 # Half-split pairs are never missing as such: a convention with interleaved pairs reaches them by
-# reordering the features around its own function (conventions/prelude.py), so every check passes
-# either way; what its marker spares is checked below, beside the interleaved marker it mirrors.
+# reordering the features around its own function (the conventions' pairing helper), so every
+# check passes either way; what its marker spares is checked below, against the interleaved one.
 BRIDGED = {"half_split"}
 
 
