@@ -4,7 +4,7 @@ Device checks ask: given inputs on some device, does the code return its results
 and does it only ever combine tensors that live on one device? With a GPU (CUDA or MPS)
 the check runs on it. Without one it runs on an *emulated* device: tensors that hold real
 CPU values but report the device ``meta``, with CUDA's rules for mixing devices (a
-non-scalar tensor on another device is an error, and so is a CPU tensor indexed by device
+non-scalar tensor on another device is an error, and so is reading a CPU tensor at device
 indices; CPU scalars, CPU indices of a device tensor and copies between devices are allowed).
 Unlike real ``meta`` tensors they have values, so correct code that reads them (``.item()``,
 ``.tolist()``, ``.cpu().numpy()``) works as on a GPU.
