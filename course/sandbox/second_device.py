@@ -105,8 +105,8 @@ class EmulatedDevice(TorchDispatchMode):
 
 def _check_indexing(name: str, args: tuple) -> None:
     """CUDA's rules for indexing across devices: a device tensor may be read with CPU indices, a
-    CPU tensor never with device indices; values written must be on the written tensor's device,
-    or scalars (torch's test_indexing: test_cpu_indices, test_invalid_device)."""
+    CPU tensor never read with device indices (written, it may be); values written must be on the
+    written tensor's device, or scalars (torch's test_indexing: test_cpu_indices, test_invalid_device)."""
     indexed, here = args[0], isinstance(args[0], Emulated)
     if name == "aten::index" and not here and any(isinstance(i, Emulated) for i in args[1]):
         raise RuntimeError(f"{INDEXING_ERROR} ({indexed.device.type})")
