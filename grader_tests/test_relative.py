@@ -368,6 +368,7 @@ def test_bias_device_and_inputs(submission):
 
 
 @exercise("relative.t5_relative_bias")
+@pytest.mark.uses("argument_checks")
 def test_bias_bad_table(submission):
     """rejects a table that is not (num_buckets, H) with a ValueError naming table"""
     table = rand(32, seed=5)
@@ -437,6 +438,7 @@ def test_scores_device_and_inputs(submission):
 
 
 @exercise("relative.shaw_relative_scores")
+@pytest.mark.uses("argument_checks")
 def test_scores_bad_arguments(submission):
     """rejects more queries than keys (naming q or k) and a rel_k that is not (2K+1, d) (naming rel_k or max_distance)"""
     q, k = rand(5, 4, seed=24), rand(3, 4, seed=25)
@@ -501,6 +503,7 @@ def test_attention_device_and_inputs(submission):
 
 
 @exercise("relative.shaw_relative_attention")
+@pytest.mark.uses("argument_checks")
 def test_attention_bad_arguments(submission):
     """rejects a rel_v that is not (2K+1, d_v) (naming rel_v or v) and more queries than keys (naming q or k)"""
     q, k, v = rand(3, 4, seed=55), rand(3, 4, seed=56), rand(3, 2, seed=57)

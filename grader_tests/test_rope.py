@@ -368,6 +368,7 @@ def test_rotary_module_decoding(submission):
 
 
 @exercise("rope.RotaryEmbedding")
+@pytest.mark.uses("cache_growth")  # positions up to 2500, past the default max_len
 def test_rotary_module_half(submission):
     """keeps float16 inputs in float16 and accurate"""
     module = submission.RotaryEmbedding(8)

@@ -153,6 +153,7 @@ def test_linear_factor_one(submission):
 
 
 @exercise("scaling.linear_scaled_inv_freq")
+@pytest.mark.uses("argument_checks")
 def test_linear_bad_arguments(submission):
     """rejects factor < 1 and an odd d with a ValueError naming the argument"""
     expect_value_error(submission.linear_scaled_inv_freq, 8, 10000.0, 0.5, mentions="factor",
@@ -200,6 +201,7 @@ def test_ntk_returns_float(submission):
 
 @exercise("scaling.ntk_scaled_base")
 @pytest.mark.parametrize("args,name", [((10000.0, 2.0, 2), "d"), ((10000.0, 0.5, 8), "factor")])
+@pytest.mark.uses("argument_checks")
 def test_ntk_bad_arguments(submission, args, name):
     """rejects d <= 2 and factor < 1 with a ValueError naming the argument"""
     expect_value_error(submission.ntk_scaled_base, *args, mentions=name, what=call_text("ntk_scaled_base", *args))
@@ -259,6 +261,7 @@ def test_dynamic_dtype(submission):
 @pytest.mark.parametrize("args,name", [((2, 10000.0, 2.0, 100, 64), "d"), ((7, 10000.0, 2.0, 100, 64), "d"),
                                        ((8, 10000.0, 0.5, 100, 64), "factor"), ((8, 10000.0, 2.0, 0, 64), "seq_len"),
                                        ((8, 10000.0, 2.0, 100, 0), "original_max_len")])
+@pytest.mark.uses("argument_checks")
 def test_dynamic_bad_arguments(submission, args, name):
     """rejects bad d, factor, seq_len, original_max_len with a ValueError naming it"""
     expect_value_error(submission.dynamic_ntk_inv_freq, *args, mentions=name,
@@ -374,6 +377,7 @@ def test_yarn_dtype(submission):
 @exercise("scaling.yarn_inv_freq")
 @pytest.mark.parametrize("args,name", [((7, 10000.0, 2.0, 1024), "d"), ((8, 10000.0, 0.5, 1024), "factor"),
                                        ((8, 10000.0, 2.0, 0), "original_max_len")])
+@pytest.mark.uses("argument_checks")
 def test_yarn_bad_arguments(submission, args, name):
     """rejects an odd d, factor < 1, original_max_len < 1 with a ValueError naming it"""
     expect_value_error(submission.yarn_inv_freq, *args, mentions=name, what=call_text("yarn_inv_freq", *args))
@@ -437,6 +441,7 @@ def test_llama3_dtype(submission):
 @exercise("scaling.llama3_inv_freq")
 @pytest.mark.parametrize("args,name", [((7, 10000.0, 2.0, 1024), "d"), ((8, 10000.0, 0.5, 1024), "factor"),
                                        ((8, 10000.0, 2.0, 0), "original_max_len")])
+@pytest.mark.uses("argument_checks")
 def test_llama3_bad_arguments(submission, args, name):
     """rejects an odd d, factor < 1, original_max_len < 1 with a ValueError naming it"""
     expect_value_error(submission.llama3_inv_freq, *args, mentions=name, what=call_text("llama3_inv_freq", *args))
