@@ -461,7 +461,7 @@ NOT_APPLICABLE = {"fractional_positions": "one table row per whole position",
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     def turn(y):  # gpt-fast: (B, T, H, D), adjacent pairs, one table row per token
         rows, length = table_rows(y, positions, "freqs_cis")
-        table = precompute_freqs_cis(length, y.shape[-1], base)[rows.reshape(-1)]
+        table = precompute_freqs_cis(length, y.shape[-1], base).to(y.device)[rows.reshape(-1)]
         return from_layout(apply_rotary_emb(to_layout(y, "bthd", tokens=True), table), "bthd", y)
     return rope(x, turn, native_interleaved=True, interleaved=interleaved, rotary_dim=rotary_dim)
 ''')
