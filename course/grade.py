@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="a Python file run after the submission's code, defining the course's names (apply_rope, "
                              "alibi_slopes, ...) from functions written to other signatures; it may set "
                              "NOT_APPLICABLE = {feature or exercise id: why}")
+    parser.add_argument("--suggest-adapter", action="store_true",
+                        help="print a starting adapter for PATH (its functions and their signatures, the helpers of "
+                             "course.adapting) instead of grading")
     add_limit_options(parser)
     # A grader of many learners (--serve): what it requires of the platform (course.grading.integrity).
     parser.add_argument("--allow-unconfined", action="store_true", help="with --serve: " + ALLOW_UNCONFINED_HELP)
@@ -101,6 +104,22 @@ def left_behind(report: dict, paths) -> dict:
     return {**report, "notes": notes}
 
 
+def suggest(paths) -> int:
+    """--suggest-adapter: a starting adapter for one file, printed (nothing of it is run)."""
+    from course.grading.submission import UnreadableSubmission
+    from course.grading.suggest import suggested_adapter
+
+    if len(paths) != 1:
+        print("--suggest-adapter takes one file", file=sys.stderr)
+        return 2
+    try:
+        print(suggested_adapter(paths[0]), end="")
+    except (UnreadableSubmission, OSError) as err:
+        print(f"{paths[0]} cannot be read: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -110,6 +129,8 @@ def main(argv=None) -> int:
     if unknown:
         print(f"unknown exercise id(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
+    if args.suggest_adapter:
+        return suggest(args.path)
     limits = limits_from(args)
     if args.serve:
         return serve_class(limits, args.allow_unconfined)

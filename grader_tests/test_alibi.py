@@ -15,7 +15,7 @@ from course.checking import (Mismatch, call_text, closest_mistake, expect_close,
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 from course.grading.decode_loop import (LENGTH, PADS, PROMPT, expect_cache_grows, expect_inputs_kept,
                                        expect_loop, expect_mask_length_checked, left_padded_batch, loop_text,
-                                       masking_mistakes, run_loop)
+                                       masking_mistakes, run_loop, strict_mask_mistakes)
 from course.grading.mistakes import mistake
 
 exercise = pytest.mark.exercise
@@ -40,19 +40,23 @@ def ref_bias(slopes, q_pos, k_pos):
     return torch.from_numpy(-np.asarray(slopes, dtype=np.float64)[:, None, None] * distance)
 
 
-def ref_attention(q, k, v, causal=True, slopes=None, sign=-1.0, scale=True, aligned_end=True, mask=True):
+def ref_attention(q, k, v, causal=True, slopes=None, sign=-1.0, scale=True, aligned_end=True, mask=True,
+                  distance=np.abs, strict=False):
+    """The knobs after `causal` reproduce learner mistakes (`distance` of i - j: a signed one
+    without np.abs; `strict`: a causal mask that hides a query's own key)."""
     q, k, v = (t.double().numpy() for t in (q, k, v))
     heads, t_q, d = q.shape[-3:]
     t_k = k.shape[-2]
     slopes = ref_slopes(heads) if slopes is None else slopes
     k_pos = np.arange(t_k)
     q_pos = k_pos[t_k - t_q:] if aligned_end else k_pos[:t_q]
-    bias = sign * slopes[:, None, None] * np.abs(q_pos[:, None] - k_pos[None, :])
+    bias = sign * slopes[:, None, None] * distance(q_pos[:, None] - k_pos[None, :])
     scores = q @ np.swapaxes(k, -1, -2) / (math.sqrt(d) if scale else 1.0) + bias
     if causal and mask:
-        scores = np.where(k_pos[None, :] <= q_pos[:, None], scores, -np.inf)
-    weights = np.exp(scores - scores.max(-1, keepdims=True))
-    weights /= weights.sum(-1, keepdims=True)
+        scores = np.where(k_pos[None, :] <= q_pos[:, None] - strict, scores, -np.inf)
+    with np.errstate(invalid="ignore"):  # a strict mask leaves the first query no key: a NaN row
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
     return torch.from_numpy(weights @ v)
 
 
@@ -78,6 +82,13 @@ def test_slopes_other_counts(submission, n):
         mistake("alibi-sorted", "the right slopes in sorted order; the paper's order (power-of-two block first, "
                 "then the extra ones) is what trained models such as BLOOM use"):
             torch.from_numpy(np.sort(ref_slopes(n))[::-1].copy()),
+        mistake("alibi-sorted", "the right slopes sorted in increasing order; the paper's order (power-of-two "
+                "block first, then the extra ones) is what trained models such as BLOOM use"):
+            torch.from_numpy(np.sort(ref_slopes(n))),
+        mistake("alibi-extra-slopes", "the extra slopes taken from the 2nd, 4th, ... slopes of the next power of "
+                "two, which repeat the first block; the paper takes its 1st, 3rd, 5th, ..."):
+            torch.from_numpy(np.concatenate((ref_slopes(n)[: 1 << (n.bit_length() - 1)],
+                                             ref_slopes(n)[: n - (1 << (n.bit_length() - 1))]))),
     }, atol=1e-6)
     expect_close(got, torch.from_numpy(ref_slopes(n)), f"alibi_slopes({n})", atol=1e-7, rtol=1e-6, hint=hint)
 
@@ -143,7 +154,8 @@ def test_bias_not_in_place(submission):
 
 # ---------------------------------------------------------------- alibi_attention
 def attention_mistakes(q, k, v, causal):
-    return {
+    strict = strict_mask_mistakes(ref_attention(q, k, v, causal=causal, strict=True)) if causal else {}
+    return {**strict,
         mistake("alibi-no-mask", "no causal mask: the symmetric bias -m|i-j| alone still lets queries see later "
                 "keys; apply the mask separately"): ref_attention(q, k, v, causal=causal, mask=False),
         mistake("alibi-bias-sign", "a bias with the wrong sign (+m * distance)"):
@@ -153,6 +165,9 @@ def attention_mistakes(q, k, v, causal):
             ref_attention(q, k, v, causal=causal, slopes=naive_slopes(q.shape[-3])),
         mistake("queries-at-start", "queries placed at the first positions; with fewer queries than keys they are "
                 "the last T_q positions"): ref_attention(q, k, v, causal=causal, aligned_end=False),
+        **{mistake("alibi-signed-distance", f"a signed distance ({signed}) without the absolute value; without the "
+                   "causal mask the bias is -m|i - j| on both sides"): ref_attention(q, k, v, causal=causal, distance=f)
+           for signed, f in (("i - j", np.positive), ("j - i", np.negative))},
     }
 
 
@@ -247,7 +262,7 @@ HINTS = ("Are positions counted from the real tokens and padding keys masked?",
 
 
 def simulate_alibi_loop(q, k, v, mask, chunks, q_numbering="real", k_numbering="real", mask_padding=True,
-                        causal_from_end=True, sign=-1.0, slopes=None):
+                        causal_from_end=True, sign=-1.0, slopes=None, strict=False):
     """Each call of the decode loop in float64 NumPy, with the knobs of known mistakes, for naming
     them only (expected values come from ref_attention on each row alone)."""
     real = mask.bool().numpy()
@@ -262,7 +277,8 @@ def simulate_alibi_loop(q, k, v, mask, chunks, q_numbering="real", k_numbering="
         distance = np.abs(q_pos[:, :, None] - k_pos[:, None, :])[:, None]
         scores = q[..., start:stop, :] @ np.swapaxes(k[..., :stop, :], -1, -2) / np.sqrt(q.shape[-1])
         scores = scores + sign * slopes[None, :, None, None] * distance
-        allowed = np.arange(stop)[None, :] <= (start if causal_from_end else 0) + np.arange(n)[:, None]
+        last = (start if causal_from_end else 0) + np.arange(n)[:, None] - strict  # the last key each query sees
+        allowed = np.arange(stop)[None, :] <= last
         if mask_padding:
             allowed = allowed & real[:, None, None, :stop]
         scores = np.where(allowed, scores, -np.inf)

@@ -179,6 +179,7 @@ def test_attention_not_in_place(submission):
 
 
 @exercise("intuition.attention")
+@pytest.mark.uses("argument_checks")
 def test_attention_bad_shapes(submission):
     """rejects q and k of different widths, and a v without one row per key"""
     q, k, v = rand(2, 4), rand(3, 5), rand(3, 2)
@@ -241,12 +242,14 @@ def test_causal_dtype(submission):
 
 
 @exercise("intuition.causal_mask")
+@pytest.mark.uses("argument_checks")
 def test_causal_more_queries(submission):
     """rejects t_k < t_q with a ValueError naming t_k or t_q"""
     expect_value_error(submission.causal_mask, 4, 2, mentions=("t_k", "t_q"), what="causal_mask(4, 2)")
 
 
 @exercise("intuition.causal_mask")
+@pytest.mark.uses("argument_checks")
 def test_causal_empty(submission):
     """rejects t_q < 1 with a ValueError naming t_q"""
     expect_value_error(submission.causal_mask, 0, mentions="t_q", what="causal_mask(0)")

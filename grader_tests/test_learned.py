@@ -151,6 +151,7 @@ def _expect_range_error(submission, module, label, x, ids, weight):
 @exercise(MODULE, weight=2)
 @pytest.mark.parametrize("ids", [torch.tensor([0, 5, 1]), torch.tensor([9, 1, 2]), torch.tensor([-1, 0, 1])],
                          ids=["max_len", "beyond", "negative"])
+@pytest.mark.uses("argument_checks")
 def test_module_out_of_range(submission, ids):
     """rejects an id outside [0, max_len) with a ValueError naming max_len"""
     module = build(submission, 5, 2)
@@ -160,6 +161,7 @@ def test_module_out_of_range(submission, ids):
 
 
 @exercise(MODULE)
+@pytest.mark.uses("argument_checks")
 def test_module_too_long(submission):
     """rejects a default length T > max_len with a ValueError naming max_len"""
     module = build(submission, 3, 2)
@@ -319,6 +321,7 @@ def test_resize_not_in_place(submission):
 
 @exercise(RESIZE)
 @pytest.mark.parametrize("new_len", [1, 0])
+@pytest.mark.uses("argument_checks")
 def test_resize_bad_new_len(submission, new_len):
     """rejects new_len < 2 with a ValueError naming new_len"""
     table = rand(4, 2)
@@ -327,6 +330,7 @@ def test_resize_bad_new_len(submission, new_len):
 
 
 @exercise(RESIZE)
+@pytest.mark.uses("argument_checks")
 def test_resize_one_row(submission):
     """rejects a table of one row with a ValueError naming table"""
     table = rand(1, 3)

@@ -104,13 +104,13 @@ def ref_t5_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128, sign=
 
 
 # ---------------------------------------------------------------- references: Shaw
-def ref_shaw_index(t_q, t_k, K, *, align_end=True, key_minus_query=True, plus_k=True):
+def ref_shaw_index(t_q, t_k, K, *, align_end=True, key_minus_query=True, plus_k=True, clip=True):
     start = t_k - t_q if align_end else 0
     index = np.empty((t_q, t_k), dtype=np.int64)
     for i in range(t_q):
         for j in range(t_k):
             r = j - (start + i) if key_minus_query else (start + i) - j
-            index[i, j] = max(-K, min(K, r)) + (K if plus_k else 0)   # without +K, Python wraps negatives
+            index[i, j] = (max(-K, min(K, r)) if clip else r) + (K if plus_k else 0)   # Python wraps negatives
     return index
 
 
@@ -149,6 +149,10 @@ def scores_mistakes(q, k, rel_k, K):
         found[mistake("queries-at-start", "queries placed at the first positions; with fewer queries than keys "
                       "they are the last T_q positions (query i at T_k - T_q + i)")] = \
             ref_shaw(q, k, None, rel_k, None, K, align_end=False)[0]
+    unclipped = ref_shaw_index(q.shape[-2], k.shape[-2], K, clip=False)
+    if unclipped.max() <= 2 * K and unclipped.min() >= -(2 * K + 1):  # else unclipped indexing fails outright
+        found[mistake("shaw-no-clip", "offsets j - i not clipped to [-K, K]: rel_k[j - i + K] runs off the table, "
+                      "and negative rows wrap to its end")] = ref_shaw(q, k, None, rel_k, None, K, clip=False)[0]
     return found
 
 
@@ -329,6 +333,20 @@ def test_bias_settings(submission, bidirectional, num_buckets, max_distance):
 
 
 @exercise("relative.t5_relative_bias")
+def test_bias_buckets_from_table(submission):
+    """takes num_buckets from the table's rows (16 here, not T5's 32)"""
+    table, q_pos, k_pos = rand(16, 2, seed=18), torch.tensor([15]), torch.arange(16)
+    what = call_text("t5_relative_bias", table, q_pos, k_pos, bidirectional=False)
+    got = submission.t5_relative_bias(table, q_pos, k_pos, bidirectional=False)
+    rel = np.asarray(k_pos)[None, :] - np.asarray(q_pos)[:, None]
+    hint = closest_mistake(got, {  # past distances 0..15 stay in the 16 rows with T5's 32 buckets too
+        mistake("default-argument", "the default num_buckets=32; the number of buckets is the table's row count"):
+            table.double()[ref_bucket(rel, False, 32)].permute(2, 0, 1),
+    })
+    expect_bias(submission, got, table, q_pos, k_pos, what, bidirectional=False, hint=hint)
+
+
+@exercise("relative.t5_relative_bias")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
 def test_bias_dtype(submission, dtype):
     """returns the table's dtype with the table's exact values"""
@@ -350,6 +368,7 @@ def test_bias_device_and_inputs(submission):
 
 
 @exercise("relative.t5_relative_bias")
+@pytest.mark.uses("argument_checks")
 def test_bias_bad_table(submission):
     """rejects a table that is not (num_buckets, H) with a ValueError naming table"""
     table = rand(32, seed=5)
@@ -419,6 +438,7 @@ def test_scores_device_and_inputs(submission):
 
 
 @exercise("relative.shaw_relative_scores")
+@pytest.mark.uses("argument_checks")
 def test_scores_bad_arguments(submission):
     """rejects more queries than keys (naming q or k) and a rel_k that is not (2K+1, d) (naming rel_k or max_distance)"""
     q, k = rand(5, 4, seed=24), rand(3, 4, seed=25)
@@ -483,6 +503,7 @@ def test_attention_device_and_inputs(submission):
 
 
 @exercise("relative.shaw_relative_attention")
+@pytest.mark.uses("argument_checks")
 def test_attention_bad_arguments(submission):
     """rejects a rel_v that is not (2K+1, d_v) (naming rel_v or v) and more queries than keys (naming q or k)"""
     q, k, v = rand(3, 4, seed=55), rand(3, 4, seed=56), rand(3, 2, seed=57)

@@ -37,17 +37,39 @@ def ref_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None, fre
 
 
 
+def ref_rope_mixed(x, positions, base=10000.0, interleaved_table=True):
+    """The two conventions mixed, for naming the mistake: cos/sin repeated per pair (2k, 2k+1)
+    with the half-split rotate_half, or duplicated halves (k, k + d/2) with the interleaved rotation."""
+    x = x.double().numpy()
+    d = x.shape[-1]
+    theta = np.asarray(positions, dtype=np.float64)[..., None] * ref_inv_freq(d, base)
+    if interleaved_table:
+        angles, turned = np.repeat(theta, 2, -1), np.concatenate((-x[..., d // 2:], x[..., : d // 2]), -1)
+    else:
+        angles, turned = np.concatenate((theta, theta), -1), np.stack((-x[..., 1::2], x[..., 0::2]), -1)
+    return torch.from_numpy(x * np.cos(angles) + turned.reshape(x.shape) * np.sin(angles))
+
+
 def rope_mistakes(x, positions, **kw):
-    """Outputs of mistakes learners make, by name, for closest_mistake."""
+    """Outputs of mistakes learners make, by name, for closest_mistake (rotary_dim not set)."""
     interleaved = kw.get("interleaved", False)
     other = dict(kw, interleaved=not interleaved)
+    base = kw.get("base", 10000.0)
     return {
         mistake("pairing-convention", "the other pairing convention (interleaved=True pairs (2k, 2k+1); the default "
                 "pairs (k, k + d/2))"): ref_rope(x, positions, **other),
+        mistake("pairing-mixed", "the two pairing conventions mixed: cos/sin repeated per pair (2k, 2k+1) as the "
+                "interleaved convention builds them, with the half-split rotate_half"):
+            ref_rope_mixed(x, positions, base, interleaved_table=True),
+        mistake("pairing-mixed", "the two pairing conventions mixed: cos/sin as two copies of the half (k, k + d/2) "
+                "as the half-split convention builds them, with the interleaved rotation of pairs (2k, 2k+1)"):
+            ref_rope_mixed(x, positions, base, interleaved_table=False),
         mistake("rotation-direction", "rotating the other way ((a, b) -> (a cos + b sin, -a sin + b cos))"):
             ref_rope(x, -np.asarray(positions), **kw),
         mistake("positions-ignored", "ignoring `positions` and using 0, 1, 2, ..."):
             ref_rope(x, np.arange(x.shape[-2]), **kw),
+        mistake("count-from-one", "positions counted from 1: the first token is at position 0"):
+            ref_rope(x, np.asarray(positions) + 1, **kw),
     }
 
 
@@ -102,7 +124,8 @@ def test_apply_rope_heads_and_base(submission):
     """works on (batch, heads, T, d) with another base"""
     x, positions = rand(2, 3, 5, 8, seed=1), torch.arange(5)
     got = submission.apply_rope(x, positions, base=500.0)
-    expect_close(got, ref_rope(x, positions, base=500.0), call_text("apply_rope", x, positions, base=500.0), **F32)
+    expect_close(got, ref_rope(x, positions, base=500.0), call_text("apply_rope", x, positions, base=500.0), **F32,
+                 hint=closest_mistake(got, rope_mistakes(x, positions, base=500.0)))
 
 
 @exercise("rope.apply_rope")
@@ -299,8 +322,12 @@ def test_rotary_module_matches(submission, interleaved, base):
     q, k, positions = rand(2, 3, 5, 8, seed=12), rand(2, 3, 5, 8, seed=13), torch.arange(5)
     what = call_text(f"RotaryEmbedding(8, base={base}, interleaved={interleaved})", q, k, positions)
     got_q, got_k = module(q, k, positions)
-    expect_close(got_q, ref_rope(q, positions, base=base, interleaved=interleaved), what + " (the rotated q)", **F32)
-    expect_close(got_k, ref_rope(k, positions, base=base, interleaved=interleaved), what + " (the rotated k)", **F32)
+    kw = dict(base=base, interleaved=interleaved)
+    for name, x, got in (("q", q, got_q), ("k", k, got_k)):
+        ignored = {mistake("default-argument", "interleaved=True not passed on: the default half-split pairs used"):
+                   ref_rope(x, positions, base=base)} if interleaved else {}
+        hint = closest_mistake(got, {**ignored, **rope_mistakes(x, positions, **kw)})
+        expect_close(got, ref_rope(x, positions, **kw), f"{what} (the rotated {name})", **F32, hint=hint)
 
 
 @exercise("rope.RotaryEmbedding")
@@ -341,6 +368,7 @@ def test_rotary_module_decoding(submission):
 
 
 @exercise("rope.RotaryEmbedding")
+@pytest.mark.uses("cache_growth")  # positions up to 2500, past the default max_len
 def test_rotary_module_half(submission):
     """keeps float16 inputs in float16 and accurate"""
     module = submission.RotaryEmbedding(8)
@@ -387,13 +415,14 @@ def ref_causal_rope(q, k, v):
 
 
 def simulate_rope_loop(q, k, v, mask, chunks, numbering="real", mask_padding=True, causal_from_end=True,
-                       interleaved=False, scale=True, rotate_cache=False):
+                       interleaved=False, scale=True, rotate_cache=False, new_first=False, strict=False):
     """The decode loop in float64 NumPy with the knobs of known mistakes, for naming them only
     (expected values come from ref_causal_rope). Returns the output of every call."""
     real = mask.bool().numpy()
     before = np.where(real, np.cumsum(real, -1) - 1, 0)  # real tokens before each one; 0 on padding
     q, k, v = (t.double().numpy() for t in (q, k, v))
-    outs, keys, start, d = [], np.zeros(k.shape[:-2] + (0, k.shape[-1])), 0, q.shape[-1]
+    outs, start, d = [], 0, q.shape[-1]
+    keys, values = np.zeros(k.shape[:-2] + (0, k.shape[-1])), v[..., :0, :]
     for n in chunks:
         cols = np.arange(start, start + n)
         if numbering == "restart":
@@ -405,15 +434,18 @@ def simulate_rope_loop(q, k, v, mask, chunks, numbering="real", mask_padding=Tru
         rot = lambda x, p: ref_rope(x, p[:, None, :], interleaved=interleaved).numpy()  # noqa: E731
         if rotate_cache:  # the cached keys, already rotated, rotated again at their positions
             keys = rot(keys, before[:, :start])
-        keys = np.concatenate((keys, rot(k[..., cols, :], pos)), axis=-2)
+        # new_first: the new keys and values put before the cached ones, the mask left in column order
+        join = lambda past, new: np.concatenate((new, past) if new_first else (past, new), axis=-2)  # noqa: E731
+        keys, values = join(keys, rot(k[..., cols, :], pos)), join(values, v[..., cols, :])
         scores = rot(q[..., cols, :], pos) @ np.swapaxes(keys, -1, -2) / (np.sqrt(d) if scale else 1.0)
-        allowed = np.arange(start + n)[None, :] <= (start if causal_from_end else 0) + np.arange(n)[:, None]
+        last = (start if causal_from_end else 0) + np.arange(n)[:, None] - strict  # the last key each query sees
+        allowed = np.arange(start + n)[None, :] <= last
         if mask_padding:
             allowed = allowed & real[:, None, None, : start + n]
         scores = np.where(allowed, scores, -np.inf)
         with np.errstate(invalid="ignore"):
             weights = np.exp(scores - scores.max(-1, keepdims=True))
-            outs.append(torch.from_numpy(weights / weights.sum(-1, keepdims=True) @ v[..., : start + n, :]))
+            outs.append(torch.from_numpy(weights / weights.sum(-1, keepdims=True) @ values))
         start += n
     return outs
 
@@ -433,6 +465,8 @@ def rope_loop_mistakes(q, k, v, mask, chunks):
         mistake("not-scaled", "scores not divided by sqrt(d)"): run(scale=False),
         mistake("cache-rerotated", "cached keys rotated a second time (the cache holds them already rotated)"):
             run(rotate_cache=True),
+        mistake("cache-order", "the new keys and values put before the cached ones; the attention_mask's columns "
+                "are the cached tokens first, then the new ones"): run(new_first=True),
     }
 
 

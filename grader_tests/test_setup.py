@@ -81,6 +81,7 @@ def test_relative_inputs(submission):
 
 
 @exercise("setup.relative_positions")
+@pytest.mark.uses("argument_checks")
 def test_relative_not_1d(submission):
     """rejects positions that are not 1-D with a ValueError naming them"""
     q2, k = torch.arange(4).reshape(2, 2), torch.arange(3)
@@ -186,6 +187,7 @@ def test_ids_inputs(submission):
 
 
 @exercise("setup.position_ids_from_mask")
+@pytest.mark.uses("argument_checks")
 def test_ids_not_2d(submission):
     """rejects a mask that is not (B, T) with a ValueError naming attention_mask"""
     mask = torch.ones(4, dtype=torch.long)
@@ -255,6 +257,7 @@ def test_next_inputs(submission):
 
 
 @exercise("setup.next_position_ids")
+@pytest.mark.uses("argument_checks")
 def test_next_bad_n_new(submission):
     """rejects n_new < 1 with a ValueError naming n_new"""
     mask = torch.ones(2, 3, dtype=torch.long)
@@ -317,18 +320,21 @@ def expect_out_of_range_error(submission, x, table, ids):
 
 
 @exercise("setup.add_positions", weight=2)
+@pytest.mark.uses("argument_checks")
 def test_add_id_too_large(submission):
     """rejects an id >= L with a ValueError naming L"""
     expect_out_of_range_error(submission, rand(1, 3, 2, seed=5), rand(4, 2, seed=6), torch.tensor([2, 3, 4]))
 
 
 @exercise("setup.add_positions")
+@pytest.mark.uses("argument_checks")
 def test_add_negative_id(submission):
     """rejects a negative id with a ValueError naming L"""
     expect_out_of_range_error(submission, rand(1, 3, 2, seed=7), rand(4, 2, seed=8), torch.tensor([-1, 0, 1]))
 
 
 @exercise("setup.add_positions")
+@pytest.mark.uses("argument_checks")
 def test_add_too_long_by_default(submission):
     """rejects a sequence longer than the table when no ids are given"""
     x, table = rand(1, 5, 2, seed=9), rand(4, 2, seed=10)
@@ -354,6 +360,7 @@ def test_add_not_in_place(submission):
 
 
 @exercise("setup.add_positions")
+@pytest.mark.uses("argument_checks")
 def test_add_wrong_width(submission):
     """rejects a table whose width is not d with a ValueError naming table or x"""
     x, table = rand(1, 2, 4), rand(3, 5)
@@ -433,6 +440,7 @@ def test_interp_inputs(submission):
 
 
 @exercise("setup.interpolated_positions")
+@pytest.mark.uses("argument_checks")
 def test_interp_bad_lengths(submission):
     """rejects lengths below 1 with a ValueError naming the argument"""
     p = torch.arange(3)

@@ -173,6 +173,7 @@ def test_encoding_not_in_place(submission):
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
+@pytest.mark.uses("argument_checks")
 def test_encoding_odd_d(submission):
     """rejects an odd d with a ValueError naming d"""
     positions = torch.arange(3)
@@ -239,6 +240,7 @@ def test_table_one_row(submission):
 
 @exercise("sinusoidal.sinusoidal_table")
 @pytest.mark.parametrize("t", [0, -2])
+@pytest.mark.uses("argument_checks")
 def test_table_bad_length(submission, t):
     """rejects a length below 1 with a ValueError naming t"""
     expect_value_error(submission.sinusoidal_table, t, 4, mentions="t", what=call_text("sinusoidal_table", t, 4))
@@ -310,6 +312,7 @@ def test_offset_dtype(submission):
 
 
 @exercise("sinusoidal.sinusoidal_offset_matrix")
+@pytest.mark.uses("argument_checks")
 def test_offset_odd_d(submission):
     """rejects an odd d with a ValueError naming d"""
     expect_value_error(submission.sinusoidal_offset_matrix, 1, 5, mentions="d",
@@ -376,6 +379,7 @@ def test_wavelengths_dtype(submission):
 
 
 @exercise("sinusoidal.sinusoidal_wavelengths")
+@pytest.mark.uses("argument_checks")
 def test_wavelengths_odd_d(submission):
     """rejects an odd d with a ValueError naming d"""
     expect_value_error(submission.sinusoidal_wavelengths, 7, mentions="d", what="sinusoidal_wavelengths(7)")

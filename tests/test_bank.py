@@ -23,9 +23,29 @@ def test_bank_ids_are_unique():
     assert len(ids) == len(set(ids)) and ids
 
 
-def test_bank_keys_are_known():
-    unknown = [p.id for p in _bugs() if p.values[1].key and p.values[1].key not in MISTAKES]
+def _bank_bugs():
+    return [p.values[1] for p in _bugs()]
+
+
+def _convention_bugs():
+    """The wrong files of the convention tests (tests/conventions/<folder>/mistakes.py)."""
+    return [bug for path in sorted((ROOT / "tests" / "conventions").glob("*/mistakes.py"))
+            for bug in importlib.import_module(f"tests.conventions.{path.parent.name}.mistakes").BUGS]
+
+
+@pytest.mark.parametrize("bugs", [_bank_bugs, _convention_bugs], ids=["bank", "conventions"])
+def test_bank_keys_are_known(bugs):
+    unknown = [bug.id for bug in bugs() if bug.key and bug.key not in MISTAKES]
     assert unknown == [], "keys not in course/grading/mistakes.py MISTAKES"
+
+
+@pytest.mark.parametrize("bugs", [_bank_bugs, _convention_bugs], ids=["bank", "conventions"])
+def test_most_wrong_code_is_named_by_a_mistake_key(bugs):
+    """At least 80 % of the planted mistakes carry a key, which test_suite_rejects_bug (and the
+    conventions' wrong-code test) require the report to name: a class report counts keys."""
+    bugs = list(bugs())
+    unnamed = [bug.id for bug in bugs if not bug.key]
+    assert bugs and len(unnamed) <= 0.2 * len(bugs), f"{len(unnamed)} of {len(bugs)} without a key: {unnamed}"
 
 
 @pytest.mark.parametrize("section,bug", list(_bugs()))

@@ -141,6 +141,8 @@ def test_wrong_code_loses_points_in_the_right_exercise(folder, bug, tmp_path):
     target = entries[bug.exercise]
     assert target["score"] < target["max_score"], f"{bug.exercise} did not lose points for {bug.id}"
     assert bug.mistake in target["feedback"], f"feedback lacks {bug.mistake!r}:\n{target['feedback']}"
+    keys = [m["key"] for m in target["mistakes"]]
+    assert not bug.key or bug.key in keys, f"the report names {keys}, not {bug.key!r}:\n{target['feedback']}"
     collateral = {i: e["score"] for i, e in entries.items()
                   if i not in {bug.exercise, *bug.cascades} and e["score"] < e["max_score"]}
     assert not collateral, f"{bug.id} also cost points in {collateral}"
@@ -351,3 +353,287 @@ def test_gradescope_grades_conventions_only_when_built_to(tmp_path):
     assert report["score"] == 0 and not any("graded through" in n for n in rendered_notes(report)), report
     title, graded, _ = CONVENTIONS["huggingface"]
     graded_through(grade_file(path, limits=Config(limits={"conventions": True}).grading_limits()), title, graded, "rope")
+
+
+# ---------------------------------------------------------------- recognised by signature and behaviour
+# Written here in the style of real libraries (same names as a known convention, other signatures).
+GPT_FAST = '''import torch
+
+
+def precompute_freqs_cis(seq_len, n_elem, base=10000):
+    freqs = 1.0 / (base ** (torch.arange(0, n_elem, 2)[: n_elem // 2].float() / n_elem))
+    angles = torch.outer(torch.arange(seq_len).float(), freqs)
+    return torch.stack((angles.cos(), angles.sin()), dim=-1)  # (seq_len, n_elem / 2, 2)
+
+
+def apply_rotary_emb(x, freqs_cis):  # x (B, T, H, D), adjacent pairs
+    pairs = x.float().reshape(*x.shape[:-1], -1, 2)
+    table = freqs_cis.view(1, pairs.size(1), 1, pairs.size(3), 2)
+    turned = torch.stack((pairs[..., 0] * table[..., 0] - pairs[..., 1] * table[..., 1],
+                          pairs[..., 1] * table[..., 0] + pairs[..., 0] * table[..., 1]), dim=-1)
+    return turned.flatten(3).type_as(x)
+'''
+
+LLAMA2_C = '''import torch
+
+
+def precompute_freqs_cis(dim, end, theta=10000.0):
+    freqs = 1.0 / (theta ** (torch.arange(0, dim, 2)[: dim // 2].float() / dim))
+    angles = torch.outer(torch.arange(end).float(), freqs)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary_emb(xq, xk, freqs_cos, freqs_sin):  # (B, T, H, D), adjacent pairs
+    def turn(x):
+        even, odd = x.float().reshape(*x.shape[:-1], -1, 2).unbind(-1)
+        cos, sin = freqs_cos[None, :, None, :], freqs_sin[None, :, None, :]
+        return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(3).type_as(x)
+    return turn(xq), turn(xk)
+'''
+
+# Hugging Face names, but cos and sin taken as one (T, D) table for the whole batch: right with one
+# sequence, a crash with two.
+HF_OTHER_LAYOUT = '''import torch
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rotary_pos_emb(q, k, cos, sin):
+    cos, sin = cos.view(q.shape[-2], -1), sin.view(q.shape[-2], -1)
+    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+'''
+
+# A library's rotary class that happens to be called RotaryEmbedding: its own constructor, forward(t).
+LIBRARY_ROTARY = '''class RotaryEmbedding(torch.nn.Module):
+    def __init__(self, dim, theta=10000, interpolate_factor=1.0):
+        super().__init__()
+        self.register_buffer("freqs", 1.0 / theta ** (torch.arange(0, dim, 2).float() / dim))
+
+    def forward(self, t):
+        return torch.outer(t.float(), self.freqs)
+'''
+
+
+def _without_rotary_embedding() -> str:
+    """The course's solution of the rope section, its RotaryEmbedding class left out."""
+    solution = (ROOT / "solutions" / "rope.py").read_text()
+    return solution[:solution.index("class RotaryEmbedding")] + solution[solution.index("def cached_rope_attention"):]
+
+
+def not_recognised(report, section):
+    """The section's "not recognised" note (data), which must name --adapter."""
+    notes = [n for n in report["notes"] if n["kind"] == "not_recognised" and n.get("section") == section]
+    assert len(notes) == 1, report["notes"]
+    assert "--adapter" in notes[0]["detail"], notes[0]
+    return notes[0]
+
+
+def parameters(found, name, part="parameters"):
+    return [p["name"] for p in next(f for f in found if f["name"] == name)[part]]
+
+
+@pytest.mark.parametrize("source,apply_params,table_params", [
+    (GPT_FAST, ["x", "freqs_cis"], ["seq_len", "n_elem", "base"]),
+    (LLAMA2_C, ["xq", "xk", "freqs_cos", "freqs_sin"], ["dim", "end", "theta"]),
+], ids=["gpt_fast", "llama2_c"])
+def test_meta_names_with_other_signatures_are_not_recognised_never_zeros(source, apply_params, table_params, tmp_path):
+    """Meta's names, other signatures: no convention is applied (Meta's called them the wrong way and
+    scored 0 with tracebacks from the grader's adapter); the report says why and points to --adapter."""
+    report = grade_file(write(tmp_path / "rope.py", source))
+    assert report["exercises"] == [] and report["score"] == 0, report
+    assert "--adapter" in report["error"] and "nothing was graded" in report["error"], report
+    found = not_recognised(report, "rope")["found"]
+    assert parameters(found, "apply_rotary_emb") == apply_params
+    assert parameters(found, "precompute_freqs_cis") == table_params
+    assert "Traceback" not in json.dumps(report)
+
+
+def test_gpt_fast_code_is_graded_through_a_six_line_adapter_of_the_helpers(tmp_path):
+    adapter = write(tmp_path / "gpt_fast_adapter.py", '''\
+from course.adapting import from_layout, rope, table_rows, to_layout
+NOT_APPLICABLE = {"fractional_positions": "one table row per whole position",
+                  "argument_checks": "gpt-fast does not validate its arguments"}
+
+
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    def turn(y):  # gpt-fast: (B, T, H, D), adjacent pairs, one table row per token
+        rows, length = table_rows(y, positions, "freqs_cis")
+        table = precompute_freqs_cis(length, y.shape[-1], base).to(y.device)[rows.reshape(-1)]
+        return from_layout(apply_rotary_emb(to_layout(y, "bthd", tokens=True), table), "bthd", y)
+    return rope(x, turn, native_interleaved=True, interleaved=interleaved, rotary_dim=rotary_dim)
+''')
+    report = grade_files([write(tmp_path / "rope.py", GPT_FAST)], adapter=adapter, only=["rope.apply_rope"])
+    entry = {e["id"]: e for e in report["exercises"]}["rope.apply_rope"]
+    assert entry["score"] == entry["max_score"] == EXERCISES["rope.apply_rope"].points, entry
+    assert "error" not in report
+
+
+def test_hugging_face_names_of_another_layout_are_not_recognised_when_the_probe_fails(tmp_path):
+    """The signatures fit the Hugging Face convention; its probe with a batch of 2 crashes: "not
+    recognised" (with the probe's reason), where the old recogniser passed batch 1 and scored zeros."""
+    report = grade_file(write(tmp_path / "rope.py", HF_OTHER_LAYOUT))
+    assert report["exercises"] == [] and "error" in report, report
+    note = not_recognised(report, "rope")
+    assert [t["convention"] for t in note["tried"]] == ["the Hugging Face convention"], note
+    assert "apply_rope" in note["tried"][0]["why"], note
+    assert parameters(note["found"], "apply_rotary_pos_emb") == ["q", "k", "cos", "sin"]
+
+
+def test_a_library_rotary_embedding_is_graded_through_a_convention_beside_the_learners_functions(tmp_path):
+    """A library's RotaryEmbedding(dim, theta, ...) with forward(t) is not the course's class: with
+    Hugging Face code beside it, the convention grades RotaryEmbedding, and the learner's own
+    functions are graded as theirs (before: graded as the course's class, and the rest hidden)."""
+    hf = (FOLDER / "huggingface" / "correct.py").read_text()
+    report = grade_file(write(tmp_path / "mixed.py", _without_rotary_embedding(), hf, LIBRARY_ROTARY))
+    entries = {e["id"]: e for e in report["exercises"]}
+    assert sorted(entries) == sorted(e.id for e in section_exercises("rope")), report
+    for exercise_id, entry in entries.items():
+        assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
+    assert any("RotaryEmbedding is your LlamaRotaryEmbedding" in n for n in rendered_notes(report))
+
+
+def test_a_library_rotary_embedding_no_convention_fits_is_named_not_tested(tmp_path):
+    report = grade_file(write(tmp_path / "mixed.py", _without_rotary_embedding(), LIBRARY_ROTARY))
+    entries = {e["id"]: e for e in report["exercises"]}
+    rotary = entries.pop("rope.RotaryEmbedding")
+    assert rotary["score"] == 0 and rotary["status"] == "not_defined", rotary
+    assert "class RotaryEmbedding(dim, theta=..., interpolate_factor=...) with forward(t)" in rotary["feedback"]
+    assert "--adapter" in rotary["feedback"] and not rotary["checks"], rotary
+    for exercise_id, entry in entries.items():
+        assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
+    found = not_recognised(report, "rope")["found"]
+    assert parameters(found, "RotaryEmbedding", "forward") == ["t"]
+
+
+def test_a_file_with_nothing_recognised_says_so(tmp_path):
+    report = grade_file(write(tmp_path / "mywork.py", "def helper(x):\n    return x\n"))
+    assert report["exercises"] == [] and report["score"] == 0 and "--adapter" in report["error"], report
+    note = not_recognised(report, None)
+    assert note["found"] == [] and note["tried"] == []
+
+
+@pytest.mark.parametrize("reply", [
+    None, [], "signatures", {"apply_rotary_emb": "function"},
+    {"apply_rotary_emb": {"kind": "function", "parameters": [["x" * 5000, "positional_or_keyword", False]]}},
+    {"apply_rotary_emb": {"kind": "function", "parameters": [["x", "positional_or_keyword", False]] * 10_000}},
+    {"apply_rotary_emb": {"kind": "function", "parameters": [["x", "weird", 0], ["y", "keyword_only", "no"]]}},
+    {"apply_rotary_emb": {"kind": "module", "parameters": []}, "__import__('os')": {"kind": "class"}},
+], ids=["none", "list", "text", "flat", "long_name", "huge", "garbled", "bad_kind"])
+def test_a_hostile_signature_reply_is_read_as_no_signature(reply):
+    from course.grading.conventions.signatures import Call, fits, read_signatures
+
+    read = read_signatures(reply, ["apply_rotary_emb", "precompute_freqs_cis"])
+    assert set(read) <= {"apply_rotary_emb"}
+    assert not any(fits(s, Call((1,))) or fits(s, Call((3,))) for s in read.values()), read
+
+
+def test_a_learner_process_that_forges_its_signatures_gets_no_convention(tmp_path):
+    """The learner's code answers "signatures" itself, as a Meta-style fit for gpt-fast's functions:
+    the probe still finds that what the convention made does not behave, and nothing is zeros."""
+    forge = '''
+import course.sandbox.child as _child
+_child._signature = lambda value: {"kind": "function", "parameters": [[n, "positional_or_keyword", False]
+                                                                        for n in ("a", "b", "c")]}
+'''
+    report = grade_file(write(tmp_path / "rope.py", GPT_FAST, forge))
+    assert report["exercises"] == [] and "error" in report, report
+    assert [t["convention"] for t in not_recognised(report, "rope")["tried"]] == ["Meta's Llama convention"]
+
+
+def test_a_hugging_face_module_that_does_not_move_its_buffers_passes_the_device_check(tmp_path):
+    """A model moves its modules to the input's device; the convention's apply_rope does too."""
+    hf = (FOLDER / "huggingface" / "correct.py").read_text().replace("inv_freq_expanded.to(x.device)",
+                                                                      "inv_freq_expanded")
+    assert "inv_freq_expanded @" in hf
+    report = grade_file(write(tmp_path / "rope.py", hf), only=["rope.apply_rope"])
+    entry = {e["id"]: e for e in report["exercises"]}["rope.apply_rope"]
+    assert entry["score"] == entry["max_score"] == EXERCISES["rope.apply_rope"].points, entry
+
+
+def test_suggest_adapter_prints_a_starting_adapter_naming_the_functions_found(tmp_path):
+    path = write(tmp_path / 'gpt"""fast.py', GPT_FAST)
+    done = subprocess.run([sys.executable, "-m", "course.grade", str(path), "--suggest-adapter"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    tree = ast.parse(done.stdout)  # a file name cannot end its docstring
+    assert "precompute_freqs_cis(seq_len, n_elem, base=...)" in done.stdout
+    assert "apply_rotary_emb(x, freqs_cis)" in done.stdout
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert defined == {"apply_rope"}, defined
+    assert "from course.adapting import" in done.stdout
+
+
+# ---------------------------------------------------------------- the adapter helpers
+def test_layout_helpers_go_there_and_back():
+    import torch
+
+    from course.adapting import from_layout, heads_from_layout, heads_to_layout, to_layout
+
+    x = torch.randn(2, 3, 5, 8)
+    shapes = {"bthd": (6, 5, 1, 8), "bhtd": (6, 1, 5, 8), "tbhd": (5, 6, 1, 8)}
+    for layout, shape in shapes.items():
+        y = to_layout(x, layout)
+        assert tuple(y.shape) == shape
+        assert torch.equal(y.reshape(-1, 8) if layout != "tbhd" else y.transpose(0, 1).reshape(-1, 8),
+                           x.reshape(-1, 8))
+        assert torch.equal(from_layout(y, layout, x), x)
+    tokens = to_layout(x, "bthd", tokens=True)
+    assert tuple(tokens.shape) == (1, 30, 1, 8) and torch.equal(from_layout(tokens, "bthd", x), x)
+    q = torch.randn(2, 4, 5, 8)  # (B, H, T, D)
+    assert torch.equal(heads_to_layout(q, "bthd"), q.transpose(1, 2))
+    assert torch.equal(heads_to_layout(q, "tbhd"), q.permute(2, 0, 1, 3))
+    for layout in shapes:
+        assert torch.equal(heads_from_layout(heads_to_layout(q, layout), layout, q), q)
+    with pytest.raises(ValueError, match="layout"):
+        to_layout(x, "bdht")
+
+
+def test_attention_with_bias_and_float32_helpers_match_torch():
+    import torch
+    import torch.nn.functional as F
+
+    from course.adapting import attention_with_bias, in_float32
+
+    q, k, v = torch.randn(2, 3, 4, 8), torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 5)
+    bias = torch.randn(3, 1, 6)
+    keep = torch.ones(4, 6, dtype=torch.bool).tril(diagonal=2)  # the queries are the last 4 of 6 positions
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.masked_fill(~keep, float("-inf")))
+    assert torch.allclose(attention_with_bias(q, k, v, bias), expected, atol=1e-5)
+    assert torch.allclose(attention_with_bias(q, k, v, bias, causal=False),
+                          F.scaled_dot_product_attention(q, k, v, attn_mask=bias.expand(3, 4, 6)), atol=1e-5)
+    seen = []
+    out = in_float32(lambda a, b: (seen.append((a.dtype, b.dtype)), a + b)[1], q.half(), k[..., :4, :].half())
+    assert seen == [(torch.float32, torch.float32)] and out.dtype == torch.float16
+
+
+def test_the_course_solutions_fit_the_contract_calls_and_pass_every_probe():
+    """What marks a name as another library's (CONTRACT_CALLS) and the probe call must both accept
+    the course's own solutions, read through the learner process's signature report."""
+    from course.adapting.probe import probe
+    from course.grading.conventions import CONTRACT_CALLS
+    from course.grading.conventions.signatures import fits, read_signatures
+    from course.sandbox.child import _signature
+
+    for name, call in CONTRACT_CALLS.items():
+        section = next(e.section for e in EXERCISES.values() if e.name == name)
+        solution = importlib.import_module(f"solutions.{section}")
+        value = getattr(solution, name)
+        reply = json.loads(json.dumps({name: _signature(value)}))  # as it crosses the channel
+        assert fits(read_signatures(reply, [name]).get(name), call), (name, reply)
+        probe(name, value)
+
+
+def test_a_learner_process_that_floods_its_signature_answer_gets_no_convention(tmp_path):
+    """Code the Hugging Face convention fits, whose process answers "signatures" with megabytes:
+    the answer is refused (no convention without signatures), and the report says nothing was recognised."""
+    flood = '''
+import course.sandbox.child as _child
+_child._signature = lambda value: {"kind": "function",
+                                   "parameters": [["p" * 200, "positional_or_keyword", False]] * 200_000}
+'''
+    report = grade_file(write(tmp_path / "rope.py", (FOLDER / "huggingface" / "correct.py").read_text(), flood))
+    assert report["exercises"] == [] and "--adapter" in report["error"], report
+    assert not any(n["kind"] == "convention" for n in report["notes"]), report["notes"]

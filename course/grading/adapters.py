@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.exercises import EXERCISES, SECTIONS, section_exercises
-from course.grading.conventions import CONVENTIONS, Convention, lookup_names
+from course.grading.conventions import CONTRACT_CALLS, CONVENTIONS, Convention, lookup_names
+from course.grading.conventions.signatures import Signature, fits, read_signatures
 from course.grading.features import FEATURES
-from course.grading.report import note
+from course.grading.report import WHY_CHARS, foreign_detail, not_recognised_note, note, probe_detail
 from course.sandbox.cells import names_used
-from course.sandbox.child import CELL_PREFIX
 from course.sandbox.learner_process import LearnerError, SubmissionCrashed, SubmissionTimeout
 from course.grading.submission import Submission, statically_defined
 
@@ -135,9 +135,11 @@ class Bound:
     (a new one after every restart) the adapter is run once more and its objects are taken at
     once, before any of the learner's code runs again; tests then call those objects."""
 
-    def __init__(self, sandbox, label: str, source: str, names):
+    def __init__(self, sandbox, label: str, source: str, names, binds: bool = False):
+        """`binds`: `source` sets `_course_bound` itself (a convention's install); else it defines `names`."""
         self.sandbox, self.label, self.names = sandbox, label, list(names)
-        self.source = f"{source}\n_course_bound = (lambda _made: lambda: _made)(({', '.join(self.names)},))\n"
+        self.source = source if binds else \
+            f"{source}\n_course_bound = (lambda _made: lambda: _made)(({', '.join(self.names)},))\n"
         self.refs: dict[str, dict] = {}
         self.generation = None
 
@@ -162,11 +164,10 @@ class Bound:
         return self.refs[name]
 
 
-def _convention_adapted(convention: Convention, present: set[str], available: set[str]) -> Adapted | None:
-    """The names `convention` can add to this file's section (only names not `present` already)."""
-    if not set(convention.names) <= available:
-        return None
-    provided, missing = convention.provides(available)
+def _convention_adapted(convention: Convention, present: set[str], used: set[str]) -> Adapted | None:
+    """The names `convention` can add to this file's section from the learner's `used` names (only
+    names not `present` already)."""
+    provided, missing = convention.provides(used)
     made = {n: how for n, how in provided.items() if n not in present}
     if not made:
         return None
@@ -186,30 +187,81 @@ class Adaptation:
     defined: dict[str, str] = field(default_factory=dict)  # contract names they make available -> "callable"/"class"
     bound: dict = field(default_factory=dict)              # names an adapter made, tested by reference (Bound)
     notes: list[dict] = field(default_factory=list)
+    unrecognised: dict[str, str] = field(default_factory=dict)  # contract names defined with another library's
+    # signature that no convention fits -> why they are not graded as the course's
     adapter_failed: dict | None = None  # the note on why the user's adapter failed in this file
     adapter_used: bool = False          # the user's adapter made some contract name here
 
 
-def _recognise(loaded, available: set[str], where: str, made: Adaptation) -> None:
-    """Add each section's first matching convention to `made`, or a note on why it failed to load."""
-    present = set(loaded.present) | set(made.defined)
+def _fitting(convention: Convention, signatures: dict[str, Signature]) -> list[str] | None:
+    """The learner's names `convention` would use (required, then fitting optional ones in order),
+    or None when a required one is missing or its signature cannot take the convention's call."""
+    if not all(fits(signatures.get(n), call) for n, call in convention.signatures.items()):
+        return None
+    return [*convention.signatures, *(n for n, call in convention.optional.items() if fits(signatures.get(n), call))]
+
+
+def _mismatched(loaded, signatures: dict[str, Signature], section: str) -> set[str]:
+    """Contract names of `section` the learner defines with a signature that cannot take the
+    contract's call (another library's class of the same name): a convention may grade them."""
+    return {n for n, call in CONTRACT_CALLS.items() if n in loaded.defined and n in signatures
+            and EXERCISES.get(f"{section}.{n}") and not fits(signatures[n], call)}
+
+
+def _recognise(loaded, where: str, made: Adaptation) -> None:
+    """Add each section's first convention that fits and passes its probe to `made`; a section
+    whose conventions' names are found but none fits gets a "not recognised" note instead."""
+    asked = lookup_names() | {n for n in CONTRACT_CALLS if n in loaded.defined}
+    signatures = read_signatures(loaded.sandbox.signatures(asked), asked)
     for section in SECTIONS:
-        for convention in (c for c in CONVENTIONS if c.section == section):
-            adapted = _convention_adapted(convention, present, available)
+        conventions = [c for c in CONVENTIONS if c.section == section]
+        mismatched = _mismatched(loaded, signatures, section)
+        present = (set(loaded.present) | set(made.defined)) - mismatched
+        # the names of each convention whose required names are all defined, whatever their signatures
+        found = sorted({n for c in conventions if set(c.signatures) <= set(signatures)
+                        for n in c.looks_for() if n in signatures} | mismatched)
+        missing = {n for n in CONTRACT_CALLS if EXERCISES.get(f"{section}.{n}") and n not in present}
+        tried = []
+        for convention in conventions:
+            used = _fitting(convention, signatures)
+            adapted = None if used is None else _convention_adapted(convention, present, set(used))
             if adapted is None:
                 continue
+            failed = _probe(loaded, convention, used, list(adapted.names))
+            passing = [n for n in adapted.names if n not in failed]
             label = f"grader's adapter for {convention.title}"
-            source = convention.adapter_source(list(adapted.names), f"{CELL_PREFIX}{label}>")
-            problem = _run(loaded, label, source, f"its adapter, on your {', '.join(convention.names)},")
-            if problem:
-                made.notes.append(note("convention", f"{section} could not be graded through {convention.title}: "
-                                                     f"{problem}", where))
-            else:
-                made.bound.update(dict.fromkeys(adapted.names, Bound(loaded.sandbox, label, source, adapted.names)))
-                made.adapted.append(adapted)
-                made.defined.update({n: "class" if n[0].isupper() else "callable" for n in adapted.names})
-                present |= set(adapted.names)
+            source = convention.install_source(used, passing)
+            problem = _run(loaded, label, source, f"its adapter, on your {', '.join(used)},") if passing else ""
+            if problem or not passing:
+                tried.append({"convention": convention.title, "why": problem or "; ".join(failed.values())})
+                continue
+            adapted.names = {n: how for n, how in adapted.names.items() if n in passing}
+            made.unrecognised.update({n: probe_detail(n, convention.title, why) for n, why in failed.items()})
+            made.bound.update(dict.fromkeys(passing, Bound(loaded.sandbox, label, source, passing, binds=True)))
+            made.adapted.append(adapted)
+            made.defined.update({n: "class" if n[0].isupper() else "callable" for n in passing})
             break
+        else:
+            if found and missing:
+                made.notes.append(not_recognised_note(section, [signatures[n].as_data() for n in found], tried, where))
+            made.unrecognised.update({n: foreign_detail(n, signatures[n].as_data()) for n in mismatched})
+
+
+def _probe(loaded, convention: Convention, used: list[str], names: list[str]) -> dict[str, str]:
+    """{contract name: why} for each of `names` that `convention` cannot make of the learner's `used`
+    names or whose probe call fails (course.adapting.probe), as the learner's process reports it
+    (only the names are relied on: a forged answer can only make its own code "not recognised")."""
+    label = f"grader's probe of {convention.title}"
+    try:
+        loaded.sandbox.request({"op": "exec", "label": label, "code": convention.failures_source(used, names)}, label)
+        reply = loaded.sandbox.request({"op": "call", "target": {"__global__": "_course_failures"}, "args": [],
+                                        "kwargs": {}}, label)
+    except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
+        return dict.fromkeys(names, f"its probe did not run: {err}")
+    failed = reply.get("result") if isinstance(reply, dict) else None
+    if not (isinstance(failed, dict) and all(n in names and isinstance(why, str) for n, why in failed.items())):
+        return dict.fromkeys(names, "its probe's answer was not a list of names")
+    return {n: why[:WHY_CHARS] for n, why in failed.items()}
 
 
 class Adapting:
@@ -238,7 +290,7 @@ class Adapting:
         problem = _run(loaded, adapter.label, adapter.source, f"the {adapter.label}") if self.usable else ""
         if problem:
             made.adapter_failed = note("adapter", f"{problem}; graded without it", where)
-        available = set(loaded.sandbox.defined(set(names) | lookup_names()))
+        available = set(loaded.sandbox.defined(set(names)))
         if self.usable and not problem:
             mine = statically_defined(Submission(adapter.path, [("adapter", adapter.source)]), names)
             added = {n for n in names if n in available and (n in mine or n not in loaded.defined)}
@@ -249,7 +301,7 @@ class Adapting:
             made.adapter_used = bool(added)
         made.defined.update({n: "callable" for n in names if n in available and n not in loaded.defined})
         if self.conventions:
-            _recognise(loaded, available, where, made)
+            _recognise(loaded, where, made)
         made.notes += [note(a.kind, a.note(), where) for a in made.adapted]
         return made
 

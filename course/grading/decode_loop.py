@@ -41,6 +41,17 @@ def run_loop(fn: Callable, q, k, v, mask, chunks, mask_dtype=None) -> tuple[list
     return outs, caches
 
 
+def strict_mask_mistakes(outputs) -> dict:
+    """A causal mask that hides each query's own key, whose output (a tensor, or a decode loop's
+    list of them) is `outputs`: a query left with no key is NaN there, or 0 when the learner's
+    softmax is followed by nan_to_num."""
+    text = ("a causal mask that hides each query's own key: a query sees the keys up to its own position, itself "
+            "included")
+    zeroed = [out.nan_to_num(0.0) for out in outputs] if isinstance(outputs, list) else outputs.nan_to_num(0.0)
+    return {mistake("mask-strict", text): outputs,
+            mistake("mask-strict", text + " (its first query is left with no key at all)"): zeroed}
+
+
 def masking_mistakes(run: Callable) -> dict:
     """The cache-masking mistakes both cached attention exercises recognise: `run(**knobs)` is a
     suite's simulation of the decode loop with one knob turned."""
@@ -49,6 +60,7 @@ def masking_mistakes(run: Callable) -> dict:
                 "query's keys"): run(mask_padding=False),
         mistake("queries-at-start", "the causal mask aligned to the start: with a cache, new query i sits at column "
                 "T_past + i"): run(causal_from_end=False),
+        **strict_mask_mistakes(run(strict=True)),
     }
 
 

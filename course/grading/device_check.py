@@ -7,10 +7,7 @@ import torch
 
 from course.checking import Mismatch, call_text, expect_close
 from course.sandbox.learner_process import LearnerError
-from course.sandbox.second_device import MIXING_ERROR, learners_second_device
-
-# What only a device mistake raises on the emulated device (as it would on a GPU).
-_DEVICE_MISTAKES = (MIXING_ERROR, "to numpy. Use Tensor.cpu()")
+from course.sandbox.second_device import DEVICE_MISTAKES, learners_second_device
 
 
 def _where(device: dict) -> str:
@@ -38,7 +35,7 @@ def expect_same_on_second_device(submission, fn, *args, hint: str, **kwargs) -> 
         run = submission.on_second_device(fn, *args, **kwargs)
     except LearnerError as err:
         text = f"{call} with its inputs on {where} raised {err.learner_type}: {err}."
-        if not device["emulated"] or any(m in str(err) for m in _DEVICE_MISTAKES):
+        if not device["emulated"] or any(m in str(err) for m in DEVICE_MISTAKES):
             raise Mismatch(f"{text} {hint}", "device") from None
         pytest.skip(f"the device check could not run here: {text}")
     wrong = [d for d in run["devices"] if d != device["device"]]

@@ -21,7 +21,8 @@ from course.exercises import EXERCISES, SECTIONS, graded_names
 from course.grading import scoring
 from course.grading.adapters import Adaptation, Adapting, not_applicable
 from course.grading.conventions import lookup_names
-from course.grading.report import REPORT_VERSION, checked, failed_report, note
+from course.grading.report import (NOTHING_RECOGNISED, REPORT_VERSION, checked, failed_report, not_recognised_note,
+                                   note)
 from course.grading.request import GradeRequest
 from course.grading.remote import SubmissionProxy
 from course.grading.staging import Snapshot, snapshot
@@ -183,6 +184,7 @@ class LoadedFile:
         self.defined: dict[str, str] = {}
         self.adaptations: list = []  # course.grading.adapters.Adapted: names graded through an adapter or convention
         self.bound: dict = {}  # names an adapter made, tested by reference (course.grading.adapters.Bound)
+        self.unrecognised: dict[str, str] = {}  # names defined with another library's signature -> why not graded
         self.static, self.unanalysed = _static_names(submission, names)  # graded names its text defines
         self.syntax_error = "" if self.static else _syntax_error(submission)
         self.present: set[str] = set(self.static)
@@ -206,8 +208,10 @@ class LoadedFile:
 
     def apply(self, made: Adaptation) -> None:
         """Take what the adapter and conventions made of this file (Adapting.adapt)."""
-        self.adaptations, self.bound = made.adapted, made.bound
+        self.adaptations, self.bound, self.unrecognised = made.adapted, made.bound, made.unrecognised
         self.defined.update(made.defined)
+        for name in made.unrecognised:  # not the course's: not tested (the section stays touched)
+            self.defined.pop(name, None)
         self.present |= set(made.defined)
 
     def finish(self) -> None:
@@ -370,7 +374,11 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
     finally:
         for loaded in files:
             loaded.finish()
+    nothing = not exercises and limits.conventions and adapter is None  # the conventions recognised nothing either
+    if nothing and not any(n["kind"] == "not_recognised" for n in notes):
+        notes.append(not_recognised_note(None, [], []))
     return checked({
+        **({"error": NOTHING_RECOGNISED} if nothing else {}),
         "version": REPORT_VERSION,
         "score": round(sum(e["score"] for e in exercises), 2),
         "max_score": float(sum(e["max_score"] for e in exercises)),
@@ -454,6 +462,8 @@ def _score(planned: Plan, results: dict[str, list[TestResult]]) -> list[dict]:
         name = EXERCISES[exercise_id].name
         if not_applicable(owner, exercise_id):
             exercises.append(scoring.not_applicable(exercise_id, not_applicable(owner, exercise_id)))
+        elif name in owner.unrecognised:
+            exercises.append(scoring.not_graded(exercise_id, "not_defined", owner.unrecognised[name]))
         elif name not in owner.defined:
             exercises.append(scoring.not_graded(exercise_id, "not_parsed", _unparsed_detail(name, owner))
                              if owner.syntax_error else scoring.not_graded(

@@ -23,10 +23,15 @@ CHECK_ENV = "COURSE_CHECK_REPORTS"  # set (the test suite does): every report is
 # process; module_missing: one that imported a module the submission does not have; unreadable:
 # a module that does not parse; not_a_submission: a file that cannot be graded; not_run: a file
 # whose process could not start; analysis: names read as the code ran, not from its text;
-# adapter/convention: names graded through an adapter or a recognised convention; origin: a
+# adapter/convention: names graded through an adapter or a recognised convention; not_recognised:
+# a section written to other signatures that no convention fits (its functions' signatures as
+# data), or a submission of which nothing was graded or recognised; origin: a
 # graded name that comes from an installed package; routing: a section defined in several files.
 NOTE_KINDS = ("cell_raised", "cell_hung", "cell_crashed", "module_missing", "unreadable", "not_a_submission",
-              "not_run", "analysis", "adapter", "convention", "origin", "routing", "truncated")
+              "not_run", "analysis", "adapter", "convention", "not_recognised", "origin", "routing", "truncated")
+ADAPTER_HINT = ('write an adapter that defines the course\'s names from yours and grade with --adapter FILE '
+                '(--suggest-adapter prints a start; README, "Checking RoPE/ALiBi code from elsewhere")')
+WHY_CHARS = 300  # of a reason a convention did not fit (it quotes what the learner's code raised)
 
 
 def note(kind: str, detail: str, file: str | None = None, cell: str | None = None, **extra) -> dict:
@@ -34,6 +39,51 @@ def note(kind: str, detail: str, file: str | None = None, cell: str | None = Non
     ("module" for a .py file's whole code)."""
     assert kind in NOTE_KINDS, kind
     return {"kind": kind, "file": file, "cell": cell, "detail": detail, **extra}
+
+
+def signature_text(found: dict) -> str:
+    """A learner name's signature as reported (course.grading.conventions.signatures.Signature.as_data)."""
+    def listed(parameters):
+        if parameters is None:
+            return "(?)"
+        marks = {"var_positional": "*", "var_keyword": "**"}
+        return "(" + ", ".join(f"{marks.get(p['kind'], '')}{p['name']}{'=...' if p['default'] else ''}"
+                               for p in parameters) + ")"
+    if found["kind"] == "class":
+        forward = f" with forward{listed(found.get('forward'))}" if found.get("forward") is not None else ""
+        return f"class {found['name']}{listed(found['parameters'])}{forward}"
+    return f"{found['name']}{listed(found['parameters'])}" if found["kind"] == "function" else found["name"]
+
+
+def not_recognised_note(section: str | None, found: list[dict], tried: list[dict], file: str | None = None) -> dict:
+    """A section (None: the whole submission) whose code is written to other signatures than any
+    convention's: the functions found (data, as Signature.as_data) and why each convention that was
+    tried did not fit; the detail renders them and points to --adapter."""
+    tried = [{"convention": t["convention"], "why": t["why"][:WHY_CHARS]} for t in tried]
+    what = (f"{section} was not recognised: your " + "; ".join(map(signature_text, found)) +
+            (" fit" if len(found) > 1 else " fits") + " no convention the grader knows") if section and found else (
+        "nothing was graded or recognised: the file defines none of the course's names (e.g. apply_rope, "
+        "alibi_slopes) and none of the conventions the grader knows")
+    why = "".join(f" ({t['convention']}: {t['why']})" for t in tried)
+    return note("not_recognised", f"{what}{why}; {ADAPTER_HINT}", file, section=section, found=found, tried=tried)
+
+
+def foreign_detail(name: str, found: dict) -> str:
+    """Why a course name defined with another library's signature (that no convention fits) is not graded."""
+    return (f"`{name}` is not graded: {signature_text(found)} cannot be called as the course's {name} (another "
+            f"library's signature?) and fits no convention the grader knows; {ADAPTER_HINT}.")
+
+
+def probe_detail(name: str, convention: str, why: str) -> str:
+    """Why a contract name a convention would make of the learner's code is not graded: its probe
+    call (a batch of 2 with 2 heads, course.adapting.probe) failed."""
+    return (f"`{name}` is not graded: {convention} recognised your code's signatures, but the {name} it makes of "
+            f"them failed a small call (batch 2, 2 heads): {why[:WHY_CHARS]}. If your code is right for another "
+            f"layout or library, {ADAPTER_HINT}.")
+
+
+NOTHING_RECOGNISED = ("nothing was graded: the submission defines none of the course's names and fits none of "
+                      "the conventions the grader knows (see its notes); " + ADAPTER_HINT)
 
 
 def failed_report(why: str) -> dict:
@@ -108,7 +158,7 @@ def format_text(report: dict, label: str) -> str:
     """The command line's report."""
     lines = [f"Grading {label}"]
     if report.get("error"):
-        return "\n".join(lines + [f"Cannot grade: {report['error']}"])
+        return "\n".join(lines + [f"Cannot grade: {report['error']}"] + [f"note: {n}" for n in rendered_notes(report)])
     if not report["exercises"]:
         lines.append("No graded exercise found: define at least one function or class named in the course.")
     for ex in report["exercises"]:

@@ -178,9 +178,10 @@ def read_candidates() -> list[str]:
 # The part of the course package a learner's process reads: the sandbox's own modules, the
 # self-check with its visible checks and the exercise table, and what grade cells import. Never
 # the extrapolation lab, the probe nor the grader: learner code cannot wrap the course's own
-# working implementations (course.lab has several) for points.
-LEARNER_COURSE = ("sandbox", "learner", "checking.py", "exercises.py", "lesson.py", "demonstrations.json", "selfcheck.py",
-                  "nbgrader_bridge.py", "platforms/__init__.py", "platforms/nbgrader_bridge.py")
+# working implementations (course.lab has several) for points. course.adapting is there for
+# adapters and conventions, which run in the learner's process.
+LEARNER_COURSE = ("sandbox", "learner", "adapting", "checking.py", "exercises.py", "lesson.py", "demonstrations.json",
+                  "selfcheck.py", "nbgrader_bridge.py", "platforms/__init__.py", "platforms/nbgrader_bridge.py")
 
 
 def course_packages() -> list[str]:

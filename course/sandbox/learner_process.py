@@ -438,6 +438,15 @@ class LearnerProcess:
         found = {name for _, code in self.cells for name in top_level_names(code)}
         return {name: "callable" for name in names if name in found}
 
+    def signatures(self, names):
+        """The learner's process's report of the parameters `names` take (child's "signatures"), as
+        it sent it: the caller validates it (course.grading.conventions.signatures.read_signatures).
+        None if the process could not answer."""
+        try:
+            return self._raw({"op": "signatures", "names": sorted(names)}, self.limits.call_seconds)
+        except (LearnerError, SubmissionTimeout, SubmissionCrashed):
+            return None
+
     def add_definition(self, label: str, source: str) -> None:
         """Run grader-chosen code (an adapter) in the learner's namespace after their cells, now and
         after every restart. Raises LearnerError, SubmissionTimeout or SubmissionCrashed; code that

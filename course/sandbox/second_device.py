@@ -4,9 +4,10 @@ Device checks ask: given inputs on some device, does the code return its results
 and does it only ever combine tensors that live on one device? With a GPU (CUDA or MPS)
 the check runs on it. Without one it runs on an *emulated* device: tensors that hold real
 CPU values but report the device ``meta``, with CUDA's rules for mixing devices (a
-non-scalar tensor on another device is an error; CPU scalars, CPU indices and copies
-between devices are allowed). Unlike real ``meta`` tensors they have values, so correct
-code that reads them (``.item()``, ``.tolist()``, ``.cpu().numpy()``) works as on a GPU.
+non-scalar tensor on another device is an error, and so is reading a CPU tensor at device
+indices; CPU scalars, CPU indices of a device tensor and copies between devices are allowed).
+Unlike real ``meta`` tensors they have values, so correct code that reads them (``.item()``,
+``.tolist()``, ``.cpu().numpy()``) works as on a GPU.
 """
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ from torch.utils._pytree import tree_leaves, tree_map
 
 EMULATED = torch.device("meta")
 MIXING_ERROR = "Expected all tensors to be on the same device, but found at least two devices"
+INDEXING_ERROR = "indices should be either on cpu or on the same device as the indexed tensor"
+# What only a device mistake raises on the emulated device (as it would on a GPU).
+DEVICE_MISTAKES = (MIXING_ERROR, INDEXING_ERROR, "to numpy. Use Tensor.cpu()")
 # Ops that CUDA lets take CPU tensors beside device tensors (indices, copies between devices).
 _MIXING_ALLOWED = {"aten::copy_", "aten::_to_copy", "aten::index", "aten::index_put_", "aten::index_put",
                    "aten::_index_put_impl_", "aten::_local_scalar_dense"}
+_PUTS = {"aten::index_put_", "aten::index_put", "aten::_index_put_impl_"}
 
 
 class Emulated(torch.Tensor):
@@ -82,6 +87,8 @@ class EmulatedDevice(TorchDispatchMode):
         elsewhere = [t for t in tensors if not isinstance(t, Emulated) and t.dim() > 0]
         if on_emulated and elsewhere and name not in _MIXING_ALLOWED:
             raise RuntimeError(f"{MIXING_ERROR}, {EMULATED.type} and {elsewhere[0].device.type}! (when calling {name})")
+        if name == "aten::index" or name in _PUTS:
+            _check_indexing(name, args)
         target = kwargs.get("device")
         if target is not None:
             kwargs = {**kwargs, "device": torch.device("cpu") if _is_emulated(target) else target}
@@ -90,8 +97,23 @@ class EmulatedDevice(TorchDispatchMode):
             return out
         if name.endswith("_"):  # in place: the result is `self`, already changed through its values
             return args[0]
+        if name == "aten::index" or name in _PUTS:  # the result is on the indexed tensor's device
+            on_emulated = isinstance(args[0], Emulated)
         wrap = _is_emulated(target) if target is not None else on_emulated
         return tree_map(lambda t: Emulated(t) if wrap and isinstance(t, torch.Tensor) else t, out)
+
+
+def _check_indexing(name: str, args: tuple) -> None:
+    """CUDA's rules for indexing across devices: a device tensor may be read with CPU indices, a
+    CPU tensor never read with device indices (written, it may be); values written must be on the
+    written tensor's device, or scalars (torch's test_indexing: test_cpu_indices, test_invalid_device)."""
+    indexed, here = args[0], isinstance(args[0], Emulated)
+    if name == "aten::index" and not here and any(isinstance(i, Emulated) for i in args[1]):
+        raise RuntimeError(f"{INDEXING_ERROR} ({indexed.device.type})")
+    values = args[2] if len(args) > 2 else None
+    if name in _PUTS and isinstance(values, torch.Tensor) and values.dim() > 0 and isinstance(values, Emulated) != here:
+        raise RuntimeError(f"{MIXING_ERROR}, {_device_label(indexed)} and {_device_label(values)}! "
+                           f"(when calling {name})")
 
 
 class EmulatedConstructors(TorchFunctionMode):

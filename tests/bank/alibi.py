@@ -13,6 +13,14 @@ _right_slopes = alibi_slopes
 def alibi_slopes(n_heads):
     return torch.sort(_right_slopes(n_heads), descending=True).values
 ''', mistake="sorted order", key="alibi-sorted"),
+    Bug("slopes_even_numbered_extra", "alibi.alibi_slopes", variant("alibi", "alibi_slopes", (
+        "geometric(2 * closest)[0::2]", "geometric(2 * closest)[1::2]")),
+        mistake="1st, 3rd, 5th", key="alibi-extra-slopes"),
+    Bug("slopes_sorted_increasing", "alibi.alibi_slopes", '''
+_right_slopes = alibi_slopes
+def alibi_slopes(n_heads):
+    return torch.sort(_right_slopes(n_heads)).values
+''', mistake="sorted in increasing order", key="alibi-sorted"),
     Bug("slopes_float64", "alibi.alibi_slopes", '''
 _right_slopes = alibi_slopes
 def alibi_slopes(n_heads):
@@ -43,6 +51,13 @@ _right_attention = alibi_attention
 def alibi_attention(q, k, v, causal=True):
     return _right_attention(q, k, v, causal=False)
 ''', mistake="no causal mask", key="alibi-no-mask"),
+    Bug("attention_strict_mask", "alibi.alibi_attention", variant("alibi", "alibi_attention", (
+        "allowed = k_pos[None, :] <= q_pos[:, None]", "allowed = k_pos[None, :] < q_pos[:, None]")),
+        mistake="hides each query's own key", key="mask-strict"),
+    Bug("attention_signed_distance", "alibi.alibi_attention", variant("alibi", "alibi_attention", (
+        "bias = alibi_bias(alibi_slopes(n_heads).to(q.device), q_pos, k_pos)",
+        "bias = -alibi_slopes(n_heads).to(q.device)[:, None, None] * (q_pos[:, None] - k_pos[None, :])")),
+        mistake="without the absolute value", key="alibi-signed-distance"),
     Bug("attention_aligned_to_start", "alibi.alibi_attention", '''
 def alibi_attention(q, k, v, causal=True):
     n_heads, t_q, d = q.shape[-3:]
@@ -103,6 +118,8 @@ BUGS += [
     Bug("cached_padding_keys_not_masked", "alibi.cached_alibi_attention", cached(
         ("allowed = causal & mask[:, None, None, :]", "allowed = causal")), mistake="padding keys not masked",
         key="padding-not-masked"),
+    Bug("cached_strict_mask", "alibi.cached_alibi_attention", cached(
+        (CAUSAL, CAUSAL.replace("<=", "<"))), mistake="hides each query's own key", key="mask-strict"),
     Bug("cached_bias_positive", "alibi.cached_alibi_attention", cached(
         ("+ bias.to(work)", "- bias.to(work)")), mistake="wrong sign", key="alibi-bias-sign"),
     Bug("cached_power_of_two_slopes", "alibi.cached_alibi_attention", cached(

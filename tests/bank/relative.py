@@ -126,7 +126,7 @@ def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
 def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
     rel = k_pos[None, :] - q_pos[:, None]
     return table[t5_relative_position_bucket(rel, bidirectional, max_distance=max_distance)].permute(2, 0, 1)
-'''),
+''', mistake="the default num_buckets=32", key="default-argument"),
     Bug("bias_always_float32", "relative.t5_relative_bias", '''
 _right_bias = t5_relative_bias
 def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
@@ -149,7 +149,7 @@ def t5_relative_bias(table, q_pos, k_pos, bidirectional=True, max_distance=128):
     }), mistake="without adding K", cascades=ATTENTION, key="shaw-no-plus-k"),
     Bug("scores_no_clip", "relative.shaw_relative_scores", _scores({
         ".clamp(-max_distance, max_distance) + max_distance": " + max_distance",
-    }), cascades=ATTENTION),
+    }), mistake="not clipped to [-K, K]", cascades=ATTENTION, key="shaw-no-clip"),
     Bug("scores_relative_term_not_scaled", "relative.shaw_relative_scores", _scores({
         "return ((content + position) / math.sqrt(d)).to(q.dtype)":
             "return (content / math.sqrt(d) + position).to(q.dtype)",

@@ -35,6 +35,21 @@ _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
     return _right_apply_rope(x, positions, base, not interleaved, rotary_dim)
 ''', mistake="other pairing convention", cascades=USERS_OF_APPLY, key="pairing-convention"),
+    Bug("apply_mixed_conventions", "rope.apply_rope", '''
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    d = x.shape[-1]
+    r = d if rotary_dim is None else rotary_dim
+    if r % 2 or not 2 <= r <= d:
+        raise ValueError(f"rotary_dim must be even and at most d={d}, got rotary_dim={r}")
+    angles = torch.as_tensor(positions, device=x.device).float()[..., None] * rope_inv_freq(r, base).to(x.device)
+    angles = angles.repeat_interleave(2, dim=-1)  # cos/sin per pair (2k, 2k+1), as the interleaved convention builds them
+    part = x[..., :r].float()
+    if interleaved:
+        turned = torch.stack((-part[..., 1::2], part[..., 0::2]), dim=-1).flatten(-2)
+    else:
+        turned = torch.cat((-part[..., r // 2:], part[..., :r // 2]), dim=-1)  # rotate_half: half-split pairs
+    return torch.cat(((part * angles.cos() + turned * angles.sin()).to(x.dtype), x[..., r:]), dim=-1)
+''', mistake="pairing conventions mixed", cascades=USERS_OF_APPLY, key="pairing-mixed"),
     Bug("apply_wrong_direction", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
@@ -121,7 +136,11 @@ _RightRotary = RotaryEmbedding
 class RotaryEmbedding(_RightRotary):
     def __init__(self, d, base=10000.0, max_len=2048, interleaved=False):
         super().__init__(d, base, max_len, False)
-'''),
+''', mistake="interleaved=True not passed on", key="default-argument"),
+    Bug("module_counts_from_one", "rope.RotaryEmbedding", variant("rope", "RotaryEmbedding", (
+        "angles = torch.arange(length, dtype=torch.float64, device=device)[:, None] * inv_freq64",
+        "angles = torch.arange(1, length + 1, dtype=torch.float64, device=device)[:, None] * inv_freq64")),
+        mistake="positions counted from 1", key="count-from-one"),
     Bug("module_returns_float32", "rope.RotaryEmbedding", '''
 _RightRotary = RotaryEmbedding
 class RotaryEmbedding(_RightRotary):
@@ -152,6 +171,8 @@ CAUSAL = ("causal = torch.arange(t_past + t_new, device=q.device) <= t_past + to
 KEYS = "keys = torch.cat((past_k, apply_rope(k, new_positions, base)), dim=-2)"
 
 BUGS += [
+    Bug("cached_strict_mask", "rope.cached_rope_attention", cached(
+        (CAUSAL, CAUSAL.replace("<=", "<"))), mistake="hides each query's own key", key="mask-strict"),
     Bug("cached_new_tokens_at_zero", "rope.cached_rope_attention", cached(
         (NEW_POSITIONS, "new_positions = torch.arange(t_new, device=q.device).expand(q.shape[0], 1, t_new)")),
         mistake="numbered from 0 in every call", key="positions-restart"),
@@ -168,7 +189,7 @@ BUGS += [
     Bug("cached_concatenated_backwards", "rope.cached_rope_attention", cached(
         (KEYS, "keys = torch.cat((apply_rope(k, new_positions, base), past_k), dim=-2)"),
         ("values = torch.cat((past_v, v), dim=-2)", "values = torch.cat((v, past_v), dim=-2)")),
-        mistake="added after the cached ones"),
+        mistake="put before the cached ones", key="cache-order"),
     Bug("cached_causal_top_left", "rope.cached_rope_attention", cached(
         (CAUSAL, "causal = torch.arange(t_past + t_new, device=q.device) <= torch.arange(t_new, device=q.device)[:, None]")),
         mistake="aligned to the start", key="queries-at-start"),

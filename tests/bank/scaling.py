@@ -227,7 +227,7 @@ def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=
     out = torch.where(wavelen > original_max_len / low_freq_factor, theta / factor,
                       torch.where(wavelen < original_max_len / high_freq_factor, theta, middle))
     return out.float()
-''', mistake="smoothing weight reversed", key="llama3-bands"),
+''', mistake="smoothing weight reversed", key="llama3-smoothing"),
     Bug("llama3_no_smooth_band", "scaling.llama3_inv_freq", '''
 def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=1.0, high_freq_factor=4.0):
     if d % 2 or factor < 1 or original_max_len < 1:
@@ -252,7 +252,7 @@ def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=
 _right_llama3 = llama3_inv_freq
 def llama3_inv_freq(d, base, factor=4.0, original_max_len=4096, low_freq_factor=1.0, high_freq_factor=4.0):
     return _right_llama3(d, base, factor, original_max_len, low_freq_factor, high_freq_factor)
-'''),
+''', mistake="your defaults are not Llama 3.1's", key="wrong-defaults"),
     # ------------------------------------------------------------ rope_from_config
     Bug("config_ignores_partial_rotary", "scaling.rope_from_config", '''
 _right_rope_from_config = rope_from_config

@@ -1,46 +1,71 @@
-"""Built-in recognisers of public RoPE/ALiBi conventions.
+"""Built-in recognisers of public RoPE/ALiBi conventions (the grader's side).
 
-Each module here declares one convention: the learner's names that trigger it, the contract
-names it can provide from them (and how, for the report), what it cannot express (features of
-course.grading.features, whose tests are then not run), and the adapter source, run in the
-learner's process after their cells, that defines the contract names. A convention is used for
-a section when its names are defined and some of the section's contract names are not; it only
-ever defines names the learner did not.
+Each module here declares one convention as data: the learner's names it uses and the calls it
+makes of them (`signatures`, course.grading.conventions.signatures), the contract names it can
+provide (and how, for the report), what it cannot express (features of course.grading.features,
+whose tests are then not run). Its learner-side part is the module course.adapting.conventions.<key>
+(``adapt(found) -> {contract name: object}``), run in the learner's process. A convention is used for
+a section when its names are defined with signatures that fit, some of the section's contract names
+are not defined (or are defined with a signature that cannot take the contract's call), and what it
+makes passes a probe call; it never replaces a name the learner defined for the contract.
+
+Adding a convention: a declaration here (and in `_registry`), its learner-side module, and a
+folder of tests in tests/conventions/.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
-from course.grading.conventions.prelude import PRELUDE
+from course.grading.conventions.signatures import Call, ClassCall
+
+# The calls the contract makes of each name a convention can provide (every number of positional
+# arguments from its required ones to all of them): a learner's name that can take none of them
+# is another library's (say a RotaryEmbedding(dim, theta) whose forward takes one tensor), which a
+# convention may grade in its place. (A learner's function that lacks only defaults takes the
+# full call: it stays theirs.)
+CONTRACT_CALLS = {
+    "rope_inv_freq": Call((1, 2)),
+    "apply_rope": Call((2, 3, 4, 5)),
+    "RotaryEmbedding": ClassCall(Call((1, 2, 3, 4)), Call((3,))),
+    "alibi_slopes": Call((1,)),
+    "alibi_bias": Call((3,)),
+    "alibi_attention": Call((3, 4)),
+    "linear_scaled_inv_freq": Call((3,)),
+    "ntk_scaled_base": Call((3,)),
+    "dynamic_ntk_inv_freq": Call((5,)),
+    "yarn_inv_freq": Call((4, 5, 6, 7)),
+    "llama3_inv_freq": Call((2, 3, 4, 5, 6)),
+}
 
 
 @dataclass(frozen=True)
 class Convention:
-    key: str
+    key: str                    # its learner-side module: course.adapting.conventions.<key>
     section: str
-    title: str                 # "the Hugging Face convention"
-    names: tuple[str, ...]     # all defined: the convention is recognised
-    # (names the learner defines) -> ({contract name: how it is made}, {contract name: why it cannot be})
+    title: str                  # "the Hugging Face convention"
+    signatures: dict            # learner name -> the Call or ClassCall made of it; all must fit
+    # (learner names used) -> ({contract name: how it is made}, {contract name: why it cannot be})
     provides: Callable[[set], tuple[dict, dict]]
-    cannot: dict[str, str]     # feature -> why tests using it do not apply
-    source: str                # defines the provided names in the learner's namespace
-    optional: tuple[str, ...] = ()   # further names the adapter uses when defined
-    constants: dict = field(default_factory=dict)  # written at the top of the source
+    cannot: dict[str, str]      # feature -> why tests using it do not apply
+    optional: dict = field(default_factory=dict)  # further names used when they fit, in order of preference
 
     def looks_for(self) -> set[str]:
-        return set(self.names) | set(self.optional)
+        return set(self.signatures) | set(self.optional)
 
-    def adapter_source(self, names, filename: str) -> str:
-        """Runs the adapter in a copy of the learner's namespace, so that it holds the learner's
-        functions as they are now (what they rebind later does not reach it), then publishes only
-        `names` there. `filename` names the code in tracebacks (the learner's process's ``<cell ...>``)."""
-        lines = [f"{name} = {value!r}" for name, value in self.constants.items()]
-        body = "\n".join([PRELUDE, *lines, self.source])
-        return (f"_course_scope = dict(globals())\n"
-                f"exec(compile({body!r}, {filename!r}, 'exec'), _course_scope)\n"
-                f"globals().update({{_n: _course_scope[_n] for _n in {tuple(names)!r}}})\n"
-                "del _course_scope\n")
+    def failures_source(self, found, names) -> str:
+        """Sent first: which of `names` fail their probe call (`failures`, course.adapting.conventions),
+        as `_course_failures()`."""
+        return ("from course.adapting.conventions import failures as _course_failures\n"
+                f"_course_failures = (lambda _r: lambda: _r)(_course_failures({self.key!r}, globals(), "
+                f"{tuple(found)!r}, {tuple(names)!r}))\n")
+
+    def install_source(self, found, names) -> str:
+        """What the grader sends to the learner's process: `install` (course.adapting.conventions)
+        of the learner's `found` names, binding `names` for the grader's Bound."""
+        return ("from course.adapting.conventions import install as _course_install\n"
+                f"_course_bound = _course_install({self.key!r}, globals(), {tuple(found)!r}, {tuple(names)!r})\n"
+                "del _course_install\n")
 
 
 def _registry() -> list[Convention]:

@@ -182,7 +182,6 @@ def _(ns):
     for causal in (True, False):
         what = call_text("alibi_attention", q, k, v, causal=causal) + " (v = identity, so output = weights)"
         got = ns.alibi_attention(q, k, v, causal=causal)
-        expected = _decay_weights(slopes, T, causal)
         other = _decay_weights(slopes, T, not causal)
         no_bias = _decay_weights([0.0] * H, T, causal)
         hint = closest_mistake(got, {
@@ -190,7 +189,7 @@ def _(ns):
              else ("alibi-causal-ignored", "attention with a causal mask (causal=False has none)")): other,
             ("alibi-no-bias", "attention without the ALiBi bias"): no_bias,
         })
-        expect_close(got, expected, what, atol=1e-5, rtol=1e-4, hint=hint)
+        _expect_attention(ns, got, lambda m: _decay_weights(m, T, causal), H, what, hint, atol=1e-5, rtol=1e-4)
 
 
 @visible("alibi.alibi_attention", "equals softmax(q k^T / sqrt(d) - m|i-j|, causal mask) v with batch dims")
