@@ -13,7 +13,7 @@ import nbformat
 import pypdf
 import pytest
 
-from course import export
+from course import export, selfcheck
 from course.authoring.build import EXPORT_SOURCE, EXPORT_TAG, SOURCE_DIR
 from course.platforms.gradescope import main as gradescope_main
 from course.platforms.written import MAX_ANSWER_CHARS
@@ -219,15 +219,16 @@ def test_the_export_cell_writes_the_folders_notebooks_and_nothing_while_graded(t
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.delenv("COURSE_SANDBOX", raising=False)
-    export.export_answers()
+    selfcheck.export_answers()
     assert "No notebook of the course" in capsys.readouterr().out and not list(tmp_path.iterdir())
     released(tmp_path, {"zero_gap": sentence("zero_gap")}, notebooks={"01_intuition", "07_alibi"})
     (tmp_path / "01_intuition.course-update.ipynb").write_text("{not json")  # not a course notebook's name
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    export.export_answers()
+    for graded in ("NBGRADER_EXECUTION", "COURSE_SANDBOX"):
+        monkeypatch.setenv(graded, "1")
+        selfcheck.export_answers()
+        monkeypatch.delenv(graded)
     assert not (tmp_path / "answers.pdf").exists()
-    monkeypatch.delenv("NBGRADER_EXECUTION")
-    export.export_answers()
+    selfcheck.export_answers()
     assert "wrote answers.pdf (14 pages" in capsys.readouterr().out
     texts = pages_text(tmp_path / "answers.pdf")
     assert len(texts) == len(QUESTIONS) and sentence("zero_gap") in texts[1]

@@ -43,7 +43,7 @@ SOURCE_DIR = REPO / "source_notebooks"
 SOLUTIONS_DIR = REPO / "solutions"
 EXPORT_TAG = "export"
 EXPORT_SOURCE = ("# Written answers for Gradescope: save every notebook (Ctrl+S), then run this cell to write answers.pdf\n"
-                 "from course.export import export_answers; export_answers()")
+                 "from course.selfcheck import export_answers; export_answers()")
 
 
 class BuildError(Exception):

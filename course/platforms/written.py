@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 
+from course.files import write_atomic
 from course.exercises import NOTEBOOKS, SECTIONS
 from course.learner.reveal import STUB
 from course.lesson import WRITTEN_QUESTIONS_FILE
@@ -151,3 +152,47 @@ def course_notebooks(directory: Path) -> list[Path]:
     """The course's notebooks (named as released) that `directory` holds."""
     names = list(NOTEBOOKS.values()) + sorted({q.notebook for q in questions()} - set(NOTEBOOKS.values()))
     return [directory / f"{name}.ipynb" for name in names if (directory / f"{name}.ipynb").is_file()]
+
+
+def export(paths, out: Path, sections=None) -> tuple[list, list[str]]:
+    """Write the PDF of these notebooks' answers to `out`; return its pages and notes."""
+    from course.platforms.written_pdf import pdf_bytes  # (it draws these pages; matplotlib loads only here)
+
+    files = []
+    for path in map(Path, paths):
+        files += course_notebooks(path) if path.is_dir() else [path]
+    out = Path(out)
+    if out.suffix.lower() != ".pdf":
+        raise ExportError(f"the output must be a .pdf file, not {out.name!r}")
+    if any(out.resolve() == f.resolve() for f in files):
+        raise ExportError(f"{out.name} is one of the notebooks given: choose another output")
+    if out.is_dir():
+        raise ExportError(f"{out} is a folder: name the PDF to write")
+    pages, notes = answer_pages(files, sections)
+    write_atomic(out, pdf_bytes(pages))
+    return pages, notes
+
+
+def summary(pages, out: Path) -> str:
+    answered = sum(1 for p in pages if p.answer is not None)
+    missing = [p.question.id for p in pages if p.source is None]
+    empty = [p.question.id for p in pages if p.source and p.answer is None]
+    return (f"wrote {out} ({len(pages)} pages, one per written question): {answered} answered"
+            + (f"; no answer written: {', '.join(empty)}" if empty else "")
+            + (f"; not submitted (no notebook given holds them): {', '.join(missing)}" if missing else ""))
+
+
+def export_answers(out: str = "answers.pdf") -> None:
+    """The course's notebooks in this folder, as saved, to `out`, said in a sentence or two."""
+    notebooks = course_notebooks(Path.cwd())
+    if not notebooks:
+        print(f"No notebook of the course in {Path.cwd()}: run this cell in the notebook itself.")
+        return
+    try:
+        pages, notes = export(notebooks, Path(out))
+    except ExportError as err:
+        print(f"Could not write {out}: {err}")
+        return
+    print("\n".join(notes + [summary(pages, Path(out)),
+                             "Only saved work counts: save your notebooks (Ctrl+S) before you run this cell. "
+                             "Upload the PDF to the written assignment on Gradescope."]))
