@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,7 +31,8 @@ MARGIN = 50.0
 SIZES = (10.0, 9.0, 8.0, 7.0, 6.0)
 # LaTeX commands notebooks use that mathtext lacks, and mathtext's nearest equivalent
 _MATH_SPELLINGS = {r"\lVert": r"\Vert", r"\rVert": r"\Vert", r"\lvert": "|", r"\rvert": "|", r"\tfrac": r"\frac",
-                   r"\dfrac": r"\frac", r"\text": r"\mathrm", r"\operatorname*": r"\operatorname"}
+                   r"\dfrac": r"\frac", r"\text": r"\mathrm", r"\operatorname*": r"\operatorname",
+                   r"\le": r"\leq", r"\ge": r"\geq", r"\ne": r"\neq"}
 _MARKDOWN = mistune.create_markdown(renderer=None, plugins=["math", "strikethrough"])
 # as Jupyter reads it, inline math may run over a line break (mistune's stops at one)
 _MARKDOWN.inline.register("inline_math", mistune_math.INLINE_MATH_PATTERN.replace(r"[^$\\\n]", r"[^$\\]"),
@@ -54,7 +56,6 @@ class Line:
 
 
 def _fixed_math(tex: str) -> str:
-    tex = " ".join(tex.split())
     for latex, mathtext in _MATH_SPELLINGS.items():
         tex = re.sub(re.escape(latex) + r"(?![A-Za-z])", lambda _: mathtext, tex)
     return tex
@@ -90,7 +91,7 @@ def _inline_runs(children, style="plain") -> list[Run]:
         elif kind == "codespan":
             runs.append(Run(node.get("raw", ""), "mono"))
         elif kind in ("inline_math", "block_math"):
-            runs.append(Run(_fixed_math(node.get("raw", "")), "math"))
+            runs.append(Run(" ".join(node.get("raw", "").split()), "math"))
         elif kind in ("softbreak", "linebreak"):
             runs.append(Run("\n" if kind == "linebreak" else " ", style))
         else:  # links, images and the like: their text
@@ -120,7 +121,7 @@ def _blocks(nodes, depth=0):
             for line in node.get("raw", "").rstrip("\n").split("\n"):
                 yield [Run(line or " ", "mono")], depth + 1, "code"
         elif kind == "block_math":
-            yield [Run(_fixed_math(node.get("raw", "")), "math")], depth + 1, "paragraph"
+            yield [Run(" ".join(node.get("raw", "").split()), "math")], depth + 1, "paragraph"
         elif kind == "block_quote":
             yield from _blocks(node.get("children"), depth + 1)
         elif kind == "thematic_break":
@@ -135,7 +136,7 @@ def _atoms(runs, size):
     gap = False
     for run in runs:
         if run.style == "math":
-            measured = _measure(run.text, "math", size) if len(run.text) <= _MAX_FORMULA else None
+            measured = _measure(_fixed_math(run.text), "math", size) if len(run.text) <= _MAX_FORMULA else None
             if measured is not None:
                 yield run, measured, gap
                 gap = False
@@ -212,7 +213,7 @@ def _draw_line(fig, line: Line, y: float, size: float, left: float) -> None:
             groups.append((x, run))
     for x, run in groups:
         math = run.style == "math"
-        fig.text((left + line.indent + x) / WIDTH, y / HEIGHT, f"${run.text}$" if math else run.text,
+        fig.text((left + line.indent + x) / WIDTH, y / HEIGHT, f"${_fixed_math(run.text)}$" if math else run.text,
                  fontproperties=_font(run.style, size), parse_math=math, va="baseline",
                  color="firebrick" if run.raw else "black")
 
@@ -278,8 +279,8 @@ def draw_page(page: Page, blank: bool = False) -> Figure:
                      + (f" and {page.truncated} more characters" if page.truncated else "")
                      + " are not shown (see the notebook).")
     if notes:
-        fig.text(MARGIN / WIDTH, (MARGIN - 10) / HEIGHT, " ".join(notes), fontproperties=_font("italic", 8),
-                 parse_math=False, va="baseline", color="firebrick")
+        fig.text(MARGIN / WIDTH, (MARGIN + 8) / HEIGHT, textwrap.fill(" ".join(notes), 110), fontproperties=_font("italic", 8),
+                 parse_math=False, va="top", color="firebrick")
     return fig
 
 
