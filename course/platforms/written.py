@@ -154,22 +154,27 @@ def course_notebooks(directory: Path) -> list[Path]:
     return [directory / f"{name}.ipynb" for name in names if (directory / f"{name}.ipynb").is_file()]
 
 
-def export(paths, out: Path, sections=None) -> tuple[list, list[str]]:
-    """Write the PDF of these notebooks' answers to `out`; return its pages and notes."""
+def write_pdf(out: Path, pages: list[Page], blank: bool = False) -> None:
+    """Write `pages` as a PDF to `out` in one step (blank: the outline, without answers)."""
     from course.platforms.written_pdf import pdf_bytes  # (it draws these pages; matplotlib loads only here)
 
-    files = []
-    for path in map(Path, paths):
-        files += course_notebooks(path) if path.is_dir() else [path]
     out = Path(out)
     if out.suffix.lower() != ".pdf":
         raise ExportError(f"the output must be a .pdf file, not {out.name!r}")
-    if any(out.resolve() == f.resolve() for f in files):
-        raise ExportError(f"{out.name} is one of the notebooks given: choose another output")
     if out.is_dir():
         raise ExportError(f"{out} is a folder: name the PDF to write")
+    write_atomic(out, pdf_bytes(pages, blank))
+
+
+def export(paths, out: Path, sections=None) -> tuple[list, list[str]]:
+    """Write the PDF of these notebooks' answers to `out` (never one of them); return its pages and notes."""
+    files = []
+    for path in map(Path, paths):
+        files += course_notebooks(path) if path.is_dir() else [path]
+    if any(Path(out).resolve() == f.resolve() for f in files):
+        raise ExportError(f"{Path(out).name} is one of the notebooks given: choose another output")
     pages, notes = answer_pages(files, sections)
-    write_atomic(out, pdf_bytes(pages))
+    write_pdf(out, pages)
     return pages, notes
 
 

@@ -54,7 +54,6 @@ from course.sandbox.limits import add_limit_options, limits_from
 from course.platforms.gradescope.autograder_zip import build, course_version
 from course.platforms.gradescope.config import ROOT_ENV, TIME_LIMIT, VISIBILITIES, Config
 from course.platforms.gradescope.run import run
-from course.platforms.written import ExportError, outline_pages
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,6 +105,8 @@ def main(argv=None) -> int:
     except ValueError as err:
         parser.error(str(err))
     summary = build(args.out, config)
+    from course.platforms.written import ExportError  # (building only: a run has no use for it)
+
     try:
         written = write_outline(args.written_out or Path(args.out).with_name("written_outline.pdf"), config.sections)
     except ExportError as err:
@@ -125,25 +126,23 @@ def main(argv=None) -> int:
 
 def write_outline(out: Path, sections) -> str:
     """Write the written questions' outline PDF; return what to set up on Gradescope with it."""
-    from course.files import write_atomic
-    from course.platforms.written_pdf import pdf_bytes
+    from course.platforms.written import outline_pages, write_pdf
 
     pages = outline_pages(sections)
     if not pages:
         return "  written part: none (these sections ask no written question)"
-    if Path(out).suffix.lower() != ".pdf":
-        raise ExportError(f"the outline must be a .pdf file, not {Path(out).name!r}")
-    write_atomic(out, pdf_bytes(pages, blank=True))
+    write_pdf(out, pages, blank=True)
     points = sum(p.question.points for p in pages)
     only = f" --sections {','.join(sections)}" if set(sections) != set(SECTIONS) else ""
-    outline = "\n".join(f"    page {p.number}: {p.question.id} ({p.question.points:g} point{'s' * (p.question.points != 1)}, notebook "
-                         f"{p.question.notebook})" for p in pages)
+    outline = "\n".join(f"    page {p.number}: {p.question.id} ({p.question.points:g} "
+                         f"point{'s' * (p.question.points != 1)}, notebook {p.question.notebook})" for p in pages)
+    cell = "" if only else ", or the last cell of a notebook with written questions"  # (that cell exports them all)
     return (f"wrote {out}: the outline of the written part, {len(pages)} questions, {points:g} points\n"
             f"  on Gradescope: a second assignment, Homework / Problem Set, submitted by students, templated "
             f"(fixed length), worth {points:g} points: upload {Path(out).name} as its template and give each "
             f"question its page:\n{outline}\n"
-            f"  learners upload answers.pdf: `python -m course.export NOTEBOOK...{only} --pdf answers.pdf`, or "
-            f"the last cell of a notebook with written questions; every PDF has these {len(pages)} pages")
+            f"  learners upload answers.pdf: `python -m course.export NOTEBOOK...{only} --pdf answers.pdf`{cell}; "
+            f"every learner's PDF has these {len(pages)} pages")
 
 
 if __name__ == "__main__":
