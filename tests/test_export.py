@@ -174,6 +174,15 @@ def test_hostile_notebooks_get_a_clear_error_and_nothing_is_overwritten(tmp_path
     assert notebook.read_bytes() == before and not (tmp_path / "answers.ipynb").exists()
 
 
+def test_an_odd_file_name_is_shown_safely(tmp_path):
+    (notebook,) = released(tmp_path, {"left_padding": sentence("left_padding")}, notebooks={"02_setup"})
+    odd = notebook.rename(tmp_path / "my\nnotes $x$.ipynb")
+    done = run(odd, "--pdf", tmp_path / "answers.pdf")
+    assert done.returncode == 0, done.stderr
+    text = dict(zip([q for q, _, _ in QUESTIONS], pages_text(tmp_path / "answers.pdf")))["left_padding"]
+    assert sentence("left_padding") in text and "my\\nnotes $x$.ipynb" in text
+
+
 def test_two_notebooks_answering_one_question_are_refused(tmp_path):
     (first,) = released(tmp_path / "a", {}, notebooks={"02_setup"})
     (second,) = released(tmp_path / "b", {}, notebooks={"02_setup"})

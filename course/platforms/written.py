@@ -10,6 +10,7 @@ hostile input: an unreadable one is an ExportError naming it, never a traceback.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,16 +89,22 @@ def _source(cell) -> str:
     return source if isinstance(source, str) else ""
 
 
+def shown(path: Path) -> str:
+    """A file's name as messages and pages show it (a name may hold line breaks or control characters)."""
+    return path.name if path.name.isprintable() else repr(path.name)
+
+
 def read_answers(path: Path, known: set[str]) -> dict[str, str]:
     """The answer cells of one notebook by question id (the text without nbgrader's stub)."""
-    name = path.name
+    name = shown(path)
     try:
         size = path.stat().st_size
         if not path.is_file():
             raise ExportError(f"{name}: not a file")
         if size > MAX_NOTEBOOK_BYTES:
             raise ExportError(f"{name}: {size / 2**20:.0f} MB, too large for a lesson notebook")
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat's about the notebook's format: the learner can do nothing
             nb = nbformat.read(handle, as_version=4)
         cells = nb.get("cells")
     except ExportError:
@@ -128,11 +135,11 @@ def answer_pages(paths, sections=None) -> tuple[list[Page], list[str]]:
     for path in map(Path, paths):
         answers = read_answers(path, known)
         if not answers:
-            notes.append(f"{path.name}: holds none of the written questions")
+            notes.append(f"{shown(path)}: holds none of the written questions")
         for answer_id, text in answers.items():
             if answer_id in found:
-                raise ExportError(f"{found[answer_id][0]} and {path.name} both answer {answer_id}: give one of them")
-            found[answer_id] = (path.name, text)
+                raise ExportError(f"{found[answer_id][0]} and {shown(path)} both answer {answer_id}: give one of them")
+            found[answer_id] = (shown(path), text)
     pages = []
     for number, question in enumerate(course, 1):
         source, text = found.get(question.id, (None, None))
@@ -172,7 +179,7 @@ def export(paths, out: Path, sections=None) -> tuple[list, list[str]]:
     for path in map(Path, paths):
         files += course_notebooks(path) if path.is_dir() else [path]
     if any(Path(out).resolve() == f.resolve() for f in files):
-        raise ExportError(f"{Path(out).name} is one of the notebooks given: choose another output")
+        raise ExportError(f"{shown(Path(out))} is one of the notebooks given: choose another output")
     pages, notes = answer_pages(files, sections)
     write_pdf(out, pages)
     return pages, notes

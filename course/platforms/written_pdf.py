@@ -257,7 +257,7 @@ def draw_page(page: Page, blank: bool = False) -> Figure:
     y -= 8
     fig.add_artist(Line2D([MARGIN / WIDTH, 1 - MARGIN / WIDTH], [y / HEIGHT] * 2, color="gray", lw=0.6))
     y -= 18
-    label = "Answer" if blank else "Answer" + (f" (from {page.source[:80]!r})" if page.source else "")
+    label = "Answer" + (f" (from {page.source[:80]})" if page.source and not blank else "")
     fig.text(MARGIN / WIDTH, y / HEIGHT, label, fontproperties=_font("bold", 11), parse_math=False, va="baseline")
     y -= 6
     status = None if blank else _status(page)
