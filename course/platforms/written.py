@@ -177,7 +177,7 @@ def export(paths, out: Path, sections=None) -> tuple[list, list[str]]:
     """Write the PDF of these notebooks' answers to `out` (never one of them); return its pages and notes."""
     files = []
     for path in map(Path, paths):
-        files += course_notebooks(path) if path.is_dir() else [path]
+        files += [f for f in (course_notebooks(path) if path.is_dir() else [path]) if f not in files]
     if any(Path(out).resolve() == f.resolve() for f in files):
         raise ExportError(f"{shown(Path(out))} is one of the notebooks given: choose another output")
     pages, notes = answer_pages(files, sections)
