@@ -30,6 +30,11 @@ DEMONSTRATIONS_FILE = Path(__file__).with_name("demonstrations.json")
 # course.build writes it from the source notebooks' manual cells.
 MODEL_ANSWERS_FILE = Path(__file__).with_name("model_answers.json")
 
+# The written questions in the course's order: id, notebook, points and prompt (no model answer, so
+# learners keep it when an instructor removes MODEL_ANSWERS_FILE); course.build writes it, the
+# written answers' PDF (course.platforms.written) reads it.
+WRITTEN_QUESTIONS_FILE = Path(__file__).with_name("written_questions.json")
+
 
 @functools.cache
 def lesson_demonstrations() -> frozenset[str]:

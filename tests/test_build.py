@@ -1,4 +1,6 @@
 """The source notebooks are in sync with solutions/ and the registry; bad tags are refused."""
+import json
+
 import nbformat
 import pytest
 
@@ -132,3 +134,29 @@ def test_every_exercise_is_wired_through_every_place_it_needs():
             if not present:
                 missing.append(f"{exercise.id}: {place}")
     assert not missing, missing
+
+
+def test_a_written_question_gets_its_prompt_points_and_an_export_cell_at_the_end():
+    names = [e.name for e in section_exercises("rope")]
+    cells = [nbformat.v4.new_code_cell(SETUP, metadata={"tags": ["setup"]}),
+             *[nbformat.v4.new_code_cell("", metadata={"tags": [f"solution:{n}"]}) for n in names],
+             nbformat.v4.new_markdown_cell("Some prose."),
+             nbformat.v4.new_markdown_cell("**Question.** Why?"),
+             nbformat.v4.new_code_cell("x = 1"),
+             nbformat.v4.new_markdown_cell("Model answer.", metadata={"tags": ["manual:why:2"]}),
+             nbformat.v4.new_markdown_cell("After.")]
+    built = build.build_notebook("rope", _nb(*cells))
+    assert built.cells[-1].metadata["tags"][0] == build.EXPORT_TAG and built.cells[-1].source == build.EXPORT_SOURCE
+    assert "nbgrader" not in built.cells[-1].metadata  # not graded
+    assert json.loads(build.written_questions([("06_rope", built)])) == [
+        {"id": "why", "notebook": "06_rope", "points": 2.0, "prompt": "**Question.** Why?"}]
+    again = build.build_notebook("rope", built)
+    assert [c.source for c in again.cells] == [c.source for c in built.cells]  # one export cell, kept in place
+    without = build.build_notebook("rope", _nb(*cells[:len(names) + 1]))
+    assert not any(build.EXPORT_TAG in c.metadata.get("tags", []) for c in without.cells)
+
+
+def test_a_written_question_without_a_prompt_is_refused():
+    answer = nbformat.v4.new_markdown_cell("Model answer.", metadata={"tags": ["manual:why:2"]})
+    with pytest.raises(build.BuildError, match="no markdown cell asks written question why"):
+        build.written_questions([("06_rope", _nb(nbformat.v4.new_code_cell("x = 1"), answer))])

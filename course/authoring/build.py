@@ -12,7 +12,10 @@ Authors tag cells; this fills them in, so each solution exists in exactly one pl
   source (the model answer) is replaced by a prompt in the release.
 - after each ``manual:ID:POINTS`` cell, a demonstration cell tagged ``reveal:ID`` that shows a self-study
   learner the model answer once theirs is written (course.learner.reveal); the model answers of
-  every source notebook go to ``course/model_answers.json``.
+  every source notebook go to ``course/model_answers.json``; each question's prompt (the nearest
+  markdown cell before its answer cell) and points to ``course/written_questions.json``.
+- at the end of every notebook with written questions (the lab's too), a cell tagged ``export``
+  that writes the learner's answers.pdf for Gradescope (course.export); a demonstration.
 - code cell tagged ``setup``: read-only; must contain every import the solutions use.
 - every other code cell (timings, figures, experiments) is tagged ``demo`` with its source's
   fingerprint in ``metadata.course_demo``: the grader may leave it out, unedited, when nothing
@@ -32,11 +35,15 @@ from pathlib import Path
 import nbformat
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
-from course.lesson import DEMO_KEY, DEMO_TAG, DEMONSTRATIONS_FILE, MODEL_ANSWERS_FILE, demo_fingerprint
+from course.lesson import (DEMO_KEY, DEMO_TAG, DEMONSTRATIONS_FILE, MODEL_ANSWERS_FILE, WRITTEN_QUESTIONS_FILE,
+                           demo_fingerprint)
 from course.locations import REPO
 
 SOURCE_DIR = REPO / "source_notebooks"
 SOLUTIONS_DIR = REPO / "solutions"
+EXPORT_TAG = "export"
+EXPORT_SOURCE = ("# Written answers for Gradescope: save every notebook (Ctrl+S), then run this cell to write answers.pdf\n"
+                 "from course.selfcheck import export_answers; export_answers()")
 
 
 class BuildError(Exception):
@@ -121,6 +128,16 @@ def _add_reveal_cells(nb) -> None:
     nb.cells = cells
 
 
+def _add_export_cell(nb) -> None:
+    """A notebook with written questions ends with the export cell (kept where an author moved it)."""
+    if any(_tagged(cell, "manual:") for cell in nb.cells):
+        cell = next((c for c in nb.cells if EXPORT_TAG in c.metadata.get("tags", [])), None)
+        if cell is None:
+            cell = nbformat.v4.new_code_cell(metadata={"tags": [EXPORT_TAG]})
+            nb.cells.append(cell)
+        cell.source = EXPORT_SOURCE
+
+
 def build_notebook(section: str, nb) -> object:
     """Return a copy of nb with tagged cells filled in; raise BuildError on a bad tag."""
     nb = nbformat.from_dict(nb)
@@ -128,6 +145,7 @@ def build_notebook(section: str, nb) -> object:
     graded = {e.name for e in section_exercises(section)}
     _add_grade_cells(nb, graded)
     _add_reveal_cells(nb)
+    _add_export_cell(nb)
     seen_solution = set()
     for cell in nb.cells:
         cell.metadata.pop("nbgrader", None)
@@ -198,6 +216,24 @@ def model_answers(notebooks) -> str:
     return json.dumps(answers, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def written_questions(notebooks) -> str:
+    """The text of WRITTEN_QUESTIONS_FILE: the written questions in the order of `notebooks`
+    (name, notebook) pairs, each with its points and prompt, the nearest markdown cell before its
+    answer cell."""
+    questions = []
+    for name, nb in notebooks:
+        prompt = ""
+        for cell in nb.cells:
+            for tag in _tagged(cell, "manual:"):
+                answer_id, points = tag.rsplit(":", 1)
+                if not prompt:
+                    raise BuildError(f"{name}: no markdown cell asks written question {answer_id} before its answer")
+                questions.append({"id": answer_id, "notebook": name, "points": float(points), "prompt": prompt})
+            if cell.cell_type == "markdown" and not _tagged(cell, "manual:"):
+                prompt = cell.source
+    return json.dumps(questions, indent=1, ensure_ascii=False) + "\n"
+
+
 def _write_derived(path: Path, text: str, check: bool, changed: list[str]) -> None:
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         changed.append(str(path.relative_to(REPO)))
@@ -208,25 +244,31 @@ def _write_derived(path: Path, text: str, check: bool, changed: list[str]) -> No
 def build(sections=None, check: bool = False) -> list[str]:
     """Build every source notebook that exists, and the list of their demonstrations; return
     the paths that changed (or would)."""
-    changed, notebooks = [], []
+    changed, notebooks = [], []  # (folder name, built notebook), in the course's order
     for section in NOTEBOOKS:
         path = notebook_path(section)
         if not path.exists():
             continue
         original = nbformat.read(path, as_version=4)
-        if sections and section not in sections:
-            notebooks.append(original)
-            continue
-        built = build_notebook(section, original)
-        notebooks.append(built)
-        if nbformat.writes(built) != nbformat.writes(original):
+        built = original if sections and section not in sections else build_notebook(section, original)
+        notebooks.append((path.parent.name, built))
+        if built is not original and nbformat.writes(built) != nbformat.writes(original):
             changed.append(str(path.relative_to(REPO)))
             if not check:
                 nbformat.write(built, path)
-    _write_derived(DEMONSTRATIONS_FILE, demonstrations(notebooks), check, changed)
-    lab = [nbformat.read(path, as_version=4) for path in sorted(SOURCE_DIR.glob("*/*.ipynb"))
-           if path.parent.name not in NOTEBOOKS.values()]
-    _write_derived(MODEL_ANSWERS_FILE, model_answers(notebooks + lab), check, changed)
+    _write_derived(DEMONSTRATIONS_FILE, demonstrations(nb for _, nb in notebooks), check, changed)
+    for path in sorted(SOURCE_DIR.glob("*/*.ipynb")):
+        if path.parent.name not in NOTEBOOKS.values():  # the lab is authored whole: the build adds the export cell
+            original = nbformat.read(path, as_version=4)
+            built = nbformat.from_dict(original)
+            _add_export_cell(built)
+            notebooks.append((path.parent.name, built))
+            if nbformat.writes(built) != nbformat.writes(original):
+                changed.append(str(path.relative_to(REPO)))
+                if not check:
+                    nbformat.write(built, path)
+    _write_derived(MODEL_ANSWERS_FILE, model_answers(nb for _, nb in notebooks), check, changed)
+    _write_derived(WRITTEN_QUESTIONS_FILE, written_questions(notebooks), check, changed)
     return changed
 
 

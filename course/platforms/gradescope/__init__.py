@@ -30,6 +30,11 @@ shows in the notebook) in the learner's process. results.json maps them as follo
   section, what the assignment expects and was not found, cells that raised, why grading
   stopped; ``score`` is the sum of the exercise tests; stdout (the grader's log) is hidden.
 
+The written questions are graded by hand in a second Gradescope assignment: ``build`` also writes
+their outline (``written_outline.pdf`` beside the zip: one page per question, answers blank, the
+same pages as every learner's ``python -m course.export ... --pdf answers.pdf``), the template
+of a templated PDF assignment (course.platforms.written).
+
 Environment: AUTOGRADER_ROOT replaces ``/autograder`` (tests run the autograder in a temporary
 folder), PYTHON is the interpreter setup.sh builds the environment from, TORCH_INDEX_URL where
 setup.sh takes torch from when pip has no settings of its own (default: the CPU builds).
@@ -59,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                                  description="Write the autograder zip: upload it on the assignment's "
                                              "Configure Autograder page.")
     build_.add_argument("--out", default="autograder.zip", help="the zip to write (default autograder.zip)")
+    build_.add_argument("--written-out", type=Path, metavar="PDF",
+                        help="the written questions' outline to write (default written_outline.pdf beside the zip)")
     build_.add_argument("--sections", action="append", metavar="SECTION[,SECTION...]",
                         help=f"what the assignment grades (default all: {','.join(SECTIONS)}); repeatable")
     build_.add_argument("--hidden-visibility", choices=VISIBILITIES, default="after_published",
@@ -98,6 +105,13 @@ def main(argv=None) -> int:
     except ValueError as err:
         parser.error(str(err))
     summary = build(args.out, config)
+    from course.platforms.written import ExportError  # (building only: a run has no use for it)
+
+    try:
+        written = write_outline(args.written_out or Path(args.out).with_name("written_outline.pdf"), config.sections)
+    except ExportError as err:
+        print(f"course.gradescope: error: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {summary['out']} ({summary['files']} files, {summary['bytes'] / 1024:.0f} KiB): "
           f"{', '.join(summary['sections'])}, {summary['exercises']} exercises, {summary['points']:g} points")
     print(f"  graded tests visible: {summary['hidden_visibility']}; whole run at most {summary['time_limit']:g} s "
@@ -106,7 +120,29 @@ def main(argv=None) -> int:
           f"{summary['points']:g} points; Configure Autograder: upload {Path(summary['out']).name}, base image "
           "Ubuntu 22.04 or later; Autograder settings: timeout of at least "
           f"{math.ceil((summary['outer_limit'] + 60) / 60):g} minutes, 2 GB of memory or more")
+    print(written)
     return 0
+
+
+def write_outline(out: Path, sections) -> str:
+    """Write the written questions' outline PDF; return what to set up on Gradescope with it."""
+    from course.platforms.written import outline_pages, write_pdf
+
+    pages = outline_pages(sections)
+    if not pages:
+        return "  written part: none (these sections ask no written question)"
+    write_pdf(out, pages, blank=True)
+    points = sum(p.question.points for p in pages)
+    only = f" --sections {','.join(sections)}" if set(sections) != set(SECTIONS) else ""
+    outline = "\n".join(f"    page {p.number}: {p.question.id} ({p.question.points:g} "
+                         f"point{'s' * (p.question.points != 1)}, notebook {p.question.notebook})" for p in pages)
+    cell = "" if only else ", or the last cell of a notebook with written questions"  # (that cell exports them all)
+    return (f"wrote {out}: the outline of the written part, {len(pages)} questions, {points:g} points\n"
+            f"  on Gradescope: a second assignment, Homework / Problem Set, submitted by students, templated "
+            f"(fixed length), worth {points:g} points: upload {Path(out).name} as its template and give each "
+            f"question its page:\n{outline}\n"
+            f"  learners upload answers.pdf: `python -m course.export NOTEBOOK...{only} --pdf answers.pdf`{cell}; "
+            f"every learner's PDF has these {len(pages)} pages")
 
 
 if __name__ == "__main__":
