@@ -41,16 +41,18 @@ def ref_bias(slopes, q_pos, k_pos):
 
 
 def ref_attention(q, k, v, causal=True, slopes=None, sign=-1.0, scale=True, aligned_end=True, mask=True,
-                  distance=np.abs, strict=False):
+                  distance=np.abs, strict=False, bias_at_start=False):
     """The knobs after `causal` reproduce learner mistakes (`distance` of i - j: a signed one
-    without np.abs; `strict`: a causal mask that hides a query's own key)."""
+    without np.abs; `strict`: a causal mask that hides a query's own key; `bias_at_start`: the
+    bias of queries at the first positions, the mask keeping them at the last)."""
     q, k, v = (t.double().numpy() for t in (q, k, v))
     heads, t_q, d = q.shape[-3:]
     t_k = k.shape[-2]
     slopes = ref_slopes(heads) if slopes is None else slopes
     k_pos = np.arange(t_k)
     q_pos = k_pos[t_k - t_q:] if aligned_end else k_pos[:t_q]
-    bias = sign * slopes[:, None, None] * distance(q_pos[:, None] - k_pos[None, :])
+    bias_q_pos = k_pos[:t_q] if bias_at_start else q_pos
+    bias = sign * slopes[:, None, None] * distance(bias_q_pos[:, None] - k_pos[None, :])
     scores = q @ np.swapaxes(k, -1, -2) / (math.sqrt(d) if scale else 1.0) + bias
     if causal and mask:
         scores = np.where(k_pos[None, :] <= q_pos[:, None] - strict, scores, -np.inf)
@@ -168,6 +170,10 @@ def attention_mistakes(q, k, v, causal):
         **{mistake("alibi-signed-distance", f"a signed distance ({signed}) without the absolute value; without the "
                    "causal mask the bias is -m|i - j| on both sides"): ref_attention(q, k, v, causal=causal, distance=f)
            for signed, f in (("i - j", np.positive), ("j - i", np.negative))},
+        # the mask at the last positions, the bias not (without the mask: the mistake above)
+        **({mistake("queries-at-start", "queries placed at the first positions in the bias, while the causal mask "
+                    "rightly keeps them at the last T_q positions"): ref_attention(q, k, v, bias_at_start=True)}
+           if causal else {}),
     }
 
 

@@ -34,6 +34,13 @@ CONVENTIONS = {
     "bloom": ("BLOOM's convention", {"alibi.alibi_slopes", "alibi.alibi_attention"},
               ["attention without the causal mask"]),
     "alibi_paper": ("the ALiBi paper's convention", {"alibi.alibi_slopes"}, ["argument checks"]),
+    "mpt": ("MosaicML's MPT convention", {"alibi.alibi_slopes", "alibi.alibi_bias", "alibi.alibi_attention"},
+            ["argument checks"]),
+    "x_transformers": ("the x-transformers convention", {"alibi.alibi_slopes", "alibi.alibi_bias",
+                                                         "alibi.alibi_attention"}, ["argument checks"]),
+    "hf_rope_init": ("transformers' rope initialisation functions",
+                     {"scaling.linear_scaled_inv_freq", "scaling.dynamic_ntk_inv_freq", "scaling.yarn_inv_freq",
+                      "scaling.llama3_inv_freq"}, ["argument checks"]),
 }
 
 
@@ -91,6 +98,14 @@ def test_transformers_own_bloom_alibi_gets_full_marks(tmp_path):
     source = source_with_imports(bloom, (bloom._get_alibi_slopes, bloom.build_alibi_tensor))
     report = grade_file(write(tmp_path / "bloom_alibi.py", source))
     graded_through(report, "BLOOM's convention", CONVENTIONS["bloom"][1], "alibi")
+
+
+def test_transformers_own_rope_init_functions_get_full_marks(tmp_path):
+    rope_utils = pytest.importorskip("transformers.modeling_rope_utils")
+    functions = (rope_utils._compute_linear_scaling_rope_parameters, rope_utils._compute_dynamic_ntk_parameters,
+                 rope_utils._compute_yarn_parameters, rope_utils._compute_llama3_parameters)
+    report = grade_file(write(tmp_path / "rope_utils.py", source_with_imports(rope_utils, functions)))
+    graded_through(report, "transformers' rope initialisation functions", CONVENTIONS["hf_rope_init"][1], "scaling")
 
 
 def test_hugging_face_functions_without_a_rotary_module():

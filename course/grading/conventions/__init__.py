@@ -70,10 +70,12 @@ class Convention:
 
 def _registry() -> list[Convention]:
     from course.grading.conventions import alibi_paper, bloom, cs336, huggingface, meta_llama
+    from course.grading.conventions import hf_rope_init, mpt, x_transformers
 
     # In order of preference when a file matches several conventions of one section.
     return [huggingface.CONVENTION, meta_llama.CONVENTION, cs336.CONVENTION, bloom.CONVENTION,
-            alibi_paper.CONVENTION]
+            alibi_paper.CONVENTION,
+            mpt.CONVENTION, x_transformers.CONVENTION, hf_rope_init.CONVENTION]
 
 
 CONVENTIONS: list[Convention] = _registry()
