@@ -1,4 +1,5 @@
 """The learner's self-check passes on correct code (any style) and fails, politely, on stubs."""
+import importlib
 import importlib.util
 import json
 import re
@@ -158,3 +159,21 @@ def test_a_slopes_mistake_fails_only_the_slopes_check():
         for target in ("alibi.alibi_attention", "alibi.cached_alibi_attention"):
             failed = [(o.title, o.message[:200]) for o in run_checks(target, names) if not o.passed]
             assert failed == [], (bug.id, failed)
+
+
+def _bank():
+    for section in sorted(p.stem for p in (ROOT / "tests" / "bank").glob("*.py") if p.stem != "__init__"):
+        for bug in importlib.import_module(f"tests.bank.{section}").BUGS:
+            yield pytest.param(section, bug, id=f"{section}-{bug.id}")
+
+
+@pytest.mark.parametrize("section,bug", list(_bank()))
+def test_visible_checks_never_blame_another_exercise(section, bug):
+    """A learner with one mistake fails no visible check outside the exercises the hidden suite
+    takes points from (under `nbgrader autograde` a failing check() zeroes its grade cell)."""
+    path = ROOT / "solutions" / f"{section}.py"
+    names = namespace(path, path.read_text() + "\n" + bug.code)
+    allowed = {bug.exercise, *bug.cascades}
+    blamed = {e.id: [o.title for o in run_checks(e.id, names) if not o.passed]
+              for e in section_exercises(section) if e.id not in allowed}
+    assert not any(blamed.values()), {k: v for k, v in blamed.items() if v}

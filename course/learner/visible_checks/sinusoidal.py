@@ -91,6 +91,22 @@ def _(ns):
 
 # ---- sinusoidal_table ------------------------------------------------------------------
 
+def _expect_table(ns, got, t, d, base, what):
+    """The encodings of 0..t-1; or, as the hidden suite judges it, the learner's own encoding of
+    them: a mistake in sinusoidal_encoding is named by its own checks, not blamed on the table."""
+    expected = torch.tensor([_pe(p, d, base) for p in range(t)])
+    if isinstance(got, torch.Tensor) and got.shape == expected.shape and not torch.allclose(got.double(),
+                                                                                               expected.double(), atol=1e-5):
+        try:
+            own = ns.sinusoidal_encoding(torch.arange(t), d, base)
+        except Exception:  # noqa: BLE001 - their encoding is broken: judge the table on its own
+            own = None
+        if isinstance(own, torch.Tensor) and own.shape == got.shape and torch.allclose(got.double(), own.double(),
+                                                                                       atol=1e-6):
+            return
+    expect_close(got, expected, what, atol=1e-5)
+
+
 @visible("sinusoidal.sinusoidal_table", "row p is the encoding of position p")
 def _(ns):
     t, d = 5, 4
@@ -98,15 +114,14 @@ def _(ns):
     got = ns.sinusoidal_table(t, d)
     expect_shape(got, (t, d), what)
     expect_dtype(got, torch.float32, what)
-    expect_close(got, torch.tensor([_pe(p, d) for p in range(t)]), what, atol=1e-5)
+    _expect_table(ns, got, t, d, 10000.0, what)
 
 
 @visible("sinusoidal.sinusoidal_table", "passes base through")
 def _(ns):
     t, d, base = 4, 4, 10.0
     what = call_text("sinusoidal_table", t, d, base=base)
-    got = ns.sinusoidal_table(t, d, base=base)
-    expect_close(got, torch.tensor([_pe(p, d, base) for p in range(t)]), what, atol=1e-5)
+    _expect_table(ns, ns.sinusoidal_table(t, d, base=base), t, d, base, what)
 
 
 # ---- sinusoidal_offset_matrix ----------------------------------------------------------
