@@ -543,6 +543,12 @@ def test_grade_sheet_marks_exercises_that_do_not_apply():
     header, row = grade_sheet([record]).splitlines()
     cells = dict(zip(header.split(","), row.split(",")))
     assert cells["rope.rope_inv_freq"] == "2" and cells["rope.rope_matrix"] == "n/a" and cells["total"] == "2"
+    # the sheet's total counts what its columns can give: not a column that is n/a for everyone
+    assert float(cells["max_score"]) == EXERCISES["rope.rope_inv_freq"].points
+    graded = dict(record, student="ben", exercises=[dict(e, applicable=True, max_score=2.0) for e in record["exercises"]])
+    header, *rows = grade_sheet([record, graded]).splitlines()
+    assert {dict(zip(header.split(","), r.split(",")))["max_score"] for r in rows} == \
+        {f"{EXERCISES['rope.rope_inv_freq'].points + EXERCISES['rope.rope_matrix'].points:g}"}
 
 
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")

@@ -321,13 +321,15 @@ def grade_sheet(records: list[dict]) -> str:
     """CSV (RFC 4180: a line break inside a cell is quoted): one row per learner; one column per
     exercise any learner was graded on (blank: the learner submitted nothing for its section; 0:
     submitted and scored 0; n/a: graded through a convention or adapter that cannot express the
-    exercise); the total; max_score, the sheet's total (what all its columns can give), the same on
-    every row; status; and error: why nothing was graded, and the learner's modules that do not
+    exercise); the total; max_score, the sheet's total (what all its columns can give: a column
+    that is n/a for every learner, such as an exercise the instructor's adapter declares not
+    applicable, gives nothing), the same on every row; status; and error: why nothing was graded, and the learner's modules that do not
     parse (their sections are 0, not blank). Text cells that would start a formula start with '
     (_text_cell); numbers are plain numbers."""
     graded = {e["id"] for r in records for e in r.get("exercises", [])}
     columns = [i for i in EXERCISES if i in graded]
-    max_total = sum(EXERCISES[i].points for i in columns)
+    applicable = {e["id"] for r in records for e in r.get("exercises", []) if e.get("applicable") is not False}
+    max_total = sum(EXERCISES[i].points for i in columns if i in applicable)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["student", *columns, "total", "max_score", "status", "error"])
