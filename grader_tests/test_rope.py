@@ -76,6 +76,7 @@ def rope_mistakes(x, positions, **kw):
 # ---------------------------------------------------------------- rope_inv_freq
 @exercise("rope.rope_inv_freq")
 @pytest.mark.parametrize("d,base", [(8, 10000.0), (64, 500000.0)])
+@pytest.mark.uses("rope_base", when={"base": 500000.0})
 def test_inv_freq_values_for(submission, d, base):
     """gives base^(-2k/d) for each pair k"""
     what = call_text("rope_inv_freq", d, base)
@@ -120,6 +121,7 @@ def test_apply_rope_small(submission, interleaved):
 
 
 @exercise("rope.apply_rope")
+@pytest.mark.uses("rope_base")
 def test_apply_rope_heads_and_base(submission):
     """works on (batch, heads, T, d) with another base"""
     x, positions = rand(2, 3, 5, 8, seed=1), torch.arange(5)
@@ -316,6 +318,7 @@ def test_permutation_odd_d(submission):
 @pytest.mark.parametrize("interleaved,base", [(False, 10000.0), (True, 500.0)])
 @pytest.mark.uses("interleaved", when={"interleaved": True})
 @pytest.mark.uses("half_split", when={"interleaved": False})
+@pytest.mark.uses("rope_base", when={"base": 500.0})
 def test_rotary_module_matches(submission, interleaved, base):
     """rotates q and k like apply_rope with the module's settings"""
     module = submission.RotaryEmbedding(8, base=base, interleaved=interleaved)

@@ -70,10 +70,12 @@ class Convention:
 
 def _registry() -> list[Convention]:
     from course.grading.conventions import alibi_paper, bloom, cs336, huggingface, meta_llama
+    from course.grading.conventions import gpt_neox, gptj, lucidrains, lucidrains_scaling, torchtune, torchtune_scaling
 
     # In order of preference when a file matches several conventions of one section.
-    return [huggingface.CONVENTION, meta_llama.CONVENTION, cs336.CONVENTION, bloom.CONVENTION,
-            alibi_paper.CONVENTION]
+    return [gpt_neox.CONVENTION, huggingface.CONVENTION, lucidrains.CONVENTION, meta_llama.CONVENTION, cs336.CONVENTION,
+            bloom.CONVENTION, alibi_paper.CONVENTION, torchtune.CONVENTION, gptj.CONVENTION,
+            torchtune_scaling.CONVENTION, lucidrains_scaling.CONVENTION]
 
 
 CONVENTIONS: list[Convention] = _registry()
