@@ -2,7 +2,7 @@
 cos and sin for the first ``int(head_size * partial_rotary_factor)`` features, and ``apply_rotary_pos_emb(q,
 k, cos, sin, unsqueeze_dim=1)`` rotating those (half-split over that width) and passing the rest. Partial
 rotary is the learner's own: the module is built with ``partial_rotary_factor = rotary_dim / d`` and
-given the whole vector. Rotated in float32 (the library makes its tables in x's dtype)."""
+apply_rotary_pos_emb is given the whole vector. Rotated in float32 (the library makes its tables in x's dtype)."""
 import math
 import types
 
@@ -37,11 +37,15 @@ def adapt(found: dict) -> dict:
     def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
         d = x.shape[-1]
 
-        def turn(y):  # y: the first r features; the module is given them with the rest, as a model would
-            module = neox(_config(d, base, 2048, y.shape[-1])).to(x.device)
-            whole = torch.cat((y, x[..., y.shape[-1]:]), dim=-1)
-            return in_float32(lambda t: rotate(module, t, positions), whole)[..., : y.shape[-1]]
-        return rope(x, turn, native_interleaved=False, interleaved=interleaved, rotary_dim=rotary_dim)
+        def turn(whole, r):  # the module's width r of d, and the learner's pass-through of the rest
+            module = neox(_config(d, base, 2048, r)).to(x.device)
+            return in_float32(lambda t: rotate(module, t, positions), whole)
+
+        r = d if rotary_dim is None else rotary_dim
+        if interleaved or r % 2 or not 2 <= r <= d:  # not its own: the helpers reorder or refuse
+            return rope(x, lambda y: turn(torch.cat((y, x[..., y.shape[-1]:]), dim=-1), y.shape[-1])[..., : y.shape[-1]],
+                        native_interleaved=False, interleaved=interleaved, rotary_dim=rotary_dim)
+        return turn(x, r)
 
     def rope_inv_freq(d, base=10000.0):
         cos, sin = neox.forward(neox(_config(d, base, 2048, d)), torch.zeros(1, 1, d), torch.ones(1, 1))

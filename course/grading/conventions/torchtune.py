@@ -11,7 +11,7 @@ CANNOT = {"argument_checks": "argument checks (its modules do not validate their
 def provides(defined: set) -> tuple[dict, dict]:
     return {
         "apply_rope": "your RotaryPositionalEmbeddings(d, max_seq_len, base) with input_pos = the positions",
-        "rope_inv_freq": "the angles your RotaryPositionalEmbeddings turns pairs (1, 0) by at position 1",
+        "rope_inv_freq": "the frequencies (theta) of your RotaryPositionalEmbeddings(d, base=base)",
         "RotaryEmbedding": "your RotaryPositionalEmbeddings applied to q and to k (its cache rebuilt longer when needed)",
     }, {}
 

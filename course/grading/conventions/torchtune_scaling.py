@@ -7,7 +7,7 @@ from course.grading.conventions.torchtune import CANNOT, TITLE
 
 
 def provides(defined: set) -> tuple[dict, dict]:
-    return {"llama3_inv_freq": "the angles your Llama3ScaledRoPE turns pairs (1, 0) by at position 1"}, {}
+    return {"llama3_inv_freq": "the frequencies (theta) of your Llama3ScaledRoPE"}, {}
 
 
 CONVENTION = Convention(
