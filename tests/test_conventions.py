@@ -98,6 +98,21 @@ def test_transformers_own_llama_rope_gets_full_marks(tmp_path):
     graded_through(report, "the Hugging Face convention", CONVENTIONS["huggingface"][1], "rope")
 
 
+def test_transformers_own_gpt_neox_rope_gets_full_marks(tmp_path):
+    neox = pytest.importorskip("transformers.models.gpt_neox.modeling_gpt_neox")
+    source = source_with_imports(neox, (neox.GPTNeoXRotaryEmbedding, neox.rotate_half, neox.apply_rotary_pos_emb))
+    report = grade_file(write(tmp_path / "neox_rope.py", source))
+    graded_through(report, "the GPT-NeoX convention", CONVENTIONS["gpt_neox"][1], "rope")
+
+
+def test_transformers_own_gptj_rope_gets_full_marks(tmp_path):
+    gptj = pytest.importorskip("transformers.models.gptj.modeling_gptj")
+    source = source_with_imports(gptj, (gptj.create_sinusoidal_positions, gptj.rotate_every_two,
+                                        gptj.apply_rotary_pos_emb))
+    report = grade_file(write(tmp_path / "gptj_rope.py", source))
+    graded_through(report, "the GPT-J convention", CONVENTIONS["gptj"][1], "rope")
+
+
 def test_transformers_own_bloom_alibi_gets_full_marks(tmp_path):
     bloom = pytest.importorskip("transformers.models.bloom.modeling_bloom")
     source = source_with_imports(bloom, (bloom._get_alibi_slopes, bloom.build_alibi_tensor))
@@ -505,6 +520,31 @@ def test_a_library_rotary_embedding_is_graded_through_a_convention_beside_the_le
     for exercise_id, entry in entries.items():
         assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
     assert any("RotaryEmbedding is your LlamaRotaryEmbedding" in n for n in rendered_notes(report))
+
+
+def test_rotary_embedding_torch_beside_the_learners_functions_grades_only_its_class(tmp_path):
+    """lucidrains' RotaryEmbedding(dim, theta=...) shadows the course's name: graded through its
+    convention, while the learner's own rope functions stay theirs."""
+    lucidrains = (FOLDER / "lucidrains" / "correct.py").read_text()
+    report = grade_file(write(tmp_path / "mixed.py", _without_rotary_embedding(), lucidrains))
+    entries = {e["id"]: e for e in report["exercises"] if e["id"].startswith("rope.")}
+    assert sorted(entries) == sorted(e.id for e in section_exercises("rope")), report
+    for exercise_id, entry in entries.items():
+        assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
+    notes = rendered_notes(report)
+    assert any("rope graded through the rotary-embedding-torch convention: RotaryEmbedding is" in n for n in notes), notes
+    assert not any("apply_rope is your apply_rotary_emb" in n for n in notes), notes
+
+
+def test_the_courses_rotary_embedding_is_never_taken_for_rotary_embedding_torchs(tmp_path):
+    """The course's RotaryEmbedding(d, base, max_len, interleaved) defined after lucidrains' file: it
+    is the learner's, graded as the course's class, and no rotary-embedding-torch convention applies."""
+    lucidrains = (FOLDER / "lucidrains" / "correct.py").read_text()
+    report = grade_file(write(tmp_path / "mixed.py", lucidrains, (ROOT / "solutions" / "rope.py").read_text()))
+    entries = {e["id"]: e for e in report["exercises"]}
+    for exercise in section_exercises("rope"):
+        assert entries[exercise.id]["score"] == entries[exercise.id]["max_score"] == exercise.points, entries
+    assert not any("rotary-embedding-torch" in note for note in rendered_notes(report)), rendered_notes(report)
 
 
 def test_a_library_rotary_embedding_no_convention_fits_is_named_not_tested(tmp_path):
