@@ -532,7 +532,8 @@ def test_rotary_embedding_torch_beside_the_learners_functions_grades_only_its_cl
     for exercise_id, entry in entries.items():
         assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
     notes = rendered_notes(report)
-    assert any("rope graded through the rotary-embedding-torch convention: RotaryEmbedding is" in n for n in notes), notes
+    assert any("rope graded through the rotary-embedding-torch convention: RotaryEmbedding is" in n
+               for n in notes), notes
     assert not any("apply_rope is your apply_rotary_emb" in n for n in notes), notes
 
 

@@ -41,10 +41,12 @@ def adapt(found: dict) -> dict:
             module = neox(_config(d, base, 2048, r)).to(x.device)
             return in_float32(lambda t: rotate(module, t, positions), whole)
 
+        def reordered(y):  # y: the first r features, reordered; the rest as given
+            return turn(torch.cat((y, x[..., y.shape[-1]:]), dim=-1), y.shape[-1])[..., : y.shape[-1]]
+
         r = d if rotary_dim is None else rotary_dim
         if interleaved or r % 2 or not 2 <= r <= d:  # not its own: the helpers reorder or refuse
-            return rope(x, lambda y: turn(torch.cat((y, x[..., y.shape[-1]:]), dim=-1), y.shape[-1])[..., : y.shape[-1]],
-                        native_interleaved=False, interleaved=interleaved, rotary_dim=rotary_dim)
+            return rope(x, reordered, native_interleaved=False, interleaved=interleaved, rotary_dim=rotary_dim)
         return turn(x, r)
 
     def rope_inv_freq(d, base=10000.0):

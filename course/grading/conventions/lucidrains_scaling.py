@@ -9,7 +9,8 @@ def provides(defined: set) -> tuple[dict, dict]:
     return {
         "linear_scaled_inv_freq": ("the angles at position 1 of your RotaryEmbedding(d, theta=base, "
                                    "interpolate_factor=factor)"),
-        "ntk_scaled_base": "the base implied by the freqs of your RotaryEmbedding(d, theta=base, theta_rescale_factor=factor)",
+        "ntk_scaled_base": ("the base implied by the freqs of your RotaryEmbedding(d, theta=base, "
+                            "theta_rescale_factor=factor)"),
     }, {}
 
 

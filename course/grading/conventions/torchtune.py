@@ -12,7 +12,8 @@ def provides(defined: set) -> tuple[dict, dict]:
     return {
         "apply_rope": "your RotaryPositionalEmbeddings(d, max_seq_len, base) with input_pos = the positions",
         "rope_inv_freq": "the frequencies (theta) of your RotaryPositionalEmbeddings(d, base=base)",
-        "RotaryEmbedding": "your RotaryPositionalEmbeddings applied to q and to k (its cache rebuilt longer when needed)",
+        "RotaryEmbedding": ("your RotaryPositionalEmbeddings applied to q and to k (its cache rebuilt longer "
+                            "when needed)"),
     }, {}
 
 
