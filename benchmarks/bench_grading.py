@@ -3,6 +3,7 @@
     python benchmarks/bench_grading.py                  # everything (about 10-30 min on 2 cores)
     python benchmarks/bench_grading.py --skip-class     # (a) only: one full-course submission
     python benchmarks/bench_grading.py --skip-nbgrader --class-size 20
+    python benchmarks/bench_grading.py --workspace      # a solved workspace: time against import torch, memory
 
 (a) One full-course submission (the eight solution notebooks with their hidden-test regions
     removed, as a learner who solved everything hands them in), graded
@@ -177,6 +178,65 @@ def write_class(folder: Path, size: int, kind: str) -> Path:
 
 
 # -- (a) one full submission -------------------------------------------------------------
+
+def tree_pss_mb(pid: int) -> float:
+    """Summed PSS (MB) of a live process and its descendants: what they really hold of the
+    machine's memory (shared pages counted once across them)."""
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/smaps_rollup") as f:
+                total += sum(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def run_with_peak_pss(cmd) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, peak summed PSS in MB sampled every 50 ms, result)."""
+    begin = time.monotonic()
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, tree_pss_mb(process.pid))
+        time.sleep(0.05)
+    out, err = process.communicate()
+    wall = time.monotonic() - begin
+    reap_descendants()
+    return wall, peak, subprocess.CompletedProcess(cmd, process.returncode, out, err)
+
+
+def bench_workspace(repeat: int) -> None:
+    """A learner's solved workspace (the eight notebooks and the lab's) graded cold, against a bare
+    `import torch`; targets: at most 1.8x its time, at most 768 MB of summed PSS (Gradescope's
+    default container)."""
+    import nbformat
+
+    with tempfile.TemporaryDirectory(prefix="bench-workspace-") as tmp:
+        workspace = write_full_submission(Path(tmp) / "workspace")
+        lab = "09_extrapolation_lab"
+        nbformat.write(nbformat.read(ROOT / "source_notebooks" / lab / f"{lab}.ipynb", as_version=4),
+                       workspace / f"{lab}.ipynb")
+        torch_walls = [run_measured([sys.executable, "-c", "import torch"])[0] for _ in range(repeat)]
+        walls, peaks = [], []
+        for _ in range(repeat):
+            wall, peak, done = run_with_peak_pss([sys.executable, "-m", "course.grade", str(workspace), "--format", "json"])
+            if done.returncode != 0:
+                raise RuntimeError(f"course.grade failed:\n{done.stderr[-2000:]}")
+            walls.append(wall)
+            peaks.append(peak)
+            report = json.loads(done.stdout)
+            print(f"  workspace: {wall:6.2f} s wall, peak {peak:6.0f} MB summed PSS, score {report['score']:g}/"
+                  f"{report['max_score']:g}   [{load()}]", flush=True)
+    ratio = statistics.median(walls) / statistics.median(torch_walls)
+    print(f"  bare import torch: {fmt(torch_walls)} s; workspace: {fmt(walls)} s, x{ratio:.2f} "
+          f"(target 1.8: {'met' if ratio <= 1.8 else 'NOT met'}); peak PSS {max(peaks):.0f} MB "
+          f"(target 768: {'met' if max(peaks) <= 768 else 'NOT met'})", flush=True)
+
 
 def bench_cli(submission: Path, repeat: int) -> dict:
     walls, cpus, score = [], [], None
@@ -393,6 +453,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-nbgrader", action="store_true")
     parser.add_argument("--skip-class", action="store_true")
     parser.add_argument("--skip-full", action="store_true", help="skip (a)")
+    parser.add_argument("--workspace", action="store_true",
+                        help="only: a solved workspace (with the lab notebook) graded cold, time and memory")
     parser.add_argument("--class-size", type=int, default=100)
     parser.add_argument("--class-kind", choices=("single", "full"), default="single",
                         help="single: each learner hands in one notebook (sections in turn); full: all eight")
@@ -406,6 +468,9 @@ def main(argv=None) -> int:
         breakdown(args.breakdown_of)
         return 0
     become_subreaper()
+    if args.workspace:
+        bench_workspace(args.repeat)
+        return 0
     print(f"{os.cpu_count()} cores, {load()}; figures are wall-clock seconds and CPU seconds of the whole "
           f"process tree", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-submission-") as tmp:

@@ -24,13 +24,14 @@ def ref_inv_freq(d, base=10000.0):
     return float(base) ** (-np.arange(0, d, 2, dtype=np.float64) / d)
 
 
-def ref_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None, freq_dim=None):
-    """RoPE in float64; `freq_dim` lets a diagnosis use the wrong width for frequencies."""
+def ref_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None, freq_dim=None, swapped=False):
+    """RoPE in float64; `freq_dim` (the wrong width for frequencies) and `swapped` (sine and cosine
+    exchanged: x cos -> x sin, rotate(x) sin -> rotate(x) cos) let a diagnosis name a mistake."""
     x = x.double().numpy() if isinstance(x, torch.Tensor) else np.array(x, dtype=np.float64)
     r = rotary_dim or x.shape[-1]
     theta = np.asarray(positions, dtype=np.float64)[..., None] * ref_inv_freq(freq_dim or r, base)[: r // 2]
     first, second = (slice(0, r, 2), slice(1, r, 2)) if interleaved else (slice(0, r // 2), slice(r // 2, r))
-    z = (x[..., first] + 1j * x[..., second]) * np.exp(1j * theta)
+    z = (x[..., first] + 1j * x[..., second]) * (1j * np.exp(-1j * theta) if swapped else np.exp(1j * theta))
     out = x.copy()
     out[..., first], out[..., second] = z.real, z.imag
     return torch.from_numpy(out)
@@ -70,12 +71,15 @@ def rope_mistakes(x, positions, **kw):
             ref_rope(x, np.arange(x.shape[-2]), **kw),
         mistake("count-from-one", "positions counted from 1: the first token is at position 0"):
             ref_rope(x, np.asarray(positions) + 1, **kw),
+        mistake("sin-cos-swapped", "sine and cosine swapped: x * sin + rotate(x) * cos"):
+            ref_rope(x, positions, swapped=True, **kw),
     }
 
 
 # ---------------------------------------------------------------- rope_inv_freq
 @exercise("rope.rope_inv_freq")
 @pytest.mark.parametrize("d,base", [(8, 10000.0), (64, 500000.0)])
+@pytest.mark.uses("rope_base", when={"base": 500000.0})
 def test_inv_freq_values_for(submission, d, base):
     """gives base^(-2k/d) for each pair k"""
     what = call_text("rope_inv_freq", d, base)
@@ -120,6 +124,7 @@ def test_apply_rope_small(submission, interleaved):
 
 
 @exercise("rope.apply_rope")
+@pytest.mark.uses("rope_base")
 def test_apply_rope_heads_and_base(submission):
     """works on (batch, heads, T, d) with another base"""
     x, positions = rand(2, 3, 5, 8, seed=1), torch.arange(5)
@@ -155,9 +160,16 @@ def test_apply_rope_partial(submission):
     x, positions = rand(4, 8, seed=5), torch.tensor([0, 1, 2, 3])
     what = call_text("apply_rope", x, positions, rotary_dim=4)
     got = submission.apply_rope(x, positions, rotary_dim=4)
+    angles = positions.double().numpy()[:, None] * ref_inv_freq(4)
+    cos, sin = (torch.from_numpy(np.concatenate((f(angles), f(angles)), axis=-1)) for f in (np.cos, np.sin))
     hint = closest_mistake(got, {
         mistake("rotary-dim", "frequencies computed over the head dimension d instead of rotary_dim"):
             ref_rope(x, positions, rotary_dim=4, freq_dim=8),
+        mistake("rotary-last-features", "the last 4 features rotated, the first 4 passed through"):
+            torch.cat((x[..., :4].double(), ref_rope(x[..., 4:], positions)), dim=-1),
+        mistake("rotary-pairs-whole-head", "feature k of the first 4 paired with feature k + 4 (half the head), "
+                "not k + 2 (half of rotary_dim)"):
+            torch.cat((x[..., :4].double() * cos - x[..., 4:].double() * sin, x[..., 4:].double()), dim=-1),
     })
     expect_close(got, ref_rope(x, positions, rotary_dim=4), what, **F32, hint=hint)
 
@@ -177,7 +189,8 @@ def test_apply_rope_batched_positions(submission):
     x = rand(2, 2, 3, 4, seed=7)
     positions = torch.tensor([[[0, 1, 2]], [[5, 6, 7]]])  # (B, 1, T)
     got = submission.apply_rope(x, positions)
-    expect_close(got, ref_rope(x, positions), call_text("apply_rope", x, positions), **F32)
+    expect_close(got, ref_rope(x, positions), call_text("apply_rope", x, positions), **F32,
+                 hint=closest_mistake(got, rope_mistakes(x, positions)))
 
 
 @exercise("rope.apply_rope")
@@ -316,6 +329,7 @@ def test_permutation_odd_d(submission):
 @pytest.mark.parametrize("interleaved,base", [(False, 10000.0), (True, 500.0)])
 @pytest.mark.uses("interleaved", when={"interleaved": True})
 @pytest.mark.uses("half_split", when={"interleaved": False})
+@pytest.mark.uses("rope_base", when={"base": 500.0})
 def test_rotary_module_matches(submission, interleaved, base):
     """rotates q and k like apply_rope with the module's settings"""
     module = submission.RotaryEmbedding(8, base=base, interleaved=interleaved)
@@ -363,7 +377,9 @@ def test_rotary_module_decoding(submission):
     module = submission.RotaryEmbedding(8)
     q, k = rand(1, 1, 8, seed=15), rand(1, 1, 8, seed=16)
     got_q, got_k = module(q, k, torch.tensor([6]))
-    expect_close(got_q, ref_rope(q, [6]), "RotaryEmbedding(8) with q at position 6", **F32)
+    hint = closest_mistake(got_q, {mistake("queries-at-start", "the query rotated at position 0, as the first token: "
+                                           "decoded after 6 others, it is at position 6"): ref_rope(q, [0])})
+    expect_close(got_q, ref_rope(q, [6]), "RotaryEmbedding(8) with q at position 6", **F32, hint=hint)
     expect_close(got_k, ref_rope(k, [6]), "RotaryEmbedding(8) with k at position 6", **F32)
 
 

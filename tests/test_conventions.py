@@ -41,13 +41,24 @@ CONVENTIONS = {
     "hf_rope_init": ("transformers' rope initialisation functions",
                      {"scaling.linear_scaled_inv_freq", "scaling.dynamic_ntk_inv_freq", "scaling.yarn_inv_freq",
                       "scaling.llama3_inv_freq"}, ["argument checks"]),
+    "torchtune": ("the torchtune convention", {"rope.rope_inv_freq", "rope.apply_rope", "rope.RotaryEmbedding",
+                                               "scaling.llama3_inv_freq"},
+                  ["half-split pairs", "partial rotary", "fractional positions", "argument checks"]),
+    "lucidrains": ("the rotary-embedding-torch convention",
+                   {"rope.rope_inv_freq", "rope.apply_rope", "rope.RotaryEmbedding", "scaling.linear_scaled_inv_freq",
+                    "scaling.ntk_scaled_base"}, ["half-split pairs", "argument checks"]),
+    "gpt_neox": ("the GPT-NeoX convention", {"rope.rope_inv_freq", "rope.apply_rope", "rope.RotaryEmbedding"},
+                 ["interleaved pairs"]),
+    "gptj": ("the GPT-J convention", {"rope.rope_inv_freq", "rope.apply_rope"},
+             ["half-split pairs", "fractional positions", "another base than 10000"]),
 }
 
 
-def graded_through(report, title, graded, section):
-    """Full marks on `graded`, every other exercise of the section "not applicable", and a note naming `title`."""
+def graded_through(report, title, graded, section=None):
+    """Full marks on `graded`, every other exercise of its sections "not applicable", and a note naming `title`."""
+    sections = sorted({section} if section else {i.split(".")[0] for i in graded})
     entries = {e["id"]: e for e in report["exercises"]}
-    assert sorted(entries) == sorted(e.id for e in section_exercises(section)), report
+    assert sorted(entries) == sorted(e.id for s in sections for e in section_exercises(s)), report
     for exercise_id, entry in entries.items():
         if exercise_id in graded:
             assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
@@ -56,7 +67,9 @@ def graded_through(report, title, graded, section):
             assert entry["applicable"] is False and entry["score"] == entry["max_score"] == 0, entry
             assert entry["feedback"].startswith("Not applicable: "), entry
     assert report["score"] == report["max_score"] == sum(EXERCISES[i].points for i in graded)
-    assert any(f"{section} graded through {title}" in note for note in rendered_notes(report)), rendered_notes(report)
+    for graded_section in sections:
+        assert any(f"{graded_section} graded through {title}" in note for note in rendered_notes(report)), \
+            rendered_notes(report)
     return entries
 
 
@@ -79,8 +92,7 @@ def source_with_imports(module, objects) -> str:
 @pytest.mark.parametrize("folder", list(CONVENTIONS))
 def test_correct_code_in_each_convention_gets_full_marks_where_it_applies(folder):
     title, graded, not_run = CONVENTIONS[folder]
-    section = next(iter(graded)).split(".")[0]
-    entries = graded_through(grade_file(FOLDER / folder / "correct.py"), title, graded, section)
+    entries = graded_through(grade_file(FOLDER / folder / "correct.py"), title, graded)
     feedback = "\n".join(e["feedback"] for e in entries.values())
     for phrase in not_run:
         assert f"not applicable to {title}: {phrase}" in feedback, feedback
@@ -91,6 +103,21 @@ def test_transformers_own_llama_rope_gets_full_marks(tmp_path):
     source = source_with_imports(llama, (llama.LlamaRotaryEmbedding, llama.rotate_half, llama.apply_rotary_pos_emb))
     report = grade_file(write(tmp_path / "llama_rope.py", source))
     graded_through(report, "the Hugging Face convention", CONVENTIONS["huggingface"][1], "rope")
+
+
+def test_transformers_own_gpt_neox_rope_gets_full_marks(tmp_path):
+    neox = pytest.importorskip("transformers.models.gpt_neox.modeling_gpt_neox")
+    source = source_with_imports(neox, (neox.GPTNeoXRotaryEmbedding, neox.rotate_half, neox.apply_rotary_pos_emb))
+    report = grade_file(write(tmp_path / "neox_rope.py", source))
+    graded_through(report, "the GPT-NeoX convention", CONVENTIONS["gpt_neox"][1], "rope")
+
+
+def test_transformers_own_gptj_rope_gets_full_marks(tmp_path):
+    gptj = pytest.importorskip("transformers.models.gptj.modeling_gptj")
+    source = source_with_imports(gptj, (gptj.create_sinusoidal_positions, gptj.rotate_every_two,
+                                        gptj.apply_rotary_pos_emb))
+    report = grade_file(write(tmp_path / "gptj_rope.py", source))
+    graded_through(report, "the GPT-J convention", CONVENTIONS["gptj"][1], "rope")
 
 
 def test_transformers_own_bloom_alibi_gets_full_marks(tmp_path):
@@ -508,6 +535,32 @@ def test_a_library_rotary_embedding_is_graded_through_a_convention_beside_the_le
     for exercise_id, entry in entries.items():
         assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
     assert any("RotaryEmbedding is your LlamaRotaryEmbedding" in n for n in rendered_notes(report))
+
+
+def test_rotary_embedding_torch_beside_the_learners_functions_grades_only_its_class(tmp_path):
+    """lucidrains' RotaryEmbedding(dim, theta=...) shadows the course's name: graded through its
+    convention, while the learner's own rope functions stay theirs."""
+    lucidrains = (FOLDER / "lucidrains" / "correct.py").read_text()
+    report = grade_file(write(tmp_path / "mixed.py", _without_rotary_embedding(), lucidrains))
+    entries = {e["id"]: e for e in report["exercises"] if e["id"].startswith("rope.")}
+    assert sorted(entries) == sorted(e.id for e in section_exercises("rope")), report
+    for exercise_id, entry in entries.items():
+        assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
+    notes = rendered_notes(report)
+    assert any("rope graded through the rotary-embedding-torch convention: RotaryEmbedding is" in n
+               for n in notes), notes
+    assert not any("apply_rope is your apply_rotary_emb" in n for n in notes), notes
+
+
+def test_the_courses_rotary_embedding_is_never_taken_for_rotary_embedding_torchs(tmp_path):
+    """The course's RotaryEmbedding(d, base, max_len, interleaved) defined after lucidrains' file: it
+    is the learner's, graded as the course's class, and no rotary-embedding-torch convention applies."""
+    lucidrains = (FOLDER / "lucidrains" / "correct.py").read_text()
+    report = grade_file(write(tmp_path / "mixed.py", lucidrains, (ROOT / "solutions" / "rope.py").read_text()))
+    entries = {e["id"]: e for e in report["exercises"]}
+    for exercise in section_exercises("rope"):
+        assert entries[exercise.id]["score"] == entries[exercise.id]["max_score"] == exercise.points, entries
+    assert not any("rotary-embedding-torch" in note for note in rendered_notes(report)), rendered_notes(report)
 
 
 def test_a_library_rotary_embedding_no_convention_fits_is_named_not_tested(tmp_path):

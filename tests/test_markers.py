@@ -97,6 +97,31 @@ class RotaryEmbedding(_FullRotary):
         super().extend_cache(length)
 '''
 
+_ROPE_BASE_10000_ONLY = '''
+_full_rope_inv_freq, _full_apply_rope, _FullRotary = rope_inv_freq, apply_rope, RotaryEmbedding
+
+
+def _base_10000(base):
+    if float(base) != 10000.0:
+        raise NotImplementedError("the base is fixed at 10000")
+
+
+def rope_inv_freq(d, base=10000.0):
+    _base_10000(base)
+    return _full_rope_inv_freq(d, base)
+
+
+def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
+    _base_10000(base)
+    return _full_apply_rope(x, positions, base, interleaved, rotary_dim)
+
+
+class RotaryEmbedding(_FullRotary):
+    def __init__(self, d, base=10000.0, max_len=2048, interleaved=False):
+        _base_10000(base)
+        super().__init__(d, base, max_len, interleaved)
+'''
+
 _ALIBI_CAUSAL_ONLY = '''
 _full_alibi_attention = alibi_attention
 
@@ -112,6 +137,7 @@ LACKING = {  # feature -> {section: what its solution becomes without it}
     "rotary_dim": {"rope": lambda s: s + _ROPE_WHOLE_HEAD_ONLY},
     "fractional_positions": {"rope": lambda s: s + _ROPE_INTEGER_POSITIONS_ONLY},
     "cache_growth": {"rope": lambda s: s + _ROPE_FIXED_CACHE},
+    "rope_base": {"rope": lambda s: s + _ROPE_BASE_10000_ONLY},
     "argument_checks": dict.fromkeys(SECTIONS, _without_value_errors),
     "bidirectional": {"alibi": lambda s: s + _ALIBI_CAUSAL_ONLY},
 }

@@ -208,6 +208,14 @@ def _mismatched(loaded, signatures: dict[str, Signature], section: str) -> set[s
             and EXERCISES.get(f"{section}.{n}") and not fits(signatures[n], call)}
 
 
+def _claimed(loaded, signatures: dict[str, Signature], conventions, section: str) -> set[str]:
+    """Contract names of `section` the learner defines with a signature that fits a convention's own
+    (lucidrains' RotaryEmbedding(dim, theta=...), whose forward(t, seq_len=, offset=) the contract's
+    call also fits): another library's, which that convention may grade."""
+    return {n for c in conventions if _fitting(c, signatures) is not None for n in c.signatures
+            if n in CONTRACT_CALLS and n in loaded.defined and EXERCISES.get(f"{section}.{n}")}
+
+
 def _recognise(loaded, where: str, made: Adaptation) -> None:
     """Add each section's first convention that fits and passes its probe to `made`; a section
     whose conventions' names are found but none fits gets a "not recognised" note instead."""
@@ -215,7 +223,7 @@ def _recognise(loaded, where: str, made: Adaptation) -> None:
     signatures = read_signatures(loaded.sandbox.signatures(asked), asked)
     for section in SECTIONS:
         conventions = [c for c in CONVENTIONS if c.section == section]
-        mismatched = _mismatched(loaded, signatures, section)
+        mismatched = _mismatched(loaded, signatures, section) | _claimed(loaded, signatures, conventions, section)
         present = (set(loaded.present) | set(made.defined)) - mismatched
         # the names of each convention whose required names are all defined, whatever their signatures
         found = sorted({n for c in conventions if set(c.signatures) <= set(signatures)

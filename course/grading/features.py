@@ -12,6 +12,7 @@ FEATURES = {
     "half_split": "pairs (k, k + d/2) checked as such (interleaved=False)",
     "rotary_dim": "partial rotary (rotary_dim)",
     "fractional_positions": "fractional positions",
+    "rope_base": "a RoPE base other than 10000",
     "cache_growth": "positions beyond the module's initial max_len",
     "argument_checks": "a ValueError for bad arguments",
     "bidirectional": "ALiBi attention without the causal mask",

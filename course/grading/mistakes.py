@@ -28,6 +28,10 @@ MISTAKES: dict[str, Mistake] = {
     'matrix-transposed': Mistake('rotation matrix transposed'),
     'rotary-dim': Mistake('frequencies over the head dimension d instead of rotary_dim',
                           'notebook 06_rope, section 6.6 Partial rotary'),
+    'rotary-last-features': Mistake('partial rotary applied to the wrong features: the last rotary_dim instead of the first',
+                                    'notebook 06_rope, section 6.6 Partial rotary'),
+    'rotary-pairs-whole-head': Mistake('partial rotary with pairs (k, k + d/2) over the whole head instead of '
+                                       '(k, k + rotary_dim/2)', 'notebook 06_rope, section 6.6 Partial rotary'),
     'exponent-k-over-d': Mistake('frequency exponent k/d instead of 2k/d (k counts pairs)'),
     'frequency-vs-wavelength': Mistake('frequencies, angular frequencies and wavelengths confused'),
     'half-precision': Mistake('angles computed in half precision',

@@ -70,12 +70,18 @@ class Convention:
 
 def _registry() -> list[Convention]:
     from course.grading.conventions import alibi_paper, bloom, cs336, huggingface, meta_llama
-    from course.grading.conventions import hf_rope_init, mpt, x_transformers
+    from course.grading.conventions import (flash_attn, gpt_fast, gpt_neox, gptj, hf_rope_init, llama2c, llama_models,
+                                            lucidrains, lucidrains_scaling, mpt, torchtune, torchtune_scaling,
+                                            x_transformers)
 
-    # In order of preference when a file matches several conventions of one section.
-    return [huggingface.CONVENTION, meta_llama.CONVENTION, cs336.CONVENTION, bloom.CONVENTION,
-            alibi_paper.CONVENTION,
-            mpt.CONVENTION, x_transformers.CONVENTION, hf_rope_init.CONVENTION]
+    # In order of preference when a file matches several conventions of one section: GPT-NeoX's
+    # functions also fit Hugging Face's calls, llama-models' precompute_freqs_cis also fits Meta's.
+    return [gpt_neox.CONVENTION, huggingface.CONVENTION, lucidrains.CONVENTION, llama_models.CONVENTION,
+            meta_llama.CONVENTION, gpt_fast.CONVENTION, llama2c.CONVENTION, flash_attn.CONVENTION, cs336.CONVENTION,
+            torchtune.CONVENTION, gptj.CONVENTION,
+            bloom.CONVENTION, alibi_paper.CONVENTION, mpt.CONVENTION, x_transformers.CONVENTION,
+            hf_rope_init.CONVENTION, torchtune_scaling.CONVENTION, lucidrains_scaling.CONVENTION, gpt_fast.SCALING,
+            llama_models.SCALING]
 
 
 CONVENTIONS: list[Convention] = _registry()

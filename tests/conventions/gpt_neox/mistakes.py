@@ -18,7 +18,7 @@ def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
         cut = x.shape[-1] - cos.shape[-1]
         return torch.cat((x[..., :cut], x[..., cut:] * cos + rotate_half(x[..., cut:]) * sin), dim=-1)
     return turn(q), turn(k)
-''', mistake="partial rotary applied to the wrong features", cascades=("rope.RotaryEmbedding",)),
+''', mistake="partial rotary applied to the wrong features", key="rotary-last-features", cascades=("rope.RotaryEmbedding",)),
     Bug("rotate_half_sign", "rope.apply_rope", '''
 def rotate_half(x):
     half = x.shape[-1] // 2
@@ -31,5 +31,5 @@ def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
     def turn(x):
         return torch.cat((x[..., :r] * cos + rotate_half(x)[..., :r] * sin, x[..., r:]), dim=-1)
     return turn(q), turn(k)
-''', mistake="partial rotary", cascades=("rope.RotaryEmbedding",)),
+''', mistake="partial rotary", key="rotary-pairs-whole-head", cascades=("rope.RotaryEmbedding",)),
 ]

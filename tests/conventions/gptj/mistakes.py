@@ -18,7 +18,7 @@ def apply_rotary_pos_emb(tensor, sin, cos):
     sin = torch.cat((sin, sin), dim=-1)[:, :, None, :]
     cos = torch.cat((cos, cos), dim=-1)[:, :, None, :]
     return tensor * cos + rotate_every_two(tensor) * sin
-''', mistake="pairing convention", key="pairing-convention"),
+''', mistake="pairing conventions mixed", key="pairing-mixed"),
     Bug("inv_freq_k_over_d", "rope.rope_inv_freq", '''
 def create_sinusoidal_positions(num_pos, dim):
     inv_freq = 1.0 / (10000 ** (torch.arange(dim // 2) / dim))

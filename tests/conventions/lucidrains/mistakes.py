@@ -7,7 +7,7 @@ class RotaryEmbedding(RotaryEmbedding):
     def forward(self, t, seq_len=None, offset=0):
         angles = t.type(self.freqs.dtype)[..., None] * self.freqs
         return torch.cat((angles, angles), dim=-1)
-''', mistake="pairing convention", key="pairing-convention",
+''', mistake="pairing conventions mixed", key="pairing-mixed",
         cascades=("rope.RotaryEmbedding", "scaling.linear_scaled_inv_freq")),
     Bug("rotate_half_sign", "rope.apply_rope", '''
 def rotate_half(x):

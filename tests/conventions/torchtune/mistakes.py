@@ -42,5 +42,5 @@ class Llama3ScaledRoPE(Llama3ScaledRoPE):
                 smooth = (old_context_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
                 scaled.append(smooth * freq / scale_factor + (1 - smooth) * freq)
         return torch.tensor(scaled, dtype=freqs.dtype, device=freqs.device)
-''', mistake="Llama 3.1 scaling", key="llama3-bands"),
+''', mistake="smoothing weight reversed", key="llama3-smoothing"),
 ]
