@@ -24,13 +24,15 @@ def ref_inv_freq(d, base=10000.0):
     return float(base) ** (-np.arange(0, d, 2, dtype=np.float64) / d)
 
 
-def ref_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None, freq_dim=None):
-    """RoPE in float64; `freq_dim` lets a diagnosis use the wrong width for frequencies."""
+def ref_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None, freq_dim=None, swapped=False):
+    """RoPE in float64; `freq_dim` (the wrong width for frequencies) and `swapped` (cos and sin
+    exchanged) let a diagnosis name a mistake."""
     x = x.double().numpy() if isinstance(x, torch.Tensor) else np.array(x, dtype=np.float64)
     r = rotary_dim or x.shape[-1]
     theta = np.asarray(positions, dtype=np.float64)[..., None] * ref_inv_freq(freq_dim or r, base)[: r // 2]
     first, second = (slice(0, r, 2), slice(1, r, 2)) if interleaved else (slice(0, r // 2), slice(r // 2, r))
-    z = (x[..., first] + 1j * x[..., second]) * np.exp(1j * theta)
+    turn = np.sin(theta) + 1j * np.cos(theta) if swapped else np.exp(1j * theta)
+    z = (x[..., first] + 1j * x[..., second]) * turn
     out = x.copy()
     out[..., first], out[..., second] = z.real, z.imag
     return torch.from_numpy(out)
@@ -70,6 +72,8 @@ def rope_mistakes(x, positions, **kw):
             ref_rope(x, np.arange(x.shape[-2]), **kw),
         mistake("count-from-one", "positions counted from 1: the first token is at position 0"):
             ref_rope(x, np.asarray(positions) + 1, **kw),
+        mistake("sin-cos-swapped", "sine and cosine swapped: (a, b) -> (a sin - b cos, a cos + b sin)"):
+            ref_rope(x, positions, swapped=True, **kw),
     }
 
 

@@ -398,9 +398,13 @@ def llama_mistakes(*args):
     }
 
 
+OTHER_PARAMETERS = pytest.mark.uses("scaling_parameters")
+
+
 @exercise("scaling.llama3_inv_freq", weight=2)
-@pytest.mark.parametrize("args", [(16, 10000.0, 4.0, 256, 1.0, 4.0), (64, 10000.0, 4.0, 1024, 1.0, 4.0),
-                                  (32, 10000.0, 16.0, 512, 0.5, 2.0),
+@pytest.mark.parametrize("args", [pytest.param((16, 10000.0, 4.0, 256, 1.0, 4.0), marks=OTHER_PARAMETERS),
+                                  pytest.param((64, 10000.0, 4.0, 1024, 1.0, 4.0), marks=OTHER_PARAMETERS),
+                                  pytest.param((32, 10000.0, 16.0, 512, 0.5, 2.0), marks=OTHER_PARAMETERS),
                                   (128, 500000.0, 8.0, 8192, 1.0, 4.0)])
 def test_llama3_values(submission, args):
     """keeps short wavelengths, divides long ones, blends smoothly in between"""
@@ -430,6 +434,7 @@ def test_llama3_defaults(submission):
 
 
 @exercise("scaling.llama3_inv_freq")
+@OTHER_PARAMETERS
 def test_llama3_dtype(submission):
     """returns float32 of shape (d/2,)"""
     what = call_text("llama3_inv_freq", 16, 10000.0, 4.0, 256)

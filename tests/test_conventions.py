@@ -34,13 +34,23 @@ CONVENTIONS = {
     "bloom": ("BLOOM's convention", {"alibi.alibi_slopes", "alibi.alibi_attention"},
               ["attention without the causal mask"]),
     "alibi_paper": ("the ALiBi paper's convention", {"alibi.alibi_slopes"}, ["argument checks"]),
+    "flash_attn": ("flash-attn's convention", {"rope.apply_rope"}, ["argument checks"]),
+    "gpt_fast": ("gpt-fast's convention", {"rope.rope_inv_freq", "rope.apply_rope", "scaling.llama3_inv_freq"},
+                 ["half-split pairs", "fractional positions", "argument checks"]),
+    "llama2c": ("llama2.c's convention", {"rope.rope_inv_freq", "rope.apply_rope"},
+                ["half-split pairs", "fractional positions"]),
+    "llama_models": ("Meta's llama-models convention",
+                     {"rope.rope_inv_freq", "rope.apply_rope", "scaling.llama3_inv_freq"},
+                     ["half-split pairs", "Llama 3.1's scaling with other parameters"]),
 }
 
 
-def graded_through(report, title, graded, section):
-    """Full marks on `graded`, every other exercise of the section "not applicable", and a note naming `title`."""
+def graded_through(report, title, graded, section=None):
+    """Full marks on `graded`, every other exercise of its sections (or `section`) "not applicable",
+    and a note naming `title` for each section."""
+    sections = sorted({i.split(".")[0] for i in graded} | ({section} if section else set()))
     entries = {e["id"]: e for e in report["exercises"]}
-    assert sorted(entries) == sorted(e.id for e in section_exercises(section)), report
+    assert sorted(entries) == sorted(e.id for s in sections for e in section_exercises(s)), report
     for exercise_id, entry in entries.items():
         if exercise_id in graded:
             assert entry["score"] == entry["max_score"] == EXERCISES[exercise_id].points, entry
@@ -49,7 +59,8 @@ def graded_through(report, title, graded, section):
             assert entry["applicable"] is False and entry["score"] == entry["max_score"] == 0, entry
             assert entry["feedback"].startswith("Not applicable: "), entry
     assert report["score"] == report["max_score"] == sum(EXERCISES[i].points for i in graded)
-    assert any(f"{section} graded through {title}" in note for note in rendered_notes(report)), rendered_notes(report)
+    for section in sections:
+        assert any(f"{section} graded through {title}" in n for n in rendered_notes(report)), rendered_notes(report)
     return entries
 
 
@@ -72,8 +83,7 @@ def source_with_imports(module, objects) -> str:
 @pytest.mark.parametrize("folder", list(CONVENTIONS))
 def test_correct_code_in_each_convention_gets_full_marks_where_it_applies(folder):
     title, graded, not_run = CONVENTIONS[folder]
-    section = next(iter(graded)).split(".")[0]
-    entries = graded_through(grade_file(FOLDER / folder / "correct.py"), title, graded, section)
+    entries = graded_through(grade_file(FOLDER / folder / "correct.py"), title, graded)
     feedback = "\n".join(e["feedback"] for e in entries.values())
     for phrase in not_run:
         assert f"not applicable to {title}: {phrase}" in feedback, feedback
@@ -435,19 +445,15 @@ def parameters(found, name, part="parameters"):
     return [p["name"] for p in next(f for f in found if f["name"] == name)[part]]
 
 
-@pytest.mark.parametrize("source,apply_params,table_params", [
-    (GPT_FAST, ["x", "freqs_cis"], ["seq_len", "n_elem", "base"]),
-    (LLAMA2_C, ["xq", "xk", "freqs_cos", "freqs_sin"], ["dim", "end", "theta"]),
-], ids=["gpt_fast", "llama2_c"])
-def test_meta_names_with_other_signatures_are_not_recognised_never_zeros(source, apply_params, table_params, tmp_path):
-    """Meta's names, other signatures: no convention is applied (Meta's called them the wrong way and
-    scored 0 with tracebacks from the grader's adapter); the report says why and points to --adapter."""
+@pytest.mark.parametrize("source,title", [(GPT_FAST, "gpt-fast's convention"), (LLAMA2_C, "llama2.c's convention")],
+                         ids=["gpt_fast", "llama2_c"])
+def test_meta_names_with_other_signatures_are_graded_by_their_own_conventions(source, title, tmp_path):
+    """Meta's names, other signatures (gpt-fast's apply_rotary_emb(x, freqs_cis), llama2.c's (xq, xk,
+    freqs_cos, freqs_sin)): once "not recognised" (and before that, Meta's called them the wrong way and
+    scored 0 with tracebacks), now each is told apart by its signatures and gets full marks."""
     report = grade_file(write(tmp_path / "rope.py", source))
-    assert report["exercises"] == [] and report["score"] == 0, report
-    assert "--adapter" in report["error"] and "nothing was graded" in report["error"], report
-    found = not_recognised(report, "rope")["found"]
-    assert parameters(found, "apply_rotary_emb") == apply_params
-    assert parameters(found, "precompute_freqs_cis") == table_params
+    graded_through(report, title, {"rope.rope_inv_freq", "rope.apply_rope"})
+    assert "error" not in report and "Meta's Llama convention" not in json.dumps(report), report
     assert "Traceback" not in json.dumps(report)
 
 

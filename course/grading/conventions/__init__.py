@@ -70,10 +70,13 @@ class Convention:
 
 def _registry() -> list[Convention]:
     from course.grading.conventions import alibi_paper, bloom, cs336, huggingface, meta_llama
+    from course.grading.conventions import flash_attn, gpt_fast, llama2c, llama_models
 
-    # In order of preference when a file matches several conventions of one section.
-    return [huggingface.CONVENTION, meta_llama.CONVENTION, cs336.CONVENTION, bloom.CONVENTION,
-            alibi_paper.CONVENTION]
+    # In order of preference when a file matches several conventions of one section (llama-models'
+    # precompute_freqs_cis also fits Meta's: it comes first).
+    return [huggingface.CONVENTION, llama_models.CONVENTION, meta_llama.CONVENTION, gpt_fast.CONVENTION,
+            llama2c.CONVENTION, flash_attn.CONVENTION, cs336.CONVENTION, bloom.CONVENTION,
+            alibi_paper.CONVENTION, gpt_fast.SCALING, llama_models.SCALING]
 
 
 CONVENTIONS: list[Convention] = _registry()
