@@ -457,6 +457,20 @@ def test_meta_names_with_other_signatures_are_graded_by_their_own_conventions(so
     assert "Traceback" not in json.dumps(report)
 
 
+def test_llama4_apply_scaling_is_not_graded_as_llama_3_1s(tmp_path):
+    """llama-models' Llama 4 apply_scaling(freqs, scale_factor, high_freq_factor) has Llama 3.1's name and
+    another signature: the rope functions beside it are graded, the scaling section is "not recognised"."""
+    correct = (FOLDER / "llama_models" / "correct.py").read_text()
+    llama4 = """
+def apply_scaling(freqs, scale_factor, high_freq_factor):
+    return freqs / scale_factor
+"""
+    report = grade_file(write(tmp_path / "llama4.py", correct, llama4))
+    graded_through(report, "Meta's llama-models convention", {"rope.rope_inv_freq", "rope.apply_rope"})
+    found = not_recognised(report, "scaling")["found"]
+    assert parameters(found, "apply_scaling") == ["freqs", "scale_factor", "high_freq_factor"]
+
+
 def test_gpt_fast_code_is_graded_through_a_six_line_adapter_of_the_helpers(tmp_path):
     adapter = write(tmp_path / "gpt_fast_adapter.py", '''\
 from course.adapting import from_layout, rope, table_rows, to_layout

@@ -1,8 +1,6 @@
 """flash-attn's pure-PyTorch reference: ``apply_rotary_emb_torch(x, cos, sin, interleaved)`` on ``(B, T,
 H, D)``, cos and sin ``(T, rotary_dim/2)``. It pairs features either way and rotates a leading part
 itself, so both are passed on to it (never reordered here): a flag or width it drops is its own mistake."""
-import torch
-
 from course.adapting import from_layout, positions_like, to_layout, unscaled_inv_freq
 
 

@@ -8,9 +8,10 @@ NO_FREQUENCIES = "flash-attn's reference is handed cos and sin by its caller: it
 
 
 def provides(defined: set) -> tuple[dict, dict]:
-    return {"apply_rope": "your apply_rotary_emb_torch with cos and sin of the positions times base^(-2k/rotary_dim)"}, {
+    how = "your apply_rotary_emb_torch with cos and sin of the positions times base^(-2k/rotary_dim)"
+    return {"apply_rope": how}, {
         "rope_inv_freq": NO_FREQUENCIES,
-        "RotaryEmbedding": "flash-attn's pure-PyTorch reference has no rotary module (its module needs its CUDA kernel)",
+        "RotaryEmbedding": "flash-attn's pure-PyTorch reference has no rotary module (its own needs its CUDA kernel)",
     }
 
 
