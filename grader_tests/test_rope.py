@@ -162,6 +162,8 @@ def test_apply_rope_partial(submission):
     hint = closest_mistake(got, {
         mistake("rotary-dim", "frequencies computed over the head dimension d instead of rotary_dim"):
             ref_rope(x, positions, rotary_dim=4, freq_dim=8),
+        mistake("rotary-dim-last", "the last 4 features rotated, the first 4 passed through"):
+            torch.cat((x[..., :4].double(), ref_rope(x[..., 4:], positions)), dim=-1),
     })
     expect_close(got, ref_rope(x, positions, rotary_dim=4), what, **F32, hint=hint)
 

@@ -28,6 +28,8 @@ MISTAKES: dict[str, Mistake] = {
     'matrix-transposed': Mistake('rotation matrix transposed'),
     'rotary-dim': Mistake('frequencies over the head dimension d instead of rotary_dim',
                           'notebook 06_rope, section 6.6 Partial rotary'),
+    'rotary-dim-last': Mistake('partial rotary applied to the last rotary_dim features instead of the first',
+                               'notebook 06_rope, section 6.6 Partial rotary'),
     'exponent-k-over-d': Mistake('frequency exponent k/d instead of 2k/d (k counts pairs)'),
     'frequency-vs-wavelength': Mistake('frequencies, angular frequencies and wavelengths confused'),
     'half-precision': Mistake('angles computed in half precision',

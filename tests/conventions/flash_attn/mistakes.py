@@ -27,7 +27,7 @@ def apply_rotary_emb_torch(x, cos, sin, interleaved=False):
     cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)
     kept, part = x[..., : x.shape[-1] - ro_dim], x[..., x.shape[-1] - ro_dim:]
     return torch.cat((kept, part * cos + rotate_half(part, interleaved) * sin), dim=-1)
-''', mistake="rotates only the first rotary_dim features"),
+''', mistake="the last 4 features rotated", key="rotary-dim-last"),
     Bug("interleaved_flag_dropped", "rope.apply_rope", '''
 _right_apply_rotary_emb_torch = apply_rotary_emb_torch
 def apply_rotary_emb_torch(x, cos, sin, interleaved=False):
