@@ -74,15 +74,16 @@ def ref_attention_factor(factor):
 
 
 def ref_llama3(d, base, factor=8.0, original_max_len=8192, low_freq_factor=1.0, high_freq_factor=4.0,
-               swap_bands=False, reverse_smooth=False, no_band=False, multiply_thresholds=False):
+               swap_bands=False, reverse_smooth=False, no_band=False, multiply_thresholds=False,
+               per_radian=False, ratio_inverted=False):
     theta = ref_theta(d, base)
-    wavelength = 2 * math.pi / theta
+    wavelength = 1 / theta if per_radian else 2 * math.pi / theta
     if multiply_thresholds:
         short, long = original_max_len * high_freq_factor, original_max_len * low_freq_factor
         short, long = min(short, long), max(short, long)
     else:
         short, long = original_max_len / high_freq_factor, original_max_len / low_freq_factor
-    keep = original_max_len / wavelength  # turns over the original context
+    keep = wavelength / original_max_len if ratio_inverted else original_max_len / wavelength  # turns over it
     a = (keep - low_freq_factor) / (high_freq_factor - low_freq_factor)
     if reverse_smooth:
         a = 1 - a
@@ -384,7 +385,8 @@ def test_yarn_bad_arguments(submission, args, name):
 
 
 # ---------------------------------------------------------------- llama3_inv_freq
-def llama_mistakes(*args):
+def llama_mistakes(d, base, factor=8.0, *rest):
+    args = (d, base, factor, *rest)
     return {
         mistake("llama3-bands", "the bands swapped: short wavelengths (high frequencies) keep theta_k, long ones "
                 "are divided by factor"): ref_llama3(*args, swap_bands=True),
@@ -395,12 +397,23 @@ def llama_mistakes(*args):
         mistake("llama3-bands", "thresholds original_max_len * factor; the wavelength thresholds are "
                 "original_max_len / high_freq_factor and original_max_len / low_freq_factor"):
             ref_llama3(*args, multiply_thresholds=True),
+        mistake("llama3-smoothing", "the smoothing weight from wavelength / original_max_len; it is "
+                "original_max_len / wavelength (the turns a pair makes over the original context)"):
+            ref_llama3(*args, ratio_inverted=True),
+        mistake("llama3-bands", "every frequency divided by factor (that is position interpolation): Llama 3.1 "
+                "keeps the short wavelengths and blends the middle band"): ref_theta(d, base) / factor,
+        mistake("frequency-vs-wavelength", "wavelength 1/theta_k; a pair's wavelength is 2 pi / theta_k tokens"):
+            ref_llama3(*args, per_radian=True),
     }
 
 
+OTHER_PARAMETERS = pytest.mark.uses("scaling_parameters")
+
+
 @exercise("scaling.llama3_inv_freq", weight=2)
-@pytest.mark.parametrize("args", [(16, 10000.0, 4.0, 256, 1.0, 4.0), (64, 10000.0, 4.0, 1024, 1.0, 4.0),
-                                  (32, 10000.0, 16.0, 512, 0.5, 2.0),
+@pytest.mark.parametrize("args", [pytest.param((16, 10000.0, 4.0, 256, 1.0, 4.0), marks=OTHER_PARAMETERS),
+                                  pytest.param((64, 10000.0, 4.0, 1024, 1.0, 4.0), marks=OTHER_PARAMETERS),
+                                  pytest.param((32, 10000.0, 16.0, 512, 0.5, 2.0), marks=OTHER_PARAMETERS),
                                   (128, 500000.0, 8.0, 8192, 1.0, 4.0)])
 def test_llama3_values(submission, args):
     """keeps short wavelengths, divides long ones, blends smoothly in between"""
@@ -430,6 +443,7 @@ def test_llama3_defaults(submission):
 
 
 @exercise("scaling.llama3_inv_freq")
+@OTHER_PARAMETERS
 def test_llama3_dtype(submission):
     """returns float32 of shape (d/2,)"""
     what = call_text("llama3_inv_freq", 16, 10000.0, 4.0, 256)

@@ -51,12 +51,21 @@ CONVENTIONS = {
                  ["interleaved pairs"]),
     "gptj": ("the GPT-J convention", {"rope.rope_inv_freq", "rope.apply_rope"},
              ["half-split pairs", "fractional positions", "another base than 10000"]),
+    "flash_attn": ("flash-attn's convention", {"rope.apply_rope"}, ["argument checks"]),
+    "gpt_fast": ("gpt-fast's convention", {"rope.rope_inv_freq", "rope.apply_rope", "scaling.llama3_inv_freq"},
+                 ["half-split pairs", "fractional positions", "argument checks"]),
+    "llama2c": ("llama2.c's convention", {"rope.rope_inv_freq", "rope.apply_rope"},
+                ["half-split pairs", "fractional positions"]),
+    "llama_models": ("Meta's llama-models convention",
+                     {"rope.rope_inv_freq", "rope.apply_rope", "scaling.llama3_inv_freq"},
+                     ["half-split pairs", "Llama 3.1's scaling with other parameters"]),
 }
 
 
 def graded_through(report, title, graded, section=None):
-    """Full marks on `graded`, every other exercise of its sections "not applicable", and a note naming `title`."""
-    sections = sorted({section} if section else {i.split(".")[0] for i in graded})
+    """Full marks on `graded`, every other exercise of its sections (or `section`) "not applicable",
+    and a note naming `title` for each section."""
+    sections = sorted({i.split(".")[0] for i in graded} | ({section} if section else set()))
     entries = {e["id"]: e for e in report["exercises"]}
     assert sorted(entries) == sorted(e.id for s in sections for e in section_exercises(s)), report
     for exercise_id, entry in entries.items():
@@ -477,20 +486,30 @@ def parameters(found, name, part="parameters"):
     return [p["name"] for p in next(f for f in found if f["name"] == name)[part]]
 
 
-@pytest.mark.parametrize("source,apply_params,table_params", [
-    (GPT_FAST, ["x", "freqs_cis"], ["seq_len", "n_elem", "base"]),
-    (LLAMA2_C, ["xq", "xk", "freqs_cos", "freqs_sin"], ["dim", "end", "theta"]),
-], ids=["gpt_fast", "llama2_c"])
-def test_meta_names_with_other_signatures_are_not_recognised_never_zeros(source, apply_params, table_params, tmp_path):
-    """Meta's names, other signatures: no convention is applied (Meta's called them the wrong way and
-    scored 0 with tracebacks from the grader's adapter); the report says why and points to --adapter."""
+@pytest.mark.parametrize("source,title", [(GPT_FAST, "gpt-fast's convention"), (LLAMA2_C, "llama2.c's convention")],
+                         ids=["gpt_fast", "llama2_c"])
+def test_meta_names_with_other_signatures_are_graded_by_their_own_conventions(source, title, tmp_path):
+    """Meta's names, other signatures (gpt-fast's apply_rotary_emb(x, freqs_cis), llama2.c's (xq, xk,
+    freqs_cos, freqs_sin)): once "not recognised" (and before that, Meta's called them the wrong way and
+    scored 0 with tracebacks), now each is told apart by its signatures and gets full marks."""
     report = grade_file(write(tmp_path / "rope.py", source))
-    assert report["exercises"] == [] and report["score"] == 0, report
-    assert "--adapter" in report["error"] and "nothing was graded" in report["error"], report
-    found = not_recognised(report, "rope")["found"]
-    assert parameters(found, "apply_rotary_emb") == apply_params
-    assert parameters(found, "precompute_freqs_cis") == table_params
+    graded_through(report, title, {"rope.rope_inv_freq", "rope.apply_rope"})
+    assert "error" not in report and "Meta's Llama convention" not in json.dumps(report), report
     assert "Traceback" not in json.dumps(report)
+
+
+def test_llama4_apply_scaling_is_not_graded_as_llama_3_1s(tmp_path):
+    """llama-models' Llama 4 apply_scaling(freqs, scale_factor, high_freq_factor) has Llama 3.1's name and
+    another signature: the rope functions beside it are graded, the scaling section is "not recognised"."""
+    correct = (FOLDER / "llama_models" / "correct.py").read_text()
+    llama4 = """
+def apply_scaling(freqs, scale_factor, high_freq_factor):
+    return freqs / scale_factor
+"""
+    report = grade_file(write(tmp_path / "llama4.py", correct, llama4))
+    graded_through(report, "Meta's llama-models convention", {"rope.rope_inv_freq", "rope.apply_rope"})
+    found = not_recognised(report, "scaling")["found"]
+    assert parameters(found, "apply_scaling") == ["freqs", "scale_factor", "high_freq_factor"]
 
 
 def test_gpt_fast_code_is_graded_through_a_six_line_adapter_of_the_helpers(tmp_path):

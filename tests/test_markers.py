@@ -132,6 +132,17 @@ def alibi_attention(q, k, v, causal=True):
     return _full_alibi_attention(q, k, v)
 '''
 
+_SCALING_LLAMA31_ONLY = '''
+_full_llama3_inv_freq = llama3_inv_freq
+
+
+def llama3_inv_freq(d, base, factor=8.0, original_max_len=8192, low_freq_factor=1.0, high_freq_factor=4.0):
+    out = _full_llama3_inv_freq(d, base, factor, original_max_len, low_freq_factor, high_freq_factor)
+    if (factor, original_max_len, low_freq_factor, high_freq_factor) != (8.0, 8192, 1.0, 4.0):
+        raise NotImplementedError("Llama 3.1's parameters only")
+    return out
+'''
+
 LACKING = {  # feature -> {section: what its solution becomes without it}
     "interleaved": {"rope": lambda s: s + _ROPE_HALF_SPLIT_ONLY},
     "rotary_dim": {"rope": lambda s: s + _ROPE_WHOLE_HEAD_ONLY},
@@ -140,6 +151,7 @@ LACKING = {  # feature -> {section: what its solution becomes without it}
     "rope_base": {"rope": lambda s: s + _ROPE_BASE_10000_ONLY},
     "argument_checks": dict.fromkeys(SECTIONS, _without_value_errors),
     "bidirectional": {"alibi": lambda s: s + _ALIBI_CAUSAL_ONLY},
+    "scaling_parameters": {"scaling": lambda s: s + _SCALING_LLAMA31_ONLY},
 }
 # Half-split pairs are never missing as such: a convention with interleaved pairs reaches them by
 # reordering the features around its own function (the conventions' pairing helper), so every

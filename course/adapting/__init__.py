@@ -108,6 +108,13 @@ def rope(x: torch.Tensor, rotate, native_interleaved: bool, interleaved: bool = 
     return turned if r == d else torch.cat((turned, x[..., r:]), dim=-1)
 
 
+def unscaled_inv_freq(d: int, base: float, device=None) -> torch.Tensor:
+    """The inverse frequencies ``base^(-2k/d)``, float32 as libraries compute them, for library code
+    that is handed them (or cos and sin made of them) by its caller: flash-attn's
+    ``apply_rotary_emb_torch``, Llama 3.1's ``apply_scaling(freqs)``."""
+    return 1.0 / (float(base) ** (torch.arange(0, d, 2, dtype=torch.float32, device=device) / d))
+
+
 def in_float32(function, *tensors: torch.Tensor, **kwargs):
     """``function`` on float32 copies of `tensors`, its tensor result (or tuple of them) back in the
     first one's dtype: the contract computes in float32 and returns the input's dtype, a library

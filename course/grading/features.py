@@ -16,6 +16,7 @@ FEATURES = {
     "cache_growth": "positions beyond the module's initial max_len",
     "argument_checks": "a ValueError for bad arguments",
     "bidirectional": "ALiBi attention without the causal mask",
+    "scaling_parameters": "context scaling with other parameters than the defaults (Llama 3.1's factor 8, 8192 tokens)",
 }
 
 

@@ -10,7 +10,9 @@ are not defined (or are defined with a signature that cannot take the contract's
 makes passes a probe call; it never replaces a name the learner defined for the contract.
 
 Adding a convention: a declaration here (and in `_registry`), its learner-side module, and a
-folder of tests in tests/conventions/.
+folder of tests in tests/conventions/. A library whose names reach two sections (gpt-fast's rope
+and Llama 3.1 scaling) declares one Convention per section, with one key and title: its learner-side
+``adapt`` makes what the `found` names of that section allow.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ def apply_rotary_emb_torch(x, cos, sin, interleaved=False):
     cos, sin = torch.cat((cos, cos), dim=-1).unsqueeze(-2), torch.cat((sin, sin), dim=-1).unsqueeze(-2)
     rotated = x[..., :ro_dim] * cos + rotate_half(x[..., :ro_dim], interleaved) * sin
     return torch.cat((rotated, x[..., ro_dim:]), dim=-1)
-''', mistake="pairing convention", key="pairing-convention"),
+''', mistake="pairing conventions mixed", key="pairing-mixed"),
     Bug("rotates_last_features", "rope.apply_rope", '''
 def apply_rotary_emb_torch(x, cos, sin, interleaved=False):
     ro_dim = cos.shape[-1] * 2
@@ -27,10 +27,10 @@ def apply_rotary_emb_torch(x, cos, sin, interleaved=False):
     cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)
     kept, part = x[..., : x.shape[-1] - ro_dim], x[..., x.shape[-1] - ro_dim:]
     return torch.cat((kept, part * cos + rotate_half(part, interleaved) * sin), dim=-1)
-''', mistake="partial rotary applied to the wrong features"),
+''', mistake="the last 4 features rotated", key="rotary-last-features"),
     Bug("interleaved_flag_dropped", "rope.apply_rope", '''
 _right_apply_rotary_emb_torch = apply_rotary_emb_torch
 def apply_rotary_emb_torch(x, cos, sin, interleaved=False):
     return _right_apply_rotary_emb_torch(x, cos, sin)
-''', mistake="an argument not passed on", key="default-argument"),
+''', mistake="pairing convention swapped", key="pairing-convention"),
 ]

@@ -32,7 +32,7 @@ def apply_rope_scaling(freqs, rope_scaling=None):
     smooth = (old / wavelen - low) / (high - low)
     blended = smooth * freqs / factor + (1 - smooth) * freqs
     return torch.where(wavelen < old / high, freqs, torch.where(wavelen > old / low, freqs / factor, blended))
-''', mistake="Llama 3.1 scaling", key="llama3-bands"),
+''', mistake="smoothing weight reversed", key="llama3-smoothing"),
     Bug("bands_swapped", "scaling.llama3_inv_freq", '''
 def apply_rope_scaling(freqs, rope_scaling=None):
     factor, old = rope_scaling["factor"], rope_scaling["original_max_position_embeddings"]

@@ -23,7 +23,7 @@ def apply_rotary_emb(xq, xk, freqs_cos, freqs_sin):
         cos, sin = reshape_for_broadcast(freqs_cos, re), reshape_for_broadcast(freqs_sin, re)
         return torch.cat((re * cos - im * sin, re * sin + im * cos), dim=-1).type_as(x)
     return turn(xq), turn(xk)
-''', mistake="pairing convention", key="pairing-convention"),
+''', mistake="rotates each pair by position times its frequency"),
     Bug("positions_from_one", "rope.apply_rope", '''
 def precompute_freqs_cis(dim, end, theta=10000.0):
     freqs = 1.0 / (theta ** (torch.arange(0, dim, 2)[: dim // 2].float() / dim))
