@@ -513,19 +513,11 @@ def apply_scaling(freqs, scale_factor, high_freq_factor):
 
 
 def test_gpt_fast_code_is_graded_through_a_six_line_adapter_of_the_helpers(tmp_path):
-    adapter = write(tmp_path / "gpt_fast_adapter.py", '''\
-from course.adapting import from_layout, rope, table_rows, to_layout
-NOT_APPLICABLE = {"fractional_positions": "one table row per whole position",
-                  "argument_checks": "gpt-fast does not validate its arguments"}
-
-
-def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
-    def turn(y):  # gpt-fast: (B, T, H, D), adjacent pairs, one table row per token
-        rows, length = table_rows(y, positions, "freqs_cis")
-        table = precompute_freqs_cis(length, y.shape[-1], base).to(y.device)[rows.reshape(-1)]
-        return from_layout(apply_rotary_emb(to_layout(y, "bthd", tokens=True), table), "bthd", y)
-    return rope(x, turn, native_interleaved=True, interleaved=interleaved, rotary_dim=rotary_dim)
-''')
+    """The README's example adapter (section "Adapter helpers"), as printed there."""
+    readme = (ROOT / "README.md").read_text()
+    example = readme[readme.index("### Adapter helpers"):].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "from course.adapting import" in example and "def apply_rope" in example, example
+    adapter = write(tmp_path / "gpt_fast_adapter.py", example)
     report = grade_files([write(tmp_path / "rope.py", GPT_FAST)], adapter=adapter, only=["rope.apply_rope"])
     entry = {e["id"]: e for e in report["exercises"]}["rope.apply_rope"]
     assert entry["score"] == entry["max_score"] == EXERCISES["rope.apply_rope"].points, entry
