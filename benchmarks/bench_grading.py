@@ -198,14 +198,16 @@ def tree_pss_mb(pid: int) -> float:
 
 def run_with_peak_pss(cmd) -> tuple[float, float, subprocess.CompletedProcess]:
     """(wall seconds, peak summed PSS in MB sampled every 50 ms, result)."""
-    begin = time.monotonic()
-    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
-    while process.poll() is None:
-        peak = max(peak, tree_pss_mb(process.pid))
-        time.sleep(0.05)
-    out, err = process.communicate()
-    wall = time.monotonic() - begin
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:  # (a pipe could fill and stall it)
+        begin = time.monotonic()
+        process = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, text=True)
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, tree_pss_mb(process.pid))
+            time.sleep(0.05)
+        wall = time.monotonic() - begin
+        out.seek(0), err.seek(0)
+        out, err = out.read(), err.read()
     reap_descendants()
     return wall, peak, subprocess.CompletedProcess(cmd, process.returncode, out, err)
 
