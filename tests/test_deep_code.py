@@ -110,7 +110,7 @@ def test_any_failure_to_analyse_a_file_is_a_note_about_it(tmp_path, monkeypatch)
     """Whatever the static analysis trips on (here a stand-in that raises) costs a note, not the report."""
     good, odd = tmp_path / "rope.py", tmp_path / "odd.py"
     good.write_text(SOLUTION)
-    odd.write_text("x = 1\n")
+    odd.write_text("from math import *\nx = 1\n")  # (its names cannot be told from its text: it runs)
     real = grader.statically_defined
 
     def trips(submission, names):

@@ -374,7 +374,9 @@ def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None
     finally:
         for loaded in files:
             loaded.finish()
-    nothing = not exercises and limits.conventions and adapter is None  # the conventions recognised nothing either
+    # no file defines a course name and the conventions recognised nothing either (not: `only` left nothing)
+    nothing = (not exercises and limits.conventions and adapter is None
+               and not any(loaded.present or loaded.adaptations for loaded in files))
     if nothing and not any(n["kind"] == "not_recognised" for n in notes):
         notes.append(not_recognised_note(None, [], []))
     return checked({
