@@ -1,5 +1,6 @@
-"""Every notebook runs top to bottom: with solutions cleanly, as released only failing with
-NotImplementedError (the exercises the learner has not done yet)."""
+"""Every notebook runs top to bottom: with solutions cleanly, and as released with the course's
+reference in place of every exercise. (As released and unfinished, only failing with
+NotImplementedError: tests/test_browser.py, in JupyterLab, which CI always runs.)"""
 import html
 import time
 
@@ -47,16 +48,6 @@ def test_solution_notebook_runs_clean(section, tmp_path):
     passed, _, total = summary.split()[:3]
     assert summary.endswith("checks pass.") and passed == total, summary
     assert list(tmp_path.iterdir()) == [], "the notebook left files behind"
-
-
-@pytest.mark.parametrize("section", list(NOTEBOOKS))
-def test_released_notebook_fails_only_as_unfinished(section, released, tmp_path):
-    nb = nbformat.read(released[section], as_version=4)
-    run(nb, tmp_path)
-    unexpected = [e for e in errors(nb) if e[1] not in ("NotImplementedError",)]
-    assert unexpected == [], f"errors other than NotImplementedError: {unexpected[:3]}"
-    assert errors(nb), "an unsolved notebook should show NotImplementedError somewhere"
-    assert "check" in text(nb) or images(nb) >= 1
 
 
 @pytest.mark.parametrize("section", list(NOTEBOOKS))
