@@ -11,8 +11,8 @@ own browsers are never downloaded) opens each notebook and runs it:
   pixels, and ``check("<section>")`` prints its table with all of the section's checks;
 - with solutions, with Run All: no error and no stderr output at all, figures render, and
   every self-check table says "N of N checks pass.";
-- the extrapolation lab (notebook 09, ungraded) as released, with Run All: it opens on the
-  cached results, so every cell runs without an error or stderr output and its figures render;
+- the ungraded notebooks as released, with Run All: every cell runs without an error or stderr
+  output and the figures render (the extrapolation lab, notebook 09, opens on its cached results);
 - nbgrader's Validate toolbar button on a released notebook reports the failing cells, and
   on the same notebook filled in (solutions and written answers) "Success!";
   ``nbgrader validate`` on the command line says the same for another notebook (it exits 0
@@ -33,7 +33,7 @@ import pytest
 
 from course.exercises import NOTEBOOKS
 from course.learner.visible_checks import checks_for
-from course.learner.workspace import LAB_NOTEBOOKS
+from course.learner.workspace import UNGRADED_NOTEBOOKS
 from tests.browser_support import (CHROMIUM, JupyterLab, click_validate, close_notebook, launch_chromium,
                                    run_notebook, strip_hidden_tests)
 from tests.conftest import fill_with_solutions
@@ -44,6 +44,7 @@ SECTIONS = {name: section for section, name in NOTEBOOKS.items()
 EXPECTED = "NotImplementedError"
 VALIDATE_NOTEBOOK = "07_alibi"      # the notebook whose Validate button is pressed
 CLI_VALIDATE_NOTEBOOK = "06_rope"   # the notebook given to `nbgrader validate`
+LAB_NOTEBOOK = "09_extrapolation_lab"  # the ungraded notebook that runs the learner's functions
 LAB_FIGURE_CELLS = 10            # notebook 09: training curves, length, position, passkey; attention maps, reach,
 #                                 the learned table, pair energy; the learner's functions in the trained models
 NOTEBOOK_SECONDS = 600          # per notebook, generous: the machine may be shared
@@ -85,8 +86,8 @@ def course(tmp_path_factory):
         assert released.exists(), f"the workspace has no {released.name}:\n{done.stdout}"
         strip_hidden_tests(source_path(name), root / "solved" / f"{name}.ipynb")
         fill_with_solutions(released, source_path(name), root / "filled" / f"{name}.ipynb")
-    for name in LAB_NOTEBOOKS:  # the lab beside finished notebooks: its capstone runs the learner's functions
-        shutil.copy(root / "released" / f"{name}.ipynb", root / "solved" / f"{name}.ipynb")
+    # the lab beside finished notebooks: its capstone runs the learner's functions
+    shutil.copy(root / "released" / f"{LAB_NOTEBOOK}.ipynb", root / "solved" / f"{LAB_NOTEBOOK}.ipynb")
     return root
 
 
@@ -198,7 +199,7 @@ def test_solution_notebook_in_the_browser(name, page, lab, screenshots):
 
 
 @pytest.mark.parametrize("folder,plugged", [("released", "not implemented yet"), ("solved", ": yours, from")])
-@pytest.mark.parametrize("name", LAB_NOTEBOOKS)
+@pytest.mark.parametrize("name", [LAB_NOTEBOOK])
 def test_lab_notebook_in_the_browser(name, folder, plugged, page, lab, screenshots):
     """The capstone lab, Run All: shipped weights, no error or stderr, figures render; beside the
     unfinished notebooks its capstone says it uses the lab's own functions, beside finished ones
@@ -210,6 +211,15 @@ def test_lab_notebook_in_the_browser(name, folder, plugged, page, lab, screensho
     text = "\n".join(c.get("text", "") for c in result.code_cells)
     assert plugged in text, f"{folder} {name}: the capstone does not say {plugged!r}"
     check_complete(result, f"{folder} {name}")
+
+
+@pytest.mark.parametrize("name", [n for n in UNGRADED_NOTEBOOKS if n != LAB_NOTEBOOK])
+def test_ungraded_notebook_in_the_browser(name, page, lab, screenshots):
+    """Another ungraded notebook as released, Run All: no error or stderr output, figures render."""
+    result = run(page, lab, "released", name, "all", screenshots)
+    check_clean(result, f"released {name}")
+    assert result.images(), f"released {name}: no figure in the page"
+    check_complete(result, f"released {name}")
 
 
 def test_validate_button(page, lab, course, screenshots):

@@ -49,6 +49,18 @@ def test_every_mistake_reread_names_a_heading_of_its_notebook():
     assert not wrong, f"no such notebook heading: {wrong}"
 
 
+def test_ungraded_notebooks_have_no_exercise_cells():
+    """The build fills the exercise cells of graded sections' notebooks only: an ungraded notebook
+    may ask written questions (manual cells) but has no solution or grade cell."""
+    from course.learner.workspace import UNGRADED_NOTEBOOKS
+
+    for name in UNGRADED_NOTEBOOKS:
+        cells = nbformat.read(build.SOURCE_DIR / name / f"{name}.ipynb", as_version=4).cells
+        tags = [tag for cell in cells for tag in cell.metadata.get("tags", [])
+                if tag.startswith(("solution:", "grade:"))]
+        assert tags == [], f"{name}: {tags}"
+
+
 def test_solution_segments_keep_the_closing_marker():
     defs, _ = build.solution_segments("rope")
     for name, segment in defs.items():

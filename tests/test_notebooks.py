@@ -1,6 +1,7 @@
 """Every notebook runs top to bottom: with solutions cleanly, and as released with the course's
-reference in place of every exercise. (As released and unfinished, only failing with
-NotImplementedError: tests/test_browser.py, in JupyterLab, which CI always runs.)"""
+reference in place of every exercise; an ungraded notebook as it is (the lab: tests/test_lab.py,
+beside notebooks 06-08). (As released and unfinished, only failing with NotImplementedError:
+tests/test_browser.py, in JupyterLab, which CI always runs.)"""
 import html
 import time
 
@@ -10,7 +11,10 @@ from nbclient import NotebookClient
 
 from course.exercises import NOTEBOOKS
 from course.learner.selfcheck import BORROWED
-from tests.conftest import source_notebook, without_hidden_tests
+from course.learner.workspace import UNGRADED_NOTEBOOKS
+from tests.conftest import ROOT, source_notebook, without_hidden_tests
+
+LAB = "09_extrapolation_lab"  # run by tests/test_lab.py, beside the notebooks whose functions it reads
 
 
 def run(nb, cwd):
@@ -71,3 +75,15 @@ def test_a_learner_who_uses_the_reference_for_everything_is_never_stuck(section,
     pages = [o.data.get("text/html", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
              if o.output_type == "display_data"]
     assert any(html.escape(BORROWED) in page for page in pages)
+
+
+@pytest.mark.parametrize("name", [n for n in UNGRADED_NOTEBOOKS if n != LAB])
+def test_ungraded_notebook_runs_clean(name, tmp_path):
+    """No exercise, so nothing of the learner's to wait for: it runs from the source, draws its
+    figures and writes nothing beside itself."""
+    nb = nbformat.read(ROOT / "source_notebooks" / name / f"{name}.ipynb", as_version=4)
+    seconds = run(nb, tmp_path)
+    print(f"{name}: {seconds:.1f} s")
+    assert errors(nb) == []
+    assert images(nb) >= 1, "no figure rendered"
+    assert list(tmp_path.iterdir()) == [], "the notebook left files behind"

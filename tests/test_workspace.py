@@ -1,7 +1,9 @@
 """The learner's workspace: new notebooks arrive, changed ones are never overwritten."""
 import json
 
-from course.learner.workspace import MANIFEST, sync
+from course.exercises import NOTEBOOKS
+from course.learner.workspace import MANIFEST, UNGRADED_NOTEBOOKS, sync
+from tests.conftest import ROOT
 
 
 def release(tmp_path, version):
@@ -48,3 +50,10 @@ def test_a_deleted_notebook_comes_back(tmp_path):
     (workspace / "01_intuition.ipynb").unlink()
     assert sync(workspace, release(tmp_path, 1))["new"] == ["01_intuition.ipynb"]
     assert set(json.loads((workspace / MANIFEST).read_text())) == {"01_intuition", "06_rope"}
+
+
+def test_every_source_notebook_is_released():
+    """The release takes the graded sections' notebooks and the ungraded ones: a notebook folder
+    in neither list would never reach a learner."""
+    folders = {path.name for path in (ROOT / "source_notebooks").iterdir() if path.is_dir()}
+    assert folders == set(NOTEBOOKS.values()) | set(UNGRADED_NOTEBOOKS)

@@ -258,7 +258,7 @@ def build(sections=None, check: bool = False) -> list[str]:
                 nbformat.write(built, path)
     _write_derived(DEMONSTRATIONS_FILE, demonstrations(nb for _, nb in notebooks), check, changed)
     for path in sorted(SOURCE_DIR.glob("*/*.ipynb")):
-        if path.parent.name not in NOTEBOOKS.values():  # the lab is authored whole: the build adds the export cell
+        if path.parent.name not in NOTEBOOKS.values():  # ungraded, authored whole: the build adds the export cell
             original = nbformat.read(path, as_version=4)
             built = nbformat.from_dict(original)
             _add_export_cell(built)

@@ -21,7 +21,7 @@ from course.files import write_atomic
 from course.locations import REPO
 
 MANIFEST = ".course-manifest.json"
-LAB_NOTEBOOKS = ("09_extrapolation_lab",)  # ungraded capstone, released like the others
+UNGRADED_NOTEBOOKS = ("09_extrapolation_lab", "10_production")  # nothing to grade; released like the others
 
 
 def _digest(path: Path) -> str:
@@ -50,7 +50,7 @@ def generate_release(out: Path) -> dict[str, Path]:
     config.CourseDirectory.db_url = f"sqlite:///{out / 'gradebook.db'}"
     config.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     config.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-    names = [n for n in (*NOTEBOOKS.values(), *LAB_NOTEBOOKS)
+    names = [n for n in (*NOTEBOOKS.values(), *UNGRADED_NOTEBOOKS)
              if (REPO / "source_notebooks" / n / f"{n}.ipynb").exists()]
     for name in names:
         shutil.copytree(REPO / "source_notebooks" / name, out / "source" / name)
