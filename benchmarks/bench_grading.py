@@ -213,16 +213,18 @@ def run_with_peak_pss(cmd) -> tuple[float, float, subprocess.CompletedProcess]:
 
 
 def bench_workspace(repeat: int) -> None:
-    """A learner's solved workspace (the eight notebooks and the lab's) graded cold, against a bare
-    `import torch`; targets: at most 1.8x its time, at most 768 MB of summed PSS (Gradescope's
+    """A learner's solved workspace (the graded notebooks and the ungraded ones) graded cold, against a
+    bare `import torch`; targets: at most 1.8x its time, at most 768 MB of summed PSS (Gradescope's
     default container)."""
     import nbformat
 
+    from course.learner.workspace import UNGRADED_NOTEBOOKS
+
     with tempfile.TemporaryDirectory(prefix="bench-workspace-") as tmp:
         workspace = write_full_submission(Path(tmp) / "workspace")
-        lab = "09_extrapolation_lab"
-        nbformat.write(nbformat.read(ROOT / "source_notebooks" / lab / f"{lab}.ipynb", as_version=4),
-                       workspace / f"{lab}.ipynb")
+        for name in UNGRADED_NOTEBOOKS:
+            nbformat.write(nbformat.read(ROOT / "source_notebooks" / name / f"{name}.ipynb", as_version=4),
+                           workspace / f"{name}.ipynb")
         torch_walls = [run_measured([sys.executable, "-c", "import torch"])[0] for _ in range(repeat)]
         walls, peaks = [], []
         for _ in range(repeat):
