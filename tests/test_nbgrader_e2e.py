@@ -8,6 +8,7 @@ several seconds to start, so each runs once over all assignments where it accept
 """
 import ast
 import csv
+import importlib
 import os
 import pwd
 import shutil
@@ -22,7 +23,8 @@ import pytest
 from nbgrader.api import Gradebook
 from nbgrader.utils import get_username
 
-from course.exercises import NOTEBOOKS, section_exercises
+from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
+from course.grading.grader import grade_files
 from tests.conftest import fill_with_solutions
 
 pytestmark = pytest.mark.xdist_group("nbgrader-course")  # one worker builds the course once
@@ -33,6 +35,7 @@ ASSIGNMENTS = {name: section for section, name in NOTEBOOKS.items()
 COURSE = "positional-encodings"
 BLANK = "blank_student"
 EXCHANGE_ASSIGNMENT = "06_rope"
+ONE_MISTAKE, MISTAKE_ASSIGNMENT = "one_mistake", "07_alibi"  # right but for power-of-two-only slopes
 
 
 def nbgrader(*args, cwd, env):
@@ -138,9 +141,54 @@ def course(tmp_path_factory):
             (folder / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
             if who == solver:
                 fill_with_solutions(folder / f"{name}.ipynb", root / "source_notebooks" / name / f"{name}.ipynb")
+    if MISTAKE_ASSIGNMENT in ASSIGNMENTS:
+        folder = root / "submitted" / ONE_MISTAKE / MISTAKE_ASSIGNMENT
+        folder.mkdir(parents=True)
+        notebook = folder / f"{MISTAKE_ASSIGNMENT}.ipynb"
+        fill_with_solutions(root / "release" / MISTAKE_ASSIGNMENT / notebook.name,
+                            root / "source_notebooks" / MISTAKE_ASSIGNMENT / notebook.name, notebook)
+        replace_definition(notebook, "alibi_slopes", bug("alibi", "slopes_power_of_two_formula").code)
+        (folder / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
     nbgrader("autograde", "*", cwd=root, env=env)
     yield root, env, student, through_exchange
     shutil.rmtree(shared, ignore_errors=True)
+
+
+def bug(section: str, bug_id: str):
+    return next(b for b in importlib.import_module(f"tests.bank.{section}").BUGS if b.id == bug_id)
+
+
+def replace_definition(notebook: Path, name: str, code: str) -> None:
+    """The learner's cell for `name` holds `code` instead (a learner's one mistake)."""
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"solution-{name}")
+    cell.source = code.strip()
+    nbformat.write(nb, notebook)
+
+
+def test_one_mistake_costs_the_same_points_under_nbgrader_as_in_the_sandbox(course):
+    """A learner whose only mistake is in alibi_slopes: `nbgrader autograde` (grade cells in the
+    learner's kernel) gives each exercise the points the sandboxed grader gives it (what
+    `course.batch --gradebook` writes), so the later exercises that use the learner's own slopes
+    keep their points, and a failing visible check does not zero its cell."""
+    if MISTAKE_ASSIGNMENT not in ASSIGNMENTS:
+        pytest.skip(f"no {MISTAKE_ASSIGNMENT} notebook")
+    root = course[0]
+    section = ASSIGNMENTS[MISTAKE_ASSIGNMENT]
+    notebook = root / "submitted" / ONE_MISTAKE / MISTAKE_ASSIGNMENT / f"{MISTAKE_ASSIGNMENT}.ipynb"
+    report = grade_files([notebook])
+    sandboxed = {e["id"]: e["score"] for e in report["exercises"]}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        submitted = gradebook.find_submission_notebook(MISTAKE_ASSIGNMENT, MISTAKE_ASSIGNMENT, ONE_MISTAKE)
+        autograded = {f"{section}.{g.name.removeprefix('grade-')}": g.auto_score
+                      for g in submitted.grades if g.name.startswith("grade-")}
+    assert set(autograded) == {e.id for e in section_exercises(section)} == set(sandboxed), (autograded, sandboxed)
+    for exercise in section_exercises(section):
+        assert autograded[exercise.id] == pytest.approx(sandboxed[exercise.id], abs=1e-6), \
+            (exercise.id, autograded, sandboxed)
+    wrong = bug("alibi", "slopes_power_of_two_formula").exercise
+    assert sandboxed[wrong] < EXERCISES[wrong].points, sandboxed
+    assert all(sandboxed[e.id] == e.points for e in section_exercises(section) if e.id != wrong), sandboxed
 
 
 def test_release_has_no_solutions_or_hidden_tests(course):

@@ -1,7 +1,7 @@
 """The fast paths grade exactly what the slow ones do.
 
 The nbgrader bridge keeps its learner process between grade cells of one kernel
-(course.grading.grader.WarmSandboxes): a later call runs only the cells executed since and
+(course.grading.grader.KeptLearners): a later call runs only the cells executed since and
 grades in a snapshot of the process (course.sandbox.learner_process.LearnerProcess.snapshot). Here:
 a snapshot's changes are gone after it, a crashing snapshot is a crash, and a kept process
 grades the current cells exactly as a fresh one. tests/test_warm_bridge.py covers a real kernel,
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from course.grading.grader import WarmSandboxes, grade_files
+from course.grading.grader import KeptLearners, grade_files
 from course.sandbox.learner_process import LearnerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def _score(report) -> float:
 def test_kept_processes_grade_the_current_cells_exactly_as_fresh_ones(tmp_path):
     """Cells appended run in the kept process; each grade equals a fresh process's grade of the same
     cells, including the notes on cells that raised; other cells get a fresh process."""
-    warm = WarmSandboxes()
+    warm = KeptLearners()
     history = []
     steps = [[WRONG], ["x = 1 / 0"], [RIGHT], ["print('a demonstration')"], [WRONG]]
     try:

@@ -1,5 +1,5 @@
 """The nbgrader bridge's warm grader keeps the learner's process between grade cells
-(course.grading.grader.WarmSandboxes): a later call runs only the cells executed since, and
+(course.grading.grader.KeptLearners): a later call runs only the cells executed since, and
 grades in a snapshot of the process. Real kernels, graders and learner processes throughout:
 each grading must give exactly what a fresh grader gives on the same cells, and no learner
 process may outlive its grader.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from course.grading.grader import WarmSandboxes, grade_files
+from course.grading.grader import KeptLearners, grade_files
 from course.sandbox.limits import Limits
 from course.sandbox.reaper import processes
 
@@ -189,13 +189,13 @@ def rope_inv_freq(d, base=10000.0):
 def test_state_a_grading_leaves_does_not_reach_the_next(tmp_path, code, limits):
     """The learner's function changes state on every call (a global counter; a file in its working
     directory; a hang on the second call, so the grading restarts the process): three gradings in a
-    row through one WarmSandboxes each give exactly the fresh grader's report, and later cells
+    row through one KeptLearners each give exactly the fresh grader's report, and later cells
     still extend the kept process."""
     cells = [SOLUTION, code]
     expected = fresh(tmp_path, cells, limits)
     got = expected["exercises"][0]
     assert 0 < got["score"] < got["max_score"] or code is HANG  # the state decides the grade
-    warm = WarmSandboxes()
+    warm = KeptLearners()
     try:
         for n in range(3):
             report = grade_files([notebook(tmp_path / f"warm-{n}", cells)], only=[EXERCISE], limits=limits, warm=warm)
@@ -216,7 +216,7 @@ def test_state_a_grading_leaves_does_not_reach_the_next(tmp_path, code, limits):
 def test_a_call_run_by_a_later_cell_counts_as_in_a_fresh_process(tmp_path):
     """The counter above, advanced by a later cell: the kept process, extended, grades as a fresh
     process running every cell (and differently from before the cell: the state matters)."""
-    warm = WarmSandboxes()
+    warm = KeptLearners()
     try:
         cells = [SOLUTION, COUNTER]
         before = grade_files([notebook(tmp_path / "w0", cells)], only=[EXERCISE], limits=Limits(), warm=warm)

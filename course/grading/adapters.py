@@ -104,7 +104,7 @@ def _read_not_applicable(adapter: UserAdapter, tree: ast.Module) -> None:
 def _run(loaded, label: str, source: str, who: str) -> str:
     """Run an adapter in the file's learner process; '' or a one-line reason it failed."""
     try:
-        loaded.sandbox.add_definition(label, source)
+        loaded.learner.add_definition(label, source)
         return ""
     except LearnerError as err:
         lines = re.findall(rf'File "<cell {re.escape(label)}>", line (\d+)', err.learner_traceback)
@@ -135,9 +135,9 @@ class Bound:
     (a new one after every restart) the adapter is run once more and its objects are taken at
     once, before any of the learner's code runs again; tests then call those objects."""
 
-    def __init__(self, sandbox, label: str, source: str, names, binds: bool = False):
+    def __init__(self, learner, label: str, source: str, names, binds: bool = False):
         """`binds`: `source` sets `_course_bound` itself (a convention's install); else it defines `names`."""
-        self.sandbox, self.label, self.names = sandbox, label, list(names)
+        self.learner, self.label, self.names = learner, label, list(names)
         self.source = source if binds else \
             f"{source}\n_course_bound = (lambda _made: lambda: _made)(({', '.join(self.names)},))\n"
         self.refs: dict[str, dict] = {}
@@ -146,20 +146,20 @@ class Bound:
     def target(self, name: str) -> dict:
         """How the learner's process reaches `name` as the adapter made it (a reference)."""
         for _ in range(3):
-            if self.generation == self.sandbox.generation:
+            if self.generation == self.learner.generation:
                 return self.refs[name]
-            self.sandbox.request({"op": "exec", "label": self.label, "code": self.source}, f"running {self.label}")
-            generation = self.sandbox.generation
-            reply = self.sandbox.request({"op": "call", "target": {"__global__": "_course_bound"}, "args": [],
+            self.learner.request({"op": "exec", "label": self.label, "code": self.source}, f"running {self.label}")
+            generation = self.learner.generation
+            reply = self.learner.request({"op": "call", "target": {"__global__": "_course_bound"}, "args": [],
                                           "kwargs": {}}, f"running {self.label}")
             made = reply.get("result") if isinstance(reply, dict) else None
             if not (isinstance(made, (list, tuple)) and len(made) == len(self.names)
                     and all(isinstance(r, dict) and type(r.get("__ref__")) is int for r in made)):
                 raise SubmissionCrashed(f"{self.label}: your code tampered with the grading channel")
-            if generation == self.sandbox.generation:  # (else the process was replaced meanwhile: again)
+            if generation == self.learner.generation:  # (else the process was replaced meanwhile: again)
                 self.refs = {n: {"__ref__": r["__ref__"]} for n, r in zip(self.names, made)}
                 self.generation = generation
-        if self.generation != self.sandbox.generation:
+        if self.generation != self.learner.generation:
             raise SubmissionCrashed(f"{self.label}: the process running your code kept ending")
         return self.refs[name]
 
@@ -220,7 +220,7 @@ def _recognise(loaded, where: str, made: Adaptation) -> None:
     """Add each section's first convention that fits and passes its probe to `made`; a section
     whose conventions' names are found but none fits gets a "not recognised" note instead."""
     asked = lookup_names() | {n for n in CONTRACT_CALLS if n in loaded.defined}
-    signatures = read_signatures(loaded.sandbox.signatures(asked), asked)
+    signatures = read_signatures(loaded.learner.signatures(asked), asked)
     for section in SECTIONS:
         conventions = [c for c in CONVENTIONS if c.section == section]
         mismatched = _mismatched(loaded, signatures, section) | _claimed(loaded, signatures, conventions, section)
@@ -245,7 +245,7 @@ def _recognise(loaded, where: str, made: Adaptation) -> None:
                 continue
             adapted.names = {n: how for n, how in adapted.names.items() if n in passing}
             made.unrecognised.update({n: probe_detail(n, convention.title, why) for n, why in failed.items()})
-            made.bound.update(dict.fromkeys(passing, Bound(loaded.sandbox, label, source, passing, binds=True)))
+            made.bound.update(dict.fromkeys(passing, Bound(loaded.learner, label, source, passing, binds=True)))
             made.adapted.append(adapted)
             made.defined.update({n: "class" if n[0].isupper() else "callable" for n in passing})
             break
@@ -261,8 +261,8 @@ def _probe(loaded, convention: Convention, used: list[str], names: list[str]) ->
     (only the names are relied on: a forged answer can only make its own code "not recognised")."""
     label = f"grader's probe of {convention.title}"
     try:
-        loaded.sandbox.request({"op": "exec", "label": label, "code": convention.failures_source(used, names)}, label)
-        reply = loaded.sandbox.request({"op": "call", "target": {"__global__": "_course_failures"}, "args": [],
+        loaded.learner.request({"op": "exec", "label": label, "code": convention.failures_source(used, names)}, label)
+        reply = loaded.learner.request({"op": "call", "target": {"__global__": "_course_failures"}, "args": [],
                                         "kwargs": {}}, label)
     except (LearnerError, SubmissionTimeout, SubmissionCrashed) as err:
         return dict.fromkeys(names, f"its probe did not run: {err}")
@@ -298,13 +298,13 @@ class Adapting:
         problem = _run(loaded, adapter.label, adapter.source, f"the {adapter.label}") if self.usable else ""
         if problem:
             made.adapter_failed = note("adapter", f"{problem}; graded without it", where)
-        available = set(loaded.sandbox.defined(set(names)))
+        available = set(loaded.learner.defined(set(names)))
         if self.usable and not problem:
             mine = statically_defined(Submission(adapter.path, [("adapter", adapter.source)]), names)
             added = {n for n in names if n in available and (n in mine or n not in loaded.defined)}
             made.adapted += _user_adapted(adapter, added, names)
             if added:
-                bound = Bound(loaded.sandbox, adapter.label, adapter.source, sorted(added))
+                bound = Bound(loaded.learner, adapter.label, adapter.source, sorted(added))
                 made.bound.update(dict.fromkeys(added, bound))
             made.adapter_used = bool(added)
         made.defined.update({n: "callable" for n in names if n in available and n not in loaded.defined})

@@ -78,23 +78,23 @@ def grade_file(path, only=None, limits: Limits | None = None) -> dict:
     return grade_files([path], only=only, limits=limits)
 
 
-_LIVE: dict = {}  # id -> sandbox of the submissions being graded (for close_all_sandboxes)
+_LIVE: dict = {}  # id -> learner process of the submissions being graded (for close_all_learners)
 _LIVE_LOCK = threading.Lock()
 
 
-def close_all_sandboxes() -> None:
+def close_all_learners() -> None:
     """End every learner process this grader has open, now (a grader being stopped calls this
     from its signal handler before exiting)."""
     with _LIVE_LOCK:
         live = list(_LIVE.values())
-    for sandbox in live:
+    for learner in live:
         try:
-            sandbox.close()
+            learner.close()
         except Exception:  # noqa: BLE001 - best effort on the way out
             pass
 
 
-class WarmSandboxes:
+class KeptLearners:
     """Learner processes kept from one request to the next of the same client: a notebook kernel
     grading exercise after exercise (course.nbgrader_bridge sends its executed cells each time).
 
@@ -108,10 +108,10 @@ class WarmSandboxes:
     MAX_KEPT = 4
 
     @staticmethod
-    def _drop(sandbox: LearnerProcess) -> None:
+    def _drop(learner: LearnerProcess) -> None:
         with _LIVE_LOCK:
-            _LIVE.pop(id(sandbox), None)
-        sandbox.close()
+            _LIVE.pop(id(learner), None)
+        learner.close()
 
     def __init__(self):
         self._kept: dict[tuple, LearnerProcess] = {}
@@ -138,29 +138,29 @@ class WarmSandboxes:
     def take(self, submission: Submission, limits: Limits, root: Path, copies: list) -> tuple[LearnerProcess | None, tuple]:
         """(a kept process whose cells begin this submission's, or None; the key to give it back under)."""
         key = self.key(submission, limits, root, copies)
-        sandbox = self._kept.pop(key, None)
-        if sandbox is not None and (submission.cells[:len(sandbox.cells)] != sandbox.cells or not sandbox.ping()):
-            self._drop(sandbox)
-            sandbox = None
-        return sandbox, key
+        learner = self._kept.pop(key, None)
+        if learner is not None and (submission.cells[:len(learner.cells)] != learner.cells or not learner.ping()):
+            self._drop(learner)
+            learner = None
+        return learner, key
 
-    def give_back(self, key: tuple, sandbox: LearnerProcess, files_state) -> bool:
+    def give_back(self, key: tuple, learner: LearnerProcess, files_state) -> bool:
         """End the grading's snapshot; keep the process if it is as its cells left it (True)."""
-        kept = files_state is not None and sandbox.release() and sandbox.files_state() == files_state
+        kept = files_state is not None and learner.release() and learner.files_state() == files_state
         if not kept:
-            sandbox.close()
+            learner.close()
             return False
         old = self._kept.pop(key, None)
         if old is not None:
             self._drop(old)
-        self._kept[key] = sandbox
+        self._kept[key] = learner
         while len(self._kept) > self.MAX_KEPT:
             self._drop(self._kept.pop(next(iter(self._kept))))
         return True
 
     def close(self) -> None:
-        for sandbox in self._kept.values():
-            self._drop(sandbox)
+        for learner in self._kept.values():
+            self._drop(learner)
         self._kept.clear()
 
 
@@ -169,7 +169,7 @@ class LoadedFile:
     run, then its adapter and conventions (`apply`)."""
 
     def __init__(self, index: int, submission: Submission, names: dict[str, str], limits: Limits, root: Path,
-                 copies: list, warm: WarmSandboxes | None = None):
+                 copies: list, warm: KeptLearners | None = None):
         self.index, self.submission = index, submission
         self.file = submission.identity(root)["file"]  # its name in the report: relative to the submission's root
         self.warm, self.warm_key, self.files_state = warm, None, None
@@ -177,10 +177,10 @@ class LoadedFile:
         if warm is not None:
             kept, self.warm_key = warm.take(submission, limits, root, copies)
         # The learner's code runs in a copy of their files (course.grading.staging), as from its own file.
-        self.sandbox = kept or LearnerProcess(submission.cells, limits, files=copies, module=submission.identity(root))
+        self.learner = kept or LearnerProcess(submission.cells, limits, files=copies, module=submission.identity(root))
         self.kept = kept is not None
         with _LIVE_LOCK:
-            _LIVE[id(self.sandbox)] = self.sandbox
+            _LIVE[id(self.learner)] = self.learner
         self.defined: dict[str, str] = {}
         self.adaptations: list = []  # course.grading.adapters.Adapted: names graded through an adapter or convention
         self.bound: dict = {}  # names an adapter made, tested by reference (course.grading.adapters.Bound)
@@ -188,20 +188,20 @@ class LoadedFile:
         self.static, self.unanalysed = _static_names(submission, names)  # graded names its text defines
         self.syntax_error = "" if self.static else _syntax_error(submission)
         self.present: set[str] = set(self.static)
-        self.failure = ""  # the sandbox itself could not start
+        self.failure = ""  # the learner process could not start
 
     def start(self, names) -> None:
         try:
             if self.kept:  # run only the cells it has not run yet
-                self.sandbox.reset_clock()
-                self.sandbox.extend(self.submission.cells[len(self.sandbox.cells):])
+                self.learner.reset_clock()
+                self.learner.extend(self.submission.cells[len(self.learner.cells):])
             else:
-                self.sandbox.start()
+                self.learner.start()
             if self.warm is not None:  # grade in a copy of the process: it stays as the cells left it
-                state = self.sandbox.files_state()
-                if self.sandbox.snapshot():
+                state = self.learner.files_state()
+                if self.learner.snapshot():
                     self.files_state = state
-            self.defined = self.sandbox.defined(names)
+            self.defined = self.learner.defined(names)
         except (SubmissionTimeout, SubmissionCrashed, LearnerError) as err:
             self.failure = f"{type(err).__name__}: {err}"
         self.present = set(self.defined) | self.static
@@ -217,19 +217,19 @@ class LoadedFile:
     def finish(self) -> None:
         """Close the learner's process, or give it back to be kept."""
         with _LIVE_LOCK:
-            _LIVE.pop(id(self.sandbox), None)
+            _LIVE.pop(id(self.learner), None)
         if self.warm is not None:
-            if self.warm.give_back(self.warm_key, self.sandbox, self.files_state):
+            if self.warm.give_back(self.warm_key, self.learner, self.files_state):
                 with _LIVE_LOCK:
-                    _LIVE[id(self.sandbox)] = self.sandbox
+                    _LIVE[id(self.learner)] = self.learner
         else:
-            self.sandbox.close()
+            self.learner.close()
 
     def sections(self, names) -> set[str]:
         return {names[n].split(".")[0] for n in self.present}
 
 
-class _RoutedSandbox:
+class _Router:
     """Stands for several learner processes in one pytest session: each test is routed to the
     process of its exercise's section (SubmissionPlugin calls set_exercise before each test)."""
 
@@ -239,13 +239,13 @@ class _RoutedSandbox:
 
     def set_exercise(self, exercise_id: str) -> None:
         self.current = self.owners[exercise_id.split(".")[0]]
-        self.current.sandbox.set_exercise(exercise_id)
+        self.current.learner.set_exercise(exercise_id)
 
 
 class _RoutedProxy:
-    """The `submission` fixture over a _RoutedSandbox: the current section's SubmissionProxy."""
+    """The `submission` fixture over a _Router: the current section's SubmissionProxy."""
 
-    def __init__(self, router: _RoutedSandbox):
+    def __init__(self, router: _Router):
         self._router = router
         self._proxies: dict[int, SubmissionProxy] = {}
 
@@ -256,7 +256,7 @@ class _RoutedProxy:
         if loaded is None:
             raise AssertionError("no exercise is being graded")
         if loaded.index not in self._proxies:
-            self._proxies[loaded.index] = SubmissionProxy(loaded.sandbox, loaded.defined, loaded.bound)
+            self._proxies[loaded.index] = SubmissionProxy(loaded.learner, loaded.defined, loaded.bound)
         return getattr(self._proxies[loaded.index], name)
 
 
@@ -281,13 +281,13 @@ def _defined_elsewhere(exercise_ids, owners, root: Path) -> list[dict]:
         owner, name = owners[exercise_id.split(".")[0]], EXERCISES[exercise_id].name
         if name not in owner.defined or not_applicable(owner, exercise_id):
             continue
-        owner.sandbox.set_exercise(f"origin of {name}")
+        owner.learner.set_exercise(f"origin of {name}")
         target = {"__global__": name}
         try:
-            kind = owner.sandbox.request({"op": "type_names", "target": target})
+            kind = owner.learner.request({"op": "type_names", "target": target})
             if not (isinstance(kind, list) and kind and kind[0] in _DEFINITION_TYPES):
                 continue
-            module = owner.sandbox.request({"op": "getattr", "target": target, "attr": "__module__"})
+            module = owner.learner.request({"op": "getattr", "target": target, "attr": "__module__"})
         except (LearnerError, SubmissionTimeout, SubmissionCrashed):
             continue
         top = module.split(".")[0] if isinstance(module, str) else ""
@@ -302,7 +302,7 @@ def _defined_elsewhere(exercise_ids, owners, root: Path) -> list[dict]:
     return notes
 
 
-def grade(request: GradeRequest, parallel: int | None = None, warm: WarmSandboxes | None = None,
+def grade(request: GradeRequest, parallel: int | None = None, warm: KeptLearners | None = None,
           after=None) -> dict:
     """Grade one learner's submission made of one or more notebooks/modules, as one report.
 
@@ -313,7 +313,7 @@ def grade(request: GradeRequest, parallel: int | None = None, warm: WarmSandboxe
     ``grade_file``'s report. A folder among the request's paths is the learner's own: its notebooks
     and modules are graded, and every file's process works in a copy of its visible files (helper
     modules, data); a file given alone is copied alone. `warm` keeps the learner processes for the
-    client's next request when the request asks to (see WarmSandboxes). `after(owners)` is called once
+    client's next request when the request asks to (see KeptLearners). `after(owners)` is called once
     the hidden suites have run, while every learner process is alive, with the LoadedFile of each
     graded section (Gradescope's visible checks run there).
     """
@@ -343,7 +343,7 @@ def opened(path, limits: Limits, adapter=None):
 
 
 def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | None = None, adapter=None,
-                warm: WarmSandboxes | None = None, beside=()) -> dict:
+                warm: KeptLearners | None = None, beside=()) -> dict:
     """`grade` for a caller in this process (tests, benchmarks), the request's fields as arguments."""
     request = GradeRequest(tuple(map(os.fspath, paths)), tuple(map(os.fspath, beside)), tuple(only) if only else None,
                            limits or Limits(), None if adapter is None else os.fspath(adapter), keep=warm is not None)
@@ -351,7 +351,7 @@ def grade_files(paths, only=None, limits: Limits | None = None, parallel: int | 
 
 
 def _grade_snapshot(staged: Snapshot, only, limits: Limits, parallel: int | None, adapter,
-                    warm: WarmSandboxes | None, after=None) -> dict:
+                    warm: KeptLearners | None, after=None) -> dict:
     """The stages of a grading, one after the other: read every file, load them all (cells, then
     adapter and conventions), plan, run the hidden suites once, score, report."""
     names = graded_names()
@@ -452,7 +452,7 @@ def _load(files: list[LoadedFile], names, parallel: int | None, adapting: Adapti
 def _run(planned: Plan) -> dict[str, list[TestResult]]:
     """One pytest session over the planned sections' suites, each test in the learner
     process of its section's file; results by exercise id."""
-    router = _RoutedSandbox(planned.owners)
+    router = _Router(planned.owners)
     return run_suites(planned.suites, planned.to_run, router, _RoutedProxy(router), planned.features)
 
 
@@ -470,7 +470,7 @@ def _score(planned: Plan, results: dict[str, list[TestResult]]) -> list[dict]:
             exercises.append(scoring.not_graded(exercise_id, "not_parsed", _unparsed_detail(name, owner))
                              if owner.syntax_error else scoring.not_graded(
                                  exercise_id, "not_defined",
-                                 _missing_detail(name, owner.submission, owner.sandbox.outcomes)))
+                                 _missing_detail(name, owner.submission, owner.learner.outcomes)))
         else:
             exercises.append(scoring.scored(exercise_id, results.get(exercise_id, [])))
     return exercises
@@ -516,7 +516,7 @@ def _file_notes(files, root: Path) -> list[dict]:
                                            f"({loaded.unanalysed}); they were taken from your code as it ran", where))
         if loaded.failure:
             others.append(note("not_run", f"your code could not be run: {loaded.failure}", where))
-        for outcome in loaded.sandbox.outcomes:
+        for outcome in loaded.learner.outcomes:
             if not outcome.error or (loaded.syntax_error and outcome.label == "module"):
                 continue
             missing = _NO_MODULE.match(outcome.error) if outcome.raised == "ModuleNotFoundError" else None
@@ -554,19 +554,19 @@ def serve(limits: Limits, requests=sys.stdin, replies=sys.stdout, guard=None) ->
     """Grade requests until `requests` ends. A request is a JSON line {"id", "request": a
     GradeRequest's JSON}; each answer one JSON line {"id", "report", "grader_failed", "seconds"}. Used
     by course.nbgrader_bridge (one warm grader per kernel, "keep": its learner process is kept for the
-    next request, see WarmSandboxes) and course.batch_worker (one per worker). `limits`: the
+    next request, see KeptLearners) and course.batch_worker (one per worker). `limits`: the
     server's, for a request that gives none of its own. `guard`
     (course.grading.integrity.CodeGuard) is checked after each learner: if the hidden suites or the
     course package changed, that learner's answer is an error with "refused" and serving stops:
     the reason is returned ("" when `requests` ended)."""
-    warm = WarmSandboxes()
+    warm = KeptLearners()
     try:
         return _serve(limits, requests, replies, warm, guard)
     finally:
         warm.close()
 
 
-def _serve(limits: Limits, requests, replies, warm: WarmSandboxes, guard=None) -> str:
+def _serve(limits: Limits, requests, replies, warm: KeptLearners, guard=None) -> str:
     from course.grading.integrity import GradingRefused
 
     for line in requests:

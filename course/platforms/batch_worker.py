@@ -58,9 +58,9 @@ def _stop(*_) -> None:
     """SIGTERM: end the learner processes now (one may be looping), then leave. Closing goes
     through the fork server, whose lock this very thread may hold: give it two seconds, then
     leave anyway (the fork server also kills its learners when we are gone)."""
-    from course.grading.grader import close_all_sandboxes
+    from course.grading.grader import close_all_learners
 
-    closer = threading.Thread(target=close_all_sandboxes, daemon=True)
+    closer = threading.Thread(target=close_all_learners, daemon=True)
     closer.start()
     closer.join(2.0)
     os._exit(143)

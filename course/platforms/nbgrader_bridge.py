@@ -5,7 +5,7 @@ process: the code cells the kernel has run so far are written to a scratch noteb
 graded by ``python -m course.grade --serve`` (one grader per kernel, started on first use
 and kept warm). The grader also keeps the learner process: a later call runs only the cells
 executed since, then grades in a snapshot of that process, so it answers in well under a
-second and grades exactly the kernel's current cells (course.grading.grader.WarmSandboxes).
+second and grades exactly the kernel's current cells (course.grading.grader.KeptLearners).
 The lesson's demonstrations among them, recognised by their text (course/demonstrations.json),
 are marked as in the notebook, so the grader leaves out those grading does not need.
 When the kernel ends, the grader's stdin closes and it ends with every process it started.
@@ -88,7 +88,7 @@ class _Grader:
 
     def grade(self, path: Path, exercise_id: str) -> dict:
         # "keep": the grader keeps the learner process, which then runs only the cells executed
-        # since the last call and grades in a snapshot of itself (course.grading.grader.WarmSandboxes).
+        # since the last call and grades in a snapshot of itself (course.grading.grader.KeptLearners).
         request = {"paths": [str(path)], "only": [exercise_id], "keep": True}  # a course.grading.request.GradeRequest
         self._proc.stdin.write(json.dumps({"id": exercise_id, "request": request}) + "\n")
         self._proc.stdin.flush()

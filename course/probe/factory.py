@@ -153,16 +153,16 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
     # (a model's file, not a submission: no course convention is looked for in it)
     limits = limits or Limits(call_seconds=60, cell_seconds=120, exercise_seconds=900, file_seconds=900)
     process = contextlib.ExitStack()
-    sandbox = process.enter_context(opened(path, replace(limits, conventions=False))).sandbox
+    learner = process.enter_context(opened(path, replace(limits, conventions=False))).learner
     try:
-        failed = [o.error for o in sandbox.outcomes if o.error]
+        failed = [o.error for o in learner.outcomes if o.error]
         if failed:
             raise RuntimeError(f"{path} raised when run in the sandbox: {failed[0]}")
-        proxy = SubmissionProxy(sandbox, sandbox.defined([name]))
+        proxy = SubmissionProxy(learner, learner.defined([name]))
         if not proxy.defines(name):
             raise ValueError(f"{path} defines no function {name!r}")
         proxy.define("_course_probe_describe", HELPERS)  # defines every helper (replayed after a restart)
-        helpers = {h: RemoteObject(sandbox, {"__global__": f"_course_probe_{h}"}, f"probe helper {h}")
+        helpers = {h: RemoteObject(learner, {"__global__": f"_course_probe_{h}"}, f"probe helper {h}")
                    for h in HELPER_NAMES}
         try:
             model = getattr(proxy, name)()

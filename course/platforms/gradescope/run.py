@@ -175,9 +175,9 @@ def _own_stdout():
 
 def _close_everything() -> None:
     try:
-        from course.grading.grader import close_all_sandboxes
+        from course.grading.grader import close_all_learners
 
-        close_all_sandboxes()
+        close_all_learners()
     except Exception:  # noqa: BLE001 - best effort on the way out
         pass
 
