@@ -126,7 +126,8 @@ def rotate_complex_mistakes(x, angles):
     return {
         mistake("pairing-convention", "pairs (2j, 2j+1), as view_as_complex reads them; this exercise pairs "
                 "(j, j + d/2)"): ref_rotate_complex(x, angles, interleaved=True),
-        mistake("rotation-direction", "multiplying by e^(-i angle), the conjugate"): ref_rotate_complex(x, angles, sign=-1),
+        mistake("rotation-direction", "multiplying by e^(-i angle), the conjugate"):
+            ref_rotate_complex(x, angles, sign=-1),
         # sin t + i cos t = i e^(-it) = e^(-i(t - pi/2))
         mistake("sin-cos-swapped", "sine and cosine swapped: (a + ib)(sin t + i cos t)"):
             ref_rotate_complex(x, angles - np.pi / 2, sign=-1),
@@ -192,7 +193,8 @@ def test_rotate_complex_not_in_place(submission):
 def test_rotate_complex_bad_shapes(submission, shape, angle_shape, blame):
     """rejects an odd d, and angles that do not broadcast to one per pair, with a ValueError"""
     x, angles = rand(*shape), rand(*angle_shape, seed=1)
-    expect_value_error(submission.rotate_complex, x, angles, mentions=blame, what=call_text("rotate_complex", x, angles))
+    expect_value_error(submission.rotate_complex, x, angles, mentions=blame,
+                       what=call_text("rotate_complex", x, angles))
 
 
 # ---------------------------------------------------------------- apply_rope
