@@ -9,6 +9,7 @@ import torch
 
 NOT_APPLICABLE = {
     "argument_checks": "the model code does not validate its arguments",
+    "rope.rotate_complex": "the model code rotates whole vectors by position only",
     "rope.rope_matrix": "the model code has no rotation matrix",
     "rope.interleaved_to_half_split": "the model code has no pairing permutation",
     "rope.RotaryEmbedding": "the model code has no rotary module",

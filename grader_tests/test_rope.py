@@ -109,6 +109,94 @@ def test_inv_freq_odd_d(submission):
     expect_value_error(submission.rope_inv_freq, 7, mentions="d", what="rope_inv_freq(7)")
 
 
+# ---------------------------------------------------------------- rotate_complex
+def ref_rotate_complex(x, angles, interleaved=False, sign=1):
+    """Pairs as complex numbers in float64 NumPy, turned by e^(sign i angle); `interleaved` and
+    `sign` let a diagnosis name a mistake."""
+    x = x.double().numpy()
+    h = x.shape[-1] // 2
+    first, second = (slice(0, None, 2), slice(1, None, 2)) if interleaved else (slice(0, h), slice(h, None))
+    z = (x[..., first] + 1j * x[..., second]) * np.exp(sign * 1j * angles.double().numpy())
+    out = x.copy()
+    out[..., first], out[..., second] = z.real, z.imag
+    return torch.from_numpy(out)
+
+
+def rotate_complex_mistakes(x, angles):
+    return {
+        mistake("pairing-convention", "pairs (2j, 2j+1), as view_as_complex reads them; this exercise pairs "
+                "(j, j + d/2)"): ref_rotate_complex(x, angles, interleaved=True),
+        mistake("rotation-direction", "multiplying by e^(-i angle), the conjugate"):
+            ref_rotate_complex(x, angles, sign=-1),
+        # sin t + i cos t = i e^(-it) = e^(-i(t - pi/2))
+        mistake("sin-cos-swapped", "sine and cosine swapped: (a + ib)(sin t + i cos t)"):
+            ref_rotate_complex(x, angles - np.pi / 2, sign=-1),
+    }
+
+
+@exercise("rope.rotate_complex", weight=2)
+def test_rotate_complex_values(submission):
+    """turns pair (x_j, x_(j+d/2)), read as x_j + i x_(j+d/2), by e^(i angles_j)"""
+    x, angles = rand(3, 8, seed=20), rand(3, 4, seed=21) * 3
+    got = submission.rotate_complex(x, angles)
+    expect_close(got, ref_rotate_complex(x, angles), call_text("rotate_complex", x, angles), **F32,
+                 hint=closest_mistake(got, rotate_complex_mistakes(x, angles)))
+
+
+@exercise("rope.rotate_complex")
+def test_rotate_complex_broadcasts(submission):
+    """broadcasts angles against (..., d/2)"""
+    x, angles = rand(2, 3, 6, seed=22), rand(3, 3, seed=23) * 3
+    got = submission.rotate_complex(x, angles)
+    expect_close(got, ref_rotate_complex(x, angles), call_text("rotate_complex", x, angles), **F32,
+                 hint=closest_mistake(got, rotate_complex_mistakes(x, angles)))
+
+
+@exercise("rope.rotate_complex")
+@pytest.mark.parametrize("dtype,atol", [(torch.float16, 1e-2), (torch.bfloat16, 4e-2), (torch.float64, 1e-4)])
+def test_rotate_complex_dtypes(submission, dtype, atol):
+    """returns x's dtype, computed in float32 or wider"""
+    x, angles = rand(4, 8, seed=24, dtype=dtype), torch.tensor([3.0, 700.0, 1500.0, 3000.0]) + rand(4, 4, seed=25)
+    what = call_text("rotate_complex", x, angles)
+    got = submission.rotate_complex(x, angles)
+    expect_dtype(got, dtype, what)
+    hint = ""
+    if dtype in (torch.float16, torch.bfloat16):
+        as32 = submission.rotate_complex(x.float(), angles)
+        if torch.allclose(as32.double(), ref_rotate_complex(x, angles), **F32):
+            hint = Hint(f"In float32 your result is right, in {str(dtype)[6:]} it is not: the angles (or their cos "
+                        "and sin) are probably taken in half precision. Compute in float32, then cast back.",
+                        "half-precision")
+    expect_close(got, ref_rotate_complex(x, angles), what, atol=atol, rtol=atol, hint=hint)
+
+
+@exercise("rope.rotate_complex")
+def test_rotate_complex_device(submission):
+    """keeps the output on the input's device"""
+    same_on_second_device(submission, submission.rotate_complex, rand(2, 8, seed=92), rand(2, 4, seed=93),
+                          hint="Create every helper tensor on x.device.")
+
+
+@exercise("rope.rotate_complex")
+def test_rotate_complex_not_in_place(submission):
+    """leaves x and angles unchanged"""
+    submission.rotate_complex(rand(3, 8, seed=26), rand(3, 4, seed=27))
+    if submission.mutated_inputs():
+        raise Mismatch(f"rotate_complex changed its {', '.join(submission.mutated_inputs())} in place", "in-place")
+
+
+@exercise("rope.rotate_complex")
+@pytest.mark.parametrize("shape,angle_shape,blame", [((2, 7), (2, 3), ("x", "d")), ((2, 8), (2, 8), ("angles", "x")),
+                                                     ((2, 8), (5, 4), ("angles", "x"))],
+                         ids=["odd_d", "one_angle_per_feature", "rows_do_not_fit"])
+@pytest.mark.uses("argument_checks")
+def test_rotate_complex_bad_shapes(submission, shape, angle_shape, blame):
+    """rejects an odd d, and angles that do not broadcast to one per pair, with a ValueError"""
+    x, angles = rand(*shape), rand(*angle_shape, seed=1)
+    expect_value_error(submission.rotate_complex, x, angles, mentions=blame,
+                       what=call_text("rotate_complex", x, angles))
+
+
 # ---------------------------------------------------------------- apply_rope
 @exercise("rope.apply_rope", weight=2)
 @pytest.mark.parametrize("interleaved", [False, True])

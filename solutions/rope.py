@@ -19,6 +19,31 @@ def rope_inv_freq(d, base=10000.0):
     ### END SOLUTION
 
 
+def rotate_complex(x, angles):
+    """Read each half-split pair (x_j, x_{j + d/2}) as x_j + i x_{j + d/2} and multiply it by e^{i angles[..., j]}.
+
+    angles broadcasts against (..., d/2); the result is real, of x's shape and dtype.
+    """
+    ### BEGIN SOLUTION
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"x must have an even last dimension (pairs of features), got {d}")
+    angles = torch.as_tensor(angles, device=x.device)
+    pairs = x.shape[:-1] + (d // 2,)
+    try:
+        fits = torch.broadcast_shapes(angles.shape, pairs) == pairs
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"angles of shape {tuple(angles.shape)} do not broadcast to {tuple(pairs)}, one per pair of x")
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    z = torch.complex(x[..., : d // 2].to(work), x[..., d // 2:].to(work))
+    angles = angles.to(work)
+    z = z * torch.polar(torch.ones_like(angles), angles)
+    return torch.cat((z.real, z.imag), dim=-1).to(x.dtype)
+    ### END SOLUTION
+
+
 def rotate_pairs(x, cos, sin, interleaved=False):
     """Rotate feature pairs of x by angles given through cos and sin, each (..., d/2).
 
@@ -104,7 +129,7 @@ class RotaryEmbedding(nn.Module):
     def extend_cache(self, length):
         """Make the buffers cos_cached and sin_cached, (length, d/2), cover positions 0 .. length-1."""
         ### BEGIN SOLUTION
-        # The angles p * theta_k are formed in float64 (6.10: this product is where precision
+        # The angles p * theta_k are formed in float64 (6.11: this product is where precision
         # is lost at long positions); the finished cos and sin are stored in float32.
         device = self.inv_freq.device
         inv_freq64 = float(self.base) ** -(torch.arange(0, self.d, 2, dtype=torch.float64, device=device) / self.d)

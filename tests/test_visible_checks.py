@@ -117,7 +117,7 @@ def test_the_table_is_html_for_jupyterlab_and_text_elsewhere():
     page = table._repr_html_()
     assert "keeps &lt;lengths&gt;" in page and "got &lt;2.0&gt;" in page and "<lengths>" not in page
     assert "white-space:pre-wrap" in page and "FAIL" in page and "pass" in page
-    assert "section 6.4 RoPE as one matrix" in page and "1 of 2 checks pass." in page
+    assert "section 6.5 RoPE as one matrix" in page and "1 of 2 checks pass." in page
     text = repr(table)
     assert "got <2.0>" in text and "1 of 2 checks pass." in text and "<td" not in text
 

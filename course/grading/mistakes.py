@@ -16,26 +16,26 @@ from course.exercises import where_to_look
 @dataclass(frozen=True)
 class Mistake:
     label: str
-    reread: str = ""  # "notebook 06_rope, section 6.6 ...", when not the section of the exercise it is seen in
+    reread: str = ""  # "notebook 06_rope, section 6.7 ...", when not the section of the exercise it is seen in
 
 
 MISTAKES: dict[str, Mistake] = {
     # RoPE, positions, attention, ALiBi, Shaw and T5, learned tables, scaling
     'pairing-convention': Mistake('pairing convention swapped: interleaved (2k, 2k+1) vs half-split (k, k + d/2)'),
     'pairing-mixed': Mistake("pairing conventions mixed: one convention's cos/sin table with the other's rotation",
-                             'notebook 06_rope, section 6.5 Two ways to pair features'),
+                             'notebook 06_rope, section 6.6 Two ways to pair features'),
     'rotation-direction': Mistake('rotating the other way (sign of the sine terms)'),
     'matrix-transposed': Mistake('rotation matrix transposed'),
     'rotary-dim': Mistake('frequencies over the head dimension d instead of rotary_dim',
-                          'notebook 06_rope, section 6.6 Partial rotary'),
+                          'notebook 06_rope, section 6.7 Partial rotary'),
     'rotary-last-features': Mistake('partial rotary applied to the wrong features: the last rotary_dim instead of the first',
-                                    'notebook 06_rope, section 6.6 Partial rotary'),
+                                    'notebook 06_rope, section 6.7 Partial rotary'),
     'rotary-pairs-whole-head': Mistake('partial rotary with pairs (k, k + d/2) over the whole head instead of '
-                                       '(k, k + rotary_dim/2)', 'notebook 06_rope, section 6.6 Partial rotary'),
+                                       '(k, k + rotary_dim/2)', 'notebook 06_rope, section 6.7 Partial rotary'),
     'exponent-k-over-d': Mistake('frequency exponent k/d instead of 2k/d (k counts pairs)'),
     'frequency-vs-wavelength': Mistake('frequencies, angular frequencies and wavelengths confused'),
     'half-precision': Mistake('angles computed in half precision',
-                              'notebook 06_rope, section 6.10 Float precision at long positions'),
+                              'notebook 06_rope, section 6.11 Float precision at long positions'),
     'sin-cos-swapped': Mistake('sine and cosine swapped'),
     'default-argument': Mistake('an argument not passed on (its default used instead)'),
     'wrong-defaults': Mistake("default arguments other than the contract's"),

@@ -30,6 +30,54 @@ def rope_inv_freq(d, base=10000.0):
 def rope_inv_freq(d, base=10000.0):
     return base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
 ''', mistake="expected a ValueError naming 'd'", key="no-value-error"),
+    Bug("complex_interleaved_pairs", "rope.rotate_complex", '''
+def rotate_complex(x, angles):
+    if x.shape[-1] % 2:
+        raise ValueError(f"x must have an even last dimension, got {x.shape[-1]}")
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    z = torch.view_as_complex(x.to(work).reshape(*x.shape[:-1], -1, 2).contiguous())
+    angles = torch.as_tensor(angles).to(work)
+    return torch.view_as_real(z * torch.polar(torch.ones_like(angles), angles)).flatten(-2).to(x.dtype)
+''', mistake="as view_as_complex reads them", key="pairing-convention"),
+    Bug("complex_conjugate", "rope.rotate_complex", variant("rope", "rotate_complex", (
+        "z = z * torch.polar(torch.ones_like(angles), angles)",
+        "z = z * torch.polar(torch.ones_like(angles), -angles)")),
+        mistake="the conjugate", key="rotation-direction"),
+    Bug("complex_sin_cos_swapped", "rope.rotate_complex", '''
+def rotate_complex(x, angles):
+    if x.shape[-1] % 2:
+        raise ValueError(f"x must have an even last dimension, got {x.shape[-1]}")
+    h = x.shape[-1] // 2
+    a, b = x[..., :h].float(), x[..., h:].float()
+    c, s = torch.as_tensor(angles).float().sin(), torch.as_tensor(angles).float().cos()
+    return torch.cat((a * c - b * s, a * s + b * c), dim=-1).to(x.dtype)
+''', mistake="sine and cosine swapped", key="sin-cos-swapped"),
+    Bug("complex_half_precision", "rope.rotate_complex", '''
+def rotate_complex(x, angles):
+    if x.shape[-1] % 2:
+        raise ValueError(f"x must have an even last dimension, got {x.shape[-1]}")
+    h = x.shape[-1] // 2
+    angles = torch.as_tensor(angles).to(x.dtype)
+    a, b = x[..., :h], x[..., h:]
+    return torch.cat((a * angles.cos() - b * angles.sin(), a * angles.sin() + b * angles.cos()), dim=-1)
+''', mistake="half precision", key="half-precision"),
+    Bug("complex_float32_out", "rope.rotate_complex", variant("rope", "rotate_complex", (
+        "return torch.cat((z.real, z.imag), dim=-1).to(x.dtype)", "return torch.cat((z.real, z.imag), dim=-1)")),
+        mistake="expected float16", key="wrong-dtype"),
+    Bug("complex_in_place", "rope.rotate_complex", '''
+def rotate_complex(x, angles):
+    if x.shape[-1] % 2:
+        raise ValueError(f"x must have an even last dimension, got {x.shape[-1]}")
+    h = x.shape[-1] // 2
+    a, b = x[..., :h].clone(), x[..., h:].clone()
+    angles = torch.as_tensor(angles, device=x.device).float()
+    x[..., :h] = a * angles.cos() - b * angles.sin()
+    x[..., h:] = a * angles.sin() + b * angles.cos()
+    return x
+''', mistake="in place", key="in-place"),
+    Bug("complex_odd_d_accepted", "rope.rotate_complex", variant("rope", "rotate_complex", (
+        'raise ValueError(f"x must have an even last dimension (pairs of features), got {d}")', "pass")),
+        mistake="expected a ValueError", key="no-value-error"),
     Bug("apply_swapped_conventions", "rope.apply_rope", '''
 _right_apply_rope = apply_rope
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):

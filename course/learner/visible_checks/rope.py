@@ -62,6 +62,53 @@ def _(ns):
     expect_value_error(ns.rope_inv_freq, 7, mentions="d", what=call_text("rope_inv_freq", 7))
 
 
+# ---------------------------------------------------------------- rotate_complex
+
+@visible("rope.rotate_complex", "turns z_j = x_j + i x_(j+d/2) by its angle: a quarter turn gives i z_j")
+def _(ns):
+    # d = 6: pairs (0, 3), (1, 4), (2, 5). Multiplying by e^(i pi/2) = i sends a + ib to -b + ia,
+    # by e^0 = 1 leaves it, by e^(i pi) = -1 negates it.
+    x = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    angles = torch.tensor([math.pi / 2, 0.0, math.pi])
+    what = call_text("rotate_complex", x, angles)
+    got = expect_tensor(ns.rotate_complex(x, angles), what)
+    expect_shape(got, x.shape, what)
+    expect_dtype(got, torch.float32, what)
+    expect_close(got, torch.tensor([[-4.0, 2.0, -3.0, 1.0, 5.0, -6.0]]), what, atol=1e-5,
+                 hint="Pair j is (x[j], x[j + d/2]), the real and imaginary parts of one complex number; "
+                      "(a + ib)(cos t + i sin t) = (a cos t - b sin t) + i (a sin t + b cos t).")
+    half = x.half()
+    expect_dtype(ns.rotate_complex(half, angles), torch.float16, call_text("rotate_complex", half, angles))
+
+
+@visible("rope.rotate_complex", "angles add, and scores see only the offset m - n")
+def _(ns):
+    g = torch.Generator().manual_seed(4)
+    q, k = torch.randn(3, 8, generator=g), torch.randn(3, 8, generator=g)
+    a, b = torch.rand(3, 4, generator=g) * 6, torch.rand(4, generator=g) * 6
+    what = ("rotate_complex(rotate_complex(q, a), b) against rotate_complex(q, a + b), q of shape (3, 8), "
+            "a of shape (3, 4), b of shape (4,)")
+    expect_close(ns.rotate_complex(ns.rotate_complex(q, a), b), ns.rotate_complex(q, a + b), what, atol=1e-4,
+                 hint="e^(ia) e^(ib) = e^(i(a+b)): turning twice is turning by the sum.")
+    theta = torch.tensor([1.0, 0.3, 0.1, 0.01])
+
+    def score(m, n):
+        return (ns.rotate_complex(q, m * theta) * ns.rotate_complex(k, n * theta)).sum(-1)
+
+    expect_close(score(12, 15), score(2, 5), "scores with angles m theta_j, n theta_j at (m, n) = (12, 15) "
+                 "against (2, 5)", atol=1e-4, hint="Turn q and k the same way; only the angle difference may survive.")
+
+
+@visible("rope.rotate_complex", "odd d and angles that do not fit x are ValueErrors")
+def _(ns):
+    x = torch.zeros(2, 5)
+    expect_value_error(ns.rotate_complex, x, torch.zeros(2), mentions=("x", "d"),
+                       what=call_text("rotate_complex", x, torch.zeros(2)))
+    x = torch.zeros(2, 8)
+    expect_value_error(ns.rotate_complex, x, torch.zeros(2, 8), mentions=("angles", "x"),
+                       what=call_text("rotate_complex", x, torch.zeros(2, 8)) + " (one angle per pair: 4, not 8)")
+
+
 # ---------------------------------------------------------------- apply_rope
 
 @visible("rope.apply_rope", "a quarter turn sends (a, b) to (-b, a), in both pairings")

@@ -1,8 +1,8 @@
-"""RoPE with a Python loop over feature pairs and float64 internals for every input dtype:
-each pair (i, j) of the chosen convention is rotated on its own with math-module-free
-tensor ops. RotaryEmbedding's forward is inherited from a base class that asks the
-subclass for cos/sin rows; the subclass keeps a float64 table grown (by doubling) only
-when a position past its end is asked for."""
+"""RoPE with a Python loop over feature pairs and float64 internals for every input dtype: each
+pair (i, j) of the chosen convention (rotate_complex: the half-split one, with explicit cos
+and sin) is rotated on its own with math-module-free tensor ops. RotaryEmbedding's forward
+is inherited from a base class that asks the subclass for cos/sin rows; the subclass keeps a
+float64 table grown (by doubling) only when a position past its end is asked for."""
 import math
 
 import torch
@@ -31,6 +31,22 @@ def _turn(x, cos, sin, interleaved):
         out[j] = cols[i] * s + cols[j] * c
     shape = torch.broadcast_shapes(x.shape[:-1], cos.shape[:-1])
     return torch.stack([o.expand(shape) for o in out], dim=-1).to(x.dtype)
+
+
+def rotate_complex(x, angles):
+    d = x.shape[-1]
+    if d % 2 == 1:
+        raise ValueError(f"x needs an even number of features, got {d}")
+    try:
+        ang = torch.as_tensor(angles, device=x.device).to(torch.float64) * torch.ones(d // 2, dtype=torch.float64,
+                                                                                     device=x.device)
+        out = _turn(x, ang.cos(), ang.sin(), False)
+    except RuntimeError:
+        out = None
+    if out is None or tuple(out.shape) != tuple(x.shape):
+        raise ValueError(f"angles of shape {tuple(torch.as_tensor(angles).shape)} do not give one angle per pair "
+                         f"of x of shape {tuple(x.shape)}")
+    return out
 
 
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):

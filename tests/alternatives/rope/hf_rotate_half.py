@@ -1,10 +1,11 @@
-"""RoPE as Hugging Face writes it: `rotate_half` (GPT-NeoX pairs) and GPT-J's
-`rotate_every_two` (interleaved pairs), cos/sin of the full width (frequencies repeated),
-a RotaryEmbedding with `inv_freq`, `cos_cached`, `sin_cached` buffers rebuilt larger
-when a position falls past the cache. As in transformers, the tables are float32 and are
-cast to the input's dtype before the multiply-add (angles and tables are float32; the
-rotation itself runs in the input's dtype), and the angles are computed inside
-`torch.autocast(device_type=x.device.type, enabled=False)` like transformers' rotary code."""
+"""RoPE as Hugging Face writes it: `rotate_half` (GPT-NeoX pairs, also for rotate_complex, as x *
+cos + rotate_half(x) * sin) and GPT-J's `rotate_every_two` (interleaved pairs), cos/sin of the
+full width (frequencies repeated), a RotaryEmbedding with `inv_freq`, `cos_cached`,
+`sin_cached` buffers rebuilt larger when a position falls past the cache. As in transformers,
+the tables are float32 and are cast to the input's dtype before the multiply-add (angles and
+tables are float32; the rotation itself runs in the input's dtype), and the angles are computed
+inside `torch.autocast(device_type=x.device.type, enabled=False)` like transformers' rotary
+code."""
 import torch
 from torch import nn
 
@@ -35,6 +36,23 @@ def _cos_sin(freqs, interleaved):
 def _rotate(x, cos, sin, interleaved):
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return x * cos + (rotate_every_two(x) if interleaved else rotate_half(x)) * sin
+
+
+def rotate_complex(x, angles):
+    h = x.shape[-1] // 2
+    if x.shape[-1] % 2 != 0:
+        raise ValueError(f"rotate_complex: x must have an even last dimension (d={x.shape[-1]})")
+    angles = torch.as_tensor(angles, device=x.device)
+    try:
+        angles = torch.broadcast_to(angles, angles.shape[:-1] + (h,)) if angles.dim() else angles.expand(h)
+        fits = torch.broadcast_shapes(angles.shape[:-1], x.shape[:-1]) == x.shape[:-1]
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"rotate_complex: angles {tuple(angles.shape)} must broadcast to x.shape[:-1] + (d/2,)")
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        cos, sin = _cos_sin(angles.float(), False)
+    return _rotate(x, cos, sin, False)
 
 
 def _split(x, rotary_dim):

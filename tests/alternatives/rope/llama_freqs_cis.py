@@ -1,7 +1,7 @@
 """RoPE in Meta's Llama style: `precompute_freqs_cis` (complex unit numbers from torch.polar
 over an outer product), `apply_rotary_emb` multiplying view_as_complex of interleaved
 pairs; the half-split convention is reached by permuting features into interleaved order
-and back. RotaryEmbedding keeps a complex `freqs_cis` buffer that grows by doubling."""
+and back (rotate_complex too). RotaryEmbedding keeps a complex `freqs_cis` buffer that grows by doubling."""
 import torch
 from torch import nn
 
@@ -56,6 +56,22 @@ def _apply_with(x, r, interleaved, freqs_cis):
         inverse = torch.argsort(perm)
         turned = apply_rotary_emb(head[..., inverse], freqs_cis)[..., perm]
     return torch.cat((turned, tail), dim=-1)
+
+
+def rotate_complex(x, angles):
+    """Half-split pairs permuted into interleaved order for view_as_complex, turned, permuted back."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"x has an odd last dimension d={d}")
+    angles = torch.as_tensor(angles, device=x.device)
+    a = angles.to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+    try:
+        out = _apply_with(x, d, False, torch.polar(torch.ones_like(a), a))
+    except RuntimeError as err:
+        raise ValueError(f"angles of shape {tuple(angles.shape)} do not fit x: {err}") from None
+    if out.shape != x.shape:
+        raise ValueError(f"angles of shape {tuple(angles.shape)} make the result bigger than x")
+    return out
 
 
 def apply_rope(x, positions, base=10000.0, interleaved=False, rotary_dim=None):
