@@ -69,3 +69,18 @@ def fill_with_solutions(release: Path, source: Path, target: Path | None = None)
     target = target or release
     nbformat.write(nb, target)
     return target
+
+
+def with_references(nb, section: str):
+    """`nb` with a `use_reference` cell after every solution cell: a learner who writes nothing and
+    borrows the course's version of every function, to go on with the demonstrations."""
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        names = [t.split(":", 1)[1] for t in cell.metadata.get("tags", []) if t.startswith("solution:")]
+        if names:
+            cells.append(nbformat.v4.new_code_cell("from course.selfcheck import use_reference\n" + "\n".join(
+                f'use_reference("{section}.{name}")' for name in names)))
+    nb.cells = cells
+    return nb
+

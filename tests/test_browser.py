@@ -13,6 +13,9 @@ own browsers are never downloaded) opens each notebook and runs it:
   every self-check table says "N of N checks pass.";
 - the ungraded notebooks as released, with Run All: every cell runs without an error or stderr
   output and the figures render (the extrapolation lab, notebook 09, opens on its cached results);
+- a learner who borrows every function with ``use_reference`` and writes one answer: only the
+  grade cells fail, and ``reveal`` shows the model answer under the written answer only;
+- no notebook writes a file beside itself;
 - nbgrader's Validate toolbar button on a released notebook reports the failing cells, and
   on the same notebook filled in (solutions and written answers) "Success!";
   ``nbgrader validate`` on the command line says the same for another notebook (it exits 0
@@ -29,14 +32,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from course.exercises import NOTEBOOKS
+from course.learner.selfcheck import BORROWED
 from course.learner.visible_checks import checks_for
 from course.learner.workspace import UNGRADED_NOTEBOOKS
 from tests.browser_support import (CHROMIUM, JupyterLab, click_validate, close_notebook, launch_chromium,
                                    run_notebook, strip_hidden_tests)
-from tests.conftest import fill_with_solutions
+from tests.conftest import fill_with_solutions, with_references
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {name: section for section, name in NOTEBOOKS.items()
@@ -44,6 +49,10 @@ SECTIONS = {name: section for section, name in NOTEBOOKS.items()
 EXPECTED = "NotImplementedError"
 VALIDATE_NOTEBOOK = "07_alibi"      # the notebook whose Validate button is pressed
 CLI_VALIDATE_NOTEBOOK = "06_rope"   # the notebook given to `nbgrader validate`
+BORROWED_NOTEBOOK = "08_scaling"    # as released, every function borrowed with use_reference, one answer written
+WRITTEN = ("Recomputing the table changes the rotation of keys already in the cache, so old keys were "
+           "rotated with one base and new queries with another, and their scores no longer depend only "
+           "on the offset.")  # a learner's own few sentences, enough for reveal
 LAB_NOTEBOOK = "09_extrapolation_lab"  # the ungraded notebook that runs the learner's functions
 LAB_FIGURE_CELLS = 10            # notebook 09: training curves, length, position, passkey; attention maps, reach,
 #                                 the learned table, pair energy; the learner's functions in the trained models
@@ -79,8 +88,13 @@ def course(tmp_path_factory):
     done = subprocess.run([sys.executable, "-m", "course.workspace", "--dir", str(root / "released")],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"course.workspace failed:\n{done.stdout}\n{done.stderr}"
-    for sub in ("solved", "filled"):
+    for sub in ("solved", "filled", "borrowed"):
         (root / sub).mkdir()
+    borrowed = with_references(nbformat.read(root / "released" / f"{BORROWED_NOTEBOOK}.ipynb", as_version=4),
+                               SECTIONS[BORROWED_NOTEBOOK])
+    answer = next(c for c in borrowed.cells if any(t.startswith("manual:") for t in c.metadata.get("tags", [])))
+    answer.source = WRITTEN
+    nbformat.write(borrowed, root / "borrowed" / f"{BORROWED_NOTEBOOK}.ipynb")
     for name in SECTIONS:
         released = root / "released" / f"{name}.ipynb"
         assert released.exists(), f"the workspace has no {released.name}:\n{done.stdout}"
@@ -223,6 +237,30 @@ def test_ungraded_notebook_in_the_browser(name, page, lab, screenshots):
     check_clean(result, f"released {name}")
     assert result.images(), f"released {name}: no figure in the page"
     check_complete(result, f"released {name}")
+
+
+def test_a_learner_who_borrows_every_function_and_marks_an_answer(page, lab, screenshots):
+    """As released, nothing written but one written answer, `use_reference` after every solution
+    cell, each cell run: only the grade cells fail (the course's version is not the learner's),
+    every demonstration runs and its figures render; `reveal` under the written answer shows the
+    model answer, under an unwritten one it asks for an answer first."""
+    name = BORROWED_NOTEBOOK
+    result = run(page, lab, "borrowed", name, "each", screenshots)
+    grade_cells = {c["index"] for c in result.code_cells if c["source"].startswith("# Autograded:")}
+    assert grade_cells, f"borrowed {name}: no grade cell found"
+    failing = {i for i, _, _ in result.errors()}
+    assert failing == grade_cells and {e for _, e, _ in result.errors()} == {"AssertionError"}, \
+        "\n".join(f"{result.where(i)}: {ename}: {evalue}" for i, ename, evalue in result.errors())
+    assert result.stderr_streams() == [], f"borrowed {name}: stderr output: {result.stderr_streams()}"
+    check_figures(result, f"borrowed {name}")
+    assert not result.figures_beside_errors()
+    text = "\n".join(c.get("text", "") for c in result.code_cells)
+    assert BORROWED in text, f"borrowed {name}: the self-check does not say the functions are borrowed"
+    reveals = [c.get("text", "") for c in result.code_cells if 'reveal("' in c["source"]]
+    assert len(reveals) >= 2, f"borrowed {name}: {len(reveals)} reveal cells"
+    assert "Model answer and marking notes" in reveals[0], reveals[0][:300]
+    assert all("Write your own answer in the cell above first" in r for r in reveals[1:]), reveals[1:]
+    check_complete(result, f"borrowed {name}")
 
 
 def test_validate_button(page, lab, course, screenshots):

@@ -26,15 +26,7 @@ def errors(nb):
 def test_a_learner_who_uses_the_reference_for_everything_is_never_stuck(section, released, tmp_path):
     """Released notebook, nothing written, `use_reference` after every solution cell: every cell
     runs, and only the grade cells fail (the self-check knows the course's version is not yours)."""
-    nb = nbformat.read(released[section], as_version=4)
-    cells = []
-    for cell in nb.cells:
-        cells.append(cell)
-        names = [t.split(":", 1)[1] for t in cell.metadata.get("tags", []) if t.startswith("solution:")]
-        if names:
-            cells.append(nbformat.v4.new_code_cell("from course.selfcheck import use_reference\n" + "\n".join(
-                f'use_reference("{section}.{name}")' for name in names)))
-    nb.cells = cells
+    nb = with_references(nbformat.read(released[section], as_version=4), section)
     run(nb, tmp_path)
     grade_cells = {i for i, c in enumerate(nb.cells) if any(t.startswith("grade:") for t in c.metadata.get("tags", []))}
     failing = {i for i, _, _ in errors(nb)}
