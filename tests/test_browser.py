@@ -15,7 +15,7 @@ own browsers are never downloaded) opens each notebook and runs it:
   output and the figures render (the extrapolation lab, notebook 09, opens on its cached results);
 - a learner who borrows every function with ``use_reference`` and writes one answer: only the
   grade cells fail, and ``reveal`` shows the model answer under the written answer only;
-- no notebook writes a file beside itself;
+- no notebook writes a file beside itself but its written answers' answers.pdf;
 - nbgrader's Validate toolbar button on a released notebook reports the failing cells, and
   on the same notebook filled in (solutions and written answers) "Success!";
   ``nbgrader validate`` on the command line says the same for another notebook (it exits 0
@@ -135,7 +135,8 @@ def page(lab, tmp_path_factory):
             context.close()
 
 
-JUPYTER_FILES = {".ipynb_checkpoints", ".virtual_documents"}  # JupyterLab's own, beside any notebook it opens
+EXPECTED_FILES = {".ipynb_checkpoints", ".virtual_documents",  # JupyterLab's own, beside any notebook it opens
+                  "answers.pdf"}  # what the last cell writes: the learner's written answers, for Gradescope
 
 
 def run(page, lab, folder: str, name: str, mode: str, screenshots: Path):
@@ -150,7 +151,7 @@ def run(page, lab, folder: str, name: str, mode: str, screenshots: Path):
     print(f"{folder}/{name}: {result.seconds:.1f} s in the browser; screenshot {shots}")
     assert result.run_error is None, f"{folder}/{name}: running the cells failed in the page: {result.run_error}"
     assert result.dialogs == [], f"{folder}/{name}: a dialog opened: {result.dialogs}"
-    left = {p.name for p in here.iterdir()} - before - JUPYTER_FILES
+    left = {p.name for p in here.iterdir()} - before - EXPECTED_FILES
     assert left == set(), f"{folder}/{name}: the notebook left files behind: {sorted(left)}"
     result.page_errors = list(page.page_errors)
     page.page_errors.clear()
