@@ -28,11 +28,26 @@ ANSWERS = {
 }
 
 
+# Run in the learner's process, so that any mapping (not only a dict, which alone comes back as a
+# copy) arrives as plain strings; a key that is no string arrives as its type, which is on no menu.
+PAIRS = '''
+def _course_zoo_pairs(diagnosis):
+    value = diagnosis()
+    if not callable(getattr(value, "items", None)):
+        return type(value).__name__
+    return [[str(letter), key if isinstance(key, str) else f"<{type(key).__name__}>"] for letter, key in value.items()]
+'''
+
+
+def read(submission) -> dict:
+    pairs = submission.define("_course_zoo_pairs", PAIRS, "diagnosis()")(submission.diagnosis)
+    if isinstance(pairs, str):
+        raise failed(f"diagnosis() returned {pairs}, not a dict {{letter: bug key}}.")
+    return zoo.read_diagnosis(dict(pairs))
+
+
 def check_specimen(submission, letter):
-    try:
-        diagnosis = zoo.read_diagnosis(submission.diagnosis())
-    except ValueError as err:
-        raise failed(str(err)) from None
+    diagnosis = read(submission)
     if letter not in diagnosis:
         raise failed(f"diagnosis() has no entry for specimen {letter!r}.",
                      f"Give every specimen ({', '.join(zoo.letters())}) a key of course.zoo.MENU; 'none' is one.")

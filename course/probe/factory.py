@@ -121,7 +121,7 @@ def zoo_handle(letter: str) -> "FactoryHandle":
     exec(HELPERS, namespace)
     helpers = {h: namespace[f"_course_probe_{h}"] for h in HELPER_NAMES}
     handle = FactoryHandle(f"zoo:{letter}", model, helpers, closer=None, sandboxed=False)
-    handle.notes = [n for n in handle.notes if n != "run IN PROCESS, not sandboxed"] + [f"claims: {zoo.claim(letter)}"]
+    handle.notes.append(f"claims: {zoo.claim(letter)}")
     return handle
 
 
