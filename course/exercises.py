@@ -32,6 +32,7 @@ NOTEBOOKS = {
     "rope": "06_rope",
     "alibi": "07_alibi",
     "scaling": "08_scaling",
+    "zoo": "11_bug_zoo",
 }
 
 _TABLE = [
@@ -71,6 +72,7 @@ _TABLE = [
     ("scaling.yarn_inv_freq", 4, "8.5 YaRN"),
     ("scaling.llama3_inv_freq", 3, "8.6 Llama 3.1 scaling"),
     ("scaling.rope_from_config", 3, "8.8 Reading real configurations"),
+    ("zoo.diagnosis", 12, "11.3 Your diagnosis"),  # one point per specimen
 ]
 
 EXERCISES: dict[str, Exercise] = {i: Exercise(i, p, w) for i, p, w in _TABLE}

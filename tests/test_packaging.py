@@ -46,7 +46,7 @@ def test_xdist_groups_stay_on_one_worker(tmp_path):
 
 
 # Layers of course/ (docs/DEVELOPING.md, "The map"): a module may import its own package and lower layers.
-LAYERS = {"exercises": 0, "lesson": 0, "checking": 0, "cores": 0, "files": 0, "locations": 0, "adapting": 0, "sandbox": 1, "lab": 2, "grading": 2,
+LAYERS = {"exercises": 0, "lesson": 0, "checking": 0, "cores": 0, "files": 0, "locations": 0, "adapting": 0, "zoo": 0, "sandbox": 1, "lab": 2, "grading": 2,
           "learner": 2, "authoring": 2, "platforms": 3, "probe": 4}
 
 

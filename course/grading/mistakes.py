@@ -111,6 +111,7 @@ MISTAKES: dict[str, Mistake] = {
     'heads-last': Mistake('head axis last instead of first'),
     'not-a-pair': Mistake('returns one value where a pair is expected'),
     'squeezed': Mistake('result squeezed (one row per sequence expected)'),
+    'misdiagnosed': Mistake("a zoo specimen diagnosed with a bug its behaviour does not show (or 'none' for one it does)"),
     # of form rather than idea (any exercise)
     'no-value-error': Mistake('bad arguments not rejected with a ValueError naming the argument'),
     'wrong-dtype': Mistake('wrong output dtype (it should follow the input, or the contract)'),

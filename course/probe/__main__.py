@@ -1,7 +1,7 @@
 """python -m course.probe TARGET [--format text|json] [--figures DIR] [--only PROBE ...]
 
-TARGET: --hf ARCH (tiny random transformers model), --lab TASK:SCHEME (a cached lab model)
-or path/to/file.py:factory (your model, run in the sandbox; --in-process to skip it).
+TARGET: --hf ARCH (tiny random transformers model), --lab TASK:SCHEME (a cached lab model),
+--zoo LETTER (a specimen of notebook 11's bug zoo) or path/to/file.py:factory (your model, run in the sandbox; --in-process to skip it).
 Exit status: 0 when the probes ran (whatever they found), 2 when the target could not be loaded.
 """
 from __future__ import annotations
@@ -18,14 +18,15 @@ def main(argv=None) -> int:
     parser.add_argument("target", nargs="?", help="path/to/file.py:factory returning an nn.Module")
     parser.add_argument("--hf", metavar="ARCH", help=f"a tiny random transformers model: {', '.join(hf_architectures())}")
     parser.add_argument("--lab", metavar="TASK:SCHEME", help="a trained model of the lab's cache, e.g. recall:rope")
+    parser.add_argument("--zoo", metavar="LETTER", help="a specimen of the bug zoo (notebook 11), e.g. A")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--figures", metavar="DIR", help="write one PNG per probe into DIR")
     parser.add_argument("--only", action="append", metavar="PROBE", help="run only this probe (repeatable)")
     parser.add_argument("--in-process", action="store_true",
                         help="run file.py:factory in this process, NOT sandboxed (trusted code only)")
     args = parser.parse_args(argv)
-    if sum(x is not None for x in (args.target, args.hf, args.lab)) != 1:
-        parser.error("give exactly one target: file.py:factory, --hf ARCH or --lab TASK:SCHEME")
+    if sum(x is not None for x in (args.target, args.hf, args.lab, args.zoo)) != 1:
+        parser.error("give exactly one target: file.py:factory, --hf ARCH, --lab TASK:SCHEME or --zoo LETTER")
 
     from course.probe import PROBES, report, run
     from course.probe.targets import MissingExtra, hf_handle, lab_handle
@@ -37,6 +38,9 @@ def main(argv=None) -> int:
             handle = hf_handle(args.hf)
         elif args.lab:
             handle = lab_handle(args.lab)
+        elif args.zoo:
+            from course.probe.factory import zoo_handle
+            handle = zoo_handle(args.zoo)
         else:
             from course.probe.factory import factory_handle
             handle = factory_handle(args.target, in_process=args.in_process)

@@ -180,7 +180,7 @@ def read_candidates() -> list[str]:
 # the extrapolation lab, the probe nor the grader: learner code cannot wrap the course's own
 # working implementations (course.lab has several) for points. course.adapting is there for
 # adapters and conventions, which run in the learner's process.
-LEARNER_COURSE = ("sandbox", "learner", "adapting", "checking.py", "exercises.py", "lesson.py", "demonstrations.json",
+LEARNER_COURSE = ("sandbox", "learner", "adapting", "zoo", "checking.py", "exercises.py", "lesson.py", "demonstrations.json",
                   "selfcheck.py", "nbgrader_bridge.py", "platforms/__init__.py", "platforms/nbgrader_bridge.py")
 
 
