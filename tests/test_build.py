@@ -172,3 +172,23 @@ def test_a_written_question_without_a_prompt_is_refused():
     answer = nbformat.v4.new_markdown_cell("Model answer.", metadata={"tags": ["manual:why:2"]})
     with pytest.raises(build.BuildError, match="no markdown cell asks written question why"):
         build.written_questions([("06_rope", _nb(nbformat.v4.new_code_cell("x = 1"), answer))])
+
+
+def test_the_readmes_counts_are_the_registrys():
+    """The README's numbers of graded exercises and points, as the registry and the written
+    questions make them (they drift whenever an exercise is added)."""
+    import re
+    from pathlib import Path
+
+    from course.exercises import EXERCISES
+    from course.lesson import WRITTEN_QUESTIONS_FILE
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    written = json.loads(WRITTEN_QUESTIONS_FILE.read_text())
+    questions = written if isinstance(written, list) else list(written.get("questions", written.values()))
+    code, manual = sum(e.points for e in EXERCISES.values()), sum(q["points"] for q in questions)
+    said = re.search(r"The (\d+) written questions \((\d+) of the (\d+) points; the code is the other (\d+)\)", readme)
+    assert said, "the README no longer says how the points split between written answers and code"
+    assert [float(n) for n in said.groups()] == [len(questions), manual, code + manual, code]
+    exercises = re.search(r"(\d+) graded exercises \((\d+) functions and the bug zoo's diagnosis\)", readme)
+    assert exercises and [int(n) for n in exercises.groups()] == [len(EXERCISES), len(EXERCISES) - 1]
