@@ -175,6 +175,15 @@ def test_attack_costs_only_the_exercise_it_breaks(name, says, tmp_path):
     assert says in by_id[target]["feedback"]
 
 
+def test_what_a_learner_returns_cannot_swell_the_report(tmp_path):
+    """The bug zoo's diagnosis() returns a lying mapping with a 3 MB "key", which a check's message
+    echoes: the message is cut, the report stays small, and the answer scores as the wrong one it is."""
+    by_id, target, _, _ = grade_attack("zoo_hostile_answer", tmp_path)
+    assert by_id[target]["score"] == 0
+    assert "more characters" in by_id[target]["feedback"]
+    assert len(json.dumps(by_id)) < 100_000, len(json.dumps(by_id))
+
+
 @pytest.mark.parametrize("payload,why", [("colliding_set", "share a hash"), ("colliding_dict", "share a hash"),
                                          ("huge_head", "JSON head of"), ("deep", "recursion"), ("huge_int", "digits")])
 def test_replies_costly_to_decode_are_refused(payload, why, tmp_path):

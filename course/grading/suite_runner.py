@@ -54,9 +54,19 @@ def failure_facts(excinfo) -> dict:
     return {"mistake": getattr(err, "mistake", None)} if isinstance(err, AssertionError) else {}
 
 
+MESSAGE_CHARS = 2000  # a check's message echoes learner data (a returned "key", a repr): it is cut here
+
+
 def feedback_for(excinfo) -> str:
-    """A failure as the learner should read it: never the grader's own traceback."""
-    err = excinfo.value
+    """A failure as the learner should read it (never the grader's own traceback), at most
+    MESSAGE_CHARS long, so that what a learner returns cannot swell the report."""
+    text = _failure_text(excinfo.value)
+    if len(text) <= MESSAGE_CHARS:
+        return text
+    return f"{text[:MESSAGE_CHARS]}... ({len(text) - MESSAGE_CHARS} more characters)"
+
+
+def _failure_text(err) -> str:
     if isinstance(err, LearnerError):
         text = f"{err.call} raised {err.learner_type}: {err}" if err.call else f"{err.learner_type}: {err}"
         if err.learner_traceback:
