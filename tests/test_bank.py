@@ -7,6 +7,7 @@ import pytest
 from course.exercises import section_exercises
 from course.grading.grader import grade_file
 from course.grading.mistakes import MISTAKES
+from tests.conftest import GRADES_ON_RECORD, RECORD_ENV, same_as_on_record
 
 ROOT = Path(__file__).resolve().parents[1]
 BANK_SECTIONS = sorted(p.stem for p in (ROOT / "tests" / "bank").glob("*.py") if p.stem != "__init__")
@@ -27,10 +28,14 @@ def _bank_bugs():
     return [p.values[1] for p in _bugs()]
 
 
-def _convention_bugs():
-    """The wrong files of the convention tests (tests/conventions/<folder>/mistakes.py)."""
-    return [bug for path in sorted((ROOT / "tests" / "conventions").glob("*/mistakes.py"))
+def _convention_entries():
+    """(folder, bug): the wrong files of the convention tests (tests/conventions/<folder>/mistakes.py)."""
+    return [(path.parent.name, bug) for path in sorted((ROOT / "tests" / "conventions").glob("*/mistakes.py"))
             for bug in importlib.import_module(f"tests.conventions.{path.parent.name}.mistakes").BUGS]
+
+
+def _convention_bugs():
+    return [bug for _, bug in _convention_entries()]
 
 
 @pytest.mark.parametrize("bugs", [_bank_bugs, _convention_bugs], ids=["bank", "conventions"])
@@ -54,6 +59,7 @@ def test_suite_rejects_bug(section, bug, tmp_path):
     path = tmp_path / f"{section}_{bug.id}.py"
     path.write_text(source + "\n\n# --- the mistake under test ---\n" + bug.code)
     report = grade_file(path, only=[e.id for e in section_exercises(section)])
+    same_as_on_record(f"bank/{section}/{bug.id}", report)
     scores = {e["id"]: e for e in report["exercises"]}
     target = scores[bug.exercise]
     assert target["score"] < target["max_score"], f"{bug.exercise} did not lose points for {bug.id}"
@@ -63,3 +69,17 @@ def test_suite_rejects_bug(section, bug, tmp_path):
     allowed = {bug.exercise, *bug.cascades}
     collateral = {i: e["score"] for i, e in scores.items() if i not in allowed and e["score"] < e["max_score"]}
     assert not collateral, f"{bug.id} also cost points in {collateral}"
+
+
+def test_the_record_holds_exactly_the_wrong_code_of_the_tests():
+    """No grade on record for wrong code that is gone (nor missing: same_as_on_record says so)."""
+    import json
+    import os
+
+    if os.environ.get(RECORD_ENV) == "1":
+        pytest.skip("recording: the record is being written")
+
+    names = {f"bank/{p.values[0]}/{p.values[1].id}" for p in _bugs()}
+    names |= {f"conventions/{folder}/{bug.id}" for folder, bug in _convention_entries()}
+    assert set(json.loads(GRADES_ON_RECORD.read_text())) == names
+

@@ -18,7 +18,7 @@ from course.grading.scoring import scored
 from course.sandbox.limits import Limits
 from course.grading.suite_runner import TestResult as Result
 from course.grading.report import rendered_notes
-from tests.conftest import ROOT
+from tests.conftest import ROOT, same_as_on_record
 
 FOLDER = ROOT / "tests" / "conventions"
 EXAMPLE, EXAMPLE_ADAPTER = ROOT / "examples" / "model_rope.py", ROOT / "examples" / "model_rope_adapter.py"
@@ -188,6 +188,7 @@ def test_wrong_code_loses_points_in_the_right_exercise(folder, bug, tmp_path):
     correct = (FOLDER / folder / "correct.py").read_text()
     path = write(tmp_path / f"{folder}_{bug.id}.py", correct, "# --- the mistake under test ---", bug.code)
     report = grade_file(path)
+    same_as_on_record(f"conventions/{folder}/{bug.id}", report)
     entries = {e["id"]: e for e in report["exercises"]}
     target = entries[bug.exercise]
     assert target["score"] < target["max_score"], f"{bug.exercise} did not lose points for {bug.id}"
