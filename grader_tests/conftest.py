@@ -34,6 +34,6 @@ def submission(request):
     # As the grader opens it: a copy, a module imported (not run as __main__), conventions recognised.
     try:
         with opened(path, Limits()) as loaded:
-            yield SubmissionProxy(loaded.sandbox, loaded.defined, loaded.bound)
+            yield SubmissionProxy(loaded.learner, loaded.defined, loaded.bound)
     except ValueError as err:
         pytest.exit(str(err), 2)

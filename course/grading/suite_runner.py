@@ -93,8 +93,8 @@ class SubmissionPlugin:
     """Provides the `submission` fixture's value, runs the tests of the exercises in `to_run`
     and collects results by exercise."""
 
-    def __init__(self, sandbox: LearnerProcess, proxy: SubmissionProxy, to_run, not_applicable: dict[str, dict[str, str]]):
-        self.sandbox, self.proxy, self.to_run = sandbox, proxy, set(to_run)
+    def __init__(self, learner: LearnerProcess, proxy: SubmissionProxy, to_run, not_applicable: dict[str, dict[str, str]]):
+        self.learner, self.proxy, self.to_run = learner, proxy, set(to_run)
         self.not_applicable = not_applicable  # exercise id -> {feature: why tests using it are not run}
         self.results: dict[str, list[TestResult]] = defaultdict(list)
 
@@ -118,7 +118,7 @@ class SubmissionPlugin:
 
     def pytest_runtest_setup(self, item):
         exercise_id = item.get_closest_marker("exercise").args[0]
-        self.sandbox.set_exercise(exercise_id)
+        self.learner.set_exercise(exercise_id)
         # Decided here, from the adapter's declaration and the test's markers only.
         cannot = self.not_applicable.get(exercise_id, {})
         reasons = [cannot[f] for f in sorted(used_features(item)) if f in cannot]
@@ -156,7 +156,7 @@ class _Registered:
 UNUSED_PLUGINS = ("cacheprovider", "randomly", "logging", "faulthandler", "threadexception", "unraisableexception")
 
 
-def run_suites(sections, to_run, sandbox: LearnerProcess, proxy: SubmissionProxy,
+def run_suites(sections, to_run, learner: LearnerProcess, proxy: SubmissionProxy,
                not_applicable: dict[str, dict[str, str]] | None = None) -> dict[str, list[TestResult]]:
     """Run the tests of the exercises `to_run` in one pytest session over the suites of
     `sections`, in that order; results by exercise id. `not_applicable` maps an exercise
@@ -167,7 +167,7 @@ def run_suites(sections, to_run, sandbox: LearnerProcess, proxy: SubmissionProxy
     if missing:
         raise SuiteError(f"hidden suite {suite_file(missing[0])} is missing")
     present = [str(suite_file(s)) for s in sections if suite_file(s).is_file()]
-    plugin = SubmissionPlugin(sandbox, proxy, to_run, not_applicable or {})
+    plugin = SubmissionPlugin(learner, proxy, to_run, not_applicable or {})
     if present:  # (pytest given no file would collect its working directory)
         _run_pytest(present, plugin)
     return plugin.results
