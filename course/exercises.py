@@ -75,6 +75,11 @@ _TABLE = [
 
 EXERCISES: dict[str, Exercise] = {i: Exercise(i, p, w) for i, p, w in _TABLE}
 
+# The share of an exercise's points its robustness checks carry together (dtype, device, inputs left
+# unchanged, ValueErrors for bad arguments: course.grading.suite_runner.stage); its core checks, the
+# mathematics, carry the rest. An exercise none of whose robustness checks run is graded on its core alone.
+ROBUSTNESS_SHARE = 0.2
+
 SECTIONS = tuple(NOTEBOOKS)
 
 
