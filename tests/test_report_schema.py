@@ -42,18 +42,22 @@ def test_every_check_is_in_the_report_none_hidden_and_the_mistakes_come_first(tm
 
 def test_robustness_shares_a_fixed_part_of_the_points_and_is_listed_after_the_mathematics():
     """The robustness checks carry ROBUSTNESS_SHARE of the points, the core ones the rest, by weight within
-    each; the feedback lists a failing core check before a failing robustness check given before it. With
-    no robustness check that runs, the core checks carry all the points."""
+    each; the feedback lists a failing core check, and the mistake it names, before failing robustness
+    checks given before it (and a mistake more of them name). With no robustness check that runs, the
+    core checks carry all the points, and the other way round."""
     points = EXERCISES["rope.apply_rope"].points
-    results = [Result("keeps dtype", False, 1.0, "wrong dtype", stage="robustness"),
+    results = [Result("keeps dtype", False, 1.0, "wrong dtype", mistake="wrong-dtype", stage="robustness"),
+               Result("keeps dtype again", False, 0.0, "wrong dtype", mistake="wrong-dtype", stage="robustness"),
                Result("keeps device", True, 3.0, stage="robustness"),
-               Result("rotates", False, 2.0, "wrong angle"), Result("keeps norms", True, 2.0)]
+               Result("rotates", False, 2.0, "wrong angle", mistake="half-precision"),
+               Result("keeps norms", True, 2.0)]
     exercise = scoring.scored("rope.apply_rope", results)
     assert exercise["score"] == round(points * ((1 - ROBUSTNESS_SHARE) * 2 / 4 + ROBUSTNESS_SHARE * 3 / 4), 2)
-    assert [c["stage"] for c in exercise["checks"]] == ["robustness", "robustness", "core", "core"]
+    assert [c["stage"] for c in exercise["checks"]] == ["robustness"] * 3 + ["core"] * 2
+    assert [m["key"] for m in exercise["mistakes"]] == ["half-precision", "wrong-dtype"]
     lines = exercise["feedback"].splitlines()
     assert lines.index("- rotates: wrong angle") < lines.index("- keeps dtype: wrong dtype")
-    skipped = [Result("keeps dtype", False, 1.0, not_run="not this convention", stage="robustness"), *results[2:]]
+    skipped = [Result("keeps dtype", False, 1.0, not_run="not this convention", stage="robustness"), *results[3:]]
     assert scoring.scored("rope.apply_rope", skipped)["score"] == round(points * 2 / 4, 2)
     robust_only = [Result("keeps dtype", False, 1.0, "wrong dtype", stage="robustness"),
                    Result("keeps device", True, 3.0, stage="robustness")]

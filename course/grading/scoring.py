@@ -47,12 +47,16 @@ def _check(result: TestResult) -> dict:
 
 
 def _mistakes(exercise_id: str, checks: list[dict]) -> list[dict]:
-    """The mistakes the failing checks recognised, the one most of them name first."""
+    """The mistakes the failing checks recognised: those a core check names first, then the one most
+    of them name first."""
     counts: dict[str, int] = {}
+    core: set[str] = set()
     for check in checks:
         if check["outcome"] == "failed" and check["mistake"]:
             counts[check["mistake"]] = counts.get(check["mistake"], 0) + 1
-    return [described(key, exercise_id) for key in sorted(counts, key=lambda k: -counts[k])]
+            if check["stage"] == "core":
+                core.add(check["mistake"])
+    return [described(key, exercise_id) for key in sorted(counts, key=lambda k: (k not in core, -counts[k]))]
 
 
 def _passed_share(ran: list[dict]) -> float:
