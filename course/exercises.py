@@ -37,13 +37,13 @@ NOTEBOOKS = {
 
 _TABLE = [
     # (id, points, notebook section heading)
-    ("intuition.attention", 3, "1.1 Attention without positions"),
+    ("intuition.attention", 4, "1.1 Attention without positions"),
     ("intuition.causal_mask", 2, "1.5 Causal decoding"),
     ("intuition.shift_gap", 2, "1.2 Absolute versus relative"),
     ("setup.relative_positions", 1, "2.4 Relative offsets"),
     ("setup.position_ids_from_mask", 3, "2.1.1 Padding on the left and on the right"),
     ("setup.next_position_ids", 2, "2.1.2 Ids for generated tokens"),
-    ("setup.add_positions", 2, "2.2 Token plus position"),
+    ("setup.add_positions", 1, "2.2 Token plus position"),
     ("setup.interpolated_positions", 1, "2.5 Interpolated positions"),
     ("sinusoidal.sinusoidal_encoding", 3, "3.2 Sine and cosine pairs"),
     ("sinusoidal.sinusoidal_table", 1, "3.2 Sine and cosine pairs"),
@@ -60,7 +60,7 @@ _TABLE = [
     ("rope.apply_rope", 4, "6.4 Rotating queries and keys"),
     ("rope.rope_matrix", 2, "6.5 RoPE as one matrix"),
     ("rope.interleaved_to_half_split", 2, "6.6 Two ways to pair features"),
-    ("rope.RotaryEmbedding", 3, "6.9 A cached rotary module"),
+    ("rope.RotaryEmbedding", 2, "6.9 A cached rotary module"),
     ("rope.cached_rope_attention", 4, "6.10.1 A padded batch, step by step"),
     ("alibi.alibi_slopes", 3, "7.2 Slopes per head"),
     ("alibi.alibi_bias", 2, "7.3 The bias matrix"),
@@ -71,11 +71,16 @@ _TABLE = [
     ("scaling.dynamic_ntk_inv_freq", 2, "8.4 Dynamic NTK"),
     ("scaling.yarn_inv_freq", 4, "8.5 YaRN"),
     ("scaling.llama3_inv_freq", 3, "8.6 Llama 3.1 scaling"),
-    ("scaling.rope_from_config", 3, "8.8 Reading real configurations"),
+    ("scaling.rope_from_config", 2, "8.8 Reading real configurations"),
     ("zoo.diagnosis", 12, "11.3 Your diagnosis"),  # one point per specimen
 ]
 
 EXERCISES: dict[str, Exercise] = {i: Exercise(i, p, w) for i, p, w in _TABLE}
+
+# The share of an exercise's points its robustness checks carry together (dtype, device, inputs left
+# unchanged, ValueErrors for bad arguments: course.grading.suite_runner.stage); its core checks, the
+# mathematics, carry the rest. An exercise none of whose robustness checks run is graded on its core alone.
+ROBUSTNESS_SHARE = 0.2
 
 SECTIONS = tuple(NOTEBOOKS)
 

@@ -6,7 +6,7 @@ sandbox for FILE itself. Either way a suite sees a course.grading.remote.Submiss
 """
 import pytest
 
-from course.grading.suite_runner import PLUGIN_NAME, USES_MARKER
+from course.grading.suite_runner import PLUGIN_NAME, ROBUSTNESS_MARKER, USES_MARKER
 
 
 def pytest_addoption(parser):
@@ -16,6 +16,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "exercise(id, weight=1): the graded exercise a test belongs to")
     config.addinivalue_line("markers", USES_MARKER)
+    config.addinivalue_line("markers", ROBUSTNESS_MARKER)
 
 
 @pytest.fixture(scope="session")

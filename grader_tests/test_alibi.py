@@ -96,6 +96,7 @@ def test_slopes_other_counts(submission, n):
 
 
 @exercise("alibi.alibi_slopes")
+@pytest.mark.robustness
 def test_slopes_dtype(submission):
     """returns float32 of shape (n_heads,)"""
     got = submission.alibi_slopes(12)
@@ -138,6 +139,7 @@ def test_bias_decoding_rows(submission):
 
 
 @exercise("alibi.alibi_bias")
+@pytest.mark.robustness
 def test_bias_dtype_follows_slopes(submission):
     """returns the dtype of the slopes it reads"""
     for dtype in (torch.float32, torch.float64):
@@ -147,6 +149,7 @@ def test_bias_dtype_follows_slopes(submission):
 
 
 @exercise("alibi.alibi_bias")
+@pytest.mark.robustness
 def test_bias_not_in_place(submission):
     """leaves its inputs unchanged"""
     submission.alibi_bias(torch.tensor([0.5, 0.25]), torch.arange(3), torch.arange(3))
@@ -224,6 +227,7 @@ def test_attention_batched(submission):
 
 
 @exercise("alibi.alibi_attention")
+@pytest.mark.robustness
 def test_attention_half(submission):
     """keeps float16 inputs in float16, computing in float32"""
     q, k, v = (rand(4, 6, 8, seed=s, dtype=torch.float16) for s in (10, 11, 12))
@@ -234,6 +238,7 @@ def test_attention_half(submission):
 
 
 @exercise("alibi.alibi_attention")
+@pytest.mark.robustness
 def test_attention_device(submission):
     """keeps the output on the input's device"""
     same_on_second_device(submission, submission.alibi_attention, rand(2, 3, 4, seed=60), rand(2, 5, 4, seed=61),
@@ -241,6 +246,7 @@ def test_attention_device(submission):
 
 
 @exercise("alibi.alibi_attention")
+@pytest.mark.robustness
 def test_attention_inputs(submission):
     """leaves inputs unchanged"""
     submission.alibi_attention(rand(2, 3, 4), rand(2, 3, 4), rand(2, 3, 4))
@@ -369,6 +375,7 @@ def test_cached_alibi_cache_grows(submission):
 
 
 @exercise("alibi.cached_alibi_attention")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,tol", [(torch.float16, 1e-2), (torch.bfloat16, 5e-2)])
 def test_cached_alibi_half(submission, dtype, tol):
     """keeps float16/bfloat16 inputs in their dtype through prefill and decode, computing in float32"""
@@ -384,6 +391,7 @@ def test_cached_alibi_half(submission, dtype, tol):
 
 
 @exercise("alibi.cached_alibi_attention")
+@pytest.mark.robustness
 def test_cached_alibi_not_in_place(submission):
     """leaves q, k, v and the mask unchanged"""
     expect_inputs_kept(submission, NAME, *left_padded_batch(HEADS, seed=90))

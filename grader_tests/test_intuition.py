@@ -135,6 +135,7 @@ def test_attention_batched_heads(submission):
 
 
 @exercise("intuition.attention")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,atol", [(torch.float16, 4e-3), (torch.bfloat16, 3e-2), (torch.float64, 1e-4)])
 def test_attention_dtypes(submission, dtype, atol):
     """returns q's dtype, with scores and softmax computed in float32 or wider"""
@@ -160,6 +161,7 @@ def test_attention_dtypes(submission, dtype, atol):
 
 
 @exercise("intuition.attention")
+@pytest.mark.robustness
 def test_attention_device(submission):
     """keeps out and weights on q's device"""
     q, k, v = (rand(2, 3, 4, seed=70 + n) for n in range(3))
@@ -169,6 +171,7 @@ def test_attention_device(submission):
 
 
 @exercise("intuition.attention")
+@pytest.mark.robustness
 def test_attention_not_in_place(submission):
     """leaves its inputs unchanged"""
     mask = torch.tensor([[True, False], [False, False]])
@@ -234,6 +237,7 @@ def test_causal_cache(submission, t_q, t_k):
 
 
 @exercise("intuition.causal_mask")
+@pytest.mark.robustness
 def test_causal_dtype(submission):
     """returns a bool tensor of shape (t_q, t_k)"""
     got = submission.causal_mask(3, 6)
@@ -330,6 +334,7 @@ def test_gap_negative_shift(submission):
 
 
 @exercise("intuition.shift_gap")
+@pytest.mark.robustness
 def test_gap_returns_float(submission):
     """returns a Python float"""
     got = submission.shift_gap(remote_function(submission, "relative"), rand(2, 2, seed=36), rand(2, 2, seed=37),
@@ -340,6 +345,7 @@ def test_gap_returns_float(submission):
 
 
 @exercise("intuition.shift_gap")
+@pytest.mark.robustness
 def test_gap_not_in_place(submission):
     """leaves positions unchanged"""
     submission.shift_gap(remote_function(submission, "product"), rand(3, 2, seed=38), rand(3, 2, seed=39),

@@ -196,6 +196,7 @@ def test_module_gradients(submission):
 
 
 @exercise(MODULE)
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,atol", [(torch.float16, 2e-3), (torch.bfloat16, 1.6e-2), (torch.float64, 1e-6)])
 def test_module_dtypes(submission, dtype, atol):
     """returns x's dtype"""
@@ -210,6 +211,7 @@ def test_module_dtypes(submission, dtype, atol):
 
 
 @exercise(MODULE)
+@pytest.mark.robustness
 def test_module_device(submission):
     """keeps the output on the input's device"""
     same_on_second_device(submission, build(submission, 8, 4), rand(2, 3, 4, seed=80),
@@ -217,6 +219,7 @@ def test_module_device(submission):
 
 
 @exercise(MODULE)
+@pytest.mark.robustness
 def test_module_device_given_ids(submission):
     """keeps the output on the input's device with position_ids given"""
     same_on_second_device(submission, build(submission, 8, 4), rand(2, 3, 4, seed=81), torch.tensor([5, 0, 7]),
@@ -224,6 +227,7 @@ def test_module_device_given_ids(submission):
 
 
 @exercise(MODULE)
+@pytest.mark.robustness
 def test_module_not_in_place(submission):
     """leaves x and position_ids unchanged"""
     module = build(submission, 5, 2)
@@ -293,6 +297,7 @@ def test_resize_same_length(submission):
 
 
 @exercise(RESIZE)
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-6), (torch.float16, 2e-3), (torch.bfloat16, 1.6e-2)])
 def test_resize_dtypes(submission, dtype, atol):
     """keeps the table's dtype"""
@@ -304,6 +309,7 @@ def test_resize_dtypes(submission, dtype, atol):
 
 
 @exercise(RESIZE)
+@pytest.mark.robustness
 def test_resize_device(submission):
     """keeps the output on the table's device"""
     same_on_second_device(submission, submission.resize_position_table, rand(5, 3, seed=82), 8,
@@ -311,6 +317,7 @@ def test_resize_device(submission):
 
 
 @exercise(RESIZE)
+@pytest.mark.robustness
 def test_resize_not_in_place(submission):
     """leaves the table unchanged"""
     submission.resize_position_table(rand(5, 2, seed=14), 9)

@@ -274,6 +274,7 @@ def test_bucket_far_away(submission):
 
 
 @exercise("relative.t5_relative_position_bucket")
+@pytest.mark.robustness
 def test_bucket_shape_and_dtype(submission):
     """keeps the input's shape and returns int64, also for int32 input"""
     rel = (torch.arange(5)[None, :] - torch.arange(4)[:, None]).to(torch.int32) * 9
@@ -284,6 +285,7 @@ def test_bucket_shape_and_dtype(submission):
 
 
 @exercise("relative.t5_relative_position_bucket")
+@pytest.mark.robustness
 def test_bucket_device_and_inputs(submission):
     """keeps the output on the input's device and leaves the input unchanged"""
     submission.t5_relative_position_bucket(torch.arange(-40, 40))
@@ -347,6 +349,7 @@ def test_bias_buckets_from_table(submission):
 
 
 @exercise("relative.t5_relative_bias")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
 def test_bias_dtype(submission, dtype):
     """returns the table's dtype with the table's exact values"""
@@ -359,6 +362,7 @@ def test_bias_dtype(submission, dtype):
 
 
 @exercise("relative.t5_relative_bias")
+@pytest.mark.robustness
 def test_bias_device_and_inputs(submission):
     """keeps the output on the table's device and leaves the inputs unchanged"""
     submission.t5_relative_bias(rand(32, 2, seed=4), torch.arange(3), torch.arange(4))
@@ -418,6 +422,7 @@ def test_scores_batch_heads(submission):
 
 
 @exercise("relative.shaw_relative_scores")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,tol", [(torch.float16, 1e-2), (torch.bfloat16, 4e-2), (torch.float64, 1e-5)])
 def test_scores_dtypes(submission, dtype, tol):
     """returns q's dtype, computed in float32 or wider"""
@@ -429,6 +434,7 @@ def test_scores_dtypes(submission, dtype, tol):
 
 
 @exercise("relative.shaw_relative_scores")
+@pytest.mark.robustness
 def test_scores_device_and_inputs(submission):
     """keeps the output on q's device and leaves the inputs unchanged"""
     submission.shaw_relative_scores(rand(3, 4, seed=21), rand(3, 4, seed=22), rand(3, 4, seed=23), 1)
@@ -482,6 +488,7 @@ def test_attention_batch_heads(submission):
 
 
 @exercise("relative.shaw_relative_attention")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,tol", [(torch.float16, 1e-2), (torch.bfloat16, 4e-2), (torch.float64, 1e-5)])
 def test_attention_dtypes(submission, dtype, tol):
     """returns q's dtype, with softmax and sums in float32 or wider"""
@@ -493,6 +500,7 @@ def test_attention_dtypes(submission, dtype, tol):
 
 
 @exercise("relative.shaw_relative_attention")
+@pytest.mark.robustness
 def test_attention_device_and_inputs(submission):
     """keeps the output on q's device and leaves the inputs unchanged"""
     tensors = [rand(*shape, seed=50 + n) for n, shape in enumerate([(3, 4), (3, 4), (3, 2), (3, 4), (3, 2)])]

@@ -95,6 +95,7 @@ def test_inv_freq_values_for(submission, d, base):
 
 
 @exercise("rope.rope_inv_freq")
+@pytest.mark.robustness
 def test_inv_freq_dtype(submission):
     """returns float32 of shape (d/2,)"""
     got = submission.rope_inv_freq(16)
@@ -153,6 +154,7 @@ def test_rotate_complex_broadcasts(submission):
 
 
 @exercise("rope.rotate_complex")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,atol", [(torch.float16, 1e-2), (torch.bfloat16, 4e-2), (torch.float64, 1e-4)])
 def test_rotate_complex_dtypes(submission, dtype, atol):
     """returns x's dtype, computed in float32 or wider"""
@@ -171,6 +173,7 @@ def test_rotate_complex_dtypes(submission, dtype, atol):
 
 
 @exercise("rope.rotate_complex")
+@pytest.mark.robustness
 def test_rotate_complex_device(submission):
     """keeps the output on the input's device"""
     same_on_second_device(submission, submission.rotate_complex, rand(2, 8, seed=92), rand(2, 4, seed=93),
@@ -178,6 +181,7 @@ def test_rotate_complex_device(submission):
 
 
 @exercise("rope.rotate_complex")
+@pytest.mark.robustness
 def test_rotate_complex_not_in_place(submission):
     """leaves x and angles unchanged"""
     submission.rotate_complex(rand(3, 8, seed=26), rand(3, 4, seed=27))
@@ -294,6 +298,7 @@ def test_apply_rope_decoding(submission):
 
 
 @exercise("rope.apply_rope")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,atol", [(torch.float16, 1e-2), (torch.bfloat16, 4e-2), (torch.float64, 1e-4)])
 def test_apply_rope_dtypes(submission, dtype, atol):
     """returns the input's dtype, with angles computed in float32 or wider"""
@@ -315,12 +320,14 @@ ON_DEVICE = "Create every helper tensor (frequencies, angles) on x.device."
 
 
 @exercise("rope.apply_rope")
+@pytest.mark.robustness
 def test_apply_rope_device(submission):
     """keeps the output on the input's device"""
     same_on_second_device(submission, submission.apply_rope, rand(2, 3, 8, seed=90), torch.arange(3), hint=ON_DEVICE)
 
 
 @exercise("rope.apply_rope")
+@pytest.mark.robustness
 @pytest.mark.uses("interleaved", "rotary_dim", "fractional_positions")
 def test_apply_rope_device_partial(submission):
     """keeps the output on the input's device with fractional positions, interleaved pairs and a rotary_dim"""
@@ -329,6 +336,7 @@ def test_apply_rope_device_partial(submission):
 
 
 @exercise("rope.apply_rope")
+@pytest.mark.robustness
 def test_apply_rope_not_in_place(submission):
     """leaves its input unchanged"""
     submission.apply_rope(rand(3, 8, seed=10), torch.arange(3))
@@ -376,6 +384,7 @@ def test_rope_matrix_orthogonal_and_relative(submission):
 
 
 @exercise("rope.rope_matrix")
+@pytest.mark.robustness
 def test_rope_matrix_dtype(submission):
     """returns a float32 (d, d) matrix"""
     got = submission.rope_matrix(2, 6)
@@ -443,6 +452,7 @@ def test_rotary_module_grows(submission):
 
 
 @exercise("rope.RotaryEmbedding")
+@pytest.mark.robustness
 def test_rotary_module_device(submission):
     """moved to another device, returns q_rot and k_rot there"""
     q, k = rand(2, 3, 8, seed=94), rand(2, 3, 8, seed=95)
@@ -451,6 +461,7 @@ def test_rotary_module_device(submission):
 
 
 @exercise("rope.RotaryEmbedding")
+@pytest.mark.robustness
 @pytest.mark.uses("cache_growth")
 def test_rotary_module_device_grows(submission):
     """moved to another device, grows its cache there for positions beyond max_len"""
@@ -472,6 +483,7 @@ def test_rotary_module_decoding(submission):
 
 
 @exercise("rope.RotaryEmbedding")
+@pytest.mark.robustness
 @pytest.mark.uses("cache_growth")  # positions up to 2500, past the default max_len
 def test_rotary_module_half(submission):
     """keeps float16 inputs in float16 and accurate"""
@@ -615,6 +627,7 @@ def test_cached_rope_cache_grows(submission):
 
 
 @exercise("rope.cached_rope_attention")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,tol", [(torch.float16, 1e-2), (torch.bfloat16, 5e-2)])
 def test_cached_rope_half(submission, dtype, tol):
     """keeps float16/bfloat16 inputs in their dtype through prefill and decode, computing in float32"""
@@ -629,6 +642,7 @@ def test_cached_rope_half(submission, dtype, tol):
 
 
 @exercise("rope.cached_rope_attention")
+@pytest.mark.robustness
 def test_cached_rope_not_in_place(submission):
     """leaves q, k, v and the mask unchanged"""
     expect_inputs_kept(submission, NAME, *left_padded_batch(heads=3, seed=90))

@@ -138,6 +138,7 @@ def test_linear_values(submission, d, base, factor):
 
 
 @exercise("scaling.linear_scaled_inv_freq")
+@pytest.mark.robustness
 def test_linear_dtype(submission):
     """returns float32 of shape (d/2,)"""
     got = submission.linear_scaled_inv_freq(16, 10000.0, 4.0)
@@ -193,6 +194,7 @@ def test_ntk_slowest_pair(submission):
 
 
 @exercise("scaling.ntk_scaled_base")
+@pytest.mark.robustness
 def test_ntk_returns_float(submission):
     """returns a Python float (factor 1 keeps the base)"""
     what = call_text("ntk_scaled_base", 500.0, 1.0, 8)
@@ -250,6 +252,7 @@ def test_dynamic_within_original(submission, seq_len):
 
 
 @exercise("scaling.dynamic_ntk_inv_freq")
+@pytest.mark.robustness
 def test_dynamic_dtype(submission):
     """returns float32 of shape (d/2,)"""
     what = call_text("dynamic_ntk_inv_freq", 16, 10000.0, 2.0, 300, 100)
@@ -367,6 +370,7 @@ def test_yarn_clipped_bounds(submission, d, base, factor, L):
 
 
 @exercise("scaling.yarn_inv_freq")
+@pytest.mark.robustness
 def test_yarn_dtype(submission):
     """returns a float32 table of shape (d/2,) and one number (the contract fixes no type for it)"""
     what, got, att = call_yarn(submission, 32, 10000.0, 4.0, 1024)
@@ -443,6 +447,7 @@ def test_llama3_defaults(submission):
 
 
 @exercise("scaling.llama3_inv_freq")
+@pytest.mark.robustness
 @OTHER_PARAMETERS
 def test_llama3_dtype(submission):
     """returns float32 of shape (d/2,)"""
@@ -648,6 +653,7 @@ def test_config_linear_dynamic_legacy(submission):
 
 
 @exercise("scaling.rope_from_config")
+@pytest.mark.robustness
 def test_config_types(submission):
     """returns a float32 table of rotary_dim/2 and a Python float"""
     config = MODEL_CONFIGS["Qwen2.5-7B-yarn"]

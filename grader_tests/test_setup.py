@@ -58,6 +58,7 @@ def test_relative_given_positions(submission):
 
 
 @exercise("setup.relative_positions")
+@pytest.mark.robustness
 def test_relative_int64(submission):
     """returns int64 also for int32 positions"""
     q_pos, k_pos = torch.tensor([1, 2], dtype=torch.int32), torch.tensor([0, 5, 1], dtype=torch.int32)
@@ -66,6 +67,7 @@ def test_relative_int64(submission):
 
 
 @exercise("setup.relative_positions")
+@pytest.mark.robustness
 def test_relative_device(submission):
     """keeps the result on the positions' device"""
     same_on_second_device(submission, submission.relative_positions, torch.tensor([3, 1, 4]), torch.arange(4),
@@ -73,6 +75,7 @@ def test_relative_device(submission):
 
 
 @exercise("setup.relative_positions")
+@pytest.mark.robustness
 def test_relative_inputs(submission):
     """leaves the positions unchanged"""
     submission.relative_positions(torch.arange(3), torch.arange(5))
@@ -163,6 +166,7 @@ def test_ids_random_batch(submission):
 
 
 @exercise("setup.position_ids_from_mask")
+@pytest.mark.robustness
 def test_ids_int32_mask(submission):
     """returns int64 for an int32 mask"""
     mask = torch.tensor([[0, 1, 1]], dtype=torch.int32)
@@ -171,6 +175,7 @@ def test_ids_int32_mask(submission):
 
 
 @exercise("setup.position_ids_from_mask")
+@pytest.mark.robustness
 def test_ids_device(submission):
     """keeps the result on the mask's device"""
     same_on_second_device(submission, submission.position_ids_from_mask, torch.tensor([[0, 1, 1], [1, 1, 0]]),
@@ -178,6 +183,7 @@ def test_ids_device(submission):
 
 
 @exercise("setup.position_ids_from_mask")
+@pytest.mark.robustness
 def test_ids_inputs(submission):
     """leaves the mask unchanged"""
     submission.position_ids_from_mask(torch.tensor([[0, 1, 1], [1, 1, 0]]))
@@ -242,6 +248,7 @@ def test_next_bool_and_empty(submission):
 
 
 @exercise("setup.next_position_ids")
+@pytest.mark.robustness
 def test_next_device(submission):
     """keeps the result on the mask's device"""
     same_on_second_device(submission, submission.next_position_ids, torch.tensor([[0, 1, 1], [1, 1, 0]]), 2,
@@ -249,6 +256,7 @@ def test_next_device(submission):
 
 
 @exercise("setup.next_position_ids")
+@pytest.mark.robustness
 def test_next_inputs(submission):
     """leaves the mask unchanged"""
     submission.next_position_ids(torch.tensor([[0, 1, 1], [1, 1, 0]]), 2)
@@ -342,6 +350,7 @@ def test_add_too_long_by_default(submission):
 
 
 @exercise("setup.add_positions")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype,atol", [(torch.float16, 2e-3), (torch.bfloat16, 2e-2), (torch.float64, 1e-6)])
 def test_add_dtypes(submission, dtype, atol):
     """returns x's dtype"""
@@ -351,6 +360,7 @@ def test_add_dtypes(submission, dtype, atol):
 
 
 @exercise("setup.add_positions")
+@pytest.mark.robustness
 def test_add_not_in_place(submission):
     """leaves x, the table and the ids unchanged"""
     submission.add_positions(rand(2, 3, 4, seed=13), rand(5, 4, seed=14), torch.tensor([[0, 1, 2], [2, 3, 4]]))
@@ -411,6 +421,7 @@ def test_interp_unchanged(submission, target_len):
 
 
 @exercise("setup.interpolated_positions")
+@pytest.mark.robustness
 def test_interp_any_shape_float64(submission):
     """keeps the shape of the positions, and returns float64 positions as float (float64 or float32)"""
     positions = torch.tensor([[0.0, 1.5, 7.0], [3.0, 2047.0, 100.25]], dtype=torch.float64)
@@ -419,18 +430,21 @@ def test_interp_any_shape_float64(submission):
 
 
 @exercise("setup.interpolated_positions")
+@pytest.mark.robustness
 def test_interp_device(submission):
     """keeps the result on the positions' device (stretched float positions)"""
     same_on_second_device(submission, submission.interpolated_positions, torch.arange(5.0), 4, 8, hint=ON_DEVICE)
 
 
 @exercise("setup.interpolated_positions")
+@pytest.mark.robustness
 def test_interp_device_unchanged(submission):
     """keeps the result on the positions' device (integer positions left as they are)"""
     same_on_second_device(submission, submission.interpolated_positions, torch.arange(5), 8, 4, hint=ON_DEVICE)
 
 
 @exercise("setup.interpolated_positions")
+@pytest.mark.robustness
 def test_interp_inputs(submission):
     """leaves the positions unchanged"""
     submission.interpolated_positions(torch.arange(5.0), 4, 8)

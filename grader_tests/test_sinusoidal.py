@@ -118,6 +118,7 @@ def test_encoding_large_positions(submission):
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.float32])
 def test_encoding_float32(submission, dtype):
     """returns float32 for integer and float32 positions"""
@@ -129,6 +130,7 @@ def test_encoding_float32(submission, dtype):
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
+@pytest.mark.robustness
 def test_encoding_float64(submission):
     """returns float64 for float64 positions (held to float32 accuracy, as the contract says)"""
     positions = torch.tensor([0.25, 1000.0, 2047.5], dtype=torch.float64)
@@ -139,6 +141,7 @@ def test_encoding_float64(submission):
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
+@pytest.mark.robustness
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_encoding_half_positions(submission, dtype):
     """returns float32 for float16/bfloat16 positions, computed in float32 or wider"""
@@ -151,6 +154,7 @@ def test_encoding_half_positions(submission, dtype):
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
+@pytest.mark.robustness
 def test_encoding_device(submission):
     """keeps the output on the positions' device"""
     same_on_second_device(submission, submission.sinusoidal_encoding, torch.arange(3), 4,
@@ -158,6 +162,7 @@ def test_encoding_device(submission):
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
+@pytest.mark.robustness
 def test_encoding_device_fractional(submission):
     """keeps the output on the positions' device with fractional (B, T) positions"""
     same_on_second_device(submission, submission.sinusoidal_encoding, torch.tensor([[0.5, 7.0]]), 6,
@@ -165,6 +170,7 @@ def test_encoding_device_fractional(submission):
 
 
 @exercise("sinusoidal.sinusoidal_encoding")
+@pytest.mark.robustness
 def test_encoding_not_in_place(submission):
     """leaves the positions unchanged"""
     submission.sinusoidal_encoding(torch.tensor([1.0, 2.0, 3.0]), 4)
@@ -224,6 +230,7 @@ def test_table_base(submission):
 
 
 @exercise("sinusoidal.sinusoidal_table")
+@pytest.mark.robustness
 def test_table_dtype(submission):
     """returns float32"""
     got = submission.sinusoidal_table(4, 6)
@@ -304,6 +311,7 @@ def test_offset_zero_and_composition(submission):
 
 
 @exercise("sinusoidal.sinusoidal_offset_matrix")
+@pytest.mark.robustness
 def test_offset_dtype(submission):
     """returns a float32 (d, d) matrix"""
     got = submission.sinusoidal_offset_matrix(2, 6)
@@ -371,6 +379,7 @@ def test_wavelengths_period(submission):
 
 
 @exercise("sinusoidal.sinusoidal_wavelengths")
+@pytest.mark.robustness
 def test_wavelengths_dtype(submission):
     """returns float32 of shape (d/2,)"""
     got = submission.sinusoidal_wavelengths(16)

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from course.authoring import build
-from course.exercises import NOTEBOOKS, section_exercises
+from course.exercises import NOTEBOOKS, ROBUSTNESS_SHARE, section_exercises
 
 
 def test_notebooks_do_not_drift():
@@ -104,6 +104,17 @@ def test_a_grade_cell_is_added_after_each_solution_cell_that_has_none():
 def test_setup_cell_must_import_what_solutions_use():
     with pytest.raises(build.BuildError, match="from torch import nn"):
         build.build_notebook("rope", _nb(nbformat.v4.new_code_cell("import torch", metadata={"tags": ["setup"]})))
+
+
+def test_the_robustness_share_the_learners_read_is_the_graders():
+    """01's introduction and the README state the share of the points robustness checks carry."""
+    share, rest = f"{ROBUSTNESS_SHARE:.0%}".replace("%", " %"), f"{1 - ROBUSTNESS_SHARE:.0%}".replace("%", " %")
+    from tests.conftest import ROOT
+
+    intro = nbformat.read(build.notebook_path("intuition"), as_version=4).cells[0].source
+    for text in (intro, (ROOT / "README.md").read_text()):
+        words = " ".join(text.split())
+        assert f"worth {share} of its points" in words and f"other {rest}" in words
 
 
 def test_grade_cell_gets_points_from_the_registry():

@@ -4,7 +4,7 @@ import json
 from course.grading import scoring
 from course.grading.grader import grade_files
 from course.grading.report import SCHEMA_FILE, failed_report, feedback_text, schema_errors
-from course.exercises import EXERCISES
+from course.exercises import EXERCISES, ROBUSTNESS_SHARE
 from course.grading.suite_runner import TestResult as Result
 from tests.conftest import ROOT
 
@@ -15,6 +15,9 @@ def test_the_schema_is_a_valid_json_schema_and_rejects_a_report_without_its_chec
     jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_FILE.read_text()))
     report = grade_files([ROOT / "solutions" / "rope.py"], only=["rope.rope_inv_freq"])
     assert schema_errors(report) == []
+    stages = {c["title"]: c["stage"] for c in report["exercises"][0]["checks"]}
+    assert stages["returns float32 of shape (d/2,)"] == stages["rejects an odd d with a ValueError naming d"] == "robustness"
+    assert stages["gives base^(-2k/d) for each pair k"] == "core"
     broken = json.loads(json.dumps(report))
     del broken["exercises"][0]["checks"]
     assert any("checks" in e for e in schema_errors(broken))
@@ -35,6 +38,30 @@ def test_every_check_is_in_the_report_none_hidden_and_the_mistakes_come_first(tm
     assert lines[0].startswith("Recognised mistake: wrong output dtype")
     assert all(f"- check {i}: wrong {i}" in lines for i in range(5)) and "more" not in exercise["feedback"]
     assert exercise["score"] == round(EXERCISES["rope.apply_rope"].points / 6, 2)
+
+
+def test_robustness_shares_a_fixed_part_of_the_points_and_is_listed_after_the_mathematics():
+    """The robustness checks carry ROBUSTNESS_SHARE of the points, the core ones the rest, by weight within
+    each; the feedback lists a failing core check, and the mistake it names, before failing robustness
+    checks given before it (and a mistake more of them name). With no robustness check that runs, the
+    core checks carry all the points, and the other way round."""
+    points = EXERCISES["rope.apply_rope"].points
+    results = [Result("keeps dtype", False, 1.0, "wrong dtype", mistake="wrong-dtype", stage="robustness"),
+               Result("keeps dtype again", False, 0.0, "wrong dtype", mistake="wrong-dtype", stage="robustness"),
+               Result("keeps device", True, 3.0, stage="robustness"),
+               Result("rotates", False, 2.0, "wrong angle", mistake="half-precision"),
+               Result("keeps norms", True, 2.0)]
+    exercise = scoring.scored("rope.apply_rope", results)
+    assert exercise["score"] == round(points * ((1 - ROBUSTNESS_SHARE) * 2 / 4 + ROBUSTNESS_SHARE * 3 / 4), 2)
+    assert [c["stage"] for c in exercise["checks"]] == ["robustness"] * 3 + ["core"] * 2
+    assert [m["key"] for m in exercise["mistakes"]] == ["half-precision", "wrong-dtype"]
+    lines = exercise["feedback"].splitlines()
+    assert lines.index("- rotates: wrong angle") < lines.index("- keeps dtype: wrong dtype")
+    skipped = [Result("keeps dtype", False, 1.0, not_run="not this convention", stage="robustness"), *results[3:]]
+    assert scoring.scored("rope.apply_rope", skipped)["score"] == round(points * 2 / 4, 2)
+    robust_only = [Result("keeps dtype", False, 1.0, "wrong dtype", stage="robustness"),
+                   Result("keeps device", True, 3.0, stage="robustness")]
+    assert scoring.scored("rope.apply_rope", robust_only)["score"] == round(points * 3 / 4, 2)
 
 
 def test_a_stub_is_not_attempted_and_said_once():

@@ -13,7 +13,7 @@ import os
 import textwrap
 from pathlib import Path
 
-from course.exercises import where_to_look
+from course.exercises import ROBUSTNESS_SHARE, where_to_look
 
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 REPORT_VERSION = 2
@@ -121,7 +121,8 @@ def _not_run(checks: list[dict]) -> str:
 
 
 def feedback_text(exercise: dict) -> str:
-    """What a learner reads about one exercise: the recognised mistakes first, then every failing check."""
+    """What a learner reads about one exercise: the recognised mistakes first, then every failing check,
+    those of the mathematics (core) before those of robustness."""
     status, checks = exercise["status"], exercise["checks"]
     not_run = _not_run(checks)
     if status == "not_applicable":
@@ -137,7 +138,13 @@ def feedback_text(exercise: dict) -> str:
     lines = [f"Recognised mistake: {m['label']} (reread {m['where']})." for m in exercise["mistakes"]]
     if failed:
         lines.append(f"{len(failed)} of {len(ran)} checks{that_apply} fail:")
-        lines += [f"- {c['title']}: {c['message']}" for c in failed]
+        lines += [f"- {c['title']}: {c['message']}" for c in failed if c["stage"] == "core"]
+        robust = [c for c in failed if c["stage"] == "robustness"]
+        if robust:
+            share = (f", together {ROBUSTNESS_SHARE:.0%} of the points" if any(c["stage"] == "core" for c in ran)
+                     else "")
+            lines.append(f"Robustness (dtype, device, inputs left unchanged, bad arguments{share}):")
+            lines += [f"- {c['title']}: {c['message']}" for c in robust]
     else:
         lines.append(f"All {len(ran)} checks{that_apply} pass.")
     if not_run:

@@ -1,14 +1,17 @@
 """An exercise's result as data: its score, every check with its outcome, the mistakes recognised.
 
-Points are in proportion to the weight of the checks that pass; checks that did not run
-(pytest.skip: a feature the code's convention lacks) are neither passed nor failed and weigh
-nothing. The text a learner reads is rendered from this (course.grading.report).
+Each check is core (the mathematics) or robustness (dtype, device, inputs left unchanged, ValueErrors:
+course.grading.suite_runner.stage). The robustness checks that run carry ROBUSTNESS_SHARE of the
+exercise's points together, the core checks the rest; within a stage, points are in proportion to the
+weight of the checks that pass. Checks that did not run (pytest.skip: a feature the code's convention
+lacks) are neither passed nor failed and weigh nothing; a stage none of whose checks run leaves all the
+points to the other. The text a learner reads is rendered from this (course.grading.report).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from course.exercises import EXERCISES
+from course.exercises import EXERCISES, ROBUSTNESS_SHARE
 from course.grading.mistakes import described
 from course.grading.report import feedback_text
 
@@ -39,16 +42,35 @@ def not_graded(exercise_id: str, status: str, why: str) -> dict:
 def _check(result: TestResult) -> dict:
     outcome = "not_run" if result.not_run else "passed" if result.passed else "failed"
     return {"title": result.title, "outcome": outcome, "message": result.message, "reason": result.not_run or None,
-            "mistake": result.mistake, "raised": result.raised, "halted": result.halted, "weight": result.weight}
+            "mistake": result.mistake, "raised": result.raised, "halted": result.halted, "weight": result.weight,
+            "stage": result.stage}
 
 
 def _mistakes(exercise_id: str, checks: list[dict]) -> list[dict]:
-    """The mistakes the failing checks recognised, the one most of them name first."""
+    """The mistakes the failing checks recognised: those a core check names first, then the one most
+    of them name first."""
     counts: dict[str, int] = {}
+    core: set[str] = set()
     for check in checks:
         if check["outcome"] == "failed" and check["mistake"]:
             counts[check["mistake"]] = counts.get(check["mistake"], 0) + 1
-    return [described(key, exercise_id) for key in sorted(counts, key=lambda k: -counts[k])]
+            if check["stage"] == "core":
+                core.add(check["mistake"])
+    return [described(key, exercise_id) for key in sorted(counts, key=lambda k: (k not in core, -counts[k]))]
+
+
+def _passed_share(ran: list[dict]) -> float:
+    """The share of the points earned by the checks that ran: ROBUSTNESS_SHARE for the robustness
+    checks together, the rest for the core ones, by weight within each."""
+    def passed(checks):
+        total = sum(c["weight"] for c in checks)
+        return sum(c["weight"] for c in checks if c["outcome"] == "passed") / total if total else 0.0
+
+    core = [c for c in ran if c["stage"] == "core"]
+    robust = [c for c in ran if c["stage"] == "robustness"]
+    if not (core and robust):
+        return passed(ran)
+    return (1 - ROBUSTNESS_SHARE) * passed(core) + ROBUSTNESS_SHARE * passed(robust)
 
 
 def scored(exercise_id: str, results: list[TestResult]) -> dict:
@@ -59,9 +81,7 @@ def scored(exercise_id: str, results: list[TestResult]) -> dict:
     if not checks:
         return _exercise(exercise_id, "no_checks", detail="no hidden tests ran for this exercise (a problem with the "
                                                           "grader, not your code)")
-    total = sum(c["weight"] for c in ran)
-    passed = sum(c["weight"] for c in ran if c["outcome"] == "passed")
-    score = round(EXERCISES[exercise_id].points * passed / total, 2) if total else 0.0
+    score = round(EXERCISES[exercise_id].points * _passed_share(ran), 2)
     failed = [c for c in ran if c["outcome"] == "failed"]
     stub = bool(failed) and all(c["raised"] == "NotImplementedError" for c in failed)
     return _exercise(exercise_id, "not_attempted" if stub else "graded", score, checks, _mistakes(exercise_id, checks))

@@ -37,6 +37,7 @@ class TestResult:
     mistake: str | None = None  # the key of the known mistake the failure recognised (course.grading.mistakes)
     raised: str | None = None   # the type of the exception the learner's code raised, if that is why it failed
     halted: str | None = None   # "hung" or "crashed": the learner's process had to be stopped
+    stage: str = "core"  # "core" (the mathematics) or "robustness" (stage(item))
 
 
 def failure_facts(excinfo) -> dict:
@@ -83,6 +84,17 @@ USES_MARKER = ("uses(*features, when=None): features of course.grading.features 
                "(when={param: value} limits it to those parametrisations)")
 
 
+ROBUSTNESS_MARKER = ("robustness: the test checks robustness (dtype, device, inputs left unchanged, half precision), "
+                     "not the mathematics; course.exercises.ROBUSTNESS_SHARE of the exercise's points")
+
+
+def stage(item) -> str:
+    """The one rule: a test marked `robustness`, or one that uses argument_checks (a ValueError for bad
+    arguments), is a robustness check; every other test checks the mathematics, the core."""
+    robust = item.get_closest_marker("robustness") is not None or "argument_checks" in used_features(item)
+    return "robustness" if robust else "core"
+
+
 def skip_reason(excinfo) -> str:
     """Why a test skipped itself (pytest.skip(reason)), as the exercise feedback lists it."""
     value = getattr(excinfo, "value", None)
@@ -101,6 +113,7 @@ class SubmissionPlugin:
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "exercise(id, weight=1): the graded exercise a test belongs to")
         config.addinivalue_line("markers", USES_MARKER)
+        config.addinivalue_line("markers", ROBUSTNESS_MARKER)
 
     def pytest_collection_modifyitems(self, session, config, items):
         kept = []
@@ -132,13 +145,14 @@ class SubmissionPlugin:
         if report.when == "call" or (report.when == "setup" and (report.failed or report.skipped)):
             marker = item.get_closest_marker("exercise")
             doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
-            weight = float(marker.kwargs.get("weight", 1))
+            weight, kind = float(marker.kwargs.get("weight", 1)), stage(item)
             if report.skipped:
-                result = TestResult(doc, False, weight, not_run=skip_reason(call.excinfo))
+                result = TestResult(doc, False, weight, not_run=skip_reason(call.excinfo), stage=kind)
             elif call.excinfo is None:
-                result = TestResult(doc, True, weight)
+                result = TestResult(doc, True, weight, stage=kind)
             else:
-                result = TestResult(doc, False, weight, feedback_for(call.excinfo), **failure_facts(call.excinfo))
+                result = TestResult(doc, False, weight, feedback_for(call.excinfo), stage=kind,
+                                    **failure_facts(call.excinfo))
             self.results[marker.args[0]].append(result)
 
 
