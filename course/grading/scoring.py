@@ -63,5 +63,6 @@ def scored(exercise_id: str, results: list[TestResult]) -> dict:
     passed = sum(c["weight"] for c in ran if c["outcome"] == "passed")
     score = round(EXERCISES[exercise_id].points * passed / total, 2) if total else 0.0
     failed = [c for c in ran if c["outcome"] == "failed"]
-    stub = bool(failed) and all(c["raised"] == "NotImplementedError" for c in failed)
+    # A stub passes nothing; code that earns points but calls a stub of the learner's is graded.
+    stub = bool(failed) and not passed and all(c["raised"] == "NotImplementedError" for c in failed)
     return _exercise(exercise_id, "not_attempted" if stub else "graded", score, checks, _mistakes(exercise_id, checks))
