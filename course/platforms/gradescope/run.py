@@ -224,12 +224,12 @@ def _file_visible_checks(run: Run, loaded, sections: list[str]) -> None:
     from course.grading.remote import SubmissionProxy
     from course.sandbox.learner_process import LearnerError, SubmissionCrashed, SubmissionTimeout
 
-    sandbox, defined = loaded.sandbox, loaded.defined
+    learner, defined = loaded.learner, loaded.defined
     try:
         if loaded.failure:
             raise SubmissionCrashed(loaded.failure)
-        proxy = SubmissionProxy(sandbox, defined)
-        sandbox.set_exercise("gradescope: visible checks")
+        proxy = SubmissionProxy(learner, defined)
+        learner.set_exercise("gradescope: visible checks")
         helper = proxy.define(VISIBLE_HELPER, VISIBLE_SOURCE, label="check")
         for section in sections:
             present = any(e.name in defined for e in section_exercises(section))
@@ -237,7 +237,7 @@ def _file_visible_checks(run: Run, loaded, sections: list[str]) -> None:
                 run.present.add(section)
             checks = []
             for exercise in section_exercises(section) if present else []:
-                sandbox.set_exercise(f"gradescope: {exercise.id}")
+                learner.set_exercise(f"gradescope: {exercise.id}")
                 try:
                     rows = helper(exercise.id)
                     if not (isinstance(rows, list) and len(rows) <= 100 and all(
