@@ -11,7 +11,7 @@ import torch
 
 from course.checking import seeded_randn as rand
 from course.checking import (Hint, Mismatch, call_text, closest_mistake, expect_close, expect_dtype, expect_shape,
-                             expect_value_error, failed)
+                             expect_value_error, failed, halted)
 from course.grading.device_check import expect_same_on_second_device as same_on_second_device
 from course.grading.mistakes import mistake
 
@@ -134,6 +134,8 @@ def _expect_range_error(submission, module, label, x, ids, weight):
         expect_value_error(module, *args, mentions="max_len", what=what)
         return
     except Exception as err:  # noqa: BLE001 - report the type the learner raised
+        if halted(err):  # it hung or crashed: no answer, no mistake to name
+            raise
         raise Mismatch(f"{what} raised {type(err).__name__}({err}); expected a ValueError naming 'max_len'",
                        "no-value-error") from None
     max_len = weight.shape[0]

@@ -222,10 +222,10 @@ def test_the_page_escapes_learner_text_and_loads_nothing(graded):
     assert "default-src 'none'" in page
 
 
-def exercise(exercise_id: str, *failures: tuple[str, str | None], **facts) -> dict:
-    """An exercise as the grader scores it (course.grading.scoring): one passing check, then a
-    failing check per (title, mistake key)."""
-    results = [Check("passes", True, 1.0)]
+def exercise(exercise_id: str, *failures: tuple[str, str | None], stub: bool = False, **facts) -> dict:
+    """An exercise as the grader scores it (course.grading.scoring): one passing check (none for a
+    stub, which passes nothing), then a failing check per (title, mistake key)."""
+    results = [] if stub else [Check("passes", True, 1.0)]
     results += [Check(title, False, 1.0, f"{title}: wrong", mistake=key, **facts) for title, key in failures]
     return scored(exercise_id, results)
 
@@ -248,7 +248,8 @@ def test_misconceptions_are_grouped_across_exercises_and_each_is_counted():
         learner("quinn", exercise("rope.apply_rope", ("rotates", "pairing-convention"), ("bf16", "half-precision")),
                 exercise("rope.cached_rope_attention", ("decodes", "pairing-convention"))),
         learner("rae", exercise("scaling.yarn_inv_freq", ("keeps fp16", "half-precision"))),
-        learner("sol", exercise("rope.apply_rope", ("rotates", "pairing-convention"), raised="NotImplementedError")),
+        learner("sol", exercise("rope.apply_rope", ("rotates", "pairing-convention"), stub=True,
+                                raised="NotImplementedError")),
     ], "batch")
     rows = {m["key"]: m for m in report["misconceptions"]}
     assert [m["key"] for m in report["misconceptions"]] == ["half-precision", "pairing-convention"]

@@ -21,14 +21,14 @@ import pytest
 
 from course.exercises import EXERCISES, NOTEBOOKS, section_exercises
 from course.exercises import where_to_look
-from course.grading.grader import grade_file
+from course.grading.grader import grade_file, grade_files
 from course.grading.mistakes import MISTAKES
 from course.grading.report import note
 from course.grading.scoring import scored
 from course.grading.suite_runner import TestResult as Check  # (not collected as a test class)
 from course.platforms.gradescope.autograder_zip import build, pinned_requirements
 from course.platforms.gradescope.config import Config
-from course.platforms.gradescope.results import SCHEMA, schema_errors
+from course.platforms.gradescope.results import SCHEMA, report_lines, schema_errors
 from course.sandbox.limits import Limits
 from tests.bank.rope import BUGS
 from tests.conftest import ROOT, source_notebook, without_hidden_tests
@@ -531,3 +531,11 @@ def test_setup_sh_installs_a_working_grader(autograder_zip, tmp_path):
     results, log, _ = run_autograder(root, path="/usr/bin:/bin")
     assert exercise_tests(results)["rope.apply_rope"]["score"] == EXERCISES["rope.apply_rope"].points, log
     assert results["score"] == points("rope")
+
+
+def test_the_summary_names_only_the_sections_a_file_defines():
+    """Gradescope grades every section on a lone rope.py; its summary says it was graded for rope,
+    not for the seven sections it defines nothing of (those are listed as not found)."""
+    report = grade_files([ROOT / "solutions" / "rope.py"], only=list(EXERCISES))
+    assert report["files"]["rope.py"]["sections"] == list(NOTEBOOKS)  # the grader's own record
+    assert [line for line in report_lines(report) if "graded for" in line] == ["rope.py graded for rope"]

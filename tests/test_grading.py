@@ -280,3 +280,18 @@ def test_a_broken_hidden_suite_is_a_grader_error_that_says_where(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, env={**os.environ, SUITES_ENV: str(suites)})
     assert worker.returncode != 0 and "SuiteError" in worker.stderr, worker.stderr[-2000:]
     assert re.search(r"(?s)test_rope\.py.*No module named 'no_such_helper_module'", worker.stderr), worker.stderr[-2000:]
+
+
+def test_a_function_that_hangs_is_not_said_to_skip_its_argument_checks(tmp_path):
+    """add_positions looping forever: its argument checks end because it hung (or the exercise's time
+    ran out), not because it returned without a ValueError, so no such mistake is named."""
+    from course.sandbox.limits import Limits
+
+    path = tmp_path / "hangs.py"
+    path.write_text((ROOT / "solutions" / "setup.py").read_text()
+                    + "\n\ndef add_positions(x, table, position_ids=None):\n    while True:\n        pass\n")
+    report = grade_files([path], only=["setup.add_positions"],
+                         limits=Limits(call_seconds=1.0, exercise_seconds=3.0, file_seconds=60.0))
+    [exercise] = report["exercises"]
+    assert exercise["score"] == 0 and exercise["mistakes"] == [], exercise["mistakes"]
+    assert all(c["halted"] == "hung" for c in exercise["checks"] if c["outcome"] == "failed")

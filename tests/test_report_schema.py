@@ -72,6 +72,18 @@ def test_a_stub_is_not_attempted_and_said_once():
     assert feedback_text(exercise).count("NotImplementedError") == 1
 
 
+def test_code_that_passes_a_check_is_graded_not_a_stub_when_what_it_calls_is_one():
+    """alibi_attention written out, calling a learner's alibi_bias that still raises NotImplementedError:
+    its argument check passes and earns points, so it is graded (its checks shown), not called a stub."""
+    results = [Result(f"check {i}", False, 1.0, "raised NotImplementedError in alibi_bias",
+                      raised="NotImplementedError") for i in range(3)]
+    results.append(Result("rejects more queries than keys", True, 1.0))
+    exercise = scoring.scored("alibi.alibi_attention", results)
+    assert exercise["score"] > 0
+    assert exercise["status"] == "graded"
+    assert "Not implemented yet" not in exercise["feedback"] and "3 of 4 checks fail" in exercise["feedback"]
+
+
 def test_two_files_with_one_name_in_two_folders_are_told_apart(tmp_path):
     """a/work.py (ALiBi) and b/work.py (sinusoidal): the report's files are keyed by their path in the
     submission, so each section is graded on, and said to be graded on, its own file."""

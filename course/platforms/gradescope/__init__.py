@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     print("  on Gradescope: a Programming Assignment worth "
           f"{summary['points']:g} points; Configure Autograder: upload {Path(summary['out']).name}, base image "
           "Ubuntu 22.04 or later; Autograder settings: timeout of at least "
-          f"{math.ceil((summary['outer_limit'] + 60) / 60):g} minutes, 2 GB of memory or more")
+          f"{math.ceil((summary['outer_limit'] + 60) / 60):g} minutes; the default 768 MB of memory is enough "
+          "(README: Gradescope)")
     print(written)
     return 0
 

@@ -35,8 +35,12 @@ def report_lines(report: dict) -> list[str]:
     if report.get("error"):
         lines.append(f"Could not grade this submission: {report['error']}")
     lines += [f"note: {n}" for n in rendered_notes(report)]
-    lines += [f"{path} graded for {', '.join(entry['sections'])}"
-              for path, entry in _sections_by_file(report).items() if entry.get("sections")]
+    # A section none of whose names is defined is listed as not found, not as graded on a file.
+    found = {e["id"].split(".")[0] for e in report.get("exercises", []) if e.get("status") != "not_defined"}
+    for path, entry in _sections_by_file(report).items():
+        sections = [s for s in entry.get("sections", []) if s in found]
+        if sections:
+            lines.append(f"{path} graded for {', '.join(sections)}")
     return lines
 
 
