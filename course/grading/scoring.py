@@ -84,5 +84,6 @@ def scored(exercise_id: str, results: list[TestResult]) -> dict:
     score = round(EXERCISES[exercise_id].points * _passed_share(ran), 2)
     failed = [c for c in ran if c["outcome"] == "failed"]
     # A stub passes nothing; code that earns points but calls a stub of the learner's is graded.
+    passed = any(c["outcome"] == "passed" for c in ran)
     stub = bool(failed) and not passed and all(c["raised"] == "NotImplementedError" for c in failed)
     return _exercise(exercise_id, "not_attempted" if stub else "graded", score, checks, _mistakes(exercise_id, checks))
