@@ -3,8 +3,9 @@ and the trained weights of the SHIPPED_SEED runs in course/lab/weights/ (float32
 dicts; the other seeds' weights would triple the repository for figures that only need one).
 
 ``run_all(retrain=False)`` loads what is cached and trains only what is missing;
-``run_all(retrain=True)`` trains everything again (about 15 s of training per run on one
-laptop CPU thread, plus its evaluation). ``python -m course.lab`` does the same from a shell.
+``run_all(retrain=True)`` trains everything again (15 to 30 s of CPU time per run on one
+thread, plus its evaluation: about 25 minutes for all 36). ``python -m course.lab`` does
+the same from a shell.
 
 Each record names the weights it was evaluated with (``info["weights_sha256"]``), for every
 seed. ``load_model`` returns those weights: the learner's own retrain in WEIGHTS_DIR when
@@ -134,7 +135,9 @@ def reevaluate(task: str, scheme: str, directory: Path | None = None, progress: 
     record = json.loads(path.read_text())
     weights = weights_path(task, scheme, directory, seed)
     if weights is None:
-        raise FileNotFoundError(f"no weights for {run_name(task, scheme, seed)} (looked in {WEIGHTS_DIR} and {SHIPPED_WEIGHTS_DIR})")
+        raise FileNotFoundError(f"no weights for {run_name(task, scheme, seed)} (looked in {WEIGHTS_DIR} and "
+                                f"{SHIPPED_WEIGHTS_DIR}; only seed {SHIPPED_SEED} ships: retrain the others with "
+                                f"python -m course.lab --retrain --seed {seed})")
     saved = torch.load(weights, weights_only=True)
     cfg = TrainConfig(**saved["config"])
     if {k: v for k, v in cfg.to_dict().items() if k in record["train"]} != record["train"]:
