@@ -281,12 +281,14 @@ def test_the_intervals_are_mean_min_and_max_over_the_seed_files():
     from course.lab import plots
 
     results = cache.load_results()
-    for task, variant, key, length in (("chars", "alibi", "bits_per_char", 512), ("recall", "rope+yarn", "accuracy", 256)):
+    cases = (("chars", "alibi", "bits_per_char", 512), ("recall", "rope+yarn", "accuracy", 256))
+    for task, variant, key, length in cases:
         values = []
         for seed in cache.SEEDS:
             record = json.loads(cache.result_path(task, variant.split("+")[0], seed=seed).read_text())
             values.append(record["eval"][variant][str(length)][key])
-        assert plots.spread(results, task, variant, length, key) == (sum(values) / len(values), min(values), max(values))
+        expected = (sum(values) / len(values), min(values), max(values))
+        assert plots.spread(results, task, variant, length, key) == expected
     sliding = [json.loads(cache.result_path("chars", "rope", seed=seed).read_text())["eval"]["rope"]["128"]["sliding"]
                for seed in cache.SEEDS]
     assert plots.spread(results, "chars", "rope", 128, plots.SLIDING)[1] == min(s["bits_per_char"] for s in sliding)

@@ -15,5 +15,5 @@ from course.lab.evaluation import DEPTHS, MULTIPLES
 from course.lab.model import ROPE_SCALINGS, SCHEMES, ModelConfig, TinyDecoder
 from course.lab.training import TASKS, TrainConfig, train
 
-__all__ = ["DEPTHS", "MULTIPLES", "ROPE_SCALINGS", "SCHEMES", "SEEDS", "SHIPPED_SEED", "TASKS", "VARIANTS", "ModelConfig", "TinyDecoder",
-           "TrainConfig", "load_model", "load_results", "missing", "run", "run_all", "train"]
+__all__ = ["DEPTHS", "MULTIPLES", "ROPE_SCALINGS", "SCHEMES", "SEEDS", "SHIPPED_SEED", "TASKS", "VARIANTS",
+           "ModelConfig", "TinyDecoder", "TrainConfig", "load_model", "load_results", "missing", "run", "run_all", "train"]
