@@ -23,6 +23,7 @@ from course.lab.training import TrainConfig, batch_for, train
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "source_notebooks" / "09_extrapolation_lab" / "09_extrapolation_lab.ipynb"
 L = 16  # a short training length keeps these tests fast
+RUNS = [(t, s) for t in ("recall", "chars") for s in SCHEMES]
 
 
 @pytest.fixture(autouse=True)
@@ -236,23 +237,92 @@ def test_evaluation_reports_every_length_and_depth():
     assert len(evaluation.eval_passkey(model, 64, trials=2)) == len(evaluation.DEPTHS)
 
 
-def test_cache_has_every_scheme_at_every_length():
+def test_cache_has_every_scheme_at_every_length_for_every_seed():
     assert cache.missing() == [], "run `python -m course.lab` to fill the cache"
     results = cache.load_results()
+    assert results["seeds"] == list(cache.SEEDS) and len(cache.SEEDS) >= 3
     for task in ("recall", "chars"):
         for variant in cache.VARIANTS:
-            assert variant in results[task], (task, variant)
-            record = results["runs"][(task, variant.split("+")[0])]
-            L = record["train"]["train_len"]
-            lengths = sorted(int(n) for n in results[task][variant])
-            assert lengths == [m * L for m in evaluation.MULTIPLES], (task, variant)
-            for n in lengths:
-                entry = results[task][variant][str(n)]
-                key = "accuracy" if task == "recall" else "bits_per_char"
-                assert math.isfinite(entry[key])
-                assert len(entry["by_position"]) == n // (evaluation.RECALL_BIN if task == "recall" else evaluation.CHAR_BIN)
-                if task == "recall":
-                    assert len(entry["passkey"]) == len(evaluation.DEPTHS)
+            assert sorted(results[task][variant]) == list(cache.SEEDS), (task, variant)
+            for seed in cache.SEEDS:
+                record = results["runs"][(task, variant.split("+")[0], seed)]
+                assert record["train"]["seed"] == seed
+                L = record["train"]["train_len"]
+                by_length = results[task][variant][seed]
+                lengths = sorted(int(n) for n in by_length)
+                assert lengths == [m * L for m in evaluation.MULTIPLES], (task, variant)
+                for n in lengths:
+                    entry = by_length[str(n)]
+                    key = "accuracy" if task == "recall" else "bits_per_char"
+                    assert math.isfinite(entry[key])
+                    bins = evaluation.RECALL_BIN if task == "recall" else evaluation.CHAR_BIN
+                    assert len(entry["by_position"]) == n // bins
+                    if task == "recall":
+                        assert len(entry["passkey"]) == len(evaluation.DEPTHS)
+                    else:  # the sliding window scores the same characters at every length
+                        assert entry["sliding"]["stride"] == n // evaluation.SLIDING_STRIDE
+                        assert entry["sliding"]["min_context"] == n - n // evaluation.SLIDING_STRIDE
+                        assert entry["sliding"]["scored"] == evaluation.SLIDING_BLOCKS * evaluation.SLIDING_WIDTH
+
+
+def test_each_seed_is_its_own_training_run():
+    """The seeds' records name different weights, trained with nothing but the seed changed."""
+    results = cache.load_results()
+    for task, scheme in RUNS:
+        records = [results["runs"][(task, scheme, seed)] for seed in cache.SEEDS]
+        assert len({r["info"]["weights_sha256"] for r in records}) == len(cache.SEEDS)
+        configs = [{k: v for k, v in r["train"].items() if k != "seed"} for r in records]
+        assert all(c == configs[0] for c in configs)
+        assert configs[0] == {k: v for k, v in cache.default_config(task, scheme).to_dict().items() if k != "seed"}
+
+
+def test_the_intervals_are_mean_min_and_max_over_the_seed_files():
+    """plots.spread against the JSON files read directly."""
+    from course.lab import plots
+
+    results = cache.load_results()
+    cases = (("chars", "alibi", "bits_per_char", 512), ("recall", "rope+yarn", "accuracy", 256))
+    for task, variant, key, length in cases:
+        values = []
+        for seed in cache.SEEDS:
+            record = json.loads(cache.result_path(task, variant.split("+")[0], seed=seed).read_text())
+            values.append(record["eval"][variant][str(length)][key])
+        expected = (sum(values) / len(values), min(values), max(values))
+        assert plots.spread(results, task, variant, length, key) == expected
+    sliding = [json.loads(cache.result_path("chars", "rope", seed=seed).read_text())["eval"]["rope"]["128"]["sliding"]
+               for seed in cache.SEEDS]
+    assert plots.spread(results, "chars", "rope", 128, plots.SLIDING)[1] == min(s["bits_per_char"] for s in sliding)
+
+
+def test_sliding_window_equals_scoring_each_token_on_its_own():
+    """A tiny model: the sliding-window bits per character equal, token by token, the loss
+    of the model run on that token's own context (BOS and the characters of its window
+    before it), and each scored token has at least length - stride characters of context."""
+    torch.manual_seed(0)
+    model = TinyDecoder(ModelConfig(vocab_size=tasks.CHAR_VOCAB, scheme="alibi", d_model=32, n_heads=2, d_ff=64,
+                                    train_len=L)).eval()
+    heldout = torch.randint(0, tasks.CHAR_BOS, (700,))
+    blocks, width = 3, 8
+    starts = evaluation.scored_blocks(heldout, blocks, width).tolist()
+    scored = [t for start in starts for t in range(start, start + width)]
+    for length in (L, 2 * L):
+        stride = length // evaluation.SLIDING_STRIDE
+        got = evaluation.eval_chars_sliding(model, heldout, length, blocks, width)
+        bits = []
+        for start in starts:
+            for t in range(start, start + width):
+                end = start + stride * ((t - start) // stride + 1)     # the window that scores t ends there
+                context = heldout[end - length: t]
+                assert length - stride <= len(context) < length
+                tokens = torch.cat((torch.tensor([tasks.CHAR_BOS]), context))[None]
+                with torch.no_grad():
+                    logits = model(tokens)[0, -1]
+                bits.append(F.cross_entropy(logits[None], heldout[t][None]).item() / math.log(2))
+        assert got["scored"] == len(scored) == len(bits)
+        assert got["bits_per_char"] == pytest.approx(sum(bits) / len(bits), abs=1e-4)
+        assert got["min_context"] == length - stride
+    with pytest.raises(ValueError):  # a window longer than the room before the first block
+        evaluation.eval_chars_sliding(model, heldout, 4096, blocks, width)
 
 
 def test_notebook_folder_holds_only_the_notebook():
@@ -288,35 +358,40 @@ def test_notebook_runs_from_the_cache_without_training(tmp_path):
 # Shipped weights: the models behind the cached results
 # --------------------------------------------------------------------------------------
 
-RUNS = [(t, s) for t in ("recall", "chars") for s in SCHEMES]
-
-
 @pytest.mark.parametrize("task,scheme", RUNS)
 def test_shipped_weights_are_the_runs_behind_the_results(task, scheme):
-    path = cache.SHIPPED_WEIGHTS_DIR / f"{task}_{scheme}.pt"
+    path = cache.SHIPPED_WEIGHTS_DIR / f"{cache.run_name(task, scheme, cache.SHIPPED_SEED)}.pt"
     assert path.stat().st_size < 700_000  # float32 state dicts of ~75k (learned table: 140k) parameters
     saved = torch.load(path, weights_only=True)
     assert all(t.dtype == torch.float32 for t in saved["state"].values())
-    record = json.loads(cache.result_path(task, scheme).read_text())
+    record = json.loads(cache.result_path(task, scheme, seed=cache.SHIPPED_SEED).read_text())
     assert saved["config"] == record["train"]
     assert cache.weights_digest(saved["state"]) == record["info"]["weights_sha256"]
+
+
+def test_only_the_shipped_seed_ships_weights():
+    shipped = sorted(p.name for p in cache.SHIPPED_WEIGHTS_DIR.iterdir())
+    assert shipped == sorted(f"{cache.run_name(t, s, cache.SHIPPED_SEED)}.pt" for t, s in RUNS)
 
 
 def test_shipped_weights_reproduce_the_cached_numbers():
     """Evaluating the shipped weights now gives the numbers in the JSON (a different CPU
     may round a few answers the other way: a small tolerance)."""
     results = cache.load_results()
+    seed = cache.SHIPPED_SEED
     rope = cache.load_model("recall", "rope")
     for n in (64, 128):
         got = evaluation.eval_recall(rope, n)["accuracy"]
-        assert got == pytest.approx(results["recall"]["rope"][str(n)]["accuracy"], abs=0.005)
+        assert got == pytest.approx(results["recall"]["rope"][seed][str(n)]["accuracy"], abs=0.005)
     rope.rope_scaling = "llama3"
     got = evaluation.eval_recall(rope, 128)["accuracy"]
-    assert got == pytest.approx(results["recall"]["rope+llama3"]["128"]["accuracy"], abs=0.005)
+    assert got == pytest.approx(results["recall"]["rope+llama3"][seed]["128"]["accuracy"], abs=0.005)
     from course.lab.training import corpus
     alibi = cache.load_model("chars", "alibi")
     got = evaluation.eval_chars(alibi, corpus()[1], 64)["bits_per_char"]
-    assert got == pytest.approx(results["chars"]["alibi"]["64"]["bits_per_char"], abs=0.002)
+    assert got == pytest.approx(results["chars"]["alibi"][seed]["64"]["bits_per_char"], abs=0.002)
+    got = evaluation.eval_chars_sliding(alibi, corpus()[1], 128)["bits_per_char"]
+    assert got == pytest.approx(results["chars"]["alibi"][seed]["128"]["sliding"]["bits_per_char"], abs=0.002)
 
 
 def test_load_model_never_trains(monkeypatch):
@@ -333,19 +408,23 @@ def test_own_weights_are_used_only_when_the_results_are_theirs(tmp_path, monkeyp
     own_dir, results_dir = tmp_path / "own", tmp_path / "results"
     own_dir.mkdir(), results_dir.mkdir()
     monkeypatch.setattr(cache, "WEIGHTS_DIR", own_dir)
-    shipped = torch.load(cache.SHIPPED_WEIGHTS_DIR / "recall_alibi.pt", weights_only=True)
+    name = f"{cache.run_name('recall', 'alibi', cache.SHIPPED_SEED)}.pt"
+    shipped = torch.load(cache.SHIPPED_WEIGHTS_DIR / name, weights_only=True)
     retrained = {"config": shipped["config"], "state": {k: v + 0.01 for k, v in shipped["state"].items()}}
-    torch.save(retrained, own_dir / "recall_alibi.pt")
+    torch.save(retrained, own_dir / name)
     record = json.loads(cache.result_path("recall", "alibi").read_text())
     shutil.copy(cache.result_path("recall", "alibi"), results_dir)
     # the shipped results name the shipped weights: a stale file of one's own is ignored
-    assert cache.weights_path("recall", "alibi", results_dir) == cache.SHIPPED_WEIGHTS_DIR / "recall_alibi.pt"
+    assert cache.weights_path("recall", "alibi", results_dir) == cache.SHIPPED_WEIGHTS_DIR / name
     # after a retrain the results name the learner's weights, and those are loaded
     record["info"]["weights_sha256"] = cache.weights_digest(retrained["state"])
     cache.result_path("recall", "alibi", results_dir).write_text(json.dumps(record))
-    assert cache.weights_path("recall", "alibi", results_dir) == own_dir / "recall_alibi.pt"
+    assert cache.weights_path("recall", "alibi", results_dir) == own_dir / name
     model = cache.load_model("recall", "alibi", directory=results_dir)
     torch.testing.assert_close(model.tok.weight, retrained["state"]["tok.weight"])
+    # another seed's weights exist only where a retrain put them: none here, the shipped seed's are not used
+    assert cache.weights_path("recall", "alibi", results_dir, seed=1) is None
+    assert cache.load_model("recall", "alibi", seed=1) is None
 
 
 # --------------------------------------------------------------------------------------
@@ -416,7 +495,7 @@ def test_induction_score_finds_the_token_after_the_earlier_copy():
 
 def test_learned_rows_past_the_training_length_keep_their_initial_values():
     model = cache.load_model("chars", "learned")
-    record = json.loads(cache.result_path("chars", "learned").read_text())
+    record = json.loads(cache.result_path("chars", "learned", seed=cache.SHIPPED_SEED).read_text())
     initial = anatomy.initial_model(model, record["train"]["seed"]).pos
     change = anatomy.row_change(model.pos, initial)
     n = model.cfg.train_len

@@ -1,7 +1,8 @@
-"""``python -m course.lab [--retrain | --reevaluate] [--task recall|chars] [--scheme NAME ...]``: fill the cache."""
+"""``python -m course.lab [--retrain | --reevaluate] [--task recall|chars] [--scheme NAME ...] [--seed N ...]``:
+fill the cache."""
 import argparse
 
-from course.lab.cache import RESULTS_DIR, reevaluate, run_all
+from course.lab.cache import RESULTS_DIR, SEEDS, reevaluate, run_all
 from course.lab.model import SCHEMES
 from course.lab.training import TASKS
 
@@ -11,18 +12,22 @@ def main(argv=None):
     parser.add_argument("--retrain", action="store_true", help="train again even if a result is cached")
     parser.add_argument("--task", choices=TASKS, action="append", help="only this task (repeatable)")
     parser.add_argument("--scheme", choices=SCHEMES, action="append", help="only this scheme (repeatable)")
+    parser.add_argument("--seed", type=int, choices=SEEDS, action="append", help="only this seed (repeatable)")
     parser.add_argument("--reevaluate", action="store_true",
                         help="evaluate cached runs again from their saved weights, without training")
     args = parser.parse_args(argv)
     if args.reevaluate:
-        for task in args.task or TASKS:
-            for scheme in args.scheme or SCHEMES:
-                record = reevaluate(task, scheme, progress=True)
-                print(f"{task:>6} {scheme:<10} evaluated again in {record['info']['eval_seconds']:>6.1f} s")
+        for seed in args.seed or SEEDS:
+            for task in args.task or TASKS:
+                for scheme in args.scheme or SCHEMES:
+                    record = reevaluate(task, scheme, progress=True, seed=seed)
+                    print(f"{task:>6} {scheme:<10} seed {seed} evaluated again in "
+                          f"{record['info']['eval_cpu_seconds']:>6.1f} CPU s")
         return
-    results = run_all(retrain=args.retrain, tasks=args.task or TASKS, schemes=args.scheme or SCHEMES)
-    for (task, scheme), record in sorted(results["runs"].items()):
-        print(f"{task:>6} {scheme:<10} trained in {record['info']['train_seconds']:>6.1f} s")
+    results = run_all(retrain=args.retrain, tasks=args.task or TASKS, schemes=args.scheme or SCHEMES,
+                      seeds=args.seed or SEEDS)
+    for (task, scheme, seed), record in sorted(results["runs"].items()):
+        print(f"{task:>6} {scheme:<10} seed {seed} trained in {record['info']['train_cpu_seconds']:>6.1f} CPU s")
     print(f"results in {RESULTS_DIR}")
 
 

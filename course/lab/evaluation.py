@@ -6,7 +6,11 @@ models are always compared on the same sequences.
 * recall: accuracy of the recalled values, overall and per bin of query position and of
   distance between the two occurrences of the key.
 * chars: cross-entropy in bits per character on held-out text, overall and per bin of
-  position.
+  position, two ways. Non-overlapping windows score every token of each window, so the
+  first tokens of a window are predicted from almost no context. The sliding window
+  (stride a quarter of the window) scores only the last quarter of each window: every
+  scored token has at least three quarters of a window of context, and every length
+  scores the very same characters (blocks spread over the held-out text).
 * passkey (recall models): fraction of needles retrieved (all SEG - 1 symbols after the
   key right, teacher-forced), for each depth and length.
 """
@@ -23,6 +27,9 @@ MULTIPLES = (1, 2, 4, 8)
 DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RECALL_BIN, CHAR_BIN = 16, 8
 EVAL_SEED = 1234
+SLIDING_STRIDE = 4  # the sliding window advances by a quarter of its length
+SLIDING_BLOCKS, SLIDING_WIDTH = 256, 128  # it scores 256 blocks of 128 characters (32768 in all)
+SLIDING_ROOM = 8 * 64  # no block starts before the longest window fits
 
 
 def _binned(values: torch.Tensor, where: torch.Tensor, width: int, n_bins: int) -> list:
@@ -79,6 +86,39 @@ def eval_chars(model, heldout: torch.Tensor, length: int, tokens_budget: int = 6
             "by_position": _binned(bits.flatten(), positions.flatten(), CHAR_BIN, length // CHAR_BIN)}
 
 
+def scored_blocks(heldout: torch.Tensor, blocks: int = SLIDING_BLOCKS, width: int = SLIDING_WIDTH) -> torch.Tensor:
+    """Start of each block of `width` characters the sliding window scores: evenly spaced
+    over the held-out text, after room for the longest window."""
+    return torch.linspace(SLIDING_ROOM, len(heldout) - width, blocks).long()
+
+
+def sliding_windows(heldout: torch.Tensor, length: int, stride: int, starts: torch.Tensor, width: int = SLIDING_WIDTH):
+    """(tokens, targets) of the windows that score the blocks [start, start + width).
+
+    A window ending at e holds tokens [BOS, c(e-length) .. c(e-2)] and targets
+    c(e-length) .. c(e-1), of which only the last `stride` are scored; the windows of a
+    block end at start + stride, start + 2 stride, ... start + width.
+    """
+    if width % stride or int(starts.min()) < length - stride:
+        raise ValueError(f"blocks of {width} at {int(starts.min())} cannot be scored by windows of {length} "
+                         f"moving by {stride}")
+    ends = (starts[:, None] + stride * torch.arange(1, width // stride + 1)).flatten()
+    return tasks.with_bos(heldout[ends[:, None] - length + torch.arange(length)])
+
+
+@torch.no_grad()
+def eval_chars_sliding(model, heldout: torch.Tensor, length: int, blocks: int = SLIDING_BLOCKS,
+                       width: int = SLIDING_WIDTH) -> dict:
+    """Held-out bits per character with a sliding window: the same characters at every
+    length (see ``scored_blocks``), each predicted with at least length - stride before it."""
+    stride = length // SLIDING_STRIDE
+    tokens, targets = sliding_windows(heldout, length, stride, scored_blocks(heldout, blocks, width), width)
+    logits = _logits(model, tokens)[:, -stride:]
+    nats = F.cross_entropy(logits.flatten(0, 1), targets[:, -stride:].flatten(), reduction="none")
+    return {"bits_per_char": round((nats / math.log(2)).mean().item(), 4), "stride": stride,
+            "min_context": length - stride, "scored": len(nats)}
+
+
 @torch.no_grad()
 def eval_passkey(model, length: int, depths=DEPTHS, trials: int = 100) -> list:
     """Fraction of needles retrieved (every passkey symbol right), one number per depth."""
@@ -102,5 +142,6 @@ def evaluate(model, task: str, train_len: int, heldout: torch.Tensor | None = No
             entry["passkey"] = eval_passkey(model, length)
         else:
             entry = eval_chars(model, heldout, length)
+            entry["sliding"] = eval_chars_sliding(model, heldout, length)
         result[str(length)] = entry
     return result

@@ -169,7 +169,7 @@ def char_corpus(heldout_fraction: float = 0.1):
     return ids[:cut], ids[cut:], info
 
 
-def _with_bos(chunk: torch.Tensor):
+def with_bos(chunk: torch.Tensor):
     """Windows (n, length) -> tokens [BOS, c0 .. c_{length-2}] and targets [c0 .. c_{length-1}]."""
     bos = torch.full((chunk.shape[0], 1), CHAR_BOS)
     return torch.cat((bos, chunk[:, :-1]), dim=1), chunk
@@ -178,7 +178,7 @@ def _with_bos(chunk: torch.Tensor):
 def char_batch(ids: torch.Tensor, batch: int, length: int, generator: torch.Generator | None = None):
     """(tokens, targets): random windows of the text, BOS first, each token's next character."""
     starts = torch.randint(0, len(ids) - length, (batch,), generator=generator)
-    return _with_bos(ids[starts[:, None] + torch.arange(length)])
+    return with_bos(ids[starts[:, None] + torch.arange(length)])
 
 
 def char_eval_windows(ids: torch.Tensor, count: int, length: int):
@@ -187,7 +187,7 @@ def char_eval_windows(ids: torch.Tensor, count: int, length: int):
     if last < 0:
         raise ValueError(f"held-out text ({len(ids)} chars) is shorter than {length}")
     starts = torch.linspace(0, last, count).long()
-    return _with_bos(ids[starts[:, None] + torch.arange(length)])
+    return with_bos(ids[starts[:, None] + torch.arange(length)])
 
 
 # --------------------------------------------------------------------------------------
