@@ -4,9 +4,10 @@ function you have not finished, for the demonstrations only.
 One unfinished function otherwise breaks every later cell that calls it. This binds the name, in
 the notebook, to a wrapper around the course's reference (``solutions/<section>.py`` of the
 course's repository): the demonstrations run, while the self-check marks that exercise as not
-yours, and fails any other check that passes only by calling the wrapper (grading would call the
-learner's unfinished version there), and grading never sees the wrapper (inside the grading sandbox this does nothing, so the
-grader grades the learner's own cell). Running your own cell again puts your version back.
+yours and fails any other check that passes only by calling the wrapper (grading calls the
+learner's unfinished version there). Grading never sees the wrapper (inside the grading sandbox
+this does nothing, so the grader grades the learner's own cell). Running your own cell again puts
+your version back.
 """
 from __future__ import annotations
 
