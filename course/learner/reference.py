@@ -4,8 +4,10 @@ function you have not finished, for the demonstrations only.
 One unfinished function otherwise breaks every later cell that calls it. This binds the name, in
 the notebook, to a wrapper around the course's reference (``solutions/<section>.py`` of the
 course's repository): the demonstrations run, while the self-check marks that exercise as not
-yours and grading never sees the wrapper (inside the grading sandbox this does nothing, so the
-grader grades the learner's own cell). Running your own cell again puts your version back.
+yours and fails any other check that passes only by calling the wrapper (grading calls the
+learner's unfinished version there). Grading never sees the wrapper (inside the grading sandbox
+this does nothing, so the grader grades the learner's own cell). Running your own cell again puts
+your version back.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import inspect
 import os
 
 from course.exercises import NOTEBOOKS
-from course.learner.selfcheck import REFERENCE_MARK, SANDBOX_ENV
+from course.learner.selfcheck import REFERENCE_MARK, SANDBOX_ENV, note_borrowed_call
 
 
 @functools.cache
@@ -44,9 +46,13 @@ def reference_wrapper(target: str):
     if getattr(original, "__module__", None) != module.__name__:
         raise ValueError(f"the course has no reference for {target!r}")
     if inspect.isclass(original):
-        wrapper = type(name, (original,), {"__doc__": f"The course's {name} (use_reference)."})
+        def __init__(self, *args, **kwargs):
+            note_borrowed_call(target)
+            original.__init__(self, *args, **kwargs)
+        wrapper = type(name, (original,), {"__doc__": f"The course's {name} (use_reference).", "__init__": __init__})
     else:
         def wrapper(*args, **kwargs):
+            note_borrowed_call(target)
             return original(*args, **kwargs)
         wrapper.__name__ = wrapper.__qualname__ = name
         wrapper.__doc__ = f"The course's {name} (use_reference)."

@@ -20,6 +20,19 @@ SANDBOX_ENV = "COURSE_SANDBOX"
 NOT_IMPLEMENTED = "not implemented yet"
 REFERENCE_MARK = "__course_reference__"  # set by use_reference on its stand-ins (course.learner.reference)
 BORROWED = "this is the course's version (use_reference), not yours: write your own and run its cell"
+_borrowed_calls: set[str] = set()  # the stand-ins that ran during the current check
+
+
+def note_borrowed_call(target: str) -> None:
+    """A use_reference stand-in ran (course.learner.reference): a check passing now passed through the
+    course's code, where grading calls the learner's own."""
+    _borrowed_calls.add(target)
+
+
+def through_borrowed(targets: list[str]) -> str:
+    names = ", ".join(t.split(".", 1)[1] for t in targets)
+    return (f"passes only through the course's {names} (use_reference): grading calls your own {names}, "
+            "so finish it and run its cell")
 
 
 class Namespace:
@@ -51,6 +64,7 @@ def run_checks(target: str, names: dict) -> list[Outcome]:
         if getattr(names.get(EXERCISES[chk.exercise_id].name), REFERENCE_MARK, None):
             outcomes.append(Outcome(chk.exercise_id, chk.title, False, BORROWED))
             continue
+        _borrowed_calls.clear()
         try:
             with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), \
                     contextlib.redirect_stdout(io.StringIO()):
@@ -63,7 +77,9 @@ def run_checks(target: str, names: dict) -> list[Outcome]:
         except Exception as err:  # noqa: BLE001 - the learner's code raised: report it as a failure
             outcomes.append(Outcome(chk.exercise_id, chk.title, False, f"your code raised {type(err).__name__}: {err}"))
         else:
-            outcomes.append(Outcome(chk.exercise_id, chk.title, True))
+            borrowed = sorted(_borrowed_calls)
+            outcomes.append(Outcome(chk.exercise_id, chk.title, not borrowed,
+                                    through_borrowed(borrowed) if borrowed else ""))
     return outcomes
 
 
