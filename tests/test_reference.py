@@ -38,6 +38,12 @@ def test_unknown_names_are_clear_errors():
         reference_wrapper("rope.torch")  # imported by the solutions module, not one of its definitions
 
 
+def test_the_bug_zoos_answer_is_not_lent():
+    """use_reference("zoo.diagnosis") would hand over the answer key of what the notebook assesses."""
+    with pytest.raises(ValueError, match="does not lend"):
+        reference_wrapper("zoo.diagnosis")
+
+
 def test_nothing_changes_while_grading(monkeypatch):
     monkeypatch.setenv("COURSE_SANDBOX", "1")
     names = {}

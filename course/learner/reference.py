@@ -20,6 +20,9 @@ from course.exercises import NOTEBOOKS
 from course.learner.selfcheck import REFERENCE_MARK, SANDBOX_ENV, note_borrowed_call
 
 
+NOT_LENT = {"zoo": "the bug zoo's diagnosis is what the notebook assesses, and no later cell needs it"}
+
+
 @functools.cache
 def _solutions(section: str):
     from course.locations import REPO  # (only here: a learner's confined process never imports it)
@@ -39,6 +42,8 @@ def reference_wrapper(target: str):
     section, _, name = target.partition(".")
     if section not in NOTEBOOKS or not name:
         raise ValueError(f"use_reference takes 'section.name', e.g. 'rope.apply_rope', got {target!r}")
+    if section in NOT_LENT:
+        raise ValueError(f"use_reference does not lend {target!r}: {NOT_LENT[section]}")
     module = _solutions(section)
     if module is None:
         raise LookupError("the course's reference versions are not installed here (only in a clone of the course)")
