@@ -159,17 +159,9 @@ def test_rotate_complex_broadcasts(submission):
 def test_rotate_complex_dtypes(submission, dtype, atol):
     """returns x's dtype, computed in float32 or wider"""
     x, angles = rand(4, 8, seed=24, dtype=dtype), torch.tensor([3.0, 700.0, 1500.0, 3000.0]) + rand(4, 4, seed=25)
-    what = call_text("rotate_complex", x, angles)
-    got = submission.rotate_complex(x, angles)
-    expect_dtype(got, dtype, what)
-    hint = ""
-    if dtype in (torch.float16, torch.bfloat16):
-        as32 = submission.rotate_complex(x.float(), angles)
-        if torch.allclose(as32.double(), ref_rotate_complex(x, angles), **F32):
-            hint = Hint(f"In float32 your result is right, in {str(dtype)[6:]} it is not: the angles (or their cos "
-                        "and sin) are probably taken in half precision. Compute in float32, then cast back.",
-                        "half-precision")
-    expect_close(got, ref_rotate_complex(x, angles), what, atol=atol, rtol=atol, hint=hint)
+    check_half_precision(submission.rotate_complex, "rotate_complex", x, angles, ref_rotate_complex, atol,
+                         "the angles (or their cos and sin) are probably taken in half precision. Compute in "
+                         "float32, then cast back.")
 
 
 @exercise("rope.rotate_complex")
@@ -303,17 +295,23 @@ def test_apply_rope_decoding(submission):
 def test_apply_rope_dtypes(submission, dtype, atol):
     """returns the input's dtype, with angles computed in float32 or wider"""
     x, positions = rand(4, 8, seed=9, dtype=dtype), torch.tensor([3, 700, 1500, 3000])
-    what = call_text("apply_rope", x, positions)
-    got = submission.apply_rope(x, positions)
-    expect_dtype(got, dtype, what)
+    check_half_precision(submission.apply_rope, "apply_rope", x, positions, ref_rope, atol,
+                         "the angles (position x frequency) are probably computed in half precision. Compute "
+                         "angles, cos and sin in float32, then cast back.")
+
+
+def check_half_precision(fn, name: str, x, second, reference, atol: float, why: str) -> None:
+    """`fn(x, second)` returns x's dtype and the float64 `reference`'s values within `atol`; in half
+    precision, a result right in float32 names the half-precision mistake."""
+    what = call_text(name, x, second)
+    got = fn(x, second)
+    expect_dtype(got, x.dtype, what)
     hint = ""
-    if dtype in (torch.float16, torch.bfloat16):
-        as32 = submission.apply_rope(x.float(), positions)
-        if torch.allclose(as32.double(), ref_rope(x, positions), **F32):
-            hint = Hint(f"In float32 your result is right, in {str(dtype)[6:]} it is not: the angles (position x "
-                        "frequency) are probably computed in half precision. Compute angles, cos and sin in float32, "
-                        "then cast back.", "half-precision")
-    expect_close(got, ref_rope(x, positions), what, atol=atol, rtol=atol, hint=hint)
+    if x.dtype in (torch.float16, torch.bfloat16):
+        as32 = fn(x.float(), second)
+        if torch.allclose(as32.double(), reference(x, second), **F32):
+            hint = Hint(f"In float32 your result is right, in {str(x.dtype)[6:]} it is not: {why}", "half-precision")
+    expect_close(got, reference(x, second), what, atol=atol, rtol=atol, hint=hint)
 
 
 ON_DEVICE = "Create every helper tensor (frequencies, angles) on x.device."
