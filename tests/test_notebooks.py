@@ -11,6 +11,7 @@ from nbclient import NotebookClient
 from course.exercises import NOTEBOOKS
 from course.learner.reference import NOT_LENT
 from course.learner.selfcheck import BORROWED
+from tests.conftest import with_references
 
 
 def run(nb, cwd):
