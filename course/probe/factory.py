@@ -111,16 +111,19 @@ WARNING = ("WARNING: running {spec} IN THIS PROCESS, without the sandbox: its co
            "you can do. Use this only for code you trust.")
 
 
+def _local_helpers(namespace: dict) -> dict:
+    """The probe's helpers defined in `namespace` (this process), by name."""
+    exec(HELPERS, namespace)
+    return {h: namespace[f"_course_probe_{h}"] for h in HELPER_NAMES}
+
+
 def zoo_handle(letter: str) -> "FactoryHandle":
     """Specimen `letter` of the course's bug zoo (course.zoo), in this process: course code, so no
     sandbox, and the same helpers as a factory's."""
     from course import zoo
 
     model = zoo.specimen(letter)
-    namespace = {}
-    exec(HELPERS, namespace)
-    helpers = {h: namespace[f"_course_probe_{h}"] for h in HELPER_NAMES}
-    handle = FactoryHandle(f"zoo:{letter}", model, helpers, closer=None, sandboxed=False)
+    handle = FactoryHandle(f"zoo:{letter}", model, _local_helpers({}), closer=None, sandboxed=False)
     handle.notes.append(f"claims: {zoo.claim(letter)}")
     return handle
 
@@ -153,8 +156,7 @@ def factory_handle(spec: str, in_process: bool = False, limits=None) -> "Factory
         exec(compile(source, str(path), "exec"), namespace)
         if not callable(namespace.get(name)):
             raise ValueError(f"{path} defines no function {name!r}")
-        exec(HELPERS, namespace)
-        helpers = {h: namespace[f"_course_probe_{h}"] for h in HELPER_NAMES}
+        helpers = _local_helpers(namespace)
         try:
             model = namespace[name]()
         except Exception as err:  # noqa: BLE001 - the factory's failure is the reason given
